@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Heap kind: uprobes on the allocator the target really maps.
+ *
+ * Entry probes save what was asked for per thread; one return probe, shared
+ * by every allocating function, records the result and captures the stack.
+ * The stack is taken at return on purpose: there the caller's frame is the
+ * first one, which entry probes miss in allocators built without frame
+ * pointers (glibc's malloc begins with `push %r12`).
+ *
+ * Nested calls (realloc(NULL, n) calling malloc, operator new calling
+ * malloc, realloc(p, 0) calling free) are told apart by the stack pointer:
+ * an inner call runs below the outer call's entry sp, so it is ignored and
+ * the outermost call alone is accounted.
+ */
+#include "ledger.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile __u64 page_size = 4096;
+
+#define SIZE_OVERFLOW (~0ULL)
+
+/* tid -> the allocator call in flight. LRU: a thread that dies inside the
+ * allocator leaves an entry nobody will read; eviction costs nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct ls_inflight);
+} inflight SEC(".maps");
+
+static __always_inline int nested(struct pt_regs *ctx, __u32 tid)
+{
+	struct ls_inflight *outer = bpf_map_lookup_elem(&inflight, &tid);
+	return outer && PT_REGS_SP(ctx) < outer->entry_sp;
+}
+
+static __always_inline int enter(struct pt_regs *ctx, __u32 fn, __u64 size,
+				 __u64 old_ptr, __u64 out_ptr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!is_traced(tgid) || nested(ctx, tid))
+		return 0;
+	struct ls_inflight call = {
+		.size = size,
+		.old_ptr = old_ptr,
+		.out_ptr = out_ptr,
+		.entry_sp = PT_REGS_SP(ctx),
+		.entry_ns = bpf_ktime_get_ns(),
+		.fn = fn,
+	};
+	if (bpf_map_update_elem(&inflight, &tid, &call, BPF_ANY))
+		count(LS_CNT_INFLIGHT_FULL);
+	return 0;
+}
+
+static __always_inline __u64 array_size(__u64 n, __u64 m)
+{
+	if (!m)
+		return 0;
+	__u64 limit = ~0ULL / m;
+	/* Keep clang from folding the check into a 128-bit multiply, which
+	 * the BPF target cannot do. */
+	asm volatile("" : "+r"(limit));
+	if (n > limit)
+		return SIZE_OVERFLOW;
+	return n * m;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, __u64 size)
+{
+	return enter(ctx, LS_FN_MALLOC, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 n, __u64 m)
+{
+	return enter(ctx, LS_FN_CALLOC, array_size(n, m), 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
+{
+	return enter(ctx, LS_FN_REALLOC, size, ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 m)
+{
+	return enter(ctx, LS_FN_REALLOCARRAY, array_size(n, m), ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
+{
+	return enter(ctx, LS_FN_POSIX_MEMALIGN, size, 0, memptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
+{
+	return enter(ctx, LS_FN_ALIGNED_ALLOC, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
+{
+	return enter(ctx, LS_FN_MEMALIGN, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(valloc_enter, __u64 size)
+{
+	return enter(ctx, LS_FN_VALLOC, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pvalloc_enter, __u64 size)
+{
+	/* pvalloc hands out whole pages (and one page for 0). */
+	__u64 pages = size ? (size + page_size - 1) / page_size : 1;
+	return enter(ctx, LS_FN_PVALLOC, pages * page_size, 0, 0);
+}
+
+/* Every operator new / new[] variant: the size is the first argument. */
+SEC("uprobe")
+int BPF_KPROBE(operator_new_enter, __u64 size)
+{
+	return enter(ctx, LS_FN_OPERATOR_NEW, size, 0, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, __u64 ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!is_traced(tgid))
+		return 0;
+	struct ls_inflight *rec = bpf_map_lookup_elem(&inflight, &tid);
+	/* No record: the call began before we attached. At or below the
+	 * recorded entry sp: an inner call of the outer one is returning. */
+	if (!rec || PT_REGS_SP(ctx) <= rec->entry_sp)
+		return 0;
+	struct ls_inflight call = *rec;
+	bpf_map_delete_elem(&inflight, &tid);
+
+	__u64 addr = ret;
+	switch (call.fn) {
+	case LS_FN_POSIX_MEMALIGN:
+		addr = 0;
+		if (ret == 0 && call.out_ptr)
+			bpf_probe_read_user(&addr, sizeof(addr), (void *)call.out_ptr);
+		break;
+	case LS_FN_REALLOC:
+	case LS_FN_REALLOCARRAY:
+		if (!call.old_ptr)
+			break; /* realloc(NULL, n) is malloc(n) */
+		if (addr) {
+			/* Moved or resized: the old block is gone either way.
+			 * Bounded by entry time, so a block another thread got
+			 * at the old address meanwhile is left alone. */
+			object_died(tgid, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
+		} else if (call.size == 0) {
+			/* realloc(p, 0) frees p and returns NULL. */
+			object_died(tgid, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
+		}
+		/* Failed with size > 0: p is untouched. */
+		break;
+	default:
+		break;
+	}
+	if (!addr || call.size == SIZE_OVERFLOW)
+		return 0;
+
+	__s32 stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (stack_id < 0) {
+		count(LS_CNT_STACK_MISS);
+		stack_id = LS_STACK_UNKNOWN;
+	}
+	object_born(tgid, LS_KIND_HEAP, addr, call.size, stack_id, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!ptr || !is_traced(tgid) || nested(ctx, tid))
+		return 0;
+	object_died(tgid, LS_KIND_HEAP, ptr, 0);
+	return 0;
+}

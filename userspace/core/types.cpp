@@ -1,0 +1,30 @@
+#include "core/types.h"
+
+#include <array>
+#include <cstdio>
+
+namespace leakscope {
+
+namespace {
+constexpr std::array<std::string_view, 5> kKindNames = {"heap", "mmap", "brk", "timerfd", "epoll"};
+}
+
+std::string_view kind_name(Kind kind) {
+  auto i = static_cast<size_t>(kind);
+  return i < kKindNames.size() ? kKindNames[i] : "unknown";
+}
+
+std::optional<Kind> parse_kind(std::string_view name) {
+  for (size_t i = 0; i < kKindNames.size(); ++i)
+    if (kKindNames[i] == name) return static_cast<Kind>(i);
+  return std::nullopt;
+}
+
+std::string Frame::display_name() const {
+  if (!function.empty()) return function;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "+0x%llx", static_cast<unsigned long long>(module_offset));
+  return (module.empty() ? std::string("[unknown]") : module) + buf;
+}
+
+}  // namespace leakscope

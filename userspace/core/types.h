@@ -1,0 +1,47 @@
+// Plain values shared by every module.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+
+namespace leakscope {
+
+// Numbers match enum ls_kind in bpf/leakscope.h.
+enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4 };
+
+std::string_view kind_name(Kind kind);
+std::optional<Kind> parse_kind(std::string_view name);
+
+// One line of /proc/PID/maps.
+struct MapEntry {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t offset = 0;  // file offset of `start`
+  std::string perms;    // "r-xp"
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t inode = 0;
+  std::string path;  // may be empty, "[heap]", "/x (deleted)"
+
+  bool executable() const { return perms.size() > 2 && perms[2] == 'x'; }
+  bool file_backed() const { return inode != 0 && !path.empty() && path[0] == '/'; }
+  bool contains(uint64_t addr) const { return addr >= start && addr < end; }
+};
+
+// One symbolized frame of a user stack.
+struct Frame {
+  uint64_t address = 0;        // as captured in the target
+  std::string function;        // demangled; empty when unknown
+  std::string file;            // source file from DWARF; empty when unknown
+  int line = 0;                // 0 when unknown
+  std::string module;          // path of the mapped object, "[jit]", "[unknown]"
+  uint64_t module_offset = 0;  // file offset inside `module`
+
+  // "function" or "module+0xoffset" when the function is unknown.
+  std::string display_name() const;
+};
+
+}  // namespace leakscope

@@ -1,0 +1,24 @@
+// Reading /proc/PID/maps.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/types.h"
+
+namespace leakscope {
+
+// Parses the text of a maps file; malformed lines are skipped.
+std::vector<MapEntry> parse_maps(std::string_view text);
+
+// Reads /proc/PID/maps; nullopt when the process is gone or unreadable.
+std::optional<std::vector<MapEntry>> read_maps(pid_t pid);
+
+// Path under which a mapped file of PID can be opened from our mount
+// namespace: /proc/PID/map_files/START-END (the exact inode mapped, even if
+// deleted or replaced on disk) or else /proc/PID/root/PATH.
+std::string openable_path(pid_t pid, const MapEntry& entry);
+
+}  // namespace leakscope
