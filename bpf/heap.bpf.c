@@ -30,24 +30,34 @@ struct {
 	__type(value, struct ls_inflight);
 } inflight SEC(".maps");
 
-static __always_inline int nested(struct pt_regs *ctx, __u32 tid)
+/* The stack pointer, read once: the verifier rejects a context pointer that
+ * clang has offset once and dereferenced on several paths. */
+static __always_inline __u64 stack_pointer(struct pt_regs *ctx)
+{
+	__u64 sp = PT_REGS_SP(ctx);
+	asm volatile("" : "+r"(sp));
+	return sp;
+}
+
+static __always_inline int nested(__u64 sp, __u32 tid)
 {
 	struct ls_inflight *outer = bpf_map_lookup_elem(&inflight, &tid);
-	return outer && PT_REGS_SP(ctx) < outer->entry_sp;
+	return outer && sp < outer->entry_sp;
 }
 
 static __always_inline int enter(struct pt_regs *ctx, __u32 fn, __u64 size,
 				 __u64 old_ptr, __u64 out_ptr)
 {
+	__u64 sp = stack_pointer(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	if (!is_traced(tgid) || nested(ctx, tid))
+	if (!is_traced(tgid) || nested(sp, tid))
 		return 0;
 	struct ls_inflight call = {
 		.size = size,
 		.old_ptr = old_ptr,
 		.out_ptr = out_ptr,
-		.entry_sp = PT_REGS_SP(ctx),
+		.entry_sp = sp,
 		.entry_ns = bpf_ktime_get_ns(),
 		.fn = fn,
 	};
@@ -135,6 +145,7 @@ int BPF_KPROBE(operator_new_enter, __u64 size)
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
+	__u64 sp = stack_pointer(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	if (!is_traced(tgid))
@@ -142,7 +153,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	struct ls_inflight *rec = bpf_map_lookup_elem(&inflight, &tid);
 	/* No record: the call began before we attached. At or below the
 	 * recorded entry sp: an inner call of the outer one is returning. */
-	if (!rec || PT_REGS_SP(ctx) <= rec->entry_sp)
+	if (!rec || sp <= rec->entry_sp)
 		return 0;
 	struct ls_inflight call = *rec;
 	bpf_map_delete_elem(&inflight, &tid);
@@ -180,16 +191,17 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 		count(LS_CNT_STACK_MISS);
 		stack_id = LS_STACK_UNKNOWN;
 	}
-	object_born(tgid, LS_KIND_HEAP, addr, call.size, stack_id, bpf_ktime_get_ns());
+	object_born(tgid, LS_KIND_HEAP, addr, call.size, stack_id, call.fn, bpf_ktime_get_ns());
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(free_enter, __u64 ptr)
 {
+	__u64 sp = stack_pointer(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	if (!ptr || !is_traced(tgid) || nested(ctx, tid))
+	if (!ptr || !is_traced(tgid) || nested(sp, tid))
 		return 0;
 	object_died(tgid, LS_KIND_HEAP, ptr, 0);
 	return 0;

@@ -8,11 +8,7 @@
 #define LEAKSCOPE_SHARED_H
 
 #ifndef __bpf__
-#include <stdint.h>
-typedef uint32_t __u32;
-typedef int32_t __s32;
-typedef uint64_t __u64;
-typedef int64_t __s64;
+#include <linux/types.h>
 #endif
 
 /* What kind of resource a ledger row counts. Numbers are part of the ABI
@@ -60,7 +56,7 @@ struct ls_obj_val {
 	__u64 size;
 	__u64 birth_ns;
 	__s32 stack_id;
-	__u32 pad;
+	__u32 fn; /* enum ls_alloc_fn for the heap; 0 for other kinds */
 };
 
 /* One row of the per-stack ledger. */
@@ -68,7 +64,7 @@ struct ls_ledger_key {
 	__u32 tgid;
 	__u32 kind;
 	__s32 stack_id;
-	__u32 pad;
+	__u32 fn; /* which entry point allocated: one call site uses one */
 };
 
 /* Updated with atomic adds from every CPU; userspace only reads. */

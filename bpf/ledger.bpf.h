@@ -59,9 +59,9 @@ static __always_inline int is_traced(__u32 tgid)
 }
 
 static __always_inline struct ls_ledger_val *ledger_row(__u32 tgid, __u32 kind,
-							__s32 stack_id, __u64 now)
+							__s32 stack_id, __u32 fn, __u64 now)
 {
-	struct ls_ledger_key key = { .tgid = tgid, .kind = kind, .stack_id = stack_id };
+	struct ls_ledger_key key = { .tgid = tgid, .kind = kind, .stack_id = stack_id, .fn = fn };
 	struct ls_ledger_val *row = bpf_map_lookup_elem(&ledger, &key);
 	if (row)
 		return row;
@@ -77,7 +77,9 @@ static __always_inline struct ls_ledger_val *ledger_row(__u32 tgid, __u32 kind,
 static __always_inline void ledger_release(__u32 tgid, __u32 kind,
 					   const struct ls_obj_val *obj)
 {
-	struct ls_ledger_key key = { .tgid = tgid, .kind = kind, .stack_id = obj->stack_id };
+	struct ls_ledger_key key = {
+		.tgid = tgid, .kind = kind, .stack_id = obj->stack_id, .fn = obj->fn,
+	};
 	struct ls_ledger_val *row = bpf_map_lookup_elem(&ledger, &key);
 	if (!row)
 		return;
@@ -89,8 +91,8 @@ static __always_inline void ledger_release(__u32 tgid, __u32 kind,
 /* Records a live object and charges it to its stack. An id that is still
  * live (its release was never seen) is released first, so the ledger never
  * counts one object twice. */
-static __always_inline void object_born(__u32 tgid, __u32 kind, __u64 id,
-					__u64 size, __s32 stack_id, __u64 now)
+static __always_inline void object_born(__u32 tgid, __u32 kind, __u64 id, __u64 size,
+					__s32 stack_id, __u32 fn, __u64 now)
 {
 	struct ls_obj_key key = { .tgid = tgid, .kind = kind, .id = id };
 	struct ls_obj_val *old = bpf_map_lookup_elem(&objects, &key);
@@ -99,10 +101,10 @@ static __always_inline void object_born(__u32 tgid, __u32 kind, __u64 id,
 		bpf_map_delete_elem(&objects, &key);
 		count(LS_CNT_STALE_REPLACED);
 	}
-	struct ls_ledger_val *row = ledger_row(tgid, kind, stack_id, now);
+	struct ls_ledger_val *row = ledger_row(tgid, kind, stack_id, fn, now);
 	if (!row)
 		return;
-	struct ls_obj_val val = { .size = size, .birth_ns = now, .stack_id = stack_id };
+	struct ls_obj_val val = { .size = size, .birth_ns = now, .stack_id = stack_id, .fn = fn };
 	if (bpf_map_update_elem(&objects, &key, &val, BPF_NOEXIST)) {
 		count(LS_CNT_OBJ_MAP_FULL);
 		return;

@@ -20,6 +20,13 @@ std::optional<Kind> parse_kind(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view alloc_fn_name(uint32_t fn) {
+  static constexpr std::array<std::string_view, 10> kNames = {
+      "malloc",   "calloc", "realloc", "reallocarray", "posix_memalign",
+      "aligned_alloc", "memalign", "valloc", "pvalloc", "operator new"};
+  return fn < kNames.size() ? kNames[fn] : "unknown";
+}
+
 std::string Frame::display_name() const {
   if (!function.empty()) return function;
   char buf[32];

@@ -15,6 +15,9 @@ enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4
 std::string_view kind_name(Kind kind);
 std::optional<Kind> parse_kind(std::string_view name);
 
+// Name of the allocator entry point (enum ls_alloc_fn) a heap row came from.
+std::string_view alloc_fn_name(uint32_t fn);
+
 // One line of /proc/PID/maps.
 struct MapEntry {
   uint64_t start = 0;

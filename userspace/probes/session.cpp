@@ -1,0 +1,222 @@
+#include "probes/session.h"
+
+#include <bpf/bpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "leakscope_bpf.skel.h"
+#include "probes/map_iter.h"
+
+namespace leakscope {
+
+namespace {
+
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+  char buf[1024];
+  std::vsnprintf(buf, sizeof buf, format, args);
+  std::string line = std::string("libbpf: ") + buf;
+  if (level == LIBBPF_WARN)
+    log_verbose(line);
+  else
+    log_debug(line);
+  return 0;
+}
+
+// Effective capabilities from /proc/self/status.
+uint64_t effective_caps() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+  return 0;
+}
+
+void check_privileges() {
+  constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
+  uint64_t caps = effective_caps();
+  auto has = [caps](int cap) { return (caps >> cap) & 1; };
+  if (has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon))) return;
+  throw FatalError(ExitCode::Permission,
+                   "permission denied: loading BPF programs needs root (CAP_BPF and CAP_PERFMON, "
+                   "or CAP_SYS_ADMIN); run leakscope with sudo");
+}
+
+void check_btf(const std::string& path) {
+  if (::access(path.c_str(), R_OK) == 0) return;
+  throw FatalError(ExitCode::KernelUnsupported,
+                   "no kernel BTF at " + path + " (" + std::strerror(errno) +
+                       "): leakscope needs a kernel built with CONFIG_DEBUG_INFO_BTF=y, or --btf FILE");
+}
+
+bpf_program* entry_program(struct ::leakscope_bpf* skel, AllocFn fn) {
+  switch (fn) {
+    case AllocFn::Malloc: return skel->progs.malloc_enter;
+    case AllocFn::Calloc: return skel->progs.calloc_enter;
+    case AllocFn::Realloc: return skel->progs.realloc_enter;
+    case AllocFn::Reallocarray: return skel->progs.reallocarray_enter;
+    case AllocFn::PosixMemalign: return skel->progs.posix_memalign_enter;
+    case AllocFn::AlignedAlloc: return skel->progs.aligned_alloc_enter;
+    case AllocFn::Memalign: return skel->progs.memalign_enter;
+    case AllocFn::Valloc: return skel->progs.valloc_enter;
+    case AllocFn::Pvalloc: return skel->progs.pvalloc_enter;
+    case AllocFn::OperatorNew: return skel->progs.operator_new_enter;
+    case AllocFn::Free: return skel->progs.free_enter;
+  }
+  return nullptr;
+}
+
+std::string attach_error(const ProbeSite& site, int err) {
+  std::string msg = site.symbol + " in " + site.module_path + ": " + std::strerror(err);
+  if (err == EINVAL)
+    msg += " (another tracer, e.g. a BCC tool, may hold a uprobe at the same place with a "
+           "different reference counter; stop it and retry)";
+  return msg;
+}
+
+}  // namespace
+
+void Session::SkelDeleter::operator()(struct ::leakscope_bpf* skel) const { leakscope_bpf__destroy(skel); }
+
+Session::Session(const MapSizes& sizes) : sizes_(sizes) {}
+
+Session::~Session() {
+  targets_.clear();  // links first, then the object
+  skel_.reset();
+}
+
+std::unique_ptr<Session> Session::open(const SessionOptions& options) {
+  check_privileges();
+  check_btf(options.btf_path);
+  libbpf_set_print(libbpf_print);
+
+  std::unique_ptr<Session> session(new Session(options.sizes));
+  bpf_object_open_opts open_opts{};
+  open_opts.sz = sizeof(open_opts);
+  if (options.btf_path != "/sys/kernel/btf/vmlinux") open_opts.btf_custom_path = options.btf_path.c_str();
+  struct ::leakscope_bpf* skel = leakscope_bpf__open_opts(&open_opts);
+  if (!skel)
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot open the BPF object: ") + std::strerror(errno));
+  session->skel_.reset(skel);
+
+  const MapSizes& s = options.sizes;
+  bpf_map__set_max_entries(skel->maps.objects, s.max_objects);
+  bpf_map__set_max_entries(skel->maps.ledger, s.max_stacks);
+  bpf_map__set_max_entries(skel->maps.stacks, s.max_stack_traces);
+  bpf_map__set_max_entries(skel->maps.targets, s.max_targets);
+  bpf_map__set_max_entries(skel->maps.inflight, s.max_threads);
+  skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+
+  if (int err = leakscope_bpf__load(skel)) {
+    int e = -err;
+    if (e == EPERM || e == EACCES)
+      throw FatalError(ExitCode::Permission,
+                       std::string("the kernel refused to load BPF programs: ") + std::strerror(e) +
+                           " (needs CAP_BPF and CAP_PERFMON; is kernel.unprivileged_bpf_disabled "
+                           "or a lockdown in force?)");
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot load the BPF programs: ") + std::strerror(e) +
+                         " (run with -v for the verifier's words)");
+  }
+  return session;
+}
+
+AttachResult Session::attach(pid_t pid, const AllocatorPlan& plan) {
+  uint32_t tgid = static_cast<uint32_t>(pid), one = 1;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.targets), &tgid, &one, BPF_ANY))
+    throw FatalError(ExitCode::Failure, "cannot trace PID " + std::to_string(pid) +
+                                            ": target map full (" + std::strerror(errno) + ")");
+  Target& target = targets_[pid];
+  AttachResult result;
+  bool have_malloc = false, have_free = false;
+
+  auto attach_one = [&](const ProbeSite& site, bool retprobe) {
+    struct stat st {};
+    if (::stat(site.attach_path.c_str(), &st) != 0) {
+      result.skipped.push_back(site.symbol + ": " + site.attach_path + ": " + std::strerror(errno));
+      return false;
+    }
+    std::ostringstream id;
+    id << st.st_dev << ':' << st.st_ino << ':' << site.file_offset << ':' << retprobe;
+    if (target.sites.count(id.str())) return true;
+    bpf_uprobe_opts opts{};
+    opts.sz = sizeof(opts);
+    opts.retprobe = retprobe;
+    bpf_program* prog = retprobe ? skel_->progs.alloc_return : entry_program(skel_.get(), site.fn);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, site.attach_path.c_str(),
+                                                     site.file_offset, &opts);
+    if (!link) {
+      int err = errno;
+      if (err == ESRCH)
+        throw FatalError(ExitCode::NoSuchProcess,
+                         "PID " + std::to_string(pid) + " exited while probes were attached");
+      result.skipped.push_back(attach_error(site, err));
+      return false;
+    }
+    target.links.emplace_back(link);
+    target.sites.insert(id.str());
+    ++result.probes;
+    return true;
+  };
+
+  // Return probes before entry probes: an entry that records a call always
+  // has its return probe in place, so per-thread state cannot go stale.
+  for (const ProbeSite& site : plan.sites)
+    if (site.fn != AllocFn::Free) attach_one(site, true);
+  for (const ProbeSite& site : plan.sites) {
+    bool ok = attach_one(site, false);
+    if (site.fn == AllocFn::Malloc) have_malloc |= ok;
+    if (site.fn == AllocFn::Free) have_free |= ok;
+  }
+  bool first_time = target.links.size() == result.probes;
+  if (first_time && (!have_malloc || !have_free)) {
+    std::string why = result.skipped.empty() ? "malloc/free not in plan" : result.skipped.front();
+    detach(pid);
+    throw FatalError(ExitCode::KernelUnsupported,
+                     "cannot attach allocator probes to PID " + std::to_string(pid) + ": " + why);
+  }
+  return result;
+}
+
+void Session::detach(pid_t pid) {
+  targets_.erase(pid);  // links destroyed: probes gone from the target
+  uint32_t tgid = static_cast<uint32_t>(pid);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.targets), &tgid);
+
+  std::vector<uint8_t> doomed;
+  for_each_entry(objects_fd(), sizeof(ls_obj_key), sizeof(ls_obj_val),
+                 [&](const void* k, const void*) {
+                   auto* key = static_cast<const ls_obj_key*>(k);
+                   if (key->tgid != tgid) return;
+                   auto* bytes = static_cast<const uint8_t*>(k);
+                   doomed.insert(doomed.end(), bytes, bytes + sizeof(ls_obj_key));
+                 });
+  delete_keys(objects_fd(), sizeof(ls_obj_key), doomed);
+}
+
+int Session::ledger_fd() const { return bpf_map__fd(skel_->maps.ledger); }
+int Session::stacks_fd() const { return bpf_map__fd(skel_->maps.stacks); }
+int Session::objects_fd() const { return bpf_map__fd(skel_->maps.objects); }
+
+Counters Session::counters() const {
+  Counters out{};
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = __atomic_load_n(&skel_->bss->counters[i], __ATOMIC_RELAXED);
+  return out;
+}
+
+size_t Session::probes_attached() const {
+  size_t n = 0;
+  for (const auto& [pid, target] : targets_) n += target.links.size();
+  return n;
+}
+
+}  // namespace leakscope

@@ -1,0 +1,101 @@
+#include "report/json.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace leakscope {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+ordered_json frame_json(const Frame& f) {
+  ordered_json j;
+  j["function"] = f.function.empty() ? f.display_name() : f.function;
+  j["file"] = f.file;
+  j["line"] = f.line;
+  j["module"] = f.module;
+  j["address"] = hex(f.address);
+  j["module_offset"] = hex(f.module_offset);
+  j["symbolized"] = !f.function.empty();
+  return j;
+}
+
+}  // namespace
+
+std::string render_json(const Report& r) {
+  ordered_json j;
+  j["schema_version"] = r.schema_version;
+  j["tool"] = "leakscope";
+  j["tool_version"] = r.tool_version;
+  j["host"] = r.host;
+  j["generated_at"] = r.generated_at;
+  j["elapsed_seconds"] = r.elapsed_seconds;
+  j["final"] = r.final;
+
+  ordered_json procs = ordered_json::array();
+  for (const ProcessEntry& p : r.processes) {
+    ordered_json pj;
+    pj["pid"] = p.pid;
+    pj["comm"] = p.comm;
+    pj["cmdline"] = p.cmdline;
+    pj["allocator_module"] = p.allocator_module;
+    pj["exited"] = p.exited;
+    pj["traced_seconds"] = p.traced_seconds;
+    pj["live_bytes"] = p.live_bytes;
+    pj["live_objects"] = p.live_objects;
+    procs.push_back(std::move(pj));
+  }
+  j["processes"] = std::move(procs);
+
+  ordered_json stacks = ordered_json::array();
+  int rank = 0;
+  for (const StackEntry& s : r.stacks) {
+    ordered_json sj;
+    sj["rank"] = ++rank;
+    sj["pid"] = s.pid;
+    sj["comm"] = s.comm;
+    sj["kind"] = std::string(kind_name(s.kind));
+    sj["allocator"] = s.allocator;
+    sj["stack_id"] = s.stack_id;
+    sj["live_bytes"] = s.live_bytes;
+    sj["live_objects"] = s.live_objects;
+    sj["allocs"] = s.allocs;
+    sj["frees"] = s.frees;
+    sj["bytes_allocated"] = s.bytes_allocated;
+    sj["growth_bytes_per_sec"] = s.growth_bytes_per_sec;
+    sj["growth_objects_per_sec"] = s.growth_objects_per_sec;
+    ordered_json frames = ordered_json::array();
+    for (const Frame& f : s.frames) frames.push_back(frame_json(f));
+    sj["frames"] = std::move(frames);
+    stacks.push_back(std::move(sj));
+  }
+  j["stacks"] = std::move(stacks);
+
+  const Health& h = r.health;
+  ordered_json hj;
+  hj["lossless"] = h.lossless();
+  hj["allocs"] = h.allocs;
+  hj["frees"] = h.frees;
+  hj["frees_unknown"] = h.frees_unknown;
+  hj["dropped_objects"] = h.dropped_objects;
+  hj["dropped_ledger"] = h.dropped_ledger;
+  hj["stack_misses"] = h.stack_misses;
+  hj["inflight_drops"] = h.inflight_drops;
+  hj["stale_replaced"] = h.stale_replaced;
+  hj["unknown_frames"] = h.unknown_frames;
+  hj["total_frames"] = h.total_frames;
+  hj["objects_capacity"] = h.objects_capacity;
+  hj["ledger_rows"] = h.ledger_rows;
+  hj["ledger_capacity"] = h.ledger_capacity;
+  j["health"] = std::move(hj);
+  return j.dump(2) + "\n";
+}
+
+}  // namespace leakscope

@@ -1,0 +1,78 @@
+// What a report says, as plain values. Every format renders this one value.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/types.h"
+
+namespace leakscope {
+
+inline constexpr int kReportSchemaVersion = 1;
+
+struct StackEntry {
+  pid_t pid = 0;
+  std::string comm;
+  Kind kind = Kind::Heap;
+  std::string allocator;  // "malloc", "operator new", ...
+  int32_t stack_id = 0;
+  int64_t live_bytes = 0;
+  int64_t live_objects = 0;
+  uint64_t allocs = 0;
+  uint64_t frees = 0;
+  uint64_t bytes_allocated = 0;
+  double growth_bytes_per_sec = 0;
+  double growth_objects_per_sec = 0;
+  std::vector<Frame> frames;  // leak site (the allocator's caller) first
+};
+
+struct ProcessEntry {
+  pid_t pid = 0;
+  std::string comm;
+  std::vector<std::string> cmdline;
+  std::string allocator_module;
+  bool exited = false;
+  double traced_seconds = 0;
+  int64_t live_bytes = 0;  // sum over its stacks
+  int64_t live_objects = 0;
+};
+
+// How much to trust the report: what the tracer could not account for.
+struct Health {
+  uint64_t allocs = 0;
+  uint64_t frees = 0;
+  uint64_t frees_unknown = 0;     // blocks allocated before attach
+  uint64_t dropped_objects = 0;   // per-object map full
+  uint64_t dropped_ledger = 0;    // ledger map full
+  uint64_t stack_misses = 0;      // stacks not captured
+  uint64_t inflight_drops = 0;    // per-thread state not saved
+  uint64_t stale_replaced = 0;    // an address reused with no free seen
+  uint64_t unknown_frames = 0;    // frames left unsymbolized
+  uint64_t total_frames = 0;
+  uint32_t objects_capacity = 0;
+  uint32_t ledger_rows = 0;
+  uint32_t ledger_capacity = 0;
+  bool lossless() const {
+    return dropped_objects == 0 && dropped_ledger == 0 && stack_misses == 0 && inflight_drops == 0;
+  }
+};
+
+struct Report {
+  int schema_version = kReportSchemaVersion;
+  std::string tool_version;
+  std::string host;
+  std::string generated_at;  // RFC 3339, UTC
+  double elapsed_seconds = 0;
+  bool final = false;
+  std::vector<ProcessEntry> processes;
+  std::vector<StackEntry> stacks;  // rank order: fastest growth first
+  Health health;
+};
+
+// Orders stacks by growth of live bytes, then live bytes, then stack id.
+void rank_stacks(std::vector<StackEntry>& stacks);
+
+}  // namespace leakscope

@@ -1,0 +1,116 @@
+#include "report/text.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "report/units.h"
+
+namespace leakscope {
+
+namespace {
+
+std::string frame_location(const Frame& f) {
+  std::string out;
+  if (!f.file.empty()) {
+    out = basename_of(f.file);
+    if (f.line > 0) out += ":" + std::to_string(f.line);
+  }
+  return out;
+}
+
+std::string short_frame(const Frame& f) {
+  std::string name = f.function.empty() ? basename_of(f.module) + "+0x" : f.function;
+  if (f.function.empty()) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(f.module_offset));
+    name += buf;
+  }
+  // Keep the table narrow: drop a C++ parameter list.
+  if (auto paren = name.find('('); paren != std::string::npos && paren > 0) name.resize(paren);
+  return name;
+}
+
+std::string frames_line(const StackEntry& s, size_t max_frames) {
+  if (s.frames.empty()) return "[stack not captured]";
+  std::string out;
+  for (size_t i = 0; i < s.frames.size() && i < max_frames; ++i) {
+    if (i) out += " <- ";
+    out += short_frame(s.frames[i]);
+  }
+  if (s.frames.size() > max_frames) out += " <- ...";
+  return out;
+}
+
+std::string health_line(const Report& r) {
+  const Health& h = r.health;
+  std::ostringstream out;
+  out << "allocs " << h.allocs << ", frees " << h.frees;
+  if (h.frees_unknown) out << ", frees of blocks from before attach " << h.frees_unknown;
+  if (!h.lossless())
+    out << "; LOST: " << h.dropped_objects << " objects (map full), " << h.dropped_ledger
+        << " ledger rows (map full), " << h.stack_misses << " stacks, " << h.inflight_drops
+        << " calls";
+  if (h.unknown_frames) out << "; " << h.unknown_frames << "/" << h.total_frames << " frames unsymbolized";
+  return out.str();
+}
+
+}  // namespace
+
+std::string render_table(const Report& r, size_t top) {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line, "--- %s  elapsed %.0fs  %zu process(es)  %s\n",
+                r.generated_at.c_str(), r.elapsed_seconds, r.processes.size(),
+                health_line(r).c_str());
+  out << line;
+  std::snprintf(line, sizeof line, "%-8s %-15s %-5s %11s %9s %14s  %s\n", "PID", "COMM", "KIND",
+                "LIVE", "OBJECTS", "GROWTH", "LEAK SITE <- CALLERS");
+  out << line;
+  size_t shown = 0;
+  for (const StackEntry& s : r.stacks) {
+    if (shown++ == top) break;
+    std::snprintf(line, sizeof line, "%-8d %-15.15s %-5s %11s %9lld %14s  ", s.pid, s.comm.c_str(),
+                  std::string(kind_name(s.kind)).c_str(), format_bytes(double(s.live_bytes)).c_str(),
+                  static_cast<long long>(s.live_objects), format_rate(s.growth_bytes_per_sec).c_str());
+    out << line << frames_line(s, 4) << "\n";
+  }
+  if (r.stacks.empty()) out << "(no live allocations traced yet)\n";
+  return out.str();
+}
+
+std::string render_text(const Report& r, size_t top) {
+  std::ostringstream out;
+  out << "leakscope " << (r.final ? "final report" : "report") << " — " << r.host << ", "
+      << r.generated_at << ", traced for " << static_cast<long long>(r.elapsed_seconds + 0.5)
+      << "s\n\n";
+  out << "Processes:\n";
+  for (const ProcessEntry& p : r.processes) {
+    out << "  " << p.pid << " " << p.comm << (p.exited ? " (exited)" : "") << "  live "
+        << format_bytes(double(p.live_bytes)) << " in " << p.live_objects << " objects"
+        << "  allocator " << basename_of(p.allocator_module) << "\n";
+  }
+  out << "\nTop stacks by growth of live bytes:\n";
+  if (r.stacks.empty()) out << "  (no live allocations)\n";
+  size_t shown = 0;
+  for (const StackEntry& s : r.stacks) {
+    if (shown++ == top) {
+      out << "  ... " << (r.stacks.size() - top) << " more stacks (--top)\n";
+      break;
+    }
+    out << "\n#" << shown << "  pid " << s.pid << " (" << s.comm << ")  " << kind_name(s.kind)
+        << " via " << s.allocator << "  live " << format_bytes(double(s.live_bytes)) << " in "
+        << s.live_objects << " objects  growth " << format_rate(s.growth_bytes_per_sec)
+        << "  (" << s.allocs << " allocs, " << s.frees << " frees)\n";
+    if (s.frames.empty()) out << "      [stack not captured]\n";
+    for (const Frame& f : s.frames) {
+      out << "      " << (f.function.empty() ? f.display_name() : f.function);
+      std::string loc = frame_location(f);
+      if (!loc.empty()) out << "  " << loc;
+      out << "  [" << basename_of(f.module) << "]\n";
+    }
+  }
+  out << "\nTrust: " << health_line(r) << "\n";
+  return out.str();
+}
+
+}  // namespace leakscope

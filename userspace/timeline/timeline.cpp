@@ -1,0 +1,56 @@
+#include "timeline/timeline.h"
+
+namespace leakscope {
+
+namespace {
+
+template <typename Value>
+double slope(const std::deque<Sample>& samples, Value value) {
+  const size_t n = samples.size();
+  if (n < 2) return 0;
+  double mean_t = 0, mean_v = 0;
+  for (const Sample& s : samples) {
+    mean_t += s.t;
+    mean_v += static_cast<double>(value(s));
+  }
+  mean_t /= static_cast<double>(n);
+  mean_v /= static_cast<double>(n);
+  double num = 0, den = 0;
+  for (const Sample& s : samples) {
+    double dt = s.t - mean_t;
+    num += dt * (static_cast<double>(value(s)) - mean_v);
+    den += dt * dt;
+  }
+  return den > 0 ? num / den : 0;
+}
+
+}  // namespace
+
+void Series::add(const Sample& s) {
+  samples_.push_back(s);
+  while (samples_.size() > capacity_) samples_.pop_front();
+}
+
+double Series::bytes_per_second() const {
+  return slope(samples_, [](const Sample& s) { return s.live_bytes; });
+}
+
+double Series::objects_per_second() const {
+  return slope(samples_, [](const Sample& s) { return s.live_objects; });
+}
+
+void Timeline::record(const SeriesKey& key, const Sample& sample, double previous_t) {
+  auto it = series_.find(key);
+  if (it == series_.end()) {
+    it = series_.emplace(key, Series(capacity_)).first;
+    if (previous_t < sample.t) it->second.add(Sample{previous_t, 0, 0});
+  }
+  it->second.add(sample);
+}
+
+const Series* Timeline::find(const SeriesKey& key) const {
+  auto it = series_.find(key);
+  return it == series_.end() ? nullptr : &it->second;
+}
+
+}  // namespace leakscope

@@ -1,0 +1,26 @@
+// The one configuration value the CLI builds and the tracer runs from.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+#include "probes/session.h"
+
+namespace leakscope {
+
+struct TraceConfig {
+  std::vector<pid_t> pids;           // -p
+  std::vector<std::string> command;  // -- CMD ARGS
+  double tick_seconds = 1.0;         // ledger sampling period
+  double interval_seconds = 5.0;     // periodic table
+  double duration_seconds = 0;       // 0: until stopped or targets exit
+  size_t top = 10;
+  bool quiet = false;                // no periodic table
+  std::string json_path;             // final report as JSON
+  SessionOptions session;
+};
+
+}  // namespace leakscope
