@@ -81,6 +81,21 @@ std::string attach_error(const ProbeSite& site, int err) {
   return msg;
 }
 
+// Destroys links on several threads at once: each detach sleeps through a
+// grace period, and those overlap.
+void destroy_links(std::vector<Link> links) {
+  constexpr size_t kThreads = 8;
+  std::vector<std::thread> workers;
+  size_t per = (links.size() + kThreads - 1) / kThreads;
+  for (size_t begin = 0; begin < links.size(); begin += per) {
+    size_t end = std::min(links.size(), begin + per);
+    workers.emplace_back([&links, begin, end] {
+      for (size_t i = begin; i < end; ++i) links[i].reset();
+    });
+  }
+  for (auto& w : workers) w.join();
+}
+
 }  // namespace
 
 void Session::SkelDeleter::operator()(struct ::leakscope_bpf* skel) const { leakscope_bpf__destroy(skel); }
@@ -88,7 +103,13 @@ void Session::SkelDeleter::operator()(struct ::leakscope_bpf* skel) const { leak
 Session::Session(const MapSizes& sizes) : sizes_(sizes) {}
 
 Session::~Session() {
-  targets_.clear();  // links first, then the object
+  // Links first, then the object.
+  std::vector<Link> links;
+  for (auto& [pid, target] : targets_)
+    for (Link& l : target.links) links.push_back(std::move(l));
+  targets_.clear();
+  destroy_links(std::move(links));
+  for (auto& r : reapers_) r.join();
   skel_.reset();
 }
 
@@ -187,8 +208,11 @@ AttachResult Session::attach(pid_t pid, const AllocatorPlan& plan) {
 }
 
 void Session::detach(pid_t pid) {
-  targets_.erase(pid);  // links destroyed: probes gone from the target
   uint32_t tgid = static_cast<uint32_t>(pid);
+  if (auto it = targets_.find(pid); it != targets_.end()) {
+    reapers_.emplace_back(destroy_links, std::move(it->second.links));
+    targets_.erase(it);
+  }
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.targets), &tgid);
 
   std::vector<uint8_t> doomed;

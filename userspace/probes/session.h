@@ -11,6 +11,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "leakscope.h"
@@ -82,6 +83,9 @@ class Session {
   std::unique_ptr<struct ::leakscope_bpf, SkelDeleter> skel_;
   MapSizes sizes_;
   std::map<pid_t, Target> targets_;
+  // Detaching a uprobe waits for an RCU grace period (~0.1 s each here), so
+  // links of detached targets are destroyed off the trace loop.
+  std::vector<std::thread> reapers_;
 };
 
 }  // namespace leakscope

@@ -9,6 +9,12 @@ namespace leakscope {
 
 namespace {
 
+std::string format_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, s < 10 ? "%.1fs" : "%.0fs", s);
+  return buf;
+}
+
 std::string frame_location(const Frame& f) {
   std::string out;
   if (!f.file.empty()) {
@@ -81,8 +87,7 @@ std::string render_table(const Report& r, size_t top) {
 std::string render_text(const Report& r, size_t top) {
   std::ostringstream out;
   out << "leakscope " << (r.final ? "final report" : "report") << " — " << r.host << ", "
-      << r.generated_at << ", traced for " << static_cast<long long>(r.elapsed_seconds + 0.5)
-      << "s\n\n";
+      << r.generated_at << ", traced for " << format_seconds(r.elapsed_seconds) << "\n\n";
   out << "Processes:\n";
   for (const ProcessEntry& p : r.processes) {
     out << "  " << p.pid << " " << p.comm << (p.exited ? " (exited)" : "") << "  live "

@@ -1,0 +1,79 @@
+// What the e2e tests drive: fixture programs (with their ready/go/expect/done
+// protocol) and the leakscope binary itself, run as a user would run it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace e2e {
+
+std::string fixture_path(const std::string& name);  // "leaky" -> .../fixture_leaky
+std::string leakscope_path();
+
+struct Expect {
+  long long bytes = 0;
+  long long objects = 0;
+};
+
+// A fixture started with pipes on stdin/stdout.
+class Fixture {
+ public:
+  explicit Fixture(const std::string& name, std::vector<std::string> args = {});
+  ~Fixture();
+  Fixture(const Fixture&) = delete;
+  Fixture& operator=(const Fixture&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void go();  // sends the go line
+  // Reads until "done"; returns the expect lines by function name.
+  std::map<std::string, Expect> wait_done(double timeout_s = 30);
+  bool running() const;  // alive and not stopped
+  void finish();         // closes stdin and reaps it
+
+ private:
+  std::optional<std::string> read_line(double timeout_s);
+  pid_t pid_ = -1;
+  int in_fd_ = -1, out_fd_ = -1;
+  std::string buffer_;
+};
+
+// leakscope run in the background; stdout and stderr go to files.
+class Leakscope {
+ public:
+  explicit Leakscope(std::vector<std::string> args, bool as_nobody = false);
+  ~Leakscope();
+  Leakscope(const Leakscope&) = delete;
+  Leakscope& operator=(const Leakscope&) = delete;
+
+  // Waits for the "tracing" line on stderr; false if it exited first.
+  bool wait_tracing(double timeout_s = 30);
+  int stop(double timeout_s = 60);  // SIGINT, then wait; returns exit code
+  int wait(double timeout_s = 60);  // wait for it to exit on its own
+  std::string out() const;
+  std::string err() const;
+  nlohmann::json json() const;  // parses the --json file
+  const std::string& json_path() const { return json_path_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string dir_, json_path_;
+  int status_ = -1;
+};
+
+// Runs leakscope to completion with a time limit; returns {exit code, stderr}.
+std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args,
+                                          bool as_nobody = false, double timeout_s = 60);
+
+// The stack whose leak site (first frame) is `function`, or null.
+const nlohmann::json* find_stack(const nlohmann::json& report, const std::string& function,
+                                 pid_t pid = 0);
+
+// Names of loaded BPF programs and links that belong to leakscope.
+std::vector<std::string> leftover_bpf_objects();
+
+}  // namespace e2e

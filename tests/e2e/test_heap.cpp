@@ -1,0 +1,201 @@
+// Heap tracing end to end: real BPF, real kernel, fixture programs.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "harness.h"
+
+using namespace e2e;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> trace_args(const std::vector<pid_t>& pids, const std::string& json_path) {
+  std::vector<std::string> args = {"trace", "--tick", "200ms", "--interval", "1s", "--json", json_path};
+  for (pid_t p : pids) args.insert(args.end(), {"-p", std::to_string(p)});
+  return args;
+}
+
+// Lets at least two ticks see the fixture's final state.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(600)); }
+
+std::string json_path_for(const std::string& what) {
+  return "/tmp/leakscope-e2e-" + what + "-" + std::to_string(::getpid()) + ".json";
+}
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return json();
+  json j = json::parse(in);
+  std::remove(path.c_str());
+  return j;
+}
+
+struct Traced {
+  json report;
+  std::map<std::string, Expect> expects;
+  std::string text;
+};
+
+// Attaches to a fixture, lets it do its work, stops leakscope with SIGINT.
+Traced trace_fixture(const std::string& fixture) {
+  Fixture fx(fixture);
+  std::string path = json_path_for(fixture);
+  Leakscope ls(trace_args({fx.pid()}, path));
+  EXPECT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  Traced t;
+  t.expects = fx.wait_done();
+  settle();
+  EXPECT_EQ(ls.stop(), 0) << ls.err();
+  EXPECT_TRUE(fx.running()) << "the traced process must keep running after leakscope exits";
+  t.text = ls.out();
+  t.report = read_json(path);
+  EXPECT_TRUE(t.report.is_object()) << "no JSON report; stderr: " << ls.err();
+  fx.finish();
+  return t;
+}
+
+// Every expect line of the fixture holds in the report, to the byte.
+void expect_matches(const Traced& t) {
+  ASSERT_FALSE(t.expects.empty());
+  for (const auto& [function, e] : t.expects) {
+    const json* s = find_stack(t.report, function);
+    if (e.objects == 0) {
+      EXPECT_EQ(s, nullptr) << function << " should have nothing live\n" << t.text;
+      continue;
+    }
+    ASSERT_NE(s, nullptr) << "no stack with leak site " << function << "\n" << t.text;
+    EXPECT_EQ((*s)["live_bytes"].get<long long>(), e.bytes) << function;
+    EXPECT_EQ((*s)["live_objects"].get<long long>(), e.objects) << function;
+    EXPECT_EQ((*s)["kind"], "heap");
+  }
+}
+
+}  // namespace
+
+TEST(HeapE2E, LeakNamesCachePutFirstWithLiveBytesOfTheLeak) {
+  Traced t = trace_fixture("leaky");
+  const Expect& e = t.expects.at("cache_put");
+  ASSERT_TRUE(t.report["stacks"].is_array() && !t.report["stacks"].empty()) << t.text;
+  const json& top = t.report["stacks"][0];
+  ASSERT_GE(top["frames"].size(), 3u);
+  EXPECT_EQ(top["frames"][0]["function"], "cache_put") << t.text;
+  EXPECT_EQ(top["frames"][1]["function"], "handle_request");
+  EXPECT_EQ(top["frames"][2]["function"], "main");
+  EXPECT_NE(top["frames"][0]["file"].get<std::string>().find("leaky.c"), std::string::npos);
+  EXPECT_GT(top["frames"][0]["line"].get<int>(), 0);
+  EXPECT_NE(top["frames"][0]["module"].get<std::string>().find("fixture_leaky"), std::string::npos);
+  double live = top["live_bytes"].get<double>();
+  EXPECT_NEAR(live, static_cast<double>(e.bytes), 0.10 * static_cast<double>(e.bytes));
+  EXPECT_EQ(top["kind"], "heap");
+  EXPECT_EQ(top["allocator"], "malloc");
+  EXPECT_EQ(top["comm"], "fixture_leaky");
+  EXPECT_GT(top["growth_bytes_per_sec"].get<double>(), 0);
+  EXPECT_EQ(t.report["schema_version"], 1);
+  // The text report names the leak site too.
+  EXPECT_NE(t.text.find("cache_put"), std::string::npos);
+  EXPECT_TRUE(leftover_bpf_objects().empty()) << "BPF programs left in the kernel";
+}
+
+TEST(HeapE2E, BalancedAllocationShowsNoGrowingStack) {
+  Traced t = trace_fixture("balanced");
+  expect_matches(t);
+  for (const auto& s : t.report["stacks"]) {
+    EXPECT_LT(s["live_bytes"].get<long long>(), 64 * 1024) << s.dump();
+  }
+  // It did trace the traffic: 2000 allocations, all freed.
+  EXPECT_GE(t.report["health"]["allocs"].get<long long>(), 2000);
+  EXPECT_GE(t.report["health"]["frees"].get<long long>(), 2000);
+}
+
+TEST(HeapE2E, EveryAllocatorFunctionAndReallocSemantics) {
+  Traced t = trace_fixture("allocators");
+  expect_matches(t);
+}
+
+TEST(HeapE2E, CxxOperatorNewNamesTheDemangledCaller) {
+  Traced t = trace_fixture("cxx_new");
+  expect_matches(t);
+  bool saw_new = false;
+  for (const auto& s : t.report["stacks"]) saw_new |= s["allocator"] == "operator new";
+  EXPECT_TRUE(saw_new);
+}
+
+TEST(HeapE2E, LeakInsideLibraryDlopenedAfterAttach) {
+  Traced t = trace_fixture("dlopen_host");
+  expect_matches(t);
+  const json* s = find_stack(t.report, "plugin_store");
+  ASSERT_NE(s, nullptr);
+  EXPECT_NE((*s)["frames"][0]["module"].get<std::string>().find("libleakplugin.so"),
+            std::string::npos);
+}
+
+TEST(HeapE2E, AllocatedInOneThreadFreedInAnotherIsNotALeak) {
+  Traced t = trace_fixture("threads");
+  expect_matches(t);
+}
+
+TEST(HeapE2E, CommandModeTracesFromTheFirstAllocation) {
+  std::string path = json_path_for("cmd");
+  Leakscope ls({"trace", "--tick", "100ms", "--interval", "1s", "--json", path, "--",
+                fixture_path("leaky"), "--auto"});
+  ASSERT_EQ(ls.wait(60), 0) << ls.err();
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  const json* s = find_stack(report, "cache_put");
+  ASSERT_NE(s, nullptr) << ls.out();
+  EXPECT_EQ((*s)["live_bytes"], 2000 * 1024);
+  EXPECT_EQ((*s)["live_objects"], 2000);
+  EXPECT_TRUE(report["processes"][0]["exited"].get<bool>());
+  EXPECT_NE(ls.err().find("every traced process has exited"), std::string::npos);
+}
+
+TEST(HeapE2E, SeveralPidsAtOnce) {
+  Fixture a("leaky"), b("leaky");
+  std::string path = json_path_for("multi");
+  Leakscope ls({"trace", "-p", std::to_string(a.pid()) + "," + std::to_string(b.pid()), "--tick",
+                "200ms", "--json", path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  a.go();
+  b.go();
+  a.wait_done();
+  b.wait_done();
+  settle();
+  ASSERT_EQ(ls.stop(), 0) << ls.err();
+  json report = read_json(path);
+  EXPECT_EQ(report["processes"].size(), 2u);
+  for (pid_t pid : {a.pid(), b.pid()}) {
+    const json* s = find_stack(report, "cache_put", pid);
+    ASSERT_NE(s, nullptr) << "pid " << pid << "\n" << ls.out();
+    EXPECT_EQ((*s)["live_bytes"], 2000 * 1024);
+  }
+  EXPECT_TRUE(a.running());
+  EXPECT_TRUE(b.running());
+}
+
+TEST(HeapE2E, TargetExitingMidTraceStillGetsItsFinalReport) {
+  Fixture fx("short_lived");
+  pid_t pid = fx.pid();
+  std::string path = json_path_for("exit");
+  Leakscope ls({"trace", "-p", std::to_string(pid), "--tick", "100ms", "--json", path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  auto expects = fx.wait_done();
+  // leakscope notices the exit and ends by itself.
+  ASSERT_EQ(ls.wait(30), 0) << ls.err();
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object());
+  EXPECT_TRUE(report["processes"][0]["exited"].get<bool>());
+  const json* s = find_stack(report, "leak_then_exit");
+  ASSERT_NE(s, nullptr) << ls.out();
+  EXPECT_EQ((*s)["live_bytes"], expects.at("leak_then_exit").bytes);
+  EXPECT_EQ((*s)["frames"][0]["file"].get<std::string>().find("short_lived.c") != std::string::npos,
+            true);
+  EXPECT_TRUE(leftover_bpf_objects().empty());
+}

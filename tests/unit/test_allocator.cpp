@@ -1,0 +1,281 @@
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "core/errors.h"
+#include "target/allocator.h"
+#include "target/elf_file.h"
+#include "target/proc_maps.h"
+
+namespace leakscope {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A C program that allocates, and waits when given an argument.
+constexpr const char* kStaticProgram = R"(#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char** argv) {
+  (void)argv;
+  void* volatile p = malloc((size_t)argc * 16);
+  free(p);
+  if (argc > 1) pause();
+  return 0;
+}
+)";
+
+// A library that exports its own allocator (jemalloc style), and one that
+// exports malloc only. They are only parsed, never loaded.
+constexpr const char* kInterposer = R"(#include <stddef.h>
+static char arena[1 << 16];
+static size_t used;
+void* malloc(size_t n) { void* p = arena + used; used += (n + 15) & ~(size_t)15; return p; }
+void free(void* p) { (void)p; }
+void* calloc(size_t a, size_t b) { return malloc(a * b); }
+)";
+constexpr const char* kHalfInterposer = R"(#include <stddef.h>
+void* malloc(size_t n) { (void)n; return NULL; }
+)";
+
+std::string fn_name(AllocFn fn) { return std::string(alloc_fn_name(fn)); }
+
+const ProbeSite* find_site(const AllocatorPlan& plan, const std::string& symbol) {
+  for (const ProbeSite& site : plan.sites)
+    if (site.symbol == symbol) return &site;
+  return nullptr;
+}
+
+std::string file_name(const std::string& path) { return fs::path(path).filename(); }
+
+// Binaries built once for the suite in a temporary directory.
+class AllocatorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(fs::temp_directory_path() / "leakscope-alloc-XXXXXX");
+    if (::mkdtemp(dir_->data()) == nullptr) return;
+    std::ofstream(*dir_ + "/x.c") << kStaticProgram;
+    std::ofstream(*dir_ + "/interposer.c") << kInterposer;
+    std::ofstream(*dir_ + "/half.c") << kHalfInterposer;
+    const std::string d = *dir_;
+    built_ = std::system(("cc -static -O1 -o " + d + "/static " + d + "/x.c && strip -o " + d +
+                          "/static-stripped " + d + "/static && cc -shared -fPIC -O1 -o " + d +
+                          "/libinterposer.so " + d + "/interposer.c && cc -shared -fPIC -O1 -o " +
+                          d + "/libhalf.so " + d + "/half.c")
+                             .c_str()) == 0;
+  }
+  static void TearDownTestSuite() {
+    if (dir_ != nullptr) fs::remove_all(*dir_);
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!built_) GTEST_SKIP() << "could not build the test binaries with cc";
+  }
+  static std::string path(const std::string& name) { return *dir_ + "/" + name; }
+
+  static std::string libc_path() {
+    auto maps = read_maps(::getpid());
+    if (!maps) return {};
+    for (const MapEntry& entry : *maps) {
+      if (entry.file_backed() && entry.executable() && file_name(entry.path).starts_with("libc.so"))
+        return entry.path;
+    }
+    return {};
+  }
+
+  static inline std::string* dir_ = nullptr;
+  static inline bool built_ = false;
+};
+
+// A running copy of one of the built binaries, killed on destruction.
+class Child {
+ public:
+  explicit Child(const std::string& exe) : exe_(exe) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl(exe.c_str(), exe.c_str(), "wait", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~Child() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  // True once the exec happened.
+  bool ready() const {
+    for (int i = 0; i < 300; ++i) {
+      std::error_code ec;
+      if (fs::read_symlink("/proc/" + std::to_string(pid_) + "/exe", ec) == exe_) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  std::string exe_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(AllocatorTest, OwnProcessUsesLibcAndLibstdcxx) {
+  const pid_t self = ::getpid();
+  AllocatorPlan plan = plan_allocator(self, *read_maps(self));
+  EXPECT_TRUE(file_name(plan.allocator_module).starts_with("libc.so")) << plan.allocator_module;
+  EXPECT_EQ(plan.allocator_module, libc_path());
+
+  const ProbeSite* malloc_site = find_site(plan, "malloc");
+  const ProbeSite* free_site = find_site(plan, "free");
+  ASSERT_NE(malloc_site, nullptr);
+  ASSERT_NE(free_site, nullptr);
+  EXPECT_EQ(malloc_site->fn, AllocFn::Malloc);
+  EXPECT_EQ(free_site->fn, AllocFn::Free);
+  EXPECT_EQ(malloc_site->module_path, plan.allocator_module);
+  const std::string proc_prefix = "/proc/" + std::to_string(self) + "/";
+  EXPECT_TRUE(malloc_site->attach_path.starts_with(proc_prefix)) << malloc_site->attach_path;
+
+  // The offset is malloc's in the file we attach through.
+  auto libc = ElfFile::open(malloc_site->attach_path, nullptr);
+  ASSERT_TRUE(libc);
+  EXPECT_EQ(libc->vaddr_to_file_offset(libc->find_function("malloc")->vaddr),
+            malloc_site->file_offset);
+
+  const ProbeSite* new_site = find_site(plan, "_Znwm");
+  ASSERT_NE(new_site, nullptr);
+  EXPECT_EQ(new_site->fn, AllocFn::OperatorNew);
+  EXPECT_TRUE(file_name(new_site->module_path).starts_with("libstdc++")) << new_site->module_path;
+  EXPECT_TRUE(new_site->attach_path.starts_with(proc_prefix));
+
+  // The C functions come from the allocator module; one probe per address.
+  std::set<std::pair<std::string, uint64_t>> addresses;
+  for (const ProbeSite& site : plan.sites) {
+    if (site.fn != AllocFn::OperatorNew) {
+      EXPECT_EQ(site.module_path, plan.allocator_module) << site.symbol;
+    }
+    EXPECT_EQ(fn_name(site.fn) == "operator new", site.symbol.starts_with("_Zn")) << site.symbol;
+    EXPECT_TRUE(addresses.emplace(site.module_path, site.file_offset).second) << site.symbol;
+  }
+}
+
+TEST_F(AllocatorTest, StaticExecutableDefinesItsAllocator) {
+  auto elf = ElfFile::open(path("static"), nullptr);
+  ASSERT_TRUE(elf);
+  EXPECT_FALSE(elf->has_interpreter());
+  EXPECT_FALSE(elf->is_dynamic());
+  EXPECT_TRUE(elf->has_symtab());
+
+  AllocatorPlan plan = plan_allocator_in_files({{"/app/static", path("static")}});
+  EXPECT_EQ(plan.allocator_module, "/app/static");
+  const ProbeSite* malloc_site = find_site(plan, "malloc");
+  ASSERT_NE(malloc_site, nullptr);
+  ASSERT_NE(find_site(plan, "free"), nullptr);
+  EXPECT_EQ(malloc_site->attach_path, path("static"));
+  EXPECT_EQ(malloc_site->module_path, "/app/static");
+  EXPECT_EQ(malloc_site->file_offset,
+            elf->vaddr_to_file_offset(elf->find_function("malloc")->vaddr));
+  EXPECT_EQ(find_site(plan, "_Znwm"), nullptr);  // a C program
+}
+
+TEST_F(AllocatorTest, StrippedStaticExecutableHasNoAllocator) {
+  auto elf = ElfFile::open(path("static-stripped"), nullptr);
+  ASSERT_TRUE(elf);
+  EXPECT_FALSE(elf->has_symtab());
+  EXPECT_FALSE(elf->build_id().empty());  // notes survive strip
+  try {
+    plan_allocator_in_files({{"/app/static", path("static-stripped")}});
+    FAIL() << "a stripped static binary gave a plan";
+  } catch (const FatalError& error) {
+    EXPECT_EQ(error.code(), ExitCode::NoAllocator);
+    EXPECT_EQ(std::string(error.what()),
+              "no allocator found: /app/static is statically linked and stripped, so malloc "
+              "cannot be located");
+  }
+}
+
+TEST_F(AllocatorTest, RunningStaticProcesses) {
+  Child child(path("static"));
+  ASSERT_TRUE(child.ready());
+  AllocatorPlan plan = plan_allocator(child.pid(), *read_maps(child.pid()));
+  EXPECT_EQ(plan.allocator_module, path("static"));
+  const ProbeSite* malloc_site = find_site(plan, "malloc");
+  ASSERT_NE(malloc_site, nullptr);
+  EXPECT_TRUE(malloc_site->attach_path.starts_with("/proc/" + std::to_string(child.pid()) + "/"));
+
+  Child stripped(path("static-stripped"));
+  ASSERT_TRUE(stripped.ready());
+  try {
+    plan_allocator(stripped.pid(), *read_maps(stripped.pid()));
+    FAIL() << "a stripped static process gave a plan";
+  } catch (const FatalError& error) {
+    EXPECT_EQ(error.code(), ExitCode::NoAllocator);
+    const std::string message = error.what();
+    EXPECT_TRUE(message.starts_with("PID " + std::to_string(stripped.pid()) + " (static-stripped)"))
+        << message;
+    EXPECT_NE(message.find(path("static-stripped") + " is statically linked and stripped"),
+              std::string::npos)
+        << message;
+  }
+}
+
+TEST_F(AllocatorTest, InterposingLibraryWinsOverLibc) {
+  const std::string libc = libc_path();
+  ASSERT_FALSE(libc.empty());
+  // libc listed first: the choice follows the rule, not the order.
+  AllocatorPlan plan =
+      plan_allocator_in_files({{"/proc/self/exe", "/proc/self/exe"},
+                               {libc, libc},
+                               {"/opt/libinterposer.so", path("libinterposer.so")}});
+  EXPECT_EQ(plan.allocator_module, "/opt/libinterposer.so");
+  ASSERT_NE(find_site(plan, "malloc"), nullptr);
+  ASSERT_NE(find_site(plan, "calloc"), nullptr);
+  ASSERT_NE(find_site(plan, "free"), nullptr);
+  EXPECT_EQ(find_site(plan, "realloc"), nullptr);  // not defined there: skipped
+  EXPECT_EQ(find_site(plan, "malloc")->attach_path, path("libinterposer.so"));
+}
+
+TEST_F(AllocatorTest, LibraryWithoutFreeIsNotAnAllocator) {
+  const std::string libc = libc_path();
+  AllocatorPlan plan = plan_allocator_in_files({{"/proc/self/exe", "/proc/self/exe"},
+                                                {"/opt/libhalf.so", path("libhalf.so")},
+                                                {libc, libc}});
+  EXPECT_EQ(plan.allocator_module, libc);
+  EXPECT_NE(find_site(plan, "realloc"), nullptr);
+}
+
+TEST_F(AllocatorTest, FirstModuleIsMainOnlyWhenAsked) {
+  // A libc named first is still recognised as libc when nothing is main.
+  const std::string libc = libc_path();
+  AllocatorPlan plan = plan_allocator_in_files({{libc, libc}}, /*first_is_main=*/false);
+  EXPECT_EQ(plan.allocator_module, libc);
+}
+
+TEST_F(AllocatorTest, NothingDefinesMalloc) {
+  std::ofstream(path("text")) << "not elf\n";
+  try {
+    plan_allocator_in_files({{"/proc/self/exe", "/proc/self/exe"}, {"/x/text", path("text")}});
+    FAIL() << "no allocator expected";
+  } catch (const FatalError& error) {
+    EXPECT_EQ(error.code(), ExitCode::NoAllocator);
+    const std::string message = error.what();
+    EXPECT_TRUE(message.starts_with("no mapped object defines malloc and free")) << message;
+    EXPECT_NE(message.find("not an ELF file"), std::string::npos) << message;
+  }
+  try {
+    plan_allocator(::getpid(), {});
+    FAIL() << "no allocator expected";
+  } catch (const FatalError& error) {
+    EXPECT_EQ(error.code(), ExitCode::NoAllocator);
+    EXPECT_TRUE(std::string(error.what()).starts_with("PID " + std::to_string(::getpid()) + " ("))
+        << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace leakscope

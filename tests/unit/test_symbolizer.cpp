@@ -1,0 +1,322 @@
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "symbols/module.h"
+#include "symbols/symbolizer.h"
+#include "target/proc_maps.h"
+
+namespace leakscope_test_symbols {
+
+__attribute__((noinline)) int symbolizer_target_function(int x) {
+  asm volatile("" ::: "memory");
+  return x * 3 + 1;
+}
+
+}  // namespace leakscope_test_symbols
+
+namespace leakscope {
+namespace {
+
+namespace fs = std::filesystem;
+
+uint64_t target_address() {
+  return reinterpret_cast<uint64_t>(&leakscope_test_symbols::symbolizer_target_function);
+}
+
+std::string perf_map_path(pid_t pid) { return "/tmp/perf-" + std::to_string(pid) + ".map"; }
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// An anonymous page, unmapped on scope exit.
+class AnonPage {
+ public:
+  explicit AnonPage(int prot)
+      : addr_(::mmap(nullptr, kSize, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) {}
+  AnonPage(const AnonPage&) = delete;
+  AnonPage& operator=(const AnonPage&) = delete;
+  ~AnonPage() {
+    if (addr_ != MAP_FAILED) ::munmap(addr_, kSize);
+  }
+  bool ok() const { return addr_ != MAP_FAILED; }
+  uint64_t address() const { return reinterpret_cast<uint64_t>(addr_); }
+  static constexpr size_t kSize = 4096;
+
+ private:
+  void* addr_;
+};
+
+// Removes a file on scope exit.
+struct RemoveOnExit {
+  std::string path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
+};
+
+// Kills and reaps a child left behind by a failed assertion.
+struct ChildGuard {
+  pid_t pid = -1;
+  void kill_and_reap() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+  ~ChildGuard() { kill_and_reap(); }
+};
+
+TEST(Symbolizer, ResolvesFunctionInThisExecutable) {
+  Symbolizer sym;
+  sym.observe(getpid());
+  // Frames are return addresses: resolve looks up address - 1.
+  const Frame f = sym.resolve(getpid(), target_address() + 1);
+  EXPECT_EQ(f.address, target_address() + 1);
+  EXPECT_EQ(f.function, "leakscope_test_symbols::symbolizer_target_function(int)");
+  EXPECT_TRUE(f.file.ends_with("test_symbolizer.cpp")) << f.file;
+  EXPECT_GT(f.line, 0);
+  EXPECT_FALSE(f.module.empty());
+  EXPECT_EQ(f.module.find(" (deleted)"), std::string::npos);
+  EXPECT_EQ(f.display_name(), f.function);
+}
+
+TEST(Symbolizer, ObservesOnFirstResolve) {
+  Symbolizer sym;
+  EXPECT_EQ(sym.stats().processes, 0u);
+  const Frame f = sym.resolve(getpid(), target_address() + 1);
+  EXPECT_EQ(f.function, "leakscope_test_symbols::symbolizer_target_function(int)");
+  const SymbolizerStats s = sym.stats();
+  EXPECT_EQ(s.processes, 1u);
+  EXPECT_GT(s.modules_cached, 0u);
+  EXPECT_EQ(s.frames_resolved, 1u);
+  EXPECT_EQ(s.frames_unknown, 0u);
+}
+
+TEST(Symbolizer, ResolvesLibc) {
+  // libc's own malloc, not a sanitizer's interposed one, and not a PLT stub.
+  void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(libc, nullptr);
+  void* malloc_addr = ::dlsym(libc, "malloc");
+  ::dlclose(libc);
+  ASSERT_NE(malloc_addr, nullptr);
+  Symbolizer sym;
+  sym.observe(getpid());
+  const Frame f = sym.resolve(getpid(), reinterpret_cast<uint64_t>(malloc_addr) + 1);
+  EXPECT_NE(f.module.find("libc.so"), std::string::npos) << f.module;
+  EXPECT_FALSE(f.function.empty());
+  EXPECT_GT(f.module_offset, 0u);
+}
+
+TEST(Symbolizer, ResolvesStack) {
+  Symbolizer sym;
+  sym.observe(getpid());
+  const uint64_t stack[] = {target_address() + 1, reinterpret_cast<uint64_t>(&::free) + 1, 0};
+  const std::vector<Frame> frames = sym.resolve_stack(getpid(), stack);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[0].function, "leakscope_test_symbols::symbolizer_target_function(int)");
+  EXPECT_EQ(frames[2].function, "");
+  EXPECT_EQ(frames[2].module, "[unknown]");
+}
+
+TEST(Symbolizer, AnonymousMemoryWithoutPerfMapIsUnknown) {
+  ::unlink(perf_map_path(getpid()).c_str());
+  AnonPage page(PROT_READ | PROT_WRITE);
+  ASSERT_TRUE(page.ok());
+  Symbolizer sym;
+  sym.observe(getpid());
+  const Frame f = sym.resolve(getpid(), page.address() + 0x11);
+  EXPECT_TRUE(f.function.empty());
+  EXPECT_EQ(f.file, "");
+  EXPECT_EQ(f.line, 0);
+  EXPECT_TRUE(f.display_name().starts_with("[unknown]")) << f.display_name();
+  EXPECT_EQ(sym.stats().frames_unknown, 1u);
+}
+
+TEST(Symbolizer, UnknownProcessNeverThrows) {
+  Symbolizer sym;
+  const Frame f = sym.resolve(0x3ffffff0, 0x1234);
+  EXPECT_TRUE(f.function.empty());
+  EXPECT_EQ(f.module, "[unknown]");
+  EXPECT_EQ(f.display_name(), "[unknown]+0x1234");
+  EXPECT_EQ(sym.stats().processes, 0u);
+}
+
+TEST(Symbolizer, JitFramesFromPerfMap) {
+  AnonPage page(PROT_READ | PROT_EXEC);
+  ASSERT_TRUE(page.ok());
+  const std::string path = perf_map_path(getpid());
+  RemoveOnExit cleanup{path};
+  {
+    std::ofstream out(path);
+    out << hex(page.address()) << " 100 LazyCompile:*handler /srv/app.js:12\n";
+  }
+  Symbolizer sym;
+  sym.observe(getpid());
+  Frame f = sym.resolve(getpid(), page.address() + 0x20);
+  EXPECT_NE(f.function.find("handler"), std::string::npos) << f.function;
+  EXPECT_EQ(f.module, "[jit]");
+  EXPECT_EQ(f.module_offset, 0x20u);
+
+  // The JIT appends more code: picked up on the next observe().
+  {
+    std::ofstream out(path, std::ios::app);
+    out << hex(page.address() + 0x200) << " 80 LazyCompile:*onTimeout /srv/app.js:40\n";
+  }
+  sym.observe(getpid());
+  f = sym.resolve(getpid(), page.address() + 0x210);
+  EXPECT_NE(f.function.find("onTimeout"), std::string::npos) << f.function;
+  EXPECT_EQ(f.module, "[jit]");
+  // The first symbol is still there.
+  EXPECT_NE(sym.resolve(getpid(), page.address() + 0x20).function.find("handler"),
+            std::string::npos);
+}
+
+TEST(Symbolizer, ResolvesAfterChildExits) {
+  ChildGuard child;
+  child.pid = ::fork();
+  ASSERT_GE(child.pid, 0);
+  if (child.pid == 0) {
+    for (;;) ::pause();
+  }
+  const pid_t pid = child.pid;
+  Symbolizer sym;
+  sym.observe(pid);
+  child.kill_and_reap();
+  sym.observe(pid);  // gone now: the last view is kept
+
+  // The child is a fork of this process: same executable at the same address.
+  const Frame f = sym.resolve(pid, target_address() + 1);
+  EXPECT_EQ(f.function, "leakscope_test_symbols::symbolizer_target_function(int)");
+  EXPECT_TRUE(f.file.ends_with("test_symbolizer.cpp")) << f.file;
+  EXPECT_GT(f.line, 0);
+  EXPECT_EQ(sym.stats().processes, 1u);
+
+  sym.forget(pid);
+  EXPECT_EQ(sym.stats().processes, 0u);
+}
+
+// A fixture run from a copy of its binary that is deleted after the process
+// exits: the module opened while it ran still resolves.
+TEST(Symbolizer, ResolvesDeletedExecutableAfterExit) {
+  const fs::path original = fs::path(LEAKSCOPE_FIXTURE_DIR) / "fixture_leaky";
+  ASSERT_TRUE(fs::exists(original)) << original;
+  const std::string copy =
+      (fs::temp_directory_path() / ("leakscope-symbolizer-" + std::to_string(getpid()))).string();
+  RemoveOnExit cleanup{copy};
+  fs::copy_file(original, copy, fs::copy_options::overwrite_existing);
+  fs::permissions(copy, fs::perms::owner_all);
+
+  int to_child[2];
+  int from_child[2];
+  ASSERT_EQ(::pipe2(to_child, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(from_child, O_CLOEXEC), 0);
+  ChildGuard child;
+  child.pid = ::fork();
+  ASSERT_GE(child.pid, 0);
+  if (child.pid == 0) {
+    ::dup2(to_child[0], 0);
+    ::dup2(from_child[1], 1);
+    ::execl(copy.c_str(), copy.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  // "ready PID\n" once it runs the copy.
+  char buf[64] = {};
+  const ssize_t n = ::read(from_child[0], buf, sizeof buf - 1);
+  ::close(from_child[0]);
+  ASSERT_GT(n, 0);
+  ASSERT_EQ(std::string(buf).rfind("ready", 0), 0u) << buf;
+
+  const pid_t pid = child.pid;
+  Symbolizer sym;
+  sym.observe(pid);
+  const auto maps = read_maps(pid);
+  ASSERT_TRUE(maps.has_value());
+  std::vector<MapEntry> text;
+  for (const MapEntry& e : *maps)
+    if (e.executable() && e.path == copy) text.push_back(e);
+  ASSERT_FALSE(text.empty());
+
+  child.kill_and_reap();
+  ::close(to_child[1]);
+  fs::remove(copy);
+  sym.observe(pid);
+
+  // Somewhere in its code is cache_put().
+  bool found = false;
+  for (const MapEntry& e : text) {
+    for (uint64_t addr = e.start; addr < e.end && !found; addr += 4) {
+      const Frame f = sym.resolve(pid, addr + 1);
+      EXPECT_EQ(f.module, copy);
+      EXPECT_EQ(f.module_offset, addr + 1 - e.start + e.offset);
+      if (f.function == "cache_put") {
+        found = true;
+        EXPECT_TRUE(f.file.ends_with("leaky.c")) << f.file;
+        EXPECT_GT(f.line, 0);
+      }
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(Symbolizer, EvictsOnlyUnmappedModules) {
+  Symbolizer sym(1);
+  sym.observe(getpid());
+  // Everything this process maps stays open despite the bound of 1.
+  EXPECT_GT(sym.stats().modules_cached, 1u);
+  EXPECT_EQ(sym.resolve(getpid(), target_address() + 1).function,
+            "leakscope_test_symbols::symbolizer_target_function(int)");
+  sym.forget(getpid());
+  EXPECT_LE(sym.stats().modules_cached, 1u);
+  // Forgotten processes are observed again on demand.
+  EXPECT_EQ(sym.resolve(getpid(), target_address() + 1).function,
+            "leakscope_test_symbols::symbolizer_target_function(int)");
+}
+
+TEST(SymbolizerModule, FileOffsetToVaddrAndBuildId) {
+  auto module = Module::open("/proc/self/exe");
+  ASSERT_TRUE(module.has_value());
+  EXPECT_FALSE(module->build_id().empty());
+  const auto maps = read_maps(getpid());
+  ASSERT_TRUE(maps.has_value());
+  const uint64_t addr = target_address();
+  for (const MapEntry& e : *maps) {
+    if (!e.contains(addr)) continue;
+    const auto vaddr = module->file_offset_to_vaddr(addr - e.start + e.offset);
+    ASSERT_TRUE(vaddr.has_value());
+    const ModuleSymbol s = module->lookup(*vaddr);
+    EXPECT_EQ(s.function, "leakscope_test_symbols::symbolizer_target_function(int)");
+    return;
+  }
+  FAIL() << "no mapping contains the test function";
+}
+
+TEST(SymbolizerModule, RejectsNonElf) {
+  std::string error;
+  EXPECT_FALSE(Module::open("/proc/self/status", &error).has_value());
+  EXPECT_FALSE(error.empty());
+  EXPECT_FALSE(Module::open("/nonexistent/leakscope", &error).has_value());
+}
+
+}  // namespace
+}  // namespace leakscope

@@ -1,0 +1,254 @@
+#include "symbols/module.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "symbols/demangle.h"
+
+namespace leakscope {
+
+namespace {
+
+constexpr size_t kMaxMemo = 1 << 16;
+
+// Owns a file descriptor until released.
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  ~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+std::string hex(const unsigned char* bytes, size_t len) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (size_t i = 0; i < len; ++i) {
+    out.push_back(kDigits[bytes[i] >> 4]);
+    out.push_back(kDigits[bytes[i] & 0xf]);
+  }
+  return out;
+}
+
+// The main file is always reported with its descriptor, so dwfl never has to
+// look for it.
+int no_find_elf(Dwfl_Module*, void**, const char*, Dwarf_Addr, char**, Elf**) { return -1; }
+
+// Separate debug info only from the local build-id tree. Deliberately not
+// dwfl_standard_find_debuginfo: that one asks debuginfod (DEBUGINFOD_URLS)
+// over the network when nothing is found locally.
+int local_build_id_debuginfo(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const char*,
+                             const char*, GElf_Word, char** debuginfo_file_name) {
+  const unsigned char* bits = nullptr;
+  GElf_Addr vaddr = 0;
+  const int len = dwfl_module_build_id(mod, &bits, &vaddr);
+  if (len < 2 || bits == nullptr) return -1;
+  const std::string id = hex(bits, static_cast<size_t>(len));
+  const std::string path =
+      "/usr/lib/debug/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (debuginfo_file_name != nullptr) *debuginfo_file_name = ::strdup(path.c_str());
+  return fd;
+}
+
+// Constant table: dwfl keeps a pointer to it for the life of each Dwfl.
+const Dwfl_Callbacks kCallbacks = {
+    .find_elf = no_find_elf,
+    .find_debuginfo = local_build_id_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = nullptr,
+};
+
+void set_error(std::string* error, std::string message) {
+  if (error != nullptr) *error = std::move(message);
+}
+
+// When `pc` lies in code inlined into a function, the source position of the
+// outermost inlined call inside that function.
+bool inlined_call_site(Dwarf_Die* cu, Dwarf_Addr pc, std::string* file, int* line) {
+  Dwarf_Die* scopes = nullptr;
+  const int n = dwarf_getscopes(cu, pc, &scopes);
+  if (n <= 0) return false;
+  int outermost = -1;
+  for (int i = 0; i < n; ++i) {
+    const int tag = dwarf_tag(&scopes[i]);
+    if (tag == DW_TAG_subprogram) break;
+    if (tag == DW_TAG_inlined_subroutine) outermost = i;
+  }
+  bool found = false;
+  if (outermost >= 0) {
+    Dwarf_Die* die = &scopes[outermost];
+    Dwarf_Attribute attr;
+    Dwarf_Word file_index = 0;
+    Dwarf_Word call_line = 0;
+    Dwarf_Files* files = nullptr;
+    size_t nfiles = 0;
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &file_index) == 0 &&
+        dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &call_line) == 0 &&
+        call_line > 0 && dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && file_index < nfiles) {
+      if (const char* name = dwarf_filesrc(files, file_index, nullptr, nullptr)) {
+        *file = name;
+        *line = static_cast<int>(call_line);
+        found = true;
+      }
+    }
+  }
+  std::free(scopes);
+  return found;
+}
+
+}  // namespace
+
+void Module::DwflDeleter::operator()(Dwfl* dwfl) const { dwfl_end(dwfl); }
+
+std::optional<Module> Module::open(const std::string& path, std::string* error) {
+  // O_NONBLOCK: never hang on a FIFO or device that someone mapped.
+  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0) {
+    set_error(error, path + ": " + std::strerror(errno));
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    set_error(error, path + ": not a regular file");
+    return std::nullopt;
+  }
+
+  Module m;
+  m.dwfl_.reset(dwfl_begin(&kCallbacks));
+  if (!m.dwfl_) {
+    set_error(error, std::string("dwfl_begin: ") + dwfl_errmsg(-1));
+    return std::nullopt;
+  }
+  dwfl_report_begin(m.dwfl_.get());
+  // Bias 0 with p_vaddr added: dwfl addresses are the ELF's own addresses.
+  m.module_ = dwfl_report_elf(m.dwfl_.get(), path.c_str(), path.c_str(), fd.get(), 0, true);
+  if (m.module_ == nullptr) {
+    set_error(error, path + ": " + dwfl_errmsg(-1));
+    return std::nullopt;
+  }
+  fd.release();  // dwfl owns it now and closes it in dwfl_end
+  if (dwfl_report_end(m.dwfl_.get(), nullptr, nullptr) != 0) {
+    set_error(error, path + ": " + dwfl_errmsg(-1));
+    return std::nullopt;
+  }
+
+  GElf_Addr bias = 0;
+  Elf* elf = dwfl_module_getelf(m.module_, &bias);
+  if (elf == nullptr) {
+    set_error(error, path + ": " + dwfl_errmsg(-1));
+    return std::nullopt;
+  }
+  m.bias_ = bias;
+
+  size_t phnum = 0;
+  if (elf_getphdrnum(elf, &phnum) == 0) {
+    for (size_t i = 0; i < phnum; ++i) {
+      GElf_Phdr phdr;
+      if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) continue;
+      if (phdr.p_type != PT_LOAD) continue;
+      m.segments_.push_back({phdr.p_offset, phdr.p_filesz, phdr.p_vaddr});
+    }
+  }
+
+  const unsigned char* bits = nullptr;
+  GElf_Addr id_vaddr = 0;
+  const int len = dwfl_module_build_id(m.module_, &bits, &id_vaddr);
+  if (len > 0 && bits != nullptr) m.build_id_ = hex(bits, static_cast<size_t>(len));
+  return m;
+}
+
+Module::Module(Module&& other) noexcept
+    : dwfl_(std::move(other.dwfl_)),
+      module_(std::exchange(other.module_, nullptr)),
+      bias_(other.bias_),
+      build_id_(std::move(other.build_id_)),
+      segments_(std::move(other.segments_)),
+      memo_(std::move(other.memo_)) {}
+
+Module& Module::operator=(Module&& other) noexcept {
+  if (this != &other) {
+    dwfl_ = std::move(other.dwfl_);
+    module_ = std::exchange(other.module_, nullptr);
+    bias_ = other.bias_;
+    build_id_ = std::move(other.build_id_);
+    segments_ = std::move(other.segments_);
+    memo_ = std::move(other.memo_);
+  }
+  return *this;
+}
+
+Module::~Module() = default;
+
+std::optional<uint64_t> Module::file_offset_to_vaddr(uint64_t file_offset) const {
+  for (const Segment& s : segments_) {
+    if (file_offset >= s.offset && file_offset - s.offset < s.filesz)
+      return file_offset - s.offset + s.vaddr;
+  }
+  // Mappings start on page boundaries, segments need not: accept the part of
+  // the segment's first page that lies before its own start.
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  for (const Segment& s : segments_) {
+    const uint64_t page_start = s.offset & ~(page - 1);
+    if (file_offset >= page_start && file_offset < s.offset && s.vaddr >= s.offset - file_offset)
+      return s.vaddr - (s.offset - file_offset);
+  }
+  return std::nullopt;
+}
+
+ModuleSymbol Module::lookup(uint64_t vaddr) {
+  if (module_ == nullptr) return {};
+  if (auto it = memo_.find(vaddr); it != memo_.end()) return it->second;
+  if (memo_.size() >= kMaxMemo) memo_.clear();
+  ModuleSymbol symbol = compute(vaddr);
+  memo_.emplace(vaddr, symbol);
+  return symbol;
+}
+
+ModuleSymbol Module::compute(uint64_t vaddr) const {
+  ModuleSymbol out;
+  const Dwarf_Addr pc = vaddr + bias_;
+
+  GElf_Off offset = 0;
+  GElf_Sym sym;
+  if (const char* name =
+          dwfl_module_addrinfo(module_, pc, &offset, &sym, nullptr, nullptr, nullptr)) {
+    out.function = demangle(name);
+  }
+
+  Dwarf_Addr cu_bias = 0;
+  if (Dwarf_Die* cu = dwfl_module_addrdie(module_, pc, &cu_bias))
+    inlined_call_site(cu, pc - cu_bias, &out.file, &out.line);
+  if (out.line == 0) {
+    if (Dwfl_Line* line = dwfl_module_getsrc(module_, pc)) {
+      int lineno = 0;
+      if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
+        out.file = file;
+        out.line = lineno;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace leakscope

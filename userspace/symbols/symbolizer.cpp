@@ -1,0 +1,369 @@
+#include "symbols/symbolizer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <functional>
+#include <string_view>
+#include <utility>
+
+#include "target/proc_maps.h"
+
+namespace leakscope {
+
+namespace {
+
+constexpr std::string_view kDeleted = " (deleted)";
+constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
+
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  ~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Reads `length` bytes at `offset`, or until end of file when `length` is 0.
+std::optional<std::string> read_fd(int fd, uint64_t offset, uint64_t length) {
+  std::string out;
+  char buf[65536];
+  while (length == 0 || out.size() < length) {
+    size_t want = sizeof buf;
+    if (length != 0) want = std::min<uint64_t>(want, length - out.size());
+    const ssize_t n = ::pread(fd, buf, want, static_cast<off_t>(offset + out.size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::optional<std::string> read_text(const std::string& path) {
+  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return std::nullopt;
+  return read_fd(fd.get(), 0, 0);
+}
+
+std::string proc_path(pid_t pid, std::string_view rest) {
+  return "/proc/" + std::to_string(pid) + std::string(rest);
+}
+
+std::string strip_deleted(const std::string& path) {
+  if (path.size() > kDeleted.size() && path.ends_with(kDeleted))
+    return path.substr(0, path.size() - kDeleted.size());
+  return path;
+}
+
+std::string file_identity(const MapEntry& e, const std::string& path) {
+  return std::to_string(e.dev_major) + ":" + std::to_string(e.dev_minor) + ":" +
+         std::to_string(e.inode) + ":" + path;
+}
+
+// The pid of `pid` inside its own pid namespace (last NSpid field): the name
+// a containerized JIT gives its perf map.
+pid_t namespace_pid(pid_t pid) {
+  const auto status = read_text(proc_path(pid, "/status"));
+  if (!status) return pid;
+  const size_t at = status->find("\nNSpid:");
+  if (at == std::string::npos) return pid;
+  const size_t eol = status->find('\n', at + 1);
+  std::string_view line = std::string_view(*status).substr(at + 7, eol - (at + 7));
+  const size_t last = line.find_last_of(" \t");
+  if (last != std::string_view::npos) line.remove_prefix(last + 1);
+  pid_t ns = 0;
+  auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), ns);
+  return ec == std::errc() && ns > 0 ? ns : pid;
+}
+
+Frame unknown_frame(uint64_t address) {
+  Frame f;
+  f.address = address;
+  f.module = "[unknown]";
+  f.module_offset = address;
+  return f;
+}
+
+}  // namespace
+
+Symbolizer::Symbolizer(size_t max_modules) : max_modules_(max_modules) {}
+
+Symbolizer::~Symbolizer() = default;
+
+void Symbolizer::observe(pid_t pid) {
+  try {
+    refresh(pid);
+    if (auto it = processes_.find(pid); it != processes_.end())
+      it->second.refreshed_on_miss = false;
+  } catch (...) {
+    // Out of memory or similar: keep the last view, try again next tick.
+  }
+}
+
+void Symbolizer::forget(pid_t pid) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) return;
+  for (const std::string& key : it->second.module_keys) {
+    if (auto slot = slots_.find(key); slot != slots_.end() && slot->second.users > 0)
+      --slot->second.users;
+  }
+  processes_.erase(it);
+  evict();
+}
+
+bool Symbolizer::refresh(pid_t pid) {
+  auto it = processes_.find(pid);
+  const auto text = read_text(proc_path(pid, "/maps"));
+  // A zombie's maps read as empty: the process is gone, keep its last view.
+  if (!text || text->empty()) {
+    if (it != processes_.end()) it->second.alive = false;
+    return false;
+  }
+  if (it == processes_.end()) it = processes_.emplace(pid, Process{}).first;
+  Process& process = it->second;
+  process.alive = true;
+
+  const size_t hash = std::hash<std::string_view>{}(*text);
+  if (!process.has_maps || hash != process.maps_hash || text->size() != process.maps_length) {
+    update_maps(pid, process, parse_maps(*text));
+    process.has_maps = true;
+    process.maps_hash = hash;
+    process.maps_length = text->size();
+  }
+  refresh_perf_map(pid, process);
+  evict();
+  return true;
+}
+
+void Symbolizer::update_maps(pid_t pid, Process& process, std::vector<MapEntry> entries) {
+  // Open each object that has executable code once, through one of its
+  // executable mappings.
+  std::unordered_map<std::string, std::string> keys_by_file;
+  for (const MapEntry& e : entries) {
+    if (!e.executable() || !e.file_backed()) continue;
+    const std::string path = strip_deleted(e.path);
+    const std::string identity = file_identity(e, path);
+    if (!keys_by_file.contains(identity))
+      keys_by_file.emplace(identity, module_key_for(pid, e, path));
+  }
+
+  std::vector<Mapping> mappings;
+  std::unordered_set<std::string> keys;
+  mappings.reserve(entries.size());
+  for (MapEntry& e : entries) {
+    Mapping m;
+    m.path = strip_deleted(e.path);
+    if (e.file_backed()) {
+      if (auto k = keys_by_file.find(file_identity(e, m.path)); k != keys_by_file.end()) {
+        m.module_key = k->second;
+        keys.insert(k->second);
+      }
+    }
+    m.entry = std::move(e);
+    mappings.push_back(std::move(m));
+  }
+  std::sort(mappings.begin(), mappings.end(),
+            [](const Mapping& a, const Mapping& b) { return a.entry.start < b.entry.start; });
+
+  for (const std::string& key : keys) {
+    if (!process.module_keys.contains(key)) ++slots_[key].users;
+  }
+  for (const std::string& key : process.module_keys) {
+    if (keys.contains(key)) continue;
+    if (auto slot = slots_.find(key); slot != slots_.end() && slot->second.users > 0)
+      --slot->second.users;
+  }
+  process.mappings = std::move(mappings);
+  process.module_keys = std::move(keys);
+}
+
+std::string Symbolizer::module_key_for(pid_t pid, const MapEntry& entry, const std::string& path) {
+  const std::string identity = file_identity(entry, path);
+  if (auto known = file_keys_.find(identity); known != file_keys_.end()) {
+    if (auto slot = slots_.find(known->second); slot != slots_.end()) {
+      slot->second.last_used = ++clock_;
+      return known->second;
+    }
+  }
+  std::optional<Module> module = Module::open(openable_path(pid, entry));
+  const std::string key =
+      module && !module->build_id().empty() ? "build-id:" + module->build_id() : "file:" + identity;
+  Slot& slot = slots_[key];  // the same build id may already be open from another file
+  if (!slot.module && module) slot.module = std::move(module);
+  slot.file_keys.push_back(identity);
+  slot.last_used = ++clock_;
+  file_keys_[identity] = key;
+  return key;
+}
+
+void Symbolizer::evict() {
+  while (slots_.size() > max_modules_) {
+    auto victim = slots_.end();
+    for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+      if (it->second.users > 0) continue;
+      if (victim == slots_.end() || it->second.last_used < victim->second.last_used) victim = it;
+    }
+    if (victim == slots_.end()) return;  // everything left is still mapped
+    for (const std::string& identity : victim->second.file_keys) {
+      if (auto f = file_keys_.find(identity); f != file_keys_.end() && f->second == victim->first)
+        file_keys_.erase(f);
+    }
+    slots_.erase(victim);
+  }
+}
+
+void Symbolizer::refresh_perf_map(pid_t pid, Process& process) {
+  if (!process.ns_pid) process.ns_pid = namespace_pid(pid);
+  const std::string path =
+      proc_path(pid, "/root/tmp/perf-" + std::to_string(*process.ns_pid) + ".map");
+  // O_NOFOLLOW + owner check: /tmp is world-writable, read only what the
+  // process (or root) wrote.
+  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
+  if (fd.get() < 0) return;
+  struct stat st {};
+  struct stat proc_st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+  if (::stat(proc_path(pid, "").c_str(), &proc_st) != 0) return;
+  if (st.st_uid != 0 && st.st_uid != proc_st.st_uid) return;
+
+  PerfMapFile& perf = process.perf;
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const int64_t mtime_ns =
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  if (perf.seen && perf.inode == st.st_ino && perf.size == size && perf.mtime_ns == mtime_ns)
+    return;
+  // Perf maps only grow by appending; anything else is a rewrite.
+  const bool rewritten = !perf.seen || perf.inode != st.st_ino || size < perf.parsed_bytes ||
+                         (size == perf.size && mtime_ns != perf.mtime_ns);
+  if (rewritten) {
+    perf.map.clear();
+    perf.parsed_bytes = 0;
+  }
+  perf.seen = true;
+  perf.inode = st.st_ino;
+  perf.size = size;
+  perf.mtime_ns = mtime_ns;
+
+  const uint64_t limit = std::min(size, kMaxPerfMapBytes);
+  if (limit <= perf.parsed_bytes) return;
+  const auto chunk = read_fd(fd.get(), perf.parsed_bytes, limit - perf.parsed_bytes);
+  if (!chunk) return;
+  const size_t complete = chunk->rfind('\n');
+  if (complete == std::string::npos) return;
+  perf.map.add_text(std::string_view(*chunk).substr(0, complete + 1));
+  perf.parsed_bytes += complete + 1;
+}
+
+const Symbolizer::Mapping* Symbolizer::find_mapping(const Process& process,
+                                                    uint64_t address) const {
+  auto it = std::upper_bound(process.mappings.begin(), process.mappings.end(), address,
+                             [](uint64_t addr, const Mapping& m) { return addr < m.entry.start; });
+  if (it == process.mappings.begin()) return nullptr;
+  --it;
+  return it->entry.contains(address) ? &*it : nullptr;
+}
+
+Frame Symbolizer::resolve_in(Process& process, uint64_t address, bool* missed) {
+  Frame f;
+  f.address = address;
+  // A return address points after the call: the call itself is one byte back.
+  const uint64_t pc = address > 0 ? address - 1 : 0;
+  const Mapping* m = find_mapping(process, pc);
+
+  if (m != nullptr && m->entry.file_backed()) {
+    f.module = m->path;
+    f.module_offset = address - m->entry.start + m->entry.offset;
+    if (m->module_key.empty()) return f;
+    auto slot = slots_.find(m->module_key);
+    if (slot == slots_.end() || !slot->second.module) return f;
+    slot->second.last_used = ++clock_;
+    Module& module = *slot->second.module;
+    if (auto vaddr = module.file_offset_to_vaddr(pc - m->entry.start + m->entry.offset)) {
+      ModuleSymbol sym = module.lookup(*vaddr);
+      f.function = std::move(sym.function);
+      f.file = std::move(sym.file);
+      f.line = sym.line;
+    }
+    return f;
+  }
+
+  // Anonymous memory (or none): JIT code named by the perf map.
+  if (const PerfMapSymbol* sym = process.perf.map.lookup(pc)) {
+    f.function = sym->name;
+    f.module = "[jit]";
+    f.module_offset = address - sym->start;
+    return f;
+  }
+  if (m != nullptr && !m->path.empty()) {
+    f.module = m->path;  // "[heap]", "[stack]", "[vdso]", "[anon:...]"
+    f.module_offset = address - m->entry.start;
+    return f;
+  }
+  if (m == nullptr) *missed = true;
+  f.module = "[unknown]";
+  f.module_offset = address;
+  return f;
+}
+
+Frame Symbolizer::resolve(pid_t pid, uint64_t address) {
+  Frame f = unknown_frame(address);
+  try {
+    auto it = processes_.find(pid);
+    if (it == processes_.end()) {
+      refresh(pid);
+      it = processes_.find(pid);
+    }
+    if (it != processes_.end()) {
+      bool missed = false;
+      f = resolve_in(it->second, address, &missed);
+      // Mapped since the last observe() (dlopen, new JIT code): look again,
+      // at most once per tick so garbage frames do not cost a maps read each.
+      if (missed && it->second.alive && !it->second.refreshed_on_miss) {
+        it->second.refreshed_on_miss = true;
+        if (refresh(pid)) {
+          missed = false;
+          f = resolve_in(it->second, address, &missed);
+        }
+      }
+    }
+  } catch (...) {
+    f = unknown_frame(address);
+  }
+  if (f.function.empty())
+    ++frames_unknown_;
+  else
+    ++frames_resolved_;
+  return f;
+}
+
+std::vector<Frame> Symbolizer::resolve_stack(pid_t pid, std::span<const uint64_t> addresses) {
+  std::vector<Frame> frames;
+  frames.reserve(addresses.size());
+  for (uint64_t address : addresses) frames.push_back(resolve(pid, address));
+  return frames;
+}
+
+SymbolizerStats Symbolizer::stats() const {
+  SymbolizerStats s;
+  for (const auto& [key, slot] : slots_)
+    if (slot.module) ++s.modules_cached;
+  s.processes = processes_.size();
+  s.frames_resolved = frames_resolved_;
+  s.frames_unknown = frames_unknown_;
+  return s;
+}
+
+}  // namespace leakscope

@@ -1,0 +1,217 @@
+#include "target/allocator.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <optional>
+#include <set>
+
+#include "core/errors.h"
+#include "target/elf_file.h"
+#include "target/proc_maps.h"
+#include "target/process.h"
+
+namespace leakscope {
+
+namespace {
+
+struct Function {
+  AllocFn fn;
+  const char* symbol;
+};
+
+// The C allocator, in the order its sites are listed (malloc and free required).
+constexpr Function kCAllocator[] = {
+    {AllocFn::Malloc, "malloc"},
+    {AllocFn::Calloc, "calloc"},
+    {AllocFn::Realloc, "realloc"},
+    {AllocFn::Reallocarray, "reallocarray"},
+    {AllocFn::PosixMemalign, "posix_memalign"},
+    {AllocFn::AlignedAlloc, "aligned_alloc"},
+    {AllocFn::Memalign, "memalign"},
+    {AllocFn::Valloc, "valloc"},
+    {AllocFn::Pvalloc, "pvalloc"},
+    {AllocFn::Free, "free"},
+};
+
+constexpr const char* kOperatorNew[] = {
+    "_Znwm",
+    "_Znam",
+    "_ZnwmRKSt9nothrow_t",
+    "_ZnamRKSt9nothrow_t",
+    "_ZnwmSt11align_val_t",
+    "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    "_ZnamSt11align_val_t",
+    "_ZnamSt11align_val_tRKSt9nothrow_t",
+};
+
+struct Module {
+  std::string module_path;
+  std::string attach_path;
+  bool main = false;
+  std::optional<ElfFile> elf;
+  std::string error;  // why elf is empty
+};
+
+std::string_view base_name(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// glibc (libc.so.6, older libc-2.31.so) and musl (whose libc is its loader).
+bool is_libc(std::string_view path) {
+  std::string_view name = base_name(path);
+  return name.starts_with("libc.so") || name.starts_with("libc-") ||
+         name.starts_with("libc.musl") || name.starts_with("ld-musl-");
+}
+
+// The dynamic loader of glibc: it has a private minimal malloc of its own.
+bool is_loader(std::string_view path) {
+  std::string_view name = base_name(path);
+  return !is_libc(path) &&
+         (name.starts_with("ld-") || name.starts_with("ld.so") || name.starts_with("ld64.so"));
+}
+
+// File offset of a definition of SYMBOL in MODULE that a uprobe can use: a
+// global, non-IFUNC function, exported unless MODULE is the main executable
+// (a static binary has only .symtab).
+std::optional<uint64_t> site_offset(const Module& module, const char* symbol) {
+  if (!module.elf) return std::nullopt;
+  auto found = module.elf->find_function(symbol);
+  if (!found || !found->global || found->ifunc) return std::nullopt;
+  if (!module.main && !found->in_dynsym) return std::nullopt;
+  return module.elf->vaddr_to_file_offset(found->vaddr);
+}
+
+bool defines_c_allocator(const Module& module) {
+  return site_offset(module, "malloc") && site_offset(module, "free");
+}
+
+const Module* choose_c_allocator(const std::vector<Module>& modules) {
+  for (const Module& m : modules)
+    if (m.main && defines_c_allocator(m)) return &m;
+  for (const Module& m : modules)
+    if (!m.main && !is_libc(m.module_path) && !is_loader(m.module_path) && defines_c_allocator(m))
+      return &m;
+  for (const Module& m : modules)
+    if (!m.main && is_libc(m.module_path) && defines_c_allocator(m)) return &m;
+  return nullptr;
+}
+
+[[noreturn]] void throw_no_allocator(const std::vector<Module>& modules) {
+  for (const Module& m : modules) {
+    if (!m.main || !m.elf || m.elf->has_interpreter()) continue;
+    // A static executable: nothing else can hold its allocator.
+    if (!m.elf->has_symtab())
+      throw FatalError(ExitCode::NoAllocator,
+                       "no allocator found: " + m.module_path +
+                           " is statically linked and stripped, so malloc cannot be located");
+    throw FatalError(ExitCode::NoAllocator,
+                     "no allocator found: " + m.module_path +
+                         " is statically linked and defines no malloc and free");
+  }
+  std::string message = "no mapped object defines malloc and free";
+  std::string unreadable;
+  for (const Module& m : modules) {
+    if (m.elf) continue;
+    unreadable += (unreadable.empty() ? "" : "; ") + m.error;
+  }
+  if (!unreadable.empty()) message += " (unreadable: " + unreadable + ")";
+  throw FatalError(ExitCode::NoAllocator, message);
+}
+
+}  // namespace
+
+std::string_view alloc_fn_name(AllocFn fn) {
+  switch (fn) {
+    case AllocFn::Malloc:
+      return "malloc";
+    case AllocFn::Calloc:
+      return "calloc";
+    case AllocFn::Realloc:
+      return "realloc";
+    case AllocFn::Reallocarray:
+      return "reallocarray";
+    case AllocFn::PosixMemalign:
+      return "posix_memalign";
+    case AllocFn::AlignedAlloc:
+      return "aligned_alloc";
+    case AllocFn::Memalign:
+      return "memalign";
+    case AllocFn::Valloc:
+      return "valloc";
+    case AllocFn::Pvalloc:
+      return "pvalloc";
+    case AllocFn::OperatorNew:
+      return "operator new";
+    case AllocFn::Free:
+      return "free";
+  }
+  return "?";
+}
+
+AllocatorPlan plan_allocator_in_files(
+    const std::vector<std::pair<std::string, std::string>>& modules, bool first_is_main) {
+  std::vector<Module> opened;
+  opened.reserve(modules.size());
+  for (const auto& [module_path, attach_path] : modules) {
+    Module m;
+    m.module_path = module_path;
+    m.attach_path = attach_path;
+    m.main = first_is_main && opened.empty();
+    m.elf = ElfFile::open(attach_path, &m.error);
+    opened.push_back(std::move(m));
+  }
+
+  const Module* allocator = choose_c_allocator(opened);
+  if (allocator == nullptr) throw_no_allocator(opened);
+
+  AllocatorPlan plan;
+  plan.allocator_module = allocator->module_path;
+  std::set<std::pair<const Module*, uint64_t>> probed;  // one probe per address
+  auto add_site = [&](const Module& m, AllocFn fn, const char* symbol) {
+    auto offset = site_offset(m, symbol);
+    if (!offset) return false;
+    if (probed.emplace(&m, *offset).second)
+      plan.sites.push_back(ProbeSite{fn, symbol, m.attach_path, m.module_path, *offset});
+    return true;
+  };
+  for (const Function& f : kCAllocator) add_site(*allocator, f.fn, f.symbol);
+  for (const char* symbol : kOperatorNew) {
+    for (const Module& m : opened)
+      if (add_site(m, AllocFn::OperatorNew, symbol)) break;
+  }
+  return plan;
+}
+
+AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps) {
+  std::string exe;
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf);
+  if (n > 0) exe.assign(buf, static_cast<size_t>(n));
+
+  std::vector<std::pair<std::string, std::string>> modules;
+  std::set<std::string> seen;
+  bool have_main = false;
+  for (const MapEntry& entry : maps) {
+    if (!entry.file_backed() || !entry.executable() || !seen.insert(entry.path).second) continue;
+    std::pair<std::string, std::string> module{entry.path, openable_path(pid, entry)};
+    if (!exe.empty() && entry.path == exe) {
+      modules.insert(modules.begin(), std::move(module));
+      have_main = true;
+    } else {
+      modules.push_back(std::move(module));
+    }
+  }
+
+  try {
+    return plan_allocator_in_files(modules, have_main);
+  } catch (const FatalError& error) {
+    if (error.code() != ExitCode::NoAllocator) throw;
+    throw FatalError(ExitCode::NoAllocator, "PID " + std::to_string(pid) + " (" +
+                                                process_comm(pid).value_or("?") +
+                                                "): " + error.what());
+  }
+}
+
+}  // namespace leakscope

@@ -1,0 +1,63 @@
+// Where to put the allocator uprobes of a process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/types.h"
+
+namespace leakscope {
+
+enum class AllocFn {
+  Malloc,
+  Calloc,
+  Realloc,
+  Reallocarray,
+  PosixMemalign,
+  AlignedAlloc,
+  Memalign,
+  Valloc,
+  Pvalloc,
+  OperatorNew,
+  Free
+};
+
+std::string_view alloc_fn_name(AllocFn fn);
+
+struct ProbeSite {
+  AllocFn fn = AllocFn::Malloc;
+  std::string symbol;        // "malloc", "_Znwm", ...
+  std::string attach_path;   // path we open/attach through (/proc/PID/map_files/..., ...)
+  std::string module_path;   // path as the target sees it (as in its maps)
+  uint64_t file_offset = 0;  // uprobe offset inside the file
+};
+
+struct AllocatorPlan {
+  std::string allocator_module;  // module path (as in maps) of the C allocator
+  std::vector<ProbeSite> sites;  // C allocator first, then the operator new family
+};
+
+// Plans the probes of PID from its maps: the file-backed executable mappings,
+// each opened through openable_path(); the main executable is the mapping
+// whose path is readlink(/proc/PID/exe). Throws FatalError(NoAllocator) with
+// "PID N (comm): " before the reason when no module defines malloc and free.
+AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps);
+
+// The core, on files. MODULES are {module path, openable path}; the FIRST one
+// is the main executable when first_is_main (plan_allocator puts it first).
+// The C allocator (malloc ... free) comes from one module: the main executable
+// if it defines malloc and free, else the first other non-libc library that
+// exports both (jemalloc, tcmalloc, ...), else libc. The operator new family is
+// taken symbol by symbol from the first module defining it (main first).
+// Symbols the module lacks are skipped, IFUNCs too (their address is a
+// resolver), and a symbol at the same offset as an earlier one of the module
+// (glibc's aligned_alloc = memalign) is kept once. Throws FatalError(NoAllocator).
+AllocatorPlan plan_allocator_in_files(
+    const std::vector<std::pair<std::string, std::string>>& modules, bool first_is_main = true);
+
+}  // namespace leakscope

@@ -1,0 +1,242 @@
+#include "target/elf_file.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace leakscope {
+
+namespace {
+
+bool libelf_ready() {
+  static const bool ready = elf_version(EV_CURRENT) != EV_NONE;  // thread-safe static init
+  return ready;
+}
+
+// Finds the first section of TYPE; nullptr when absent.
+Elf_Scn* find_section(Elf* elf, uint32_t type) {
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == type) return scn;
+  }
+  return nullptr;
+}
+
+// Program headers of ELF, skipping unreadable ones.
+std::vector<GElf_Phdr> program_headers(Elf* elf) {
+  std::vector<GElf_Phdr> out;
+  size_t count = 0;
+  if (elf_getphdrnum(elf, &count) != 0) return out;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) != nullptr) out.push_back(phdr);
+  }
+  return out;
+}
+
+std::string hex(const unsigned char* bytes, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    out.push_back(kDigits[bytes[i] >> 4]);
+    out.push_back(kDigits[bytes[i] & 0xf]);
+  }
+  return out;
+}
+
+// Build id from the notes in DATA; empty when none.
+std::string build_id_in_notes(Elf_Data* data) {
+  if (data == nullptr || data->d_buf == nullptr) return {};
+  size_t offset = 0;
+  GElf_Nhdr nhdr;
+  size_t name_offset = 0;
+  size_t desc_offset = 0;
+  while (offset < data->d_size) {
+    size_t next = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset);
+    if (next == 0) break;
+    const auto* base = static_cast<const unsigned char*>(data->d_buf);
+    if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 && nhdr.n_descsz > 0 &&
+        std::memcmp(base + name_offset, "GNU", 4) == 0)
+      return hex(base + desc_offset, nhdr.n_descsz);
+    offset = next;
+  }
+  return {};
+}
+
+bool is_function(const GElf_Sym& sym) {
+  int type = GELF_ST_TYPE(sym.st_info);
+  return (type == STT_FUNC || type == STT_GNU_IFUNC) && sym.st_shndx != SHN_UNDEF &&
+         sym.st_value != 0;
+}
+
+// A name in a symbol table matches NAME exactly, or as NAME@@VERSION (default version).
+bool name_matches(std::string_view symbol_name, std::string_view name) {
+  if (!symbol_name.starts_with(name)) return false;
+  std::string_view rest = symbol_name.substr(name.size());
+  return rest.empty() || rest.starts_with("@@");
+}
+
+// Best match for NAME in the symbol table SCN (of type SHT_DYNSYM or SHT_SYMTAB).
+std::optional<ElfFile::Symbol> search_table(Elf* elf, Elf_Scn* scn, std::string_view name) {
+  GElf_Shdr shdr;
+  if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_entsize == 0) return std::nullopt;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (data == nullptr) return std::nullopt;
+  const bool dynamic = shdr.sh_type == SHT_DYNSYM;
+
+  // Version of each .dynsym entry; bit 15 marks a hidden (non-default) version.
+  Elf_Data* versions = nullptr;
+  if (dynamic) {
+    if (Elf_Scn* versym = find_section(elf, SHT_GNU_versym))
+      versions = elf_getdata(versym, nullptr);
+  }
+
+  std::optional<ElfFile::Symbol> best;
+  int best_rank = 0;
+  const size_t count = shdr.sh_size / shdr.sh_entsize;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Sym sym;
+    if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr || !is_function(sym)) continue;
+    const char* symbol_name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+    if (symbol_name == nullptr || !name_matches(symbol_name, name)) continue;
+
+    bool hidden_version = false;
+    GElf_Versym version;
+    if (versions != nullptr && gelf_getversym(versions, static_cast<int>(i), &version) != nullptr)
+      hidden_version = (version & 0x8000) != 0;
+    const bool global = GELF_ST_BIND(sym.st_info) != STB_LOCAL;
+    const int rank = (global ? 2 : 0) + (hidden_version ? 0 : 1);
+    if (rank <= best_rank) continue;
+    best_rank = rank;
+    best = ElfFile::Symbol{std::string(name),
+                           sym.st_value,
+                           sym.st_size,
+                           global,
+                           GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC,
+                           dynamic};
+  }
+  return best;
+}
+
+}  // namespace
+
+std::optional<ElfFile> ElfFile::open(const std::string& path, std::string* error) {
+  auto fail = [&](const std::string& reason) -> std::optional<ElfFile> {
+    if (error != nullptr) *error = path + ": " + reason;
+    return std::nullopt;
+  };
+  if (!libelf_ready()) return fail("libelf is unusable");
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(std::strerror(errno));
+  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  if (elf == nullptr) {
+    std::string reason = elf_errmsg(-1);
+    ::close(fd);
+    return fail(reason);
+  }
+  if (elf_kind(elf) != ELF_K_ELF) {
+    elf_end(elf);
+    ::close(fd);
+    return fail("not an ELF file");
+  }
+  return ElfFile(path, fd, elf);
+}
+
+ElfFile::ElfFile(ElfFile&& other) noexcept
+    : path_(std::move(other.path_)),
+      fd_(std::exchange(other.fd_, -1)),
+      elf_(std::exchange(other.elf_, nullptr)) {}
+
+ElfFile& ElfFile::operator=(ElfFile&& other) noexcept {
+  if (this != &other) {
+    reset();
+    path_ = std::move(other.path_);
+    fd_ = std::exchange(other.fd_, -1);
+    elf_ = std::exchange(other.elf_, nullptr);
+  }
+  return *this;
+}
+
+ElfFile::~ElfFile() { reset(); }
+
+void ElfFile::reset() {
+  if (elf_ != nullptr) elf_end(elf_);
+  if (fd_ >= 0) ::close(fd_);
+  elf_ = nullptr;
+  fd_ = -1;
+}
+
+std::string ElfFile::build_id() const {
+  if (elf_ == nullptr) return {};
+  // Program headers first: they survive stripping of section headers.
+  for (const GElf_Phdr& phdr : program_headers(elf_)) {
+    if (phdr.p_type != PT_NOTE) continue;
+    Elf_Type type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
+    std::string id = build_id_in_notes(
+        elf_getdata_rawchunk(elf_, static_cast<int64_t>(phdr.p_offset), phdr.p_filesz, type));
+    if (!id.empty()) return id;
+  }
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE) continue;
+    std::string id = build_id_in_notes(elf_getdata(scn, nullptr));
+    if (!id.empty()) return id;
+  }
+  return {};
+}
+
+bool ElfFile::is_dynamic() const {
+  if (elf_ == nullptr) return false;
+  for (const GElf_Phdr& phdr : program_headers(elf_))
+    if (phdr.p_type == PT_INTERP || phdr.p_type == PT_DYNAMIC) return true;
+  return false;
+}
+
+bool ElfFile::has_interpreter() const {
+  if (elf_ == nullptr) return false;
+  for (const GElf_Phdr& phdr : program_headers(elf_))
+    if (phdr.p_type == PT_INTERP) return true;
+  return false;
+}
+
+bool ElfFile::has_symtab() const {
+  return elf_ != nullptr && find_section(elf_, SHT_SYMTAB) != nullptr;
+}
+
+std::optional<ElfFile::Symbol> ElfFile::find_function(std::string_view name) const {
+  if (elf_ == nullptr || name.empty()) return std::nullopt;
+  for (uint32_t type : {SHT_DYNSYM, SHT_SYMTAB}) {
+    Elf_Scn* scn = find_section(elf_, type);
+    if (scn == nullptr) continue;
+    if (auto symbol = search_table(elf_, scn, name)) return symbol;
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> ElfFile::vaddr_to_file_offset(uint64_t vaddr) const {
+  for (const Segment& segment : load_segments()) {
+    if (vaddr >= segment.vaddr && vaddr - segment.vaddr < segment.filesz)
+      return vaddr - segment.vaddr + segment.offset;
+  }
+  return std::nullopt;
+}
+
+std::vector<ElfFile::Segment> ElfFile::load_segments() const {
+  std::vector<Segment> out;
+  if (elf_ == nullptr) return out;
+  for (const GElf_Phdr& phdr : program_headers(elf_)) {
+    if (phdr.p_type != PT_LOAD) continue;
+    out.push_back(Segment{phdr.p_vaddr, phdr.p_memsz, phdr.p_offset, phdr.p_filesz,
+                          (phdr.p_flags & PF_X) != 0});
+  }
+  return out;
+}
+
+}  // namespace leakscope

@@ -1,0 +1,76 @@
+// Read-only view of an ELF file (executable or shared object) over libelf.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+struct Elf;  // libelf's handle; <libelf.h> stays out of this header.
+
+namespace leakscope {
+
+class ElfFile {
+ public:
+  struct Symbol {
+    std::string name;
+    uint64_t vaddr = 0;
+    uint64_t size = 0;
+    bool global = false;     // binding GLOBAL, WEAK or GNU_UNIQUE (not LOCAL)
+    bool ifunc = false;      // STT_GNU_IFUNC: vaddr is the resolver, not the function
+    bool in_dynsym = false;  // found in .dynsym (exported), else in .symtab
+  };
+
+  // One PT_LOAD program header.
+  struct Segment {
+    uint64_t vaddr = 0;
+    uint64_t memsz = 0;
+    uint64_t offset = 0;
+    uint64_t filesz = 0;
+    bool executable = false;
+  };
+
+  // Opens PATH; nullopt and a one-line reason in *error (if not null) when it
+  // cannot be read or is not an ELF file.
+  static std::optional<ElfFile> open(const std::string& path, std::string* error);
+
+  ElfFile(ElfFile&& other) noexcept;
+  ElfFile& operator=(ElfFile&& other) noexcept;
+  ElfFile(const ElfFile&) = delete;
+  ElfFile& operator=(const ElfFile&) = delete;
+  ~ElfFile();
+
+  const std::string& path() const { return path_; }
+
+  // Lower-case hex of the NT_GNU_BUILD_ID note; empty when there is none.
+  std::string build_id() const;
+  // Has a PT_INTERP or PT_DYNAMIC program header.
+  bool is_dynamic() const;
+  // Has a PT_INTERP program header (is started through a dynamic loader).
+  bool has_interpreter() const;
+  // Has a .symtab section (not stripped).
+  bool has_symtab() const;
+
+  // A defined STT_FUNC / STT_GNU_IFUNC symbol named exactly NAME, searched in
+  // .dynsym then .symtab. Names in .dynsym carry no version, so "malloc" finds
+  // malloc@@GLIBC_2.2.5; a "NAME@@VERSION" entry in .symtab matches too. The
+  // default version wins over hidden ones, and global over local bindings.
+  std::optional<Symbol> find_function(std::string_view name) const;
+
+  // File offset of VADDR through the PT_LOAD segment holding it in the file.
+  std::optional<uint64_t> vaddr_to_file_offset(uint64_t vaddr) const;
+
+  std::vector<Segment> load_segments() const;
+
+ private:
+  ElfFile(std::string path, int fd, Elf* elf) : path_(std::move(path)), fd_(fd), elf_(elf) {}
+  void reset();
+
+  std::string path_;
+  int fd_ = -1;
+  Elf* elf_ = nullptr;
+};
+
+}  // namespace leakscope
