@@ -199,3 +199,25 @@ TEST(HeapE2E, TargetExitingMidTraceStillGetsItsFinalReport) {
             true);
   EXPECT_TRUE(leftover_bpf_objects().empty());
 }
+
+TEST(HeapE2E, FullObjectMapIsCountedAndShownNotHidden) {
+  Fixture fx("leaky");
+  std::string path = json_path_for("full");
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "200ms", "--max-objects",
+                "1024", "--json", path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  fx.wait_done();
+  settle();
+  ASSERT_EQ(ls.stop(), 0) << ls.err();
+  EXPECT_TRUE(fx.running());
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object());
+  // 2000 leaked blocks do not fit in 1024 entries: the rest are counted as lost.
+  EXPECT_FALSE(report["health"]["lossless"].get<bool>());
+  EXPECT_GE(report["health"]["dropped_objects"].get<long long>(), 2000 - 1024);
+  const json* s = find_stack(report, "cache_put");
+  ASSERT_NE(s, nullptr);
+  EXPECT_LE((*s)["live_objects"].get<long long>(), 1024);
+  EXPECT_NE(ls.out().find("LOST"), std::string::npos) << ls.out();
+}

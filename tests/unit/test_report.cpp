@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/duration.h"
+#include "report/json.h"
+#include "report/model.h"
+#include "report/text.h"
+#include "report/units.h"
+
+using namespace leakscope;
+
+namespace {
+
+StackEntry stack(pid_t pid, int32_t id, int64_t live, double growth, std::string leak_site) {
+  StackEntry s;
+  s.pid = pid;
+  s.comm = "svc";
+  s.allocator = "malloc";
+  s.stack_id = id;
+  s.live_bytes = live;
+  s.live_objects = live / 64;
+  s.growth_bytes_per_sec = growth;
+  Frame f;
+  f.address = 0x401234;
+  f.function = std::move(leak_site);
+  f.file = "/src/svc/cache.c";
+  f.line = 42;
+  f.module = "/usr/bin/svc";
+  f.module_offset = 0x1234;
+  s.frames.push_back(f);
+  Frame unknown;
+  unknown.address = 0x7f0000001000;
+  unknown.module = "/usr/lib/libfoo.so";
+  unknown.module_offset = 0xbeef;
+  s.frames.push_back(unknown);
+  return s;
+}
+
+Report sample_report() {
+  Report r;
+  r.host = "h";
+  r.generated_at = "2026-11-25T00:00:00Z";
+  r.elapsed_seconds = 30;
+  r.final = true;
+  r.stacks = {stack(7, 1, 8 << 20, 0, "load_table"), stack(7, 2, 4096, 300, "cache_put"),
+              stack(7, 3, 1 << 20, 300, "remember")};
+  rank_stacks(r.stacks);
+  ProcessEntry p;
+  p.pid = 7;
+  p.comm = "svc";
+  r.processes.push_back(p);
+  r.health.allocs = 10;
+  r.health.dropped_objects = 3;
+  return r;
+}
+
+}  // namespace
+
+TEST(ReportTest, RankingIsByGrowthThenLiveBytes) {
+  Report r = sample_report();
+  EXPECT_EQ(r.stacks[0].frames[0].function, "remember");
+  EXPECT_EQ(r.stacks[1].frames[0].function, "cache_put");
+  EXPECT_EQ(r.stacks[2].frames[0].function, "load_table");  // big but flat: last
+}
+
+TEST(ReportTest, JsonCarriesTheContractFields) {
+  auto j = nlohmann::json::parse(render_json(sample_report()));
+  EXPECT_EQ(j["schema_version"], 1);
+  ASSERT_EQ(j["stacks"].size(), 3u);
+  const auto& top = j["stacks"][0];
+  for (const char* field : {"pid", "comm", "kind", "live_bytes", "live_objects",
+                            "growth_bytes_per_sec", "frames"})
+    EXPECT_TRUE(top.contains(field)) << field;
+  EXPECT_EQ(top["kind"], "heap");
+  EXPECT_EQ(top["rank"], 1);
+  const auto& f0 = top["frames"][0];
+  EXPECT_EQ(f0["function"], "remember");
+  EXPECT_EQ(f0["file"], "/src/svc/cache.c");
+  EXPECT_EQ(f0["line"], 42);
+  EXPECT_EQ(f0["module"], "/usr/bin/svc");
+  EXPECT_EQ(f0["address"], "0x401234");
+  // An unknown frame still has a usable name: module+offset.
+  EXPECT_EQ(top["frames"][1]["function"], "/usr/lib/libfoo.so+0xbeef");
+  EXPECT_EQ(top["frames"][1]["symbolized"], false);
+  EXPECT_EQ(j["health"]["lossless"], false);
+  EXPECT_EQ(j["health"]["dropped_objects"], 3);
+}
+
+TEST(ReportTest, TextShowsLeakSiteFirstAndWhatWasLost) {
+  Report r = sample_report();
+  std::string text = render_text(r, 10);
+  EXPECT_LT(text.find("remember"), text.find("load_table"));
+  EXPECT_NE(text.find("cache.c:42"), std::string::npos);
+  EXPECT_NE(text.find("LOST"), std::string::npos);
+  std::string table = render_table(r, 1);
+  EXPECT_NE(table.find("remember"), std::string::npos);
+  EXPECT_EQ(table.find("load_table"), std::string::npos);  // --top 1
+}
+
+TEST(ReportTest, UnitsReadLikeAPersonWouldWriteThem) {
+  EXPECT_EQ(format_bytes(512), "512 B");
+  EXPECT_EQ(format_bytes(2048), "2.00 KiB");
+  EXPECT_EQ(format_bytes(1.5 * 1024 * 1024), "1.50 MiB");
+  EXPECT_EQ(format_rate(110.0 * 1024), "+110.0 KiB/s");
+  EXPECT_EQ(format_rate(-2048), "-2.00 KiB/s");
+}
+
+TEST(DurationTest, ParsesUnitsAndRejectsNonsense) {
+  EXPECT_DOUBLE_EQ(*parse_duration("500ms"), 0.5);
+  EXPECT_DOUBLE_EQ(*parse_duration("5s"), 5);
+  EXPECT_DOUBLE_EQ(*parse_duration("2m"), 120);
+  EXPECT_DOUBLE_EQ(*parse_duration("1h"), 3600);
+  EXPECT_DOUBLE_EQ(*parse_duration("1.5"), 1.5);
+  EXPECT_FALSE(parse_duration(""));
+  EXPECT_FALSE(parse_duration("fast"));
+  EXPECT_FALSE(parse_duration("5x"));
+  EXPECT_FALSE(parse_duration("1.2.3s"));
+  EXPECT_FALSE(parse_duration("-1s"));
+}
