@@ -1,0 +1,55 @@
+// Tells a leak from a cache: turns one stack's timeline into a verdict with
+// a confidence and the evidence behind it. Pure: plain values in and out.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/types.h"
+#include "timeline/timeline.h"
+
+namespace leakscope {
+
+enum class Verdict { Stable, Growing, Leak, Shrinking };
+std::string_view verdict_name(Verdict verdict);  // "stable", "growing", "leak", "shrinking"
+
+// Per-kind thresholds. Heap and mmap are judged in bytes/s; timerfd and
+// epoll in objects/s (live count is their natural unit).
+struct KindThresholds {
+  double min_rate = 1024;  // bytes/s (heap, mmap, brk) or objects/s (timerfd, epoll)
+};
+
+struct DetectorOptions {
+  double window_seconds = 60;     // how much history a verdict looks at
+  double min_span_seconds = 20;   // no "leak" before this much history
+  KindThresholds heap{1024};
+  KindThresholds mmap{4096};
+  KindThresholds brk{4096};
+  KindThresholds timerfd{0.2};
+  KindThresholds epoll{0.2};
+  const KindThresholds& for_kind(Kind kind) const;
+};
+
+// Why a verdict was reached, in numbers a person can check.
+struct Evidence {
+  double rate = 0;              // growth per second in `unit` (robust slope)
+  std::string_view unit;        // "bytes/s" or "objects/s"
+  double window_seconds = 0;    // span of history the verdict used
+  double trend = 0;             // monotonic trend statistic in [-1, 1] (1: rises every step)
+  double growing_for_seconds = 0;  // how long the floor has been rising without a fall
+  int64_t floor_start = 0;      // low-water mark at the start of the window
+  int64_t floor_end = 0;        // ... and at its end
+  size_t samples = 0;
+};
+
+struct Assessment {
+  Verdict verdict = Verdict::Stable;
+  double confidence = 0;  // 0..1
+  Evidence evidence;
+};
+
+// Judges `series` (live bytes and objects sampled each tick, `now` being the
+// time of its last sample) for a stack of `kind`.
+Assessment assess(const Series& series, Kind kind, const DetectorOptions& options);
+
+}  // namespace leakscope
