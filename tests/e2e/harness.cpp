@@ -125,8 +125,12 @@ std::optional<std::string> Fixture::read_line(double timeout_s) {
   }
 }
 
-void Fixture::go() {
-  if (::write(in_fd_, "go\n", 3) != 3) throw std::runtime_error("cannot send go");
+void Fixture::go() { send("go"); }
+
+void Fixture::send(const std::string& line) {
+  std::string l = line + "\n";
+  if (::write(in_fd_, l.data(), l.size()) != static_cast<ssize_t>(l.size()))
+    throw std::runtime_error("cannot write to the fixture");
 }
 
 std::map<std::string, Expect> Fixture::wait_done(double timeout_s) {

@@ -30,6 +30,7 @@ class Fixture {
 
   pid_t pid() const { return pid_; }
   void go();  // sends the go line
+  void send(const std::string& line);
   // Reads until "done"; returns the expect lines by function name.
   std::map<std::string, Expect> wait_done(double timeout_s = 30);
   bool running() const;  // alive and not stopped

@@ -20,7 +20,10 @@ struct AlertOptions {
 
 class AlertTracker {
  public:
-  explicit AlertTracker(AlertOptions options = {}) : options_(options) {}
+  explicit AlertTracker(AlertOptions options = {});
+  ~AlertTracker();  // defined where Entry is complete
+  AlertTracker(AlertTracker&&) noexcept;
+  AlertTracker& operator=(AlertTracker&&) noexcept;
 
   // Feeds this tick's subjects (every stack judged this tick; is_leak set on
   // the suspected ones) at wall-clock time `now`. Returns the records to

@@ -2,11 +2,13 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <vector>
 
 #include "cli/duration.h"
+#include "cli/quantity.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "tracer/tracer.h"
@@ -82,6 +84,27 @@ int run_app(int argc, char** argv) {
   trace->add_option("--max-stack-traces", max_traces, "Distinct user stacks kept")
       ->check(CLI::Range(64u, 1u << 20))->capture_default_str();
   trace->add_option("--btf", config.session.btf_path, "Kernel BTF file")->capture_default_str();
+  std::string window = "60s", alert_pending = "10s", alert_resolve = "10s", alert_repeat = "60s";
+  std::vector<std::string> min_rates;
+  trace->add_option("--window", window, "History the leak detector judges each stack on")
+      ->check(DurationValidator(1))->capture_default_str()->group("Detector");
+  trace->add_option("--min-rate", min_rates,
+                    "Growth that can count as a leak: RATE for heap/mmap/brk (bytes/s, e.g. 4KiB) "
+                    "or KIND=RATE (timerfd/epoll in objects/s); repeatable")
+      ->group("Detector");
+  trace->add_option("--alert", config.alert_sinks,
+                    "Send leak alerts to SINK: stdout, jsonl:FILE, alertmanager:URL, journald, "
+                    "exec:COMMAND (repeatable)")
+      ->group("Alerts");
+  trace->add_option("--alert-pending", alert_pending, "A leak verdict must hold this long to fire")
+      ->check(DurationValidator(0))->capture_default_str()->group("Alerts");
+  trace->add_option("--alert-resolve", alert_resolve, "No leak for this long resolves an alert")
+      ->check(DurationValidator(0))->capture_default_str()->group("Alerts");
+  trace->add_option("--alert-repeat", alert_repeat, "Re-send a firing alert this often")
+      ->check(DurationValidator(1))->capture_default_str()->group("Alerts");
+  trace->add_option("--metrics", config.metrics_address,
+                    "Serve Prometheus metrics on ADDR:PORT at /metrics")
+      ->group("Metrics");
   trace->add_option("command", config.command, "Command to start and trace (after --)");
 
   try {
@@ -102,6 +125,24 @@ int run_app(int argc, char** argv) {
     config.tick_seconds = *parse_duration(tick);
     config.interval_seconds = *parse_duration(interval);
     if (!duration.empty()) config.duration_seconds = *parse_duration(duration);
+    config.detector.window_seconds = *parse_duration(window);
+    config.detector.min_span_seconds = std::min(config.detector.min_span_seconds,
+                                                config.detector.window_seconds / 2);
+    for (const std::string& text : min_rates) {
+      auto spec = parse_rate_spec(text);
+      if (!spec)
+        throw FatalError(ExitCode::Usage, "--min-rate: '" + text +
+                                              "' is not a rate (like 4KiB, heap=4KiB, timerfd=0.5)");
+      auto set = [&](Kind k) { config.detector.thresholds_for(k).min_rate = spec->per_second; };
+      if (spec->kind) {
+        set(*spec->kind);
+      } else {
+        for (Kind k : {Kind::Heap, Kind::Mmap, Kind::Brk}) set(k);
+      }
+    }
+    config.alerts.pending_seconds = *parse_duration(alert_pending);
+    config.alerts.resolve_seconds = *parse_duration(alert_resolve);
+    config.alerts.repeat_seconds = *parse_duration(alert_repeat);
     config.session.sizes.max_objects = max_objects;
     config.session.sizes.max_stacks = max_stacks;
     config.session.sizes.max_stack_traces = max_traces;

@@ -28,6 +28,9 @@ struct DetectorOptions {
   KindThresholds timerfd{0.2};
   KindThresholds epoll{0.2};
   const KindThresholds& for_kind(Kind kind) const;
+  KindThresholds& thresholds_for(Kind kind) {
+    return const_cast<KindThresholds&>(static_cast<const DetectorOptions*>(this)->for_kind(kind));
+  }
 };
 
 // Why a verdict was reached, in numbers a person can check.

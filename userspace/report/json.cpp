@@ -46,6 +46,8 @@ std::string render_json(const Report& r) {
     pj["comm"] = p.comm;
     pj["cmdline"] = p.cmdline;
     pj["allocator_module"] = p.allocator_module;
+    pj["cgroup"] = p.cgroup;
+    pj["container_id"] = p.container_id;
     pj["exited"] = p.exited;
     pj["traced_seconds"] = p.traced_seconds;
     pj["live_bytes"] = p.live_bytes;
@@ -71,6 +73,21 @@ std::string render_json(const Report& r) {
     sj["bytes_allocated"] = s.bytes_allocated;
     sj["growth_bytes_per_sec"] = s.growth_bytes_per_sec;
     sj["growth_objects_per_sec"] = s.growth_objects_per_sec;
+    const Assessment& a = s.assessment;
+    sj["verdict"] = std::string(verdict_name(a.verdict));
+    sj["confidence"] = a.confidence;
+    ordered_json ev;
+    ev["rate"] = a.evidence.rate;
+    ev["rate_unit"] = std::string(a.evidence.unit);
+    ev["window_seconds"] = a.evidence.window_seconds;
+    ev["trend"] = a.evidence.trend;
+    ev["growing_for_seconds"] = a.evidence.growing_for_seconds;
+    ev["floor_start"] = a.evidence.floor_start;
+    ev["floor_end"] = a.evidence.floor_end;
+    ev["samples"] = a.evidence.samples;
+    ev["oldest_age_seconds"] = s.oldest_age_seconds;
+    ev["median_age_seconds"] = s.median_age_seconds;
+    sj["evidence"] = std::move(ev);
     ordered_json frames = ordered_json::array();
     for (const Frame& f : s.frames) frames.push_back(frame_json(f));
     sj["frames"] = std::move(frames);
@@ -95,6 +112,22 @@ std::string render_json(const Report& r) {
   hj["ledger_rows"] = h.ledger_rows;
   hj["ledger_capacity"] = h.ledger_capacity;
   j["health"] = std::move(hj);
+
+  ordered_json alerts;
+  alerts["firing"] = r.alerts_firing;
+  ordered_json sinks = ordered_json::array();
+  for (const SinkStatus& sink : r.sinks) {
+    ordered_json sjn;
+    sjn["name"] = sink.name;
+    sjn["delivered"] = sink.delivered;
+    sjn["failures"] = sink.failures;
+    sjn["dropped"] = sink.dropped;
+    sjn["last_error"] = sink.last_error;
+    sinks.push_back(std::move(sjn));
+  }
+  alerts["sinks"] = std::move(sinks);
+  j["alerts"] = std::move(alerts);
+  j["detector"] = {{"window_seconds", r.window_seconds}};
   return j.dump(2) + "\n";
 }
 

@@ -4,8 +4,24 @@
 
 namespace leakscope {
 
+namespace {
+int verdict_rank(Verdict v) {
+  switch (v) {
+    case Verdict::Leak: return 0;
+    case Verdict::Growing: return 1;
+    case Verdict::Stable: return 2;
+    case Verdict::Shrinking: return 3;
+  }
+  return 4;
+}
+}  // namespace
+
 void rank_stacks(std::vector<StackEntry>& stacks) {
   std::stable_sort(stacks.begin(), stacks.end(), [](const StackEntry& a, const StackEntry& b) {
+    int va = verdict_rank(a.assessment.verdict), vb = verdict_rank(b.assessment.verdict);
+    if (va != vb) return va < vb;
+    if (a.assessment.evidence.rate != b.assessment.evidence.rate)
+      return a.assessment.evidence.rate > b.assessment.evidence.rate;
     if (a.growth_bytes_per_sec != b.growth_bytes_per_sec)
       return a.growth_bytes_per_sec > b.growth_bytes_per_sec;
     if (a.live_bytes != b.live_bytes) return a.live_bytes > b.live_bytes;

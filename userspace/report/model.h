@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/types.h"
+#include "detector/detector.h"
 
 namespace leakscope {
 
@@ -27,6 +28,10 @@ struct StackEntry {
   double growth_bytes_per_sec = 0;
   double growth_objects_per_sec = 0;
   std::vector<Frame> frames;  // leak site (the allocator's caller) first
+  // The detector's judgement over its window, and the age of what is live.
+  Assessment assessment;
+  double oldest_age_seconds = 0;
+  double median_age_seconds = 0;
 };
 
 struct ProcessEntry {
@@ -34,6 +39,8 @@ struct ProcessEntry {
   std::string comm;
   std::vector<std::string> cmdline;
   std::string allocator_module;
+  std::string cgroup;
+  std::string container_id;
   bool exited = false;
   double traced_seconds = 0;
   int64_t live_bytes = 0;  // sum over its stacks
@@ -55,9 +62,18 @@ struct Health {
   uint32_t objects_capacity = 0;
   uint32_t ledger_rows = 0;
   uint32_t ledger_capacity = 0;
+  uint32_t live_object_entries = 0;  // sum of live objects over the ledger
   bool lossless() const {
     return dropped_objects == 0 && dropped_ledger == 0 && stack_misses == 0 && inflight_drops == 0;
   }
+};
+
+struct SinkStatus {
+  std::string name;
+  uint64_t delivered = 0;
+  uint64_t failures = 0;
+  uint64_t dropped = 0;
+  std::string last_error;
 };
 
 struct Report {
@@ -68,11 +84,15 @@ struct Report {
   double elapsed_seconds = 0;
   bool final = false;
   std::vector<ProcessEntry> processes;
-  std::vector<StackEntry> stacks;  // rank order: fastest growth first
+  std::vector<StackEntry> stacks;  // rank order: leaks first, then fastest growth
   Health health;
+  double window_seconds = 0;      // the detector's window
+  size_t alerts_firing = 0;
+  std::vector<SinkStatus> sinks;
 };
 
-// Orders stacks by growth of live bytes, then live bytes, then stack id.
+// Orders stacks by verdict (leak, growing, stable, shrinking), then by the
+// detector's growth rate, then growth over the run, live bytes, stack id.
 void rank_stacks(std::vector<StackEntry>& stacks);
 
 }  // namespace leakscope

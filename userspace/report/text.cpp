@@ -1,5 +1,6 @@
 #include "report/text.h"
 
+#include <cctype>
 #include <cstdio>
 #include <sstream>
 
@@ -8,6 +9,27 @@
 namespace leakscope {
 
 namespace {
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string evidence_line(const StackEntry& s) {
+  const Assessment& a = s.assessment;
+  const Evidence& e = a.evidence;
+  char buf[320];
+  bool bytes = e.unit.empty() || e.unit == "bytes/s";
+  std::string rate = bytes ? format_rate(e.rate) : std::to_string(e.rate) + " " + std::string(e.unit);
+  std::snprintf(buf, sizeof buf,
+                "%s over %.0fs (trend %.2f, confidence %.2f), floor %s -> %s, growing for %.0fs; "
+                "live objects: oldest %.0fs, median %.0fs",
+                rate.c_str(), e.window_seconds, e.trend, a.confidence,
+                format_bytes(double(e.floor_start)).c_str(), format_bytes(double(e.floor_end)).c_str(),
+                e.growing_for_seconds, s.oldest_age_seconds, s.median_age_seconds);
+  return buf;
+}
 
 std::string format_seconds(double s) {
   char buf[32];
@@ -19,7 +41,7 @@ std::string frame_location(const Frame& f) {
   std::string out;
   if (!f.file.empty()) {
     out = basename_of(f.file);
-    if (f.line > 0) out += ":" + std::to_string(f.line);
+    if (f.line > 0) out.append(1, ':').append(std::to_string(f.line));
   }
   return out;
 }
@@ -69,15 +91,17 @@ std::string render_table(const Report& r, size_t top) {
                 r.generated_at.c_str(), r.elapsed_seconds, r.processes.size(),
                 health_line(r).c_str());
   out << line;
-  std::snprintf(line, sizeof line, "%-8s %-15s %-5s %11s %9s %14s  %s\n", "PID", "COMM", "KIND",
-                "LIVE", "OBJECTS", "GROWTH", "LEAK SITE <- CALLERS");
+  std::snprintf(line, sizeof line, "%-8s %-15s %-5s %-9s %11s %9s %14s  %s\n", "PID", "COMM",
+                "KIND", "VERDICT", "LIVE", "OBJECTS", "GROWTH", "LEAK SITE <- CALLERS");
   out << line;
   size_t shown = 0;
   for (const StackEntry& s : r.stacks) {
     if (shown++ == top) break;
-    std::snprintf(line, sizeof line, "%-8d %-15.15s %-5s %11s %9lld %14s  ", s.pid, s.comm.c_str(),
-                  std::string(kind_name(s.kind)).c_str(), format_bytes(double(s.live_bytes)).c_str(),
-                  static_cast<long long>(s.live_objects), format_rate(s.growth_bytes_per_sec).c_str());
+    std::snprintf(line, sizeof line, "%-8d %-15.15s %-5s %-9s %11s %9lld %14s  ", s.pid,
+                  s.comm.c_str(), std::string(kind_name(s.kind)).c_str(),
+                  std::string(verdict_name(s.assessment.verdict)).c_str(),
+                  format_bytes(double(s.live_bytes)).c_str(), static_cast<long long>(s.live_objects),
+                  format_rate(s.growth_bytes_per_sec).c_str());
     out << line << frames_line(s, 4) << "\n";
   }
   if (r.stacks.empty()) out << "(no live allocations traced yet)\n";
@@ -94,7 +118,7 @@ std::string render_text(const Report& r, size_t top) {
         << format_bytes(double(p.live_bytes)) << " in " << p.live_objects << " objects"
         << "  allocator " << basename_of(p.allocator_module) << "\n";
   }
-  out << "\nTop stacks by growth of live bytes:\n";
+  out << "\nTop stacks, leaks first, by growth of live bytes:\n";
   if (r.stacks.empty()) out << "  (no live allocations)\n";
   size_t shown = 0;
   for (const StackEntry& s : r.stacks) {
@@ -102,10 +126,12 @@ std::string render_text(const Report& r, size_t top) {
       out << "  ... " << (r.stacks.size() - top) << " more stacks (--top)\n";
       break;
     }
-    out << "\n#" << shown << "  pid " << s.pid << " (" << s.comm << ")  " << kind_name(s.kind)
-        << " via " << s.allocator << "  live " << format_bytes(double(s.live_bytes)) << " in "
-        << s.live_objects << " objects  growth " << format_rate(s.growth_bytes_per_sec)
-        << "  (" << s.allocs << " allocs, " << s.frees << " frees)\n";
+    out << "\n#" << shown << "  " << upper(verdict_name(s.assessment.verdict)) << "  pid " << s.pid
+        << " (" << s.comm << ")  " << kind_name(s.kind) << " via " << s.allocator << "  live "
+        << format_bytes(double(s.live_bytes)) << " in " << s.live_objects << " objects  growth "
+        << format_rate(s.growth_bytes_per_sec) << "  (" << s.allocs << " allocs, " << s.frees
+        << " frees)\n";
+    out << "      evidence: " << evidence_line(s) << "\n";
     if (s.frames.empty()) out << "      [stack not captured]\n";
     for (const Frame& f : s.frames) {
       out << "      " << (f.function.empty() ? f.display_name() : f.function);
@@ -115,6 +141,16 @@ std::string render_text(const Report& r, size_t top) {
     }
   }
   out << "\nTrust: " << health_line(r) << "\n";
+  if (!r.sinks.empty()) {
+    out << "Alerts: " << r.alerts_firing << " firing;";
+    for (const SinkStatus& sink : r.sinks) {
+      out << " " << sink.name << ": " << sink.delivered << " sent, " << sink.failures << " failed, "
+          << sink.dropped << " dropped";
+      if (!sink.last_error.empty()) out << " (" << sink.last_error << ")";
+      out << ";";
+    }
+    out << "\n";
+  }
   return out.str();
 }
 

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "alerts/tracker.h"
 #include "core/log.h"
+#include "detector/detector.h"
 #include "probes/session.h"
 
 namespace leakscope {
@@ -21,6 +23,10 @@ struct TraceConfig {
   bool quiet = false;                // no periodic table
   std::string json_path;             // final report as JSON
   SessionOptions session;
+  DetectorOptions detector;
+  AlertOptions alerts;
+  std::vector<std::string> alert_sinks;  // --alert specs
+  std::string metrics_address;           // --metrics ADDR:PORT
 };
 
 }  // namespace leakscope

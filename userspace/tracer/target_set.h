@@ -18,6 +18,8 @@ namespace leakscope {
 struct TracedProcess {
   ProcessInfo info;
   std::string allocator_module;
+  std::string cgroup;
+  std::string container_id;
   size_t maps_hash = 0;       // of the executable mappings last planned for
   double attached_at = 0;     // seconds since tracing began
   double exited_at = -1;      // < 0 while alive

@@ -10,9 +10,16 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
+#include "alerts/dispatcher.h"
+#include "alerts/tracker.h"
 #include "collector/collector.h"
+#include "collector/object_ages.h"
+#include "detector/detector.h"
+#include "metrics/metrics.h"
+#include "target/cgroup.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "probes/session.h"
@@ -77,7 +84,15 @@ class Tracer {
       : config_(config),
         session_(Session::open(config.session)),
         collector_(session_->ledger_fd(), session_->stacks_fd()),
-        start_(std::chrono::steady_clock::now()) {}
+        alerts_(config.alerts),
+        host_(host_name()),
+        start_(std::chrono::steady_clock::now()) {
+    std::vector<std::unique_ptr<Sink>> sinks;
+    for (const std::string& spec : config.alert_sinks) sinks.push_back(make_sink(spec));
+    if (!sinks.empty()) dispatcher_ = std::make_unique<Dispatcher>(std::move(sinks));
+    if (!config.metrics_address.empty())
+      metrics_ = std::make_unique<MetricsServer>(config.metrics_address);
+  }
 
   int run();
 
@@ -93,6 +108,9 @@ class Tracer {
   const std::vector<Frame>& frames_for(pid_t pid, int32_t stack_id);
   Report build_report(double t, bool final);
   bool all_exited() const;
+  void judge(double t);
+  void publish_metrics(double tick_seconds);
+  AlertSubject subject_for(const LedgerRow& row, const Assessment& a);
 
   const TraceConfig& config_;
   SignalWatch signals_;
@@ -104,9 +122,19 @@ class Tracer {
   std::optional<ChildCommand> child_;
   std::map<std::pair<pid_t, int32_t>, std::vector<Frame>> frames_;
   std::vector<LedgerRow> rows_;
+  std::map<SeriesKey, Assessment> assessments_;
+  AlertTracker alerts_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<MetricsServer> metrics_;
+  std::string host_;
   std::chrono::steady_clock::time_point start_;
   double last_tick_ = 0;
+  uint64_t ticks_ = 0;
 };
+
+SeriesKey key_of(const LedgerRow& row) {
+  return SeriesKey{row.pid, static_cast<uint32_t>(row.kind), row.stack_id, row.fn};
+}
 
 void Tracer::attach_pid(pid_t pid) {
   ProcessInfo info = inspect_process(pid);
@@ -121,6 +149,8 @@ void Tracer::attach_pid(pid_t pid) {
   TracedProcess proc;
   proc.info = std::move(info);
   proc.allocator_module = plan.allocator_module;
+  proc.cgroup = process_cgroup(pid);
+  proc.container_id = container_id_from_cgroup(proc.cgroup);
   proc.maps_hash = executable_maps_hash(*maps);
   proc.attached_at = now();
   targets_[pid] = std::move(proc);
@@ -145,7 +175,10 @@ void Tracer::start_command() {
   proc.is_child = true;
   targets_[pid] = std::move(proc);
   child_->release();
-  if (auto info = process_start_time(pid)) targets_[pid].info.start_time_ticks = *info;
+  TracedProcess& started = targets_[pid];
+  if (auto info = process_start_time(pid)) started.info.start_time_ticks = *info;
+  started.cgroup = process_cgroup(pid);
+  started.container_id = container_id_from_cgroup(started.cgroup);
 }
 
 void Tracer::replan(pid_t pid, TracedProcess& proc, double t, bool quiet_failure) {
@@ -214,13 +247,102 @@ void Tracer::tick(double t) {
     // An exited process's rows are final; record them once more only on the
     // tick that noticed the exit.
     if (proc.exited() && proc.exited_at != t) continue;
-    SeriesKey key{row.pid, static_cast<uint32_t>(row.kind), row.stack_id, row.fn};
-    timeline_.record(key, Sample{t, row.value.live_bytes, row.value.live_objects},
+    timeline_.record(key_of(row), Sample{t, row.value.live_bytes, row.value.live_objects},
                      std::max(last_tick_, proc.attached_at));
     if (row.value.live_objects > 0) frames_for(row.pid, row.stack_id);
   }
   rows_ = std::move(*rows);
   last_tick_ = t;
+  ++ticks_;
+  judge(t);
+}
+
+AlertSubject Tracer::subject_for(const LedgerRow& row, const Assessment& a) {
+  const TracedProcess& proc = targets_.at(row.pid);
+  AlertSubject s;
+  s.host = host_;
+  s.pid = row.pid;
+  s.comm = proc.info.comm;
+  s.cmdline = proc.info.cmdline;
+  s.cgroup = proc.cgroup;
+  s.container_id = proc.container_id;
+  s.kind = row.kind;
+  s.frames = frames_for(row.pid, row.stack_id);
+  s.rate = a.evidence.rate;
+  s.rate_unit = std::string(a.evidence.unit);
+  s.live_bytes = row.value.live_bytes;
+  s.live_objects = row.value.live_objects;
+  s.confidence = a.confidence;
+  s.is_leak = a.verdict == Verdict::Leak;
+  return s;
+}
+
+// Runs the detector over every live series, then the alert state machine.
+void Tracer::judge(double t) {
+  std::vector<AlertSubject> suspects;
+  for (const LedgerRow& row : rows_) {
+    auto it = targets_.find(row.pid);
+    if (it == targets_.end()) continue;
+    bool fresh = !it->second.exited() || it->second.exited_at == t;
+    if (!fresh) continue;  // an exited process keeps its last verdict
+    const Series* series = timeline_.find(key_of(row));
+    if (!series) continue;
+    Assessment a = assess(*series, row.kind, config_.detector);
+    assessments_[key_of(row)] = a;
+    if (a.verdict == Verdict::Leak && !it->second.exited()) suspects.push_back(subject_for(row, a));
+  }
+  auto records = alerts_.update(suspects, std::chrono::system_clock::now());
+  if (dispatcher_)
+    for (const AlertRecord& r : records) dispatcher_->submit(r);
+}
+
+void Tracer::publish_metrics(double tick_seconds) {
+  if (!metrics_) return;
+  MetricsSnapshot m;
+  m.version = LEAKSCOPE_VERSION;
+  std::map<std::pair<pid_t, Kind>, ProcessKindMetrics> per;
+  for (const LedgerRow& row : rows_) {
+    auto it = targets_.find(row.pid);
+    if (it == targets_.end()) continue;
+    ProcessKindMetrics& p = per[{row.pid, row.kind}];
+    p.pid = row.pid;
+    p.comm = it->second.info.comm;
+    p.kind = std::string(kind_name(row.kind));
+    p.live_bytes += row.value.live_bytes;
+    p.live_objects += row.value.live_objects;
+    if (const Series* s = timeline_.find(key_of(row))) {
+      p.growth_bytes_per_second += s->bytes_per_second();
+      p.growth_objects_per_second += s->objects_per_second();
+    }
+    auto a = assessments_.find(key_of(row));
+    if (a != assessments_.end() && a->second.verdict == Verdict::Leak) ++p.suspected_leaks;
+  }
+  for (auto& [key, p] : per) m.processes.push_back(std::move(p));
+  m.ticks = ticks_;
+  m.last_tick_seconds = tick_seconds;
+  int64_t live = 0;
+  for (const LedgerRow& row : rows_) live += row.value.live_objects;
+  m.objects_map_fill = double(live) / double(session_->sizes().max_objects);
+  m.ledger_map_fill = double(rows_.size()) / double(session_->sizes().max_stacks);
+  Counters c = session_->counters();
+  m.dropped_objects = c[LS_CNT_OBJ_MAP_FULL];
+  m.dropped_ledger = c[LS_CNT_LEDGER_FULL];
+  m.stack_misses = c[LS_CNT_STACK_MISS];
+  m.missed_calls = c[LS_CNT_INFLIGHT_FULL];
+  m.symbol_cache_modules = symbolizer_.stats().modules_cached;
+  m.alerts_firing = alerts_.firing();
+  if (dispatcher_) {
+    for (const SinkHealth& h : dispatcher_->health()) {
+      SinkMetrics sm;
+      sm.sink = h.name.substr(0, h.name.find(':'));
+      sm.delivered = h.delivered;
+      sm.failures = h.failures;
+      sm.dropped = h.dropped;
+      sm.queued = h.queued;
+      m.sinks.push_back(std::move(sm));
+    }
+  }
+  metrics_->publish(std::move(m));
 }
 
 Report Tracer::build_report(double t, bool final) {
@@ -231,6 +353,15 @@ Report Tracer::build_report(double t, bool final) {
   r.elapsed_seconds = t;
   r.final = final;
 
+  std::set<pid_t> pids;
+  for (const auto& [pid, proc] : targets_) pids.insert(pid);
+  auto ages = read_object_ages(session_->objects_fd(), pids, monotonic_now_ns());
+  r.window_seconds = config_.detector.window_seconds;
+  r.alerts_firing = alerts_.firing();
+  if (dispatcher_)
+    for (const SinkHealth& h : dispatcher_->health())
+      r.sinks.push_back(SinkStatus{h.name, h.delivered, h.failures, h.dropped, h.last_error});
+
   std::map<pid_t, ProcessEntry> procs;
   for (const auto& [pid, proc] : targets_) {
     ProcessEntry& p = procs[pid];
@@ -238,13 +369,15 @@ Report Tracer::build_report(double t, bool final) {
     p.comm = proc.info.comm;
     p.cmdline = proc.info.cmdline;
     p.allocator_module = proc.allocator_module;
+    p.cgroup = proc.cgroup;
+    p.container_id = proc.container_id;
     p.exited = proc.exited();
     p.traced_seconds = (proc.exited() ? proc.exited_at : t) - proc.attached_at;
   }
   for (const LedgerRow& row : rows_) {
     auto it = targets_.find(row.pid);
     if (it == targets_.end()) continue;
-    SeriesKey key{row.pid, static_cast<uint32_t>(row.kind), row.stack_id, row.fn};
+    SeriesKey key = key_of(row);
     const Series* series = timeline_.find(key);
     StackEntry s;
     s.pid = row.pid;
@@ -259,6 +392,11 @@ Report Tracer::build_report(double t, bool final) {
     s.bytes_allocated = row.value.bytes_allocated;
     s.growth_bytes_per_sec = series ? series->bytes_per_second() : 0;
     s.growth_objects_per_sec = series ? series->objects_per_second() : 0;
+    if (auto a = assessments_.find(key); a != assessments_.end()) s.assessment = a->second;
+    if (auto age = ages.find(key); age != ages.end()) {
+      s.oldest_age_seconds = age->second.oldest_seconds;
+      s.median_age_seconds = age->second.median_seconds;
+    }
     ProcessEntry& p = procs[row.pid];
     p.live_bytes += s.live_bytes;
     p.live_objects += s.live_objects;
@@ -316,6 +454,7 @@ int Tracer::run() {
     }
     double t = now();
     tick(t);
+    publish_metrics(now() - t);
     while (next_tick <= t) next_tick += config_.tick_seconds;
     if (all_exited()) {
       log_info("every traced process has exited");
@@ -332,6 +471,11 @@ int Tracer::run() {
     }
   }
 
+  if (dispatcher_) {
+    for (const AlertRecord& r : alerts_.resolve_all(std::chrono::system_clock::now()))
+      dispatcher_->submit(r);
+    dispatcher_->drain(3);
+  }
   Report final_report = build_report(now(), true);
   std::string text = render_text(final_report, config_.top);
   std::fwrite(text.data(), 1, text.size(), stdout);

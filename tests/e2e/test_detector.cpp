@@ -1,0 +1,121 @@
+// Telling a leak from a cache, with default detector options, against
+// fixtures that each show one memory pattern. One leakscope traces them all
+// at once, so the suite pays for the detector's window only once.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "harness.h"
+
+using namespace e2e;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::vector<json> read_jsonl(const std::string& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+std::time_t parse_rfc3339(const std::string& s) {
+  std::tm tm{};
+  strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return timegm(&tm);
+}
+
+std::string site_of(const json& alert) { return alert["leak_site"]["function"].get<std::string>(); }
+
+}  // namespace
+
+TEST(DetectorE2E, LeaksAreFlaggedCachesAndSpikesAreNot) {
+  const double kFill = 30;  // slow_cache fills for 30 s, then levels off
+  std::vector<std::string> modes = {"steady", "bursty", "capped_cache", "big_buffer", "startup",
+                                    "slow_cache"};
+  std::map<std::string, std::unique_ptr<Fixture>> fx;
+  std::string pids;
+  for (const auto& m : modes) {
+    std::vector<std::string> args = {m};
+    if (m == "slow_cache") args.push_back(std::to_string(static_cast<int>(kFill)));
+    fx[m] = std::make_unique<Fixture>("patterns", args);
+    pids += (pids.empty() ? "" : ",") + std::to_string(fx[m]->pid());
+  }
+  std::string alerts = "/tmp/leakscope-e2e-detector-alerts.jsonl";
+  std::string report = "/tmp/leakscope-e2e-detector.json";
+  std::remove(alerts.c_str());
+  Leakscope ls({"trace", "-p", pids, "--interval", "10s", "--alert", "jsonl:" + alerts, "--json",
+                report});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  std::time_t attach = std::time(nullptr);
+  auto t0 = Clock::now();
+  for (auto& [m, f] : fx) f->go();
+
+  // Two windows after the slow cache levels off, plus the resolve delay.
+  const double kRun = kFill + 2 * 60 + 15;
+  while (std::chrono::duration<double>(Clock::now() - t0).count() < kRun)
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  ASSERT_EQ(ls.stop(), 0) << ls.err();
+
+  auto records = read_jsonl(alerts);
+  std::map<std::string, std::vector<json>> by_site;
+  for (const auto& r : records) by_site[site_of(r)].push_back(r);
+
+  // Steady and bursty leaks: a leak within 60 s of attach (first_seen is
+  // when the verdict first said "leak"), then firing.
+  for (const std::string site : {"leak_steadily", "leak_in_bursts"}) {
+    ASSERT_FALSE(by_site[site].empty()) << site << " never alerted\n" << ls.out();
+    const json& first = by_site[site].front();
+    EXPECT_EQ(first["state"], "firing") << first.dump();
+    EXPECT_LE(parse_rfc3339(first["first_seen"]) - attach, 60) << first.dump();
+    EXPECT_EQ(first["kind"], "heap");
+  }
+  // Never a leak: a capped cache, a big transient buffer, tables kept from start-up.
+  for (const std::string site : {"cache_insert", "process_upload", "load_tables"}) {
+    EXPECT_TRUE(by_site[site].empty()) << site << " raised an alert: " << by_site[site].front().dump();
+  }
+
+  // The slow cache may have alerted while filling, but it is resolved by now.
+  if (!by_site["fill_slowly"].empty()) {
+    const json& last = by_site["fill_slowly"].back();
+    EXPECT_EQ(last["state"], "resolved") << last.dump();
+    EXPECT_LE(parse_rfc3339(last["ends_at"]) - attach, kFill + 2 * 60 + 12) << last.dump();
+  }
+
+  // The final report: the two leaks on top, with verdicts and evidence.
+  std::ifstream in(report);
+  ASSERT_TRUE(in.good()) << ls.err();
+  json r = json::parse(in);
+  std::remove(report.c_str());
+  std::remove(alerts.c_str());
+  ASSERT_GE(r["stacks"].size(), 2u);
+  std::set<std::string> top2 = {r["stacks"][0]["frames"][0]["function"],
+                                r["stacks"][1]["frames"][0]["function"]};
+  EXPECT_EQ(top2, (std::set<std::string>{"leak_steadily", "leak_in_bursts"})) << ls.out();
+  for (int i = 0; i < 2; ++i) {
+    const json& s = r["stacks"][i];
+    EXPECT_EQ(s["verdict"], "leak");
+    EXPECT_GT(s["confidence"].get<double>(), 0.5);
+    EXPECT_GE(s["evidence"]["rate"].get<double>(), 10 * 1024);
+    EXPECT_EQ(s["evidence"]["rate_unit"], "bytes/s");
+    EXPECT_GT(s["evidence"]["oldest_age_seconds"].get<double>(), 60);
+  }
+  for (const auto& s : r["stacks"]) {
+    std::string site = s["frames"].empty() ? "" : s["frames"][0]["function"].get<std::string>();
+    if (site == "cache_insert" || site == "process_upload" || site == "load_tables" ||
+        site == "fill_slowly") {
+      EXPECT_NE(s["verdict"], "leak") << s.dump();
+    }
+  }
+  for (auto& [m, f] : fx) EXPECT_TRUE(f->running()) << m;
+}
