@@ -42,6 +42,7 @@ struct Frame {
   int line = 0;                // 0 when unknown
   std::string module;          // path of the mapped object, "[jit]", "[unknown]"
   uint64_t module_offset = 0;  // file offset inside `module`
+  std::string build_id;        // of `module`, hex; empty when unknown
 
   // "function" or "module+0xoffset" when the function is unknown.
   std::string display_name() const;

@@ -9,6 +9,7 @@
 
 #include "core/types.h"
 #include "detector/detector.h"
+#include "timeline/timeline.h"
 
 namespace leakscope {
 
@@ -32,6 +33,9 @@ struct StackEntry {
   Assessment assessment;
   double oldest_age_seconds = 0;
   double median_age_seconds = 0;
+  // Live bytes/objects over time (seconds since tracing began), for charts.
+  // Filled for the top stacks only, to keep reports bounded.
+  std::vector<Sample> history;
 };
 
 struct ProcessEntry {

@@ -291,6 +291,7 @@ Frame Symbolizer::resolve_in(Process& process, uint64_t address, bool* missed) {
     if (slot == slots_.end() || !slot->second.module) return f;
     slot->second.last_used = ++clock_;
     Module& module = *slot->second.module;
+    f.build_id = module.build_id();
     if (auto vaddr = module.file_offset_to_vaddr(pc - m->entry.start + m->entry.offset)) {
       ModuleSymbol sym = module.lookup(*vaddr);
       f.function = std::move(sym.function);
