@@ -53,6 +53,7 @@ class Leakscope {
 
   // Waits for the "tracing" line on stderr; false if it exited first.
   bool wait_tracing(double timeout_s = 30);
+  pid_t pid() const { return pid_; }
   int stop(double timeout_s = 60);  // SIGINT, then wait; returns exit code
   int wait(double timeout_s = 60);  // wait for it to exit on its own
   std::string out() const;

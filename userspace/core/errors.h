@@ -18,6 +18,7 @@ enum class ExitCode : int {
   KernelUnsupported = 5,  // no BTF, BPF load refused, probe type missing
   NoAllocator = 6,        // target maps no allocator we can probe
   BadTarget = 7,          // a kernel thread, ourselves, a command that cannot start
+  NotRunning = 8,         // report/attach/detach/status: no tracer to talk to
 };
 
 class FatalError : public std::runtime_error {

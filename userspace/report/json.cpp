@@ -49,6 +49,7 @@ std::string render_json(const Report& r) {
     pj["cgroup"] = p.cgroup;
     pj["container_id"] = p.container_id;
     pj["exited"] = p.exited;
+    pj["detached"] = p.detached;
     pj["traced_seconds"] = p.traced_seconds;
     pj["live_bytes"] = p.live_bytes;
     pj["live_objects"] = p.live_objects;

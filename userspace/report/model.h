@@ -20,6 +20,7 @@ struct StackEntry {
   std::string comm;
   Kind kind = Kind::Heap;
   std::string allocator;  // "malloc", "operator new", ...
+  uint32_t fn = 0;        // the same as a number (enum ls_alloc_fn)
   int32_t stack_id = 0;
   int64_t live_bytes = 0;
   int64_t live_objects = 0;
@@ -46,6 +47,7 @@ struct ProcessEntry {
   std::string cgroup;
   std::string container_id;
   bool exited = false;
+  bool detached = false;  // tracing ended on request; the process runs on
   double traced_seconds = 0;
   int64_t live_bytes = 0;  // sum over its stacks
   int64_t live_objects = 0;

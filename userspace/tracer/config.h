@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "detector/detector.h"
 #include "probes/session.h"
+#include "report/formats.h"
 
 namespace leakscope {
 
@@ -27,6 +28,12 @@ struct TraceConfig {
   AlertOptions alerts;
   std::vector<std::string> alert_sinks;  // --alert specs
   std::string metrics_address;           // --metrics ADDR:PORT
+  std::string control_path;              // control socket ("" = none)
+  std::string report_dir;                // SIGUSR1 / --report-every output
+  double report_every_seconds = 0;       // 0: only on SIGUSR1
+  size_t report_keep = 10;               // reports kept in report_dir
+  std::vector<Format> report_formats = {Format::Json, Format::Text};
+  FoldedWeight folded_weight = FoldedWeight::LiveBytes;
 };
 
 }  // namespace leakscope

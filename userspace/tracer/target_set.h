@@ -22,10 +22,11 @@ struct TracedProcess {
   std::string container_id;
   size_t maps_hash = 0;       // of the executable mappings last planned for
   double attached_at = 0;     // seconds since tracing began
-  double exited_at = -1;      // < 0 while alive
+  double exited_at = -1;      // when tracing it ended (exit or detach); < 0 while traced
+  bool detached = false;      // ended by a detach request, still running
   bool is_child = false;      // started by us with -- CMD
   bool warned_no_allocator = false;
-  bool exited() const { return exited_at >= 0; }
+  bool exited() const { return exited_at >= 0; }  // no longer traced
 };
 
 using TargetSet = std::map<pid_t, TracedProcess>;

@@ -1,0 +1,330 @@
+// Validates render_json's output against docs/report.schema.json with the
+// system's python3-jsonschema (Debian package; tools/setup installs it).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "report/json.h"
+#include "report/model.h"
+
+using namespace leakscope;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPython = "/usr/bin/python3";
+
+// Exit status: 0 valid, 1 invalid (errors printed), 2 bad schema, 3 no jsonschema.
+constexpr const char* kValidator = R"PY(
+import json, sys
+try:
+    import jsonschema
+except ImportError:
+    print("python3-jsonschema is missing")
+    sys.exit(3)
+with open(sys.argv[1]) as f:
+    schema = json.load(f)
+with open(sys.argv[2]) as f:
+    instance = json.load(f)
+cls = jsonschema.validators.validator_for(schema)
+try:
+    cls.check_schema(schema)
+except jsonschema.exceptions.SchemaError as e:
+    print("invalid schema:", e.message)
+    sys.exit(2)
+errors = sorted(cls(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+for e in errors:
+    print("/".join(str(p) for p in e.absolute_path) + ": " + e.message)
+sys.exit(1 if errors else 0)
+)PY";
+
+fs::path repo_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path(); }
+fs::path schema_path() { return repo_root() / "docs" / "report.schema.json"; }
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "leakscope-schema-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) != nullptr) path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+struct Outcome {
+  int status = -1;  // exit status of the validator, -1 if it did not run
+  std::string output;
+};
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+Outcome validate(const std::string& json_text) {
+  Outcome o;
+  TempDir dir;
+  if (dir.path.empty()) {
+    o.output = "cannot create a temporary directory";
+    return o;
+  }
+  const fs::path instance = dir.path / "report.json";
+  const fs::path script = dir.path / "validate.py";
+  {
+    std::ofstream(instance) << json_text;
+    std::ofstream(script) << kValidator;
+  }
+  const std::string cmd = std::string(kPython) + " " + quote(script.string()) + " " +
+                          quote(schema_path().string()) + " " + quote(instance.string()) + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) {
+    o.output = "popen failed";
+    return o;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) o.output.append(buf, n);
+  const int raw = ::pclose(pipe);
+  if (raw != -1 && WIFEXITED(raw)) o.status = WEXITSTATUS(raw);
+  return o;
+}
+
+// Fails the test (with what to do) unless the validator can run at all.
+void require_validator() {
+  ASSERT_EQ(::access(kPython, X_OK), 0)
+      << kPython << " is missing: run tools/setup (Debian packages python3, python3-jsonschema)";
+  ASSERT_TRUE(fs::exists(schema_path())) << "schema not found at " << schema_path();
+}
+
+void expect_valid(const std::string& json_text) {
+  const Outcome o = validate(json_text);
+  ASSERT_NE(o.status, 3) << "python3-jsonschema is missing: run tools/setup "
+                            "(Debian packages python3, python3-jsonschema)";
+  ASSERT_NE(o.status, 2) << o.output;
+  EXPECT_EQ(o.status, 0) << o.output;
+}
+
+void expect_invalid(const std::string& json_text, const std::string& mentions) {
+  const Outcome o = validate(json_text);
+  ASSERT_NE(o.status, 3) << "python3-jsonschema is missing: run tools/setup "
+                            "(Debian packages python3, python3-jsonschema)";
+  ASSERT_NE(o.status, 2) << o.output;
+  EXPECT_EQ(o.status, 1) << "expected a validation failure, got:\n" << o.output;
+  EXPECT_NE(o.output.find(mentions), std::string::npos) << o.output;
+}
+
+Frame frame(std::string function, std::string file, int line, uint64_t offset) {
+  Frame f;
+  f.address = 0x55d0c0a00000 + offset;
+  f.function = std::move(function);
+  f.file = std::move(file);
+  f.line = line;
+  f.module = "/usr/local/bin/server";
+  f.module_offset = offset;
+  f.build_id = "3f2a9c";
+  return f;
+}
+
+// A report as a real run produces it: several processes and kinds, every
+// verdict, unsymbolized frames, an exited process, sinks with an error.
+Report realistic_report() {
+  Report r;
+  r.tool_version = "0.4.0";
+  r.host = "web-01";
+  r.generated_at = "2026-11-25T16:07:09Z";
+  r.elapsed_seconds = 93.5;
+  r.final = true;
+  r.window_seconds = 60;
+  r.alerts_firing = 1;
+
+  ProcessEntry server;
+  server.pid = 14446;
+  server.comm = "server";
+  server.cmdline = {"/usr/local/bin/server", "--port", "8080"};
+  server.allocator_module = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+  server.cgroup = "/system.slice/docker-abc123.scope";
+  server.container_id = "abc123";
+  server.traced_seconds = 93.5;
+  server.live_bytes = 2 << 20;
+  server.live_objects = 4097;
+  r.processes.push_back(server);
+  ProcessEntry worker;
+  worker.pid = 14450;
+  worker.comm = "worker";
+  worker.cmdline = {"worker"};
+  worker.allocator_module = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+  worker.cgroup = "/user.slice";
+  worker.exited = true;
+  worker.traced_seconds = 12.25;
+  r.processes.push_back(worker);
+
+  StackEntry leak;
+  leak.pid = 14446;
+  leak.comm = "server";
+  leak.kind = Kind::Heap;
+  leak.allocator = "operator new";
+  leak.stack_id = 17;
+  leak.live_bytes = 2 << 20;
+  leak.live_objects = 4097;
+  leak.allocs = 8194;
+  leak.frees = 4097;
+  leak.bytes_allocated = 4 << 20;
+  leak.growth_bytes_per_sec = 113459.2;
+  leak.growth_objects_per_sec = 44.5;
+  leak.assessment.verdict = Verdict::Leak;
+  leak.assessment.confidence = 0.97;
+  leak.assessment.evidence = {113000.5, "bytes/s", 60, 1.0, 58.5, 100000, 2100000, 61};
+  leak.oldest_age_seconds = 92.1;
+  leak.median_age_seconds = 45.2;
+  leak.frames = {frame("remember_client(Session const&)", "/src/server.cc", 88, 0x1a2b),
+                 frame("handle_request", "/src/server.cc", 140, 0x1c00),
+                 frame("main", "/src/main.cc", 12, 0x900)};
+  Frame libc;
+  libc.address = 0x7f3c1d229d90;
+  libc.module = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+  libc.module_offset = 0x29d90;
+  leak.frames.push_back(libc);
+  leak.history = {{0, 0, 0}, {1, 4096, 2}};
+  r.stacks.push_back(leak);
+
+  StackEntry timers = leak;
+  timers.kind = Kind::Timerfd;
+  timers.allocator = "timerfd_create";
+  timers.stack_id = 18;
+  timers.live_bytes = 0;
+  timers.live_objects = 12;
+  timers.assessment.verdict = Verdict::Growing;
+  timers.assessment.confidence = 0.5;
+  timers.assessment.evidence = {0.3, "objects/s", 60, 0.6, 20, 3, 12, 61};
+  r.stacks.push_back(timers);
+
+  StackEntry cache = leak;
+  cache.stack_id = 3;
+  cache.growth_bytes_per_sec = -20.5;
+  cache.assessment.verdict = Verdict::Stable;
+  cache.assessment.confidence = 0.8;
+  cache.assessment.evidence = {0, "bytes/s", 60, -0.1, 0, 65536, 65536, 61};
+  r.stacks.push_back(cache);
+
+  StackEntry freeing = leak;
+  freeing.pid = 14450;
+  freeing.comm = "worker";
+  freeing.kind = Kind::Mmap;
+  freeing.allocator = "mmap";
+  freeing.stack_id = -14;  // a failed stack capture
+  freeing.frames.clear();
+  freeing.assessment.verdict = Verdict::Shrinking;
+  freeing.assessment.confidence = 0.6;
+  freeing.assessment.evidence = {-4096, "bytes/s", 12, -1, 0, 1 << 20, 0, 12};
+  r.stacks.push_back(freeing);
+
+  StackEntry fresh = leak;  // never assessed: default evidence
+  fresh.stack_id = 99;
+  fresh.assessment = Assessment{};
+  fresh.oldest_age_seconds = 0;
+  fresh.median_age_seconds = 0;
+  r.stacks.push_back(fresh);
+
+  r.health.allocs = 8194;
+  r.health.frees = 4097;
+  r.health.frees_unknown = 3;
+  r.health.dropped_objects = 1;
+  r.health.stack_misses = 2;
+  r.health.unknown_frames = 1;
+  r.health.total_frames = 4;
+  r.health.objects_capacity = 1048576;
+  r.health.ledger_rows = 5;
+  r.health.ledger_capacity = 65536;
+  r.health.live_object_entries = 4109;
+
+  r.sinks.push_back({"stderr", 3, 0, 0, ""});
+  r.sinks.push_back({"webhook:http://alerts.example/hook", 1, 2, 1, "connection refused"});
+  return r;
+}
+
+nlohmann::json realistic_json() { return nlohmann::json::parse(render_json(realistic_report())); }
+
+}  // namespace
+
+TEST(ReportSchemaTest, RealisticReportIsValid) {
+  require_validator();
+  const std::string text = render_json(realistic_report());
+  // The report really has every part the schema describes.
+  const nlohmann::json j = nlohmann::json::parse(text);
+  ASSERT_EQ(j["stacks"].size(), 5u);
+  ASSERT_EQ(j["processes"].size(), 2u);
+  ASSERT_EQ(j["alerts"]["sinks"].size(), 2u);
+  expect_valid(text);
+}
+
+TEST(ReportSchemaTest, EmptyReportIsValid) {
+  require_validator();
+  Report r;
+  r.generated_at = "2026-11-25T00:00:00Z";
+  expect_valid(render_json(r));
+}
+
+TEST(ReportSchemaTest, LaterVersionsMayAddFields) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["new_top_level"] = {{"x", 1}};
+  j["stacks"][0]["new_field"] = "x";
+  j["stacks"][0]["frames"][0]["inlined"] = true;
+  expect_valid(j.dump());
+}
+
+TEST(ReportSchemaTest, LiveBytesAsStringFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["stacks"][0]["live_bytes"] = "2097152";
+  expect_invalid(j.dump(), "stacks/0/live_bytes");
+}
+
+TEST(ReportSchemaTest, MissingSchemaVersionFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j.erase("schema_version");
+  expect_invalid(j.dump(), "schema_version");
+}
+
+TEST(ReportSchemaTest, OtherSchemaVersionFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["schema_version"] = 2;
+  expect_invalid(j.dump(), "schema_version");
+}
+
+TEST(ReportSchemaTest, UnknownVerdictFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["stacks"][1]["verdict"] = "maybe";
+  expect_invalid(j.dump(), "stacks/1/verdict");
+}
+
+TEST(ReportSchemaTest, MissingFrameFieldFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["stacks"][0]["frames"][2].erase("module_offset");
+  expect_invalid(j.dump(), "module_offset");
+}
+
+TEST(ReportSchemaTest, WrongHealthTypeFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["health"]["lossless"] = "no";
+  expect_invalid(j.dump(), "health/lossless");
+}

@@ -1,0 +1,189 @@
+#include "cli/trace_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cli/quantity.h"
+#include "cli/validators.h"
+#include "control/protocol.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "tracer/tracer.h"
+
+namespace leakscope {
+
+struct TraceFlags {
+  TraceConfig config;
+  std::vector<std::string> pid_specs;
+  std::string tick = "1s", interval = "5s", duration;
+  int verbose = 0;
+  uint32_t max_objects = TraceConfig{}.session.sizes.max_objects;
+  uint32_t max_stacks = TraceConfig{}.session.sizes.max_stacks;
+  uint32_t max_traces = TraceConfig{}.session.sizes.max_stack_traces;
+
+  std::string window = "60s", alert_pending = "10s", alert_resolve = "10s", alert_repeat = "60s";
+  std::vector<std::string> min_rates;
+  std::string control = "auto";
+  bool no_control = false;
+  std::string report_dir, report_every;
+  size_t report_keep = 10;
+  std::vector<std::string> report_formats;
+  std::string weight = "live";
+};
+
+namespace {
+
+std::vector<pid_t> parse_pids(const std::vector<std::string>& specs) {
+  std::vector<pid_t> pids;
+  for (const std::string& spec : specs) {
+    size_t start = 0;
+    while (start <= spec.size()) {
+      size_t comma = spec.find(',', start);
+      std::string item = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      char* end = nullptr;
+      long v = std::strtol(item.c_str(), &end, 10);
+      if (item.empty() || *end != '\0' || v <= 0 || v > 0x3fffffff)
+        throw FatalError(ExitCode::Usage, "-p: '" + item + "' is not a PID");
+      pids.push_back(static_cast<pid_t>(v));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return pids;
+}
+
+}  // namespace
+
+TraceCommand::TraceCommand(CLI::App& app)
+    : sub_(app.add_subcommand("trace", "Trace processes (-p) or a command (-- CMD ...)")),
+      flags_(std::make_unique<TraceFlags>()) {
+  TraceFlags& f = *flags_;
+  sub_->add_option("-p,--pid", f.pid_specs, "PID(s) to trace: -p 4242 or -p 4242,4250 (repeatable)");
+  sub_->add_option("--interval", f.interval, "How often to print the top stacks")
+      ->check(DurationValidator(0.05))->capture_default_str();
+  sub_->add_option("--tick", f.tick, "How often to sample the ledger")
+      ->check(DurationValidator(0.05))->capture_default_str();
+  sub_->add_option("--duration", f.duration, "Stop after this long (default: until Ctrl-C or the targets exit)")
+      ->check(DurationValidator(0.05));
+  sub_->add_option("--top", f.config.top, "Stacks shown in tables and the text report")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  sub_->add_option("--json", f.config.json_path, "Also write the final report as JSON to FILE");
+  sub_->add_flag("-q,--quiet", f.config.quiet, "No periodic table, only the final report");
+  sub_->add_flag("-v,--verbose", f.verbose, "More detail on stderr (-vv: libbpf debug)");
+  sub_->add_option("--max-objects", f.max_objects, "Live objects the kernel map can hold")
+      ->check(CLI::Range(1024u, 1u << 26))->capture_default_str();
+  sub_->add_option("--max-stacks", f.max_stacks, "Ledger rows (process x kind x stack)")
+      ->check(CLI::Range(64u, 1u << 22))->capture_default_str();
+  sub_->add_option("--max-stack-traces", f.max_traces, "Distinct user stacks kept")
+      ->check(CLI::Range(64u, 1u << 20))->capture_default_str();
+  sub_->add_option("--btf", f.config.session.btf_path, "Kernel BTF file")->capture_default_str();
+  sub_->add_option("--window", f.window, "History the leak detector judges each stack on")
+      ->check(DurationValidator(1))->capture_default_str()->group("Detector");
+  sub_->add_option("--min-rate", f.min_rates,
+                    "Growth that can count as a leak: RATE for heap/mmap/brk (bytes/s, e.g. 4KiB) "
+                    "or KIND=RATE (timerfd/epoll in objects/s); repeatable")
+      ->group("Detector");
+  sub_->add_option("--alert", f.config.alert_sinks,
+                    "Send leak alerts to SINK: stdout, jsonl:FILE, alertmanager:URL, journald, "
+                    "exec:COMMAND (repeatable)")
+      ->group("Alerts");
+  sub_->add_option("--alert-pending", f.alert_pending, "A leak verdict must hold this long to fire")
+      ->check(DurationValidator(0))->capture_default_str()->group("Alerts");
+  sub_->add_option("--alert-resolve", f.alert_resolve, "No leak for this long resolves an alert")
+      ->check(DurationValidator(0))->capture_default_str()->group("Alerts");
+  sub_->add_option("--alert-repeat", f.alert_repeat, "Re-send a firing alert this often")
+      ->check(DurationValidator(1))->capture_default_str()->group("Alerts");
+  sub_->add_option("--metrics", f.config.metrics_address,
+                    "Serve Prometheus metrics on ADDR:PORT at /metrics")
+      ->group("Metrics");
+  sub_->add_option("--control", f.control,
+                    "Control socket for report/attach/detach/status (default: "
+                    "/run/leakscope/leakscope-PID.sock)")
+      ->group("Reports");
+  sub_->add_flag("--no-control", f.no_control, "Open no control socket")->group("Reports");
+  sub_->add_option("--report-dir", f.report_dir,
+                   "Write reports here on SIGUSR1 and every --report-every")
+      ->group("Reports");
+  sub_->add_option("--report-every", f.report_every, "Write a report this often")
+      ->check(DurationValidator(1))
+      ->group("Reports");
+  sub_->add_option("--report-keep", f.report_keep, "Reports kept in --report-dir (oldest pruned)")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
+      ->capture_default_str()
+      ->group("Reports");
+  sub_->add_option("--format", f.report_formats,
+                   "Formats of the --report-dir reports: text, json, folded, pprof, html "
+                   "(repeatable or comma-separated; default json,text)")
+      ->delimiter(',')
+      ->group("Reports");
+  sub_->add_option("--weight", f.weight, "Folded stacks weigh live bytes or growth")
+      ->check(CLI::IsMember({"live", "growth"}))
+      ->capture_default_str()
+      ->group("Reports");
+  sub_->add_option("command", f.config.command, "Command to start and trace (after --)");
+
+}
+
+TraceCommand::~TraceCommand() = default;
+
+bool TraceCommand::selected() const { return sub_->parsed(); }
+
+int TraceCommand::run() {
+  TraceFlags& f = *flags_;
+    if (f.verbose >= 2)
+      set_log_level(LogLevel::Debug);
+    else if (f.verbose == 1)
+      set_log_level(LogLevel::Verbose);
+    f.config.pids = parse_pids(f.pid_specs);
+    if (f.config.pids.empty() && f.config.command.empty())
+      throw FatalError(ExitCode::Usage, "trace: give -p PID or -- COMMAND (see --help)");
+    f.config.tick_seconds = *parse_duration(f.tick);
+    f.config.interval_seconds = *parse_duration(f.interval);
+    if (!f.duration.empty()) f.config.duration_seconds = *parse_duration(f.duration);
+    f.config.detector.window_seconds = *parse_duration(f.window);
+    f.config.detector.min_span_seconds = std::min(f.config.detector.min_span_seconds,
+                                                f.config.detector.window_seconds / 2);
+    for (const std::string& text : f.min_rates) {
+      auto spec = parse_rate_spec(text);
+      if (!spec)
+        throw FatalError(ExitCode::Usage, "--min-rate: '" + text +
+                                              "' is not a rate (like 4KiB, heap=4KiB, timerfd=0.5)");
+      auto set = [&](Kind k) { f.config.detector.thresholds_for(k).min_rate = spec->per_second; };
+      if (spec->kind) {
+        set(*spec->kind);
+      } else {
+        for (Kind k : {Kind::Heap, Kind::Mmap, Kind::Brk}) set(k);
+      }
+    }
+    f.config.alerts.pending_seconds = *parse_duration(f.alert_pending);
+    f.config.alerts.resolve_seconds = *parse_duration(f.alert_resolve);
+    f.config.alerts.repeat_seconds = *parse_duration(f.alert_repeat);
+    f.config.session.sizes.max_objects = f.max_objects;
+    f.config.session.sizes.max_stacks = f.max_stacks;
+    f.config.session.sizes.max_stack_traces = f.max_traces;
+    if (!f.no_control)
+      f.config.control_path = f.control == "auto" ? default_control_path(::getpid()) : f.control;
+    f.config.report_dir = f.report_dir;
+    if (!f.report_every.empty()) f.config.report_every_seconds = *parse_duration(f.report_every);
+    if (f.config.report_every_seconds > 0 && f.report_dir.empty())
+      throw FatalError(ExitCode::Usage, "--report-every needs --report-dir");
+    f.config.report_keep = f.report_keep;
+    if (!f.report_formats.empty()) {
+      f.config.report_formats.clear();
+      for (const std::string& name : f.report_formats) {
+        auto format = parse_format(name);
+        if (!format)
+          throw FatalError(ExitCode::Usage,
+                           "--format: '" + name + "' is not one of text, json, folded, pprof, html");
+        f.config.report_formats.push_back(*format);
+      }
+    }
+    f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;
+  return run_trace(f.config);
+}
+
+}  // namespace leakscope

@@ -1,0 +1,145 @@
+// What the tracer answers on its control socket, and the report files it
+// writes on SIGUSR1 and every --report-every.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "report/text.h"
+#include "tracer/trace_session.h"
+
+namespace leakscope {
+
+namespace {
+
+std::vector<Format> formats_of(const nlohmann::json& request) {
+  std::vector<Format> out;
+  if (request.contains("formats") && request["formats"].is_array()) {
+    for (const auto& f : request["formats"]) {
+      auto format = f.is_string() ? parse_format(f.get<std::string>()) : std::nullopt;
+      if (!format)
+        throw FatalError(ExitCode::Usage, "unknown report format " + f.dump() +
+                                              " (text, json, folded, pprof, html)");
+      out.push_back(*format);
+    }
+  }
+  if (out.empty()) out.push_back(Format::Text);
+  return out;
+}
+
+}  // namespace
+
+ControlReply TraceSession::handle_control(const nlohmann::json& request) {
+  std::string cmd = request.value("cmd", "");
+  try {
+    if (cmd == "report") {
+      RenderOptions options;
+      options.top = request.value("top", config_.top);
+      options.weight = request.value("weight", "live") == "growth" ? FoldedWeight::Growth
+                                                                   : FoldedWeight::LiveBytes;
+      std::vector<Format> formats = formats_of(request);
+      Report report = build_report(now(), false);
+      ControlReply reply = reply_ok();
+      for (Format f : formats)
+        reply.parts.push_back(ControlPart{std::string(format_name(f)), render(report, f, options)});
+      return reply;
+    }
+    if (cmd == "attach" || cmd == "detach") {
+      if (!request.contains("pid") || !request["pid"].is_number_integer())
+        return reply_error(cmd + ": a pid is required");
+      pid_t pid = request["pid"].get<pid_t>();
+      if (cmd == "attach") {
+        if (auto it = targets_.find(pid); it != targets_.end() && !it->second.exited())
+          return reply_error("PID " + std::to_string(pid) + " is already traced");
+        attach_pid(pid);
+        log_info("PID " + std::to_string(pid) + " (" + targets_[pid].info.comm + ") attached");
+        return reply_ok({{"message", "tracing PID " + std::to_string(pid) + " (" +
+                                         targets_[pid].info.comm + ")"}});
+      }
+      detach_pid(pid, now());
+      return reply_ok({{"message", "detached from PID " + std::to_string(pid) +
+                                       "; its ledger stays in the report"}});
+    }
+    if (cmd == "status") return reply_ok({{"status", status_json()}});
+    return reply_error("unknown command '" + cmd + "' (report, attach, detach, status)");
+  } catch (const FatalError& e) {
+    return reply_error(e.what());
+  }
+}
+
+nlohmann::json TraceSession::status_json() const {
+  nlohmann::json targets = nlohmann::json::array();
+  std::map<pid_t, std::pair<int64_t, int64_t>> live;
+  int64_t live_objects = 0;
+  for (const LedgerRow& row : rows_) {
+    live[row.pid].first += row.value.live_bytes;
+    live[row.pid].second += row.value.live_objects;
+    live_objects += row.value.live_objects;
+  }
+  double t = now();
+  for (const auto& [pid, proc] : targets_) {
+    const char* state = !proc.exited() ? "traced" : proc.detached ? "detached" : "exited";
+    targets.push_back({{"pid", pid},
+                       {"comm", proc.info.comm},
+                       {"state", state},
+                       {"traced_seconds", (proc.exited() ? proc.exited_at : t) - proc.attached_at},
+                       {"live_bytes", live[pid].first},
+                       {"live_objects", live[pid].second}});
+  }
+  Counters c = session_->counters();
+  nlohmann::json sinks = nlohmann::json::array();
+  if (dispatcher_)
+    for (const SinkHealth& h : dispatcher_->health())
+      sinks.push_back({{"name", h.name},
+                       {"delivered", h.delivered},
+                       {"failures", h.failures},
+                       {"dropped", h.dropped},
+                       {"queued", h.queued},
+                       {"last_error", h.last_error}});
+  const MapSizes& sizes = session_->sizes();
+  return {{"pid", ::getpid()},
+          {"version", LEAKSCOPE_VERSION},
+          {"uptime_seconds", t},
+          {"ticks", ticks_},
+          {"kinds", {"heap"}},
+          {"targets", targets},
+          {"probes", session_->probes_attached()},
+          {"maps",
+           {{"objects", {{"used", live_objects}, {"capacity", sizes.max_objects}}},
+            {"ledger", {{"used", rows_.size()}, {"capacity", sizes.max_stacks}}}}},
+          {"drops",
+           {{"objects_map_full", c[LS_CNT_OBJ_MAP_FULL]},
+            {"ledger_map_full", c[LS_CNT_LEDGER_FULL]},
+            {"stack_missed", c[LS_CNT_STACK_MISS]},
+            {"calls_missed", c[LS_CNT_INFLIGHT_FULL]}}},
+          {"alerts_firing", alerts_.firing()},
+          {"sinks", sinks},
+          {"control", control_ ? control_->path() : ""},
+          {"report_dir", config_.report_dir}};
+}
+
+void TraceSession::write_report_files(const char* why) {
+  Report report = build_report(now(), false);
+  RenderOptions options;
+  options.top = config_.top;
+  options.weight = config_.folded_weight;
+  if (!report_dir_) {
+    // No --report-dir: a person asked with kill -USR1; show it here.
+    std::string text = render_text(report, config_.top);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return;
+  }
+  std::vector<std::pair<Format, std::string>> parts;
+  for (Format f : config_.report_formats) parts.emplace_back(f, render(report, f, options));
+  try {
+    auto paths = report_dir_->write(parts);
+    log_info(std::string("report written ") + why + ": " + (paths.empty() ? "" : paths.front()) +
+             (paths.size() > 1 ? " (+" + std::to_string(paths.size() - 1) + " more formats)" : ""));
+  } catch (const FatalError& e) {
+    log_warn(e.what());  // a full disk must not end the trace
+  }
+}
+
+}  // namespace leakscope

@@ -1,0 +1,34 @@
+// Signals as events: SIGINT/SIGTERM/SIGHUP stop, SIGCHLD wakes, SIGUSR1
+// asks for a report. Blocked and read from a signalfd, polled together with
+// other descriptors (the control socket) by the trace loop.
+#pragma once
+
+#include <signal.h>
+
+#include <vector>
+
+namespace leakscope {
+
+class SignalWatch {
+ public:
+  SignalWatch();
+  ~SignalWatch();
+  SignalWatch(const SignalWatch&) = delete;
+  SignalWatch& operator=(const SignalWatch&) = delete;
+
+  // The mask to restore in a child before exec.
+  const sigset_t& original() const { return original_; }
+
+  struct Events {
+    std::vector<int> signals;
+    bool extra_ready = false;  // `extra_fd` is readable
+  };
+  // Waits up to `seconds` for a signal or for `extra_fd` (-1: none).
+  Events wait(double seconds, int extra_fd);
+
+ private:
+  sigset_t mask_{}, original_{};
+  int fd_ = -1;
+};
+
+}  // namespace leakscope
