@@ -99,7 +99,61 @@ enum ls_counter {
 	LS_CNT_STACK_MISS,        /* stack not captured (collision, map full, fault) */
 	LS_CNT_INFLIGHT_FULL,     /* entry state could not be saved */
 	LS_CNT_STALE_REPLACED,    /* an address came back live with no free seen */
+	LS_CNT_EVENTS_LOST,       /* syscall events dropped: ring buffer full */
 	LS_CNT__COUNT,
+};
+
+/*
+ * Syscall kinds (mmap, brk, timerfd, epoll). Their bookkeeping needs
+ * interval arithmetic (partial munmap, mremap, MAP_FIXED) and a model of
+ * the process's descriptor table (dup, close_range, exec of CLOEXEC
+ * descriptors), which belongs in userspace. The kernel side filters by
+ * tgid, pairs each syscall's entry with its exit, captures the user stack,
+ * and sends one event per *successful* call of a traced process. These
+ * calls are rare next to malloc, so an event stream costs little here.
+ */
+/* User stack words sent with a syscall event (see ls_sys_event). */
+#define LS_STACK_TOP_WORDS 16
+
+/* Bits of the kinds_mask knob: which kinds the kernel side accounts. */
+#define LS_KIND_BIT(kind) (1u << (kind))
+
+enum ls_sys_op {
+	LS_SYS_MMAP = 1,          /* a0 addr, a1 len, a2 prot, a3 flags, a4 fd; ret = address */
+	LS_SYS_MUNMAP,            /* a0 addr, a1 len */
+	LS_SYS_MREMAP,            /* a0 old addr, a1 old len, a2 new len, a3 flags, a4 new addr; ret = address */
+	LS_SYS_BRK,               /* a0 requested; ret = new break */
+	LS_SYS_TIMERFD_CREATE,    /* a0 clockid, a1 flags; ret = fd */
+	LS_SYS_TIMERFD_SETTIME,   /* a0 fd, a1 flags; a2 = 1 when armed (it_value != 0) */
+	LS_SYS_EPOLL_CREATE,      /* a0 flags (EPOLL_CLOEXEC); ret = fd */
+	LS_SYS_EPOLL_CTL,         /* a0 epfd, a1 op, a2 fd */
+	LS_SYS_CLOSE,             /* a0 fd */
+	LS_SYS_CLOSE_RANGE,       /* a0 first, a1 last, a2 flags */
+	LS_SYS_DUP,               /* a0 old fd; ret = new fd */
+	LS_SYS_DUP2,              /* a0 old fd, a1 new fd, a2 flags (dup3's O_CLOEXEC); ret = new fd */
+	LS_SYS_FCNTL,             /* a0 fd, a1 cmd, a2 arg; ret (new fd for F_DUPFD*) */
+	LS_SYS_EXEC,              /* the process exec'd: CLOEXEC descriptors are gone */
+	LS_SYS_EXIT,              /* the whole process exited */
+	LS_SYS_FORK,              /* a0 child tgid (a process, not a thread) */
+};
+
+struct ls_sys_event {
+	__u32 op;       /* enum ls_sys_op */
+	__u32 tgid;
+	__u64 ts_ns;    /* bpf_ktime_get_ns at exit */
+	__s64 ret;
+	__u64 args[5];
+	/* User stack of the calls that create objects, innermost first, as
+	 * the frame-pointer walk gives it: frames[0] is inside the libc
+	 * syscall wrapper, frames[1] the wrapper's caller's caller (wrappers
+	 * keep no frame pointer). The wrapper's caller itself is a return
+	 * address among the top words of the user stack (at [sp], or above
+	 * the wrapper's locals): userspace picks it out of stack_top, where
+	 * it knows which words point into code. nframes 0 for other calls. */
+	__u32 nframes;
+	__u32 pad;
+	__u64 frames[LS_MAX_STACK_DEPTH];
+	__u64 stack_top[LS_STACK_TOP_WORDS];
 };
 
 #endif /* LEAKSCOPE_SHARED_H */

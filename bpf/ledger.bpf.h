@@ -11,6 +11,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "leakscope.h"
 
 #define EEXIST 17
@@ -21,7 +22,7 @@ struct {
 	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, __u32);
-} targets SEC(".maps");
+} targets SEC(".maps") __weak;
 
 /* Live objects. A plain hash, never LRU: eviction would hide leaks. */
 struct {
@@ -29,24 +30,24 @@ struct {
 	__uint(max_entries, 1 << 20);
 	__type(key, struct ls_obj_key);
 	__type(value, struct ls_obj_val);
-} objects SEC(".maps");
+} objects SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1 << 16);
 	__type(key, struct ls_ledger_key);
 	__type(value, struct ls_ledger_val);
-} ledger SEC(".maps");
+} ledger SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 1 << 15);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, LS_MAX_STACK_DEPTH * sizeof(__u64));
-} stacks SEC(".maps");
+} stacks SEC(".maps") __weak;
 
 /* Read by userspace through the skeleton's .bss. */
-__u64 counters[LS_CNT__COUNT];
+__u64 counters[LS_CNT__COUNT] __weak;
 
 static __always_inline void count(enum ls_counter c)
 {

@@ -141,9 +141,15 @@ std::map<std::string, Expect> Fixture::wait_done(double timeout_s) {
     if (line->rfind("expect ", 0) == 0) {
       // The function name may contain spaces (C++): the last two fields are numbers.
       std::string rest = line->substr(7);
+      // An optional trailing armed=N field is not a count.
+      long long armed = -1;
+      if (auto sp = rest.rfind(' '); sp != std::string::npos && rest.compare(sp + 1, 6, "armed=") == 0) {
+        armed = std::stoll(rest.substr(sp + 7));
+        rest.resize(sp);
+      }
       auto b = rest.rfind(' ');
       auto a = rest.rfind(' ', b - 1);
-      Expect e{std::stoll(rest.substr(a + 1, b - a - 1)), std::stoll(rest.substr(b + 1))};
+      Expect e{std::stoll(rest.substr(a + 1, b - a - 1)), std::stoll(rest.substr(b + 1)), armed};
       expects[rest.substr(0, a)] = e;
     }
   }
@@ -243,9 +249,10 @@ std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args, 
 }
 
 const nlohmann::json* find_stack(const nlohmann::json& report, const std::string& function,
-                                 pid_t pid) {
+                                 pid_t pid, const std::string& kind) {
   for (const auto& s : report.at("stacks")) {
     if (pid && s.at("pid").get<pid_t>() != pid) continue;
+    if (!kind.empty() && s.at("kind") != kind) continue;
     const auto& frames = s.at("frames");
     if (!frames.empty() && frames[0].at("function").get<std::string>() == function) return &s;
   }

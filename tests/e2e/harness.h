@@ -18,6 +18,7 @@ std::string leakscope_path();
 struct Expect {
   long long bytes = 0;
   long long objects = 0;
+  long long armed = -1;  // timerfd: armed timers, -1 when not given
 };
 
 // A fixture started with pipes on stdin/stdout.
@@ -71,9 +72,10 @@ class Leakscope {
 std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args,
                                           bool as_nobody = false, double timeout_s = 60);
 
-// The stack whose leak site (first frame) is `function`, or null.
+// The stack whose leak site (first frame) is `function`, or null; with a
+// kind, only stacks of that kind.
 const nlohmann::json* find_stack(const nlohmann::json& report, const std::string& function,
-                                 pid_t pid = 0);
+                                 pid_t pid = 0, const std::string& kind = "");
 
 // Names of loaded BPF programs and links that belong to leakscope.
 std::vector<std::string> leftover_bpf_objects();

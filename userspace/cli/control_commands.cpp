@@ -108,7 +108,8 @@ ControlCommands::ControlCommands(CLI::App& app) : flags_(std::make_unique<Contro
   report_ = app.add_subcommand("report", "Ask a running tracer for a report now");
   add_control_option(report_, f);
   report_->add_option("--format", f.formats, "text, json, folded, pprof, html (several: comma-separated)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->allow_extra_args(false);
   report_->add_option("-o,--output", f.output, "Write to FILE (with several formats: a prefix)");
   report_->add_option("--top", f.top, "Stacks in the text report")->capture_default_str();
   report_->add_option("--weight", f.weight, "Folded stacks weigh live bytes or growth")

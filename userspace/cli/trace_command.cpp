@@ -12,6 +12,7 @@
 #include "control/protocol.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/types.h"
 #include "tracer/tracer.h"
 
 namespace leakscope {
@@ -33,6 +34,7 @@ struct TraceFlags {
   size_t report_keep = 10;
   std::vector<std::string> report_formats;
   std::string weight = "live";
+  std::vector<std::string> kinds;
 };
 
 namespace {
@@ -62,7 +64,8 @@ TraceCommand::TraceCommand(CLI::App& app)
     : sub_(app.add_subcommand("trace", "Trace processes (-p) or a command (-- CMD ...)")),
       flags_(std::make_unique<TraceFlags>()) {
   TraceFlags& f = *flags_;
-  sub_->add_option("-p,--pid", f.pid_specs, "PID(s) to trace: -p 4242 or -p 4242,4250 (repeatable)");
+  sub_->add_option("-p,--pid", f.pid_specs, "PID(s) to trace: -p 4242 or -p 4242,4250 (repeatable)")
+      ->allow_extra_args(false);
   sub_->add_option("--interval", f.interval, "How often to print the top stacks")
       ->check(DurationValidator(0.05))->capture_default_str();
   sub_->add_option("--tick", f.tick, "How often to sample the ledger")
@@ -86,10 +89,12 @@ TraceCommand::TraceCommand(CLI::App& app)
   sub_->add_option("--min-rate", f.min_rates,
                     "Growth that can count as a leak: RATE for heap/mmap/brk (bytes/s, e.g. 4KiB) "
                     "or KIND=RATE (timerfd/epoll in objects/s); repeatable")
+      ->allow_extra_args(false)
       ->group("Detector");
   sub_->add_option("--alert", f.config.alert_sinks,
                     "Send leak alerts to SINK: stdout, jsonl:FILE, alertmanager:URL, journald, "
                     "exec:COMMAND (repeatable)")
+      ->allow_extra_args(false)
       ->group("Alerts");
   sub_->add_option("--alert-pending", f.alert_pending, "A leak verdict must hold this long to fire")
       ->check(DurationValidator(0))->capture_default_str()->group("Alerts");
@@ -119,11 +124,16 @@ TraceCommand::TraceCommand(CLI::App& app)
                    "Formats of the --report-dir reports: text, json, folded, pprof, html "
                    "(repeatable or comma-separated; default json,text)")
       ->delimiter(',')
+      ->allow_extra_args(false)
       ->group("Reports");
   sub_->add_option("--weight", f.weight, "Folded stacks weigh live bytes or growth")
       ->check(CLI::IsMember({"live", "growth"}))
       ->capture_default_str()
       ->group("Reports");
+  sub_->add_option("--kinds", f.kinds,
+                   "Kinds to trace: heap, mmap, brk, timerfd, epoll (comma-separated; default all)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   sub_->add_option("command", f.config.command, "Command to start and trace (after --)");
 
 }
@@ -180,6 +190,16 @@ int TraceCommand::run() {
           throw FatalError(ExitCode::Usage,
                            "--format: '" + name + "' is not one of text, json, folded, pprof, html");
         f.config.report_formats.push_back(*format);
+      }
+    }
+    if (!f.kinds.empty()) {
+      f.config.session.kinds_mask = 0;
+      for (const std::string& name : f.kinds) {
+        auto kind = parse_kind(name);
+        if (!kind)
+          throw FatalError(ExitCode::Usage,
+                           "--kinds: '" + name + "' is not one of heap, mmap, brk, timerfd, epoll");
+        f.config.session.kinds_mask |= 1u << static_cast<uint32_t>(*kind);
       }
     }
     f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;

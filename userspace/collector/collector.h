@@ -17,8 +17,9 @@ struct LedgerRow {
   pid_t pid = 0;
   Kind kind = Kind::Heap;
   int32_t stack_id = LS_STACK_UNKNOWN;
-  uint32_t fn = 0;  // enum ls_alloc_fn for the heap
+  uint32_t fn = 0;  // enum ls_alloc_fn for the heap; MmapBacking for mmap/brk
   ls_ledger_val value{};
+  int64_t armed = 0;  // timerfd: live timers that are armed
 };
 
 class Collector {

@@ -27,6 +27,19 @@ std::string_view alloc_fn_name(uint32_t fn) {
   return fn < kNames.size() ? kNames[fn] : "unknown";
 }
 
+std::string origin_name(Kind kind, uint32_t fn) {
+  switch (kind) {
+    case Kind::Heap: return std::string(alloc_fn_name(fn));
+    case Kind::Mmap: return fn == 1 ? "mmap (file)" : "mmap (anonymous)";
+    case Kind::Brk: return "brk";
+    case Kind::Timerfd: return "timerfd_create";
+    case Kind::Epoll: return "epoll_ctl ADD";
+  }
+  return "unknown";
+}
+
+bool counts_objects(Kind kind) { return kind == Kind::Timerfd || kind == Kind::Epoll; }
+
 std::string Frame::display_name() const {
   if (!function.empty()) return function;
   char buf[32];

@@ -18,6 +18,14 @@ std::optional<Kind> parse_kind(std::string_view name);
 // Name of the allocator entry point (enum ls_alloc_fn) a heap row came from.
 std::string_view alloc_fn_name(uint32_t fn);
 
+// What created a ledger row's objects: the allocator function for the heap,
+// "mmap (anonymous)"/"mmap (file)", "brk", "timerfd_create", "epoll_ctl ADD".
+std::string origin_name(Kind kind, uint32_t fn);
+
+// Natural unit of a kind's growth: "bytes/s", or "objects/s" for timerfd and
+// epoll, whose live count matters more than bytes.
+bool counts_objects(Kind kind);
+
 // One line of /proc/PID/maps.
 struct MapEntry {
   uint64_t start = 0;

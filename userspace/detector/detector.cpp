@@ -40,7 +40,6 @@ struct Floor {
   double value = 0;
 };
 
-bool counts_objects(Kind kind) { return kind == Kind::Timerfd || kind == Kind::Epoll; }
 
 double value_of(const Sample& s, bool objects) {
   return static_cast<double>(objects ? s.live_objects : s.live_bytes);

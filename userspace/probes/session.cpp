@@ -1,6 +1,7 @@
 #include "probes/session.h"
 
 #include <bpf/bpf.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,6 +97,26 @@ void destroy_links(std::vector<Link> links) {
   for (auto& w : workers) w.join();
 }
 
+bool has_syscall_tracepoints(const std::string& tracefs) {
+  return ::access((tracefs + "/events/syscalls/sys_enter_mmap/id").c_str(), R_OK) == 0;
+}
+
+// Classic syscall tracepoints need tracefs; mount it when it is missing.
+bool ensure_tracefs(const std::string& tracefs) {
+  if (has_syscall_tracepoints(tracefs)) return true;
+  if (::mount("tracefs", tracefs.c_str(), "tracefs", 0, nullptr) == 0) {
+    log_verbose("mounted tracefs at " + tracefs);
+  } else {
+    log_verbose("tracefs not mounted at " + tracefs + " and mount failed: " + std::strerror(errno));
+  }
+  return has_syscall_tracepoints(tracefs);
+}
+
+constexpr const char* kSyscalls[] = {
+    "mmap",   "munmap",   "mremap",          "brk",          "timerfd_create",
+    "timerfd_settime", "epoll_create", "epoll_create1", "epoll_ctl", "close",
+    "close_range", "dup", "dup2", "dup3", "fcntl", "execve", "execveat"};
+
 }  // namespace
 
 void Session::SkelDeleter::operator()(struct ::leakscope_bpf* skel) const { leakscope_bpf__destroy(skel); }
@@ -103,8 +124,9 @@ void Session::SkelDeleter::operator()(struct ::leakscope_bpf* skel) const { leak
 Session::Session(const MapSizes& sizes) : sizes_(sizes) {}
 
 Session::~Session() {
+  if (events_) ring_buffer__free(events_);
   // Links first, then the object.
-  std::vector<Link> links;
+  std::vector<Link> links = std::move(syscall_links_);
   for (auto& [pid, target] : targets_)
     for (Link& l : target.links) links.push_back(std::move(l));
   targets_.clear();
@@ -135,6 +157,21 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
   bpf_map__set_max_entries(skel->maps.targets, s.max_targets);
   bpf_map__set_max_entries(skel->maps.inflight, s.max_threads);
   skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  skel->rodata->kinds_mask = options.kinds_mask;
+  session->kinds_mask_ = options.kinds_mask;
+
+  // Which way in for the syscall kinds; the other pair is not loaded.
+  const uint32_t syscall_kinds = LS_KIND_BIT(LS_KIND_MMAP) | LS_KIND_BIT(LS_KIND_BRK) |
+                                 LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL);
+  if (options.kinds_mask & syscall_kinds)
+    session->syscall_probes_ = ensure_tracefs(options.tracefs) ? SyscallProbes::Tracepoints
+                                                               : SyscallProbes::RawTracepoints;
+  bool classic = session->syscall_probes_ == SyscallProbes::Tracepoints;
+  bool raw = session->syscall_probes_ == SyscallProbes::RawTracepoints;
+  bpf_program__set_autoload(skel->progs.sys_enter_tp, classic);
+  bpf_program__set_autoload(skel->progs.sys_exit_tp, classic);
+  bpf_program__set_autoload(skel->progs.sys_enter_raw, raw);
+  bpf_program__set_autoload(skel->progs.sys_exit_raw, raw);
 
   if (int err = leakscope_bpf__load(skel)) {
     int e = -err;
@@ -147,15 +184,73 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
                      std::string("cannot load the BPF programs: ") + std::strerror(e) +
                          " (run with -v for the verifier's words)");
   }
+  session->attach_syscalls(options.tracefs);
   return session;
 }
 
-AttachResult Session::attach(pid_t pid, const AllocatorPlan& plan) {
+void Session::attach_syscalls(const std::string& tracefs) {
+  if (syscall_probes_ == SyscallProbes::None) return;
+  if (syscall_probes_ == SyscallProbes::RawTracepoints) {
+    for (bpf_program* prog : {skel_->progs.sys_enter_raw, skel_->progs.sys_exit_raw}) {
+      bpf_link* link = bpf_program__attach(prog);
+      if (!link)
+        throw FatalError(ExitCode::KernelUnsupported,
+                         std::string("cannot attach the raw syscall tracepoints: ") + std::strerror(errno));
+      syscall_links_.emplace_back(link);
+    }
+    log_verbose("syscall kinds: raw tracepoints sys_enter/sys_exit (no tracefs at " + tracefs +
+                "; every syscall on the host passes the tgid check)");
+  } else {
+    size_t attached = 0;
+    for (const char* name : kSyscalls) {
+      for (bool enter : {true, false}) {
+        std::string tp = std::string(enter ? "sys_enter_" : "sys_exit_") + name;
+        bpf_program* prog = enter ? skel_->progs.sys_enter_tp : skel_->progs.sys_exit_tp;
+        bpf_link* link = bpf_program__attach_tracepoint(prog, "syscalls", tp.c_str());
+        if (!link) {
+          log_verbose("syscall tracepoint " + tp + " not attached: " + std::strerror(errno));
+          continue;
+        }
+        syscall_links_.emplace_back(link);
+        ++attached;
+      }
+    }
+    log_verbose("syscall kinds: " + std::to_string(attached) +
+                " tracepoints syscalls:sys_{enter,exit}_* (tracefs at " + tracefs + ")");
+  }
+  events_ = ring_buffer__new(
+      bpf_map__fd(skel_->maps.sys_events),
+      [](void* ctx, void* data, size_t size) -> int {
+        auto* visit = static_cast<const std::function<void(const ls_sys_event&)>*>(ctx);
+        if (size >= sizeof(ls_sys_event) && *visit) (*visit)(*static_cast<const ls_sys_event*>(data));
+        return 0;
+      },
+      &current_visit_, nullptr);
+  if (!events_)
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot open the syscall event ring buffer: ") + std::strerror(errno));
+}
+
+size_t Session::drain_events(const std::function<void(const ls_sys_event&)>& visit) {
+  if (!events_) return 0;
+  current_visit_ = visit;
+  int n = ring_buffer__consume(events_);
+  current_visit_ = nullptr;
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+void Session::track(pid_t pid) {
   uint32_t tgid = static_cast<uint32_t>(pid), one = 1;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.targets), &tgid, &one, BPF_ANY))
     throw FatalError(ExitCode::Failure, "cannot trace PID " + std::to_string(pid) +
                                             ": target map full (" + std::strerror(errno) + ")");
+  targets_[pid];
+}
+
+AttachResult Session::attach(pid_t pid, const AllocatorPlan& plan) {
+  track(pid);
   Target& target = targets_[pid];
+  if (!heap_enabled()) return {};
   AttachResult result;
   bool have_malloc = false, have_free = false;
 

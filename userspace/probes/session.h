@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -33,7 +34,12 @@ struct MapSizes {
 struct SessionOptions {
   MapSizes sizes;
   std::string btf_path = "/sys/kernel/btf/vmlinux";
+  uint32_t kinds_mask = ~0u;  // LS_KIND_BIT() of the kinds to account
+  std::string tracefs = "/sys/kernel/tracing";
 };
+
+// How the syscall kinds reach the kernel's syscalls.
+enum class SyscallProbes { None, Tracepoints, RawTracepoints };
 
 // What the session could attach for one target.
 struct AttachResult {
@@ -58,9 +64,18 @@ class Session {
   // maps new objects. Throws FatalError when not even malloc and free attach.
   AttachResult attach(pid_t pid, const AllocatorPlan& plan);
 
+  // Starts accounting for `pid` without allocator probes (the syscall
+  // kinds need only this). attach() does it too.
+  void track(pid_t pid);
+
   // Detaches every probe of `pid`, stops accounting for it and drops its
   // live-object entries. Its ledger rows stay for the final report.
   void detach(pid_t pid);
+
+  // Hands every syscall event waiting in the ring buffer to `visit`.
+  size_t drain_events(const std::function<void(const ls_sys_event&)>& visit);
+  SyscallProbes syscall_probes() const { return syscall_probes_; }
+  bool heap_enabled() const { return kinds_mask_ & LS_KIND_BIT(LS_KIND_HEAP); }
 
   int ledger_fd() const;
   int stacks_fd() const;
@@ -80,7 +95,14 @@ class Session {
     std::set<std::string> sites;  // "dev:inode:offset:ret" already attached
   };
 
+  void attach_syscalls(const std::string& tracefs);
+
   std::unique_ptr<struct ::leakscope_bpf, SkelDeleter> skel_;
+  uint32_t kinds_mask_ = ~0u;
+  SyscallProbes syscall_probes_ = SyscallProbes::None;
+  std::vector<Link> syscall_links_;
+  struct ring_buffer* events_ = nullptr;
+  std::function<void(const ls_sys_event&)> current_visit_;
   MapSizes sizes_;
   std::map<pid_t, Target> targets_;
   // Detaching a uprobe waits for an RCU grace period (~0.1 s each here), so

@@ -74,6 +74,8 @@ std::string render_json(const Report& r) {
     sj["bytes_allocated"] = s.bytes_allocated;
     sj["growth_bytes_per_sec"] = s.growth_bytes_per_sec;
     sj["growth_objects_per_sec"] = s.growth_objects_per_sec;
+    sj["unit"] = counts_objects(s.kind) ? "objects" : "bytes";
+    if (s.kind == Kind::Timerfd) sj["armed"] = s.armed;
     const Assessment& a = s.assessment;
     sj["verdict"] = std::string(verdict_name(a.verdict));
     sj["confidence"] = a.confidence;
@@ -107,6 +109,7 @@ std::string render_json(const Report& r) {
   hj["stack_misses"] = h.stack_misses;
   hj["inflight_drops"] = h.inflight_drops;
   hj["stale_replaced"] = h.stale_replaced;
+  hj["events_lost"] = h.events_lost;
   hj["unknown_frames"] = h.unknown_frames;
   hj["total_frames"] = h.total_frames;
   hj["objects_capacity"] = h.objects_capacity;

@@ -20,6 +20,7 @@ void rank_stacks(std::vector<StackEntry>& stacks) {
   std::stable_sort(stacks.begin(), stacks.end(), [](const StackEntry& a, const StackEntry& b) {
     int va = verdict_rank(a.assessment.verdict), vb = verdict_rank(b.assessment.verdict);
     if (va != vb) return va < vb;
+    if (a.rank_score != b.rank_score) return a.rank_score > b.rank_score;
     if (a.assessment.evidence.rate != b.assessment.evidence.rate)
       return a.assessment.evidence.rate > b.assessment.evidence.rate;
     if (a.growth_bytes_per_sec != b.growth_bytes_per_sec)

@@ -20,7 +20,11 @@ struct StackEntry {
   std::string comm;
   Kind kind = Kind::Heap;
   std::string allocator;  // "malloc", "operator new", ...
-  uint32_t fn = 0;        // the same as a number (enum ls_alloc_fn)
+  uint32_t fn = 0;        // the same as a number (enum ls_alloc_fn; mmap: backing)
+  int64_t armed = 0;      // timerfd: live timers armed
+  // Growth in the kind's natural unit over its --min-rate: what ranks stacks
+  // of different kinds against each other.
+  double rank_score = 0;
   int32_t stack_id = 0;
   int64_t live_bytes = 0;
   int64_t live_objects = 0;
@@ -63,6 +67,7 @@ struct Health {
   uint64_t stack_misses = 0;      // stacks not captured
   uint64_t inflight_drops = 0;    // per-thread state not saved
   uint64_t stale_replaced = 0;    // an address reused with no free seen
+  uint64_t events_lost = 0;       // syscall events dropped (ring buffer full)
   uint64_t unknown_frames = 0;    // frames left unsymbolized
   uint64_t total_frames = 0;
   uint32_t objects_capacity = 0;
@@ -70,7 +75,8 @@ struct Health {
   uint32_t ledger_capacity = 0;
   uint32_t live_object_entries = 0;  // sum of live objects over the ledger
   bool lossless() const {
-    return dropped_objects == 0 && dropped_ledger == 0 && stack_misses == 0 && inflight_drops == 0;
+    return dropped_objects == 0 && dropped_ledger == 0 && stack_misses == 0 &&
+           inflight_drops == 0 && events_lost == 0;
   }
 };
 

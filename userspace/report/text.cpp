@@ -10,6 +10,20 @@ namespace leakscope {
 
 namespace {
 
+// Growth in the kind's natural unit: bytes/s, or objects/s for timers and
+// epoll registrations.
+std::string growth_text(const StackEntry& s) {
+  if (!counts_objects(s.kind)) return format_rate(s.growth_bytes_per_sec);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.1f obj/s", s.growth_objects_per_sec);
+  return buf;
+}
+
+std::string live_text(const StackEntry& s) {
+  if (!counts_objects(s.kind)) return format_bytes(double(s.live_bytes));
+  return "-";
+}
+
 std::string upper(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -21,14 +35,24 @@ std::string evidence_line(const StackEntry& s) {
   const Evidence& e = a.evidence;
   char buf[320];
   bool bytes = e.unit.empty() || e.unit == "bytes/s";
-  std::string rate = bytes ? format_rate(e.rate) : std::to_string(e.rate) + " " + std::string(e.unit);
+  char rate[48];
+  if (bytes)
+    std::snprintf(rate, sizeof rate, "%s", format_rate(e.rate).c_str());
+  else
+    std::snprintf(rate, sizeof rate, "%+.2f objects/s", e.rate);
+  std::string floor_start = bytes ? format_bytes(double(e.floor_start)) : std::to_string(e.floor_start);
+  std::string floor_end = bytes ? format_bytes(double(e.floor_end)) : std::to_string(e.floor_end);
   std::snprintf(buf, sizeof buf,
-                "%s over %.0fs (trend %.2f, confidence %.2f), floor %s -> %s, growing for %.0fs; "
-                "live objects: oldest %.0fs, median %.0fs",
-                rate.c_str(), e.window_seconds, e.trend, a.confidence,
-                format_bytes(double(e.floor_start)).c_str(), format_bytes(double(e.floor_end)).c_str(),
-                e.growing_for_seconds, s.oldest_age_seconds, s.median_age_seconds);
-  return buf;
+                "%s over %.0fs (trend %.2f, confidence %.2f), floor %s -> %s, growing for %.0fs",
+                rate, e.window_seconds, e.trend, a.confidence, floor_start.c_str(),
+                floor_end.c_str(), e.growing_for_seconds);
+  std::string out = buf;
+  if (s.kind == Kind::Heap) {
+    std::snprintf(buf, sizeof buf, "; live objects: oldest %.0fs, median %.0fs", s.oldest_age_seconds,
+                  s.median_age_seconds);
+    out += buf;
+  }
+  return out;
 }
 
 std::string format_seconds(double s) {
@@ -100,8 +124,8 @@ std::string render_table(const Report& r, size_t top) {
     std::snprintf(line, sizeof line, "%-8d %-15.15s %-5s %-9s %11s %9lld %14s  ", s.pid,
                   s.comm.c_str(), std::string(kind_name(s.kind)).c_str(),
                   std::string(verdict_name(s.assessment.verdict)).c_str(),
-                  format_bytes(double(s.live_bytes)).c_str(), static_cast<long long>(s.live_objects),
-                  format_rate(s.growth_bytes_per_sec).c_str());
+                  live_text(s).c_str(), static_cast<long long>(s.live_objects),
+                  growth_text(s).c_str());
     out << line << frames_line(s, 4) << "\n";
   }
   if (r.stacks.empty()) out << "(no live allocations traced yet)\n";
@@ -127,10 +151,15 @@ std::string render_text(const Report& r, size_t top) {
       break;
     }
     out << "\n#" << shown << "  " << upper(verdict_name(s.assessment.verdict)) << "  pid " << s.pid
-        << " (" << s.comm << ")  " << kind_name(s.kind) << " via " << s.allocator << "  live "
-        << format_bytes(double(s.live_bytes)) << " in " << s.live_objects << " objects  growth "
-        << format_rate(s.growth_bytes_per_sec) << "  (" << s.allocs << " allocs, " << s.frees
-        << " frees)\n";
+        << " (" << s.comm << ")  " << kind_name(s.kind) << " via " << s.allocator << "  live ";
+    if (counts_objects(s.kind)) {
+      out << s.live_objects << (s.kind == Kind::Timerfd ? " timers" : " registrations");
+      if (s.kind == Kind::Timerfd) out << " (" << s.armed << " armed)";
+    } else {
+      out << format_bytes(double(s.live_bytes)) << " in " << s.live_objects << " objects";
+    }
+    out << "  growth " << growth_text(s) << "  (" << s.allocs << " made, " << s.frees
+        << " released)\n";
     out << "      evidence: " << evidence_line(s) << "\n";
     if (s.frames.empty()) out << "      [stack not captured]\n";
     for (const Frame& f : s.frames) {

@@ -319,6 +319,14 @@ Frame Symbolizer::resolve_in(Process& process, uint64_t address, bool* missed) {
   return f;
 }
 
+bool Symbolizer::is_code(pid_t pid, uint64_t address) const {
+  auto it = processes_.find(pid);
+  if (it == processes_.end() || address == 0) return false;
+  const Mapping* m = find_mapping(it->second, address - 1);
+  if (m != nullptr) return m->entry.executable() && (m->entry.file_backed() || m->path == "[vdso]");
+  return it->second.perf.map.lookup(address - 1) != nullptr;
+}
+
 Frame Symbolizer::resolve(pid_t pid, uint64_t address) {
   Frame f = unknown_frame(address);
   try {

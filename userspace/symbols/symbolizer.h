@@ -62,6 +62,11 @@ class Symbolizer {
   Frame resolve(pid_t pid, uint64_t address);
   std::vector<Frame> resolve_stack(pid_t pid, std::span<const uint64_t> addresses);
 
+  // True when `address` lies in an executable file-backed mapping of the
+  // observed `pid` (or in JIT code its perf map names): a plausible return
+  // address. False for unobserved pids.
+  bool is_code(pid_t pid, uint64_t address) const;
+
   SymbolizerStats stats() const;
 
  private:

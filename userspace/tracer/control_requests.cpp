@@ -68,6 +68,13 @@ ControlReply TraceSession::handle_control(const nlohmann::json& request) {
   }
 }
 
+nlohmann::json TraceSession::enabled_kinds() const {
+  nlohmann::json kinds = nlohmann::json::array();
+  for (uint32_t k = 0; k < LS_KIND__COUNT; ++k)
+    if (config_.session.kinds_mask & (1u << k)) kinds.push_back(std::string(kind_name(static_cast<Kind>(k))));
+  return kinds;
+}
+
 nlohmann::json TraceSession::status_json() const {
   nlohmann::json targets = nlohmann::json::array();
   std::map<pid_t, std::pair<int64_t, int64_t>> live;
@@ -102,7 +109,7 @@ nlohmann::json TraceSession::status_json() const {
           {"version", LEAKSCOPE_VERSION},
           {"uptime_seconds", t},
           {"ticks", ticks_},
-          {"kinds", {"heap"}},
+          {"kinds", enabled_kinds()},
           {"targets", targets},
           {"probes", session_->probes_attached()},
           {"maps",

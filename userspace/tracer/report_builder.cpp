@@ -46,8 +46,9 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
     s.pid = row.pid;
     s.comm = it->second.info.comm;
     s.kind = row.kind;
-    s.allocator = std::string(alloc_fn_name(row.fn));
+    s.allocator = origin_name(row.kind, row.fn);
     s.fn = row.fn;
+    s.armed = row.armed;
     s.stack_id = row.stack_id;
     s.live_bytes = row.value.live_bytes;
     s.live_objects = row.value.live_objects;
@@ -56,7 +57,10 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
     s.bytes_allocated = row.value.bytes_allocated;
     s.growth_bytes_per_sec = series ? series->bytes_per_second() : 0;
     s.growth_objects_per_sec = series ? series->objects_per_second() : 0;
-    if (auto a = assessments_.find(key); a != assessments_.end()) s.assessment = a->second;
+    if (auto a = assessments_.find(key); a != assessments_.end()) {
+      s.assessment = a->second;
+      s.rank_score = a->second.evidence.rate / config_.detector.for_kind(row.kind).min_rate;
+    }
     if (auto age = ages.find(key); age != ages.end()) {
       s.oldest_age_seconds = age->second.oldest_seconds;
       s.median_age_seconds = age->second.median_seconds;
@@ -64,7 +68,7 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
     ProcessEntry& p = procs[row.pid];
     p.live_bytes += s.live_bytes;
     p.live_objects += s.live_objects;
-    if (s.live_objects <= 0 && s.growth_bytes_per_sec <= 0) continue;
+    if (s.live_objects <= 0 && s.growth_bytes_per_sec <= 0 && s.growth_objects_per_sec <= 0) continue;
     s.frames = frames_for(row.pid, row.stack_id);
     for (const Frame& f : s.frames) {
       ++r.health.total_frames;
@@ -93,6 +97,7 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
   h.stack_misses = c[LS_CNT_STACK_MISS];
   h.inflight_drops = c[LS_CNT_INFLIGHT_FULL];
   h.stale_replaced = c[LS_CNT_STALE_REPLACED];
+  h.events_lost = c[LS_CNT_EVENTS_LOST];
   h.objects_capacity = session_->sizes().max_objects;
   h.ledger_rows = static_cast<uint32_t>(rows_.size());
   h.ledger_capacity = session_->sizes().max_stacks;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include "core/errors.h"
@@ -57,7 +58,8 @@ void TraceSession::attach_pid(pid_t pid) {
   ProcessInfo info = inspect_process(pid);
   auto maps = read_maps(pid);
   if (!maps) throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited before it could be traced");
-  AllocatorPlan plan = plan_allocator(pid, *maps);
+  AllocatorPlan plan;
+  if (session_->heap_enabled()) plan = plan_allocator(pid, *maps);
   symbolizer_.observe(pid);
   AttachResult res = session_->attach(pid, plan);
   for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
@@ -77,7 +79,9 @@ void TraceSession::start_command() {
   // Probes go on the allocator we map ourselves; uprobes follow the child
   // across exec, and the plan is computed again from its own maps later.
   auto own = read_maps(::getpid());
-  AllocatorPlan plan = plan_allocator(::getpid(), own.value_or(std::vector<MapEntry>{}));
+  AllocatorPlan plan;
+  if (session_->heap_enabled())
+    plan = plan_allocator(::getpid(), own.value_or(std::vector<MapEntry>{}));
   child_.emplace(ChildCommand::spawn_suspended(config_.command, signals_.original()));
   pid_t pid = child_->pid();
   AttachResult res = session_->attach(pid, plan);
@@ -99,6 +103,7 @@ void TraceSession::start_command() {
 }
 
 void TraceSession::replan(pid_t pid, TracedProcess& proc, double t, bool quiet_failure) {
+  if (!session_->heap_enabled()) return;  // only allocator probes need a plan
   auto maps = read_maps(pid);
   if (!maps) return;
   size_t h = executable_maps_hash(*maps);
@@ -130,6 +135,7 @@ void TraceSession::refresh(pid_t pid, TracedProcess& proc, double t) {
   if (!alive) {
     proc.exited_at = t;
     session_->detach(pid);
+    resources_.process_exited(pid);  // exit unmaps and closes everything
     log_info("PID " + std::to_string(pid) + " (" + proc.info.comm + ") exited; its ledger is kept");
     return;
   }
@@ -144,11 +150,84 @@ const std::vector<Frame>& TraceSession::frames_for(pid_t pid, int32_t stack_id) 
   auto key = std::make_pair(pid, stack_id);
   auto it = frames_.find(key);
   if (it != frames_.end()) return it->second;
-  std::vector<uint64_t> ips = collector_.read_stack(stack_id);
+  std::vector<uint64_t> ips;
+  if (stack_id >= kSyscallStackBase) {
+    size_t i = static_cast<size_t>(stack_id - kSyscallStackBase);
+    if (i < syscall_stacks_.size()) ips = syscall_stacks_[i];
+  } else {
+    ips = collector_.read_stack(stack_id);
+  }
   return frames_[key] = symbolizer_.resolve_stack(pid, ips);
 }
 
+// The stack of a syscall event, leak site first: the wrapper's frame is
+// replaced by the return address into its caller, the first word near the
+// top of the user stack that points into code (see ls_sys_event).
+int32_t TraceSession::syscall_stack_id(pid_t pid, const ls_sys_event& e) {
+  if (e.nframes == 0) return LS_STACK_UNKNOWN;
+  std::vector<uint64_t> stack;
+  for (uint64_t word : e.stack_top) {
+    if (symbolizer_.is_code(pid, word)) {
+      stack.push_back(word);
+      break;
+    }
+  }
+  for (uint32_t i = 1; i < e.nframes && i < LS_MAX_STACK_DEPTH; ++i) stack.push_back(e.frames[i]);
+  if (stack.empty()) stack.push_back(e.frames[0]);
+  auto it = syscall_stack_ids_.find(stack);
+  if (it != syscall_stack_ids_.end()) return it->second;
+  if (syscall_stacks_.size() >= session_->sizes().max_stack_traces) return LS_STACK_UNKNOWN;
+  int32_t id = kSyscallStackBase + static_cast<int32_t>(syscall_stacks_.size());
+  syscall_stacks_.push_back(stack);
+  syscall_stack_ids_.emplace(std::move(stack), id);
+  return id;
+}
+
+void TraceSession::apply_syscall_events() {
+  std::set<pid_t> observed;
+  session_->drain_events([this, &observed](const ls_sys_event& e) {
+    pid_t pid = static_cast<pid_t>(e.tgid);
+    auto it = targets_.find(pid);
+    if (it == targets_.end() || it->second.exited()) return;
+    // Telling code from data on the stack needs the maps as they are now.
+    if (e.nframes && observed.insert(pid).second) symbolizer_.observe(pid);
+    SysEvent ev;
+    ev.op = e.op;
+    ev.pid = pid;
+    ev.ts_ns = e.ts_ns;
+    ev.ret = e.ret;
+    for (int i = 0; i < 5; ++i) ev.args[i] = e.args[i];
+    ev.stack_id = syscall_stack_id(pid, e);
+    if (log_level() >= LogLevel::Debug)
+      log_debug("event op " + std::to_string(e.op) + " pid " + std::to_string(pid) + " ret " +
+                std::to_string(e.ret) + " a0 " + std::to_string(e.args[0]) + " stack " +
+                std::to_string(ev.stack_id));
+    resources_.apply(ev);
+  });
+}
+
+std::vector<LedgerRow> TraceSession::resource_rows() const {
+  std::vector<LedgerRow> rows;
+  for (const ResourceRow& r : resources_.rows()) {
+    LedgerRow row;
+    row.pid = r.pid;
+    row.kind = r.kind;
+    row.stack_id = r.stack_id;
+    row.fn = r.sub;
+    row.value.live_bytes = r.live_bytes;
+    row.value.live_objects = r.live_objects;
+    row.value.allocs = r.allocs;
+    row.value.frees = r.frees;
+    row.value.bytes_allocated = r.bytes_allocated;
+    row.value.first_ns = r.first_ns;
+    row.armed = r.armed;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 void TraceSession::tick(double t) {
+  apply_syscall_events();
   for (auto& [pid, proc] : targets_)
     if (!proc.exited()) refresh(pid, proc, t);
 
@@ -157,6 +236,7 @@ void TraceSession::tick(double t) {
     log_warn("cannot read the ledger this tick");
     return;
   }
+  for (LedgerRow& row : resource_rows()) rows->push_back(row);
   for (const LedgerRow& row : *rows) {
     auto it = targets_.find(row.pid);
     if (it == targets_.end()) continue;

@@ -19,6 +19,7 @@
 #include "detector/detector.h"
 #include "metrics/metrics.h"
 #include "probes/session.h"
+#include "resources/resource_ledger.h"
 #include "report/formats.h"
 #include "symbols/symbolizer.h"
 #include "timeline/timeline.h"
@@ -47,6 +48,9 @@ class TraceSession {
   void refresh(pid_t pid, TracedProcess& proc, double t);
   void replan(pid_t pid, TracedProcess& proc, double t, bool quiet_failure);
   const std::vector<Frame>& frames_for(pid_t pid, int32_t stack_id);
+  void apply_syscall_events();
+  int32_t syscall_stack_id(pid_t pid, const ls_sys_event& e);
+  std::vector<LedgerRow> resource_rows() const;
   bool should_stop_for_targets() const;
   // judging.cpp
   void judge(double t);
@@ -57,6 +61,7 @@ class TraceSession {
   // control_requests.cpp
   ControlReply handle_control(const nlohmann::json& request);
   nlohmann::json status_json() const;
+  nlohmann::json enabled_kinds() const;
   void write_report_files(const char* why);
 
   const TraceConfig& config_;
@@ -69,6 +74,11 @@ class TraceSession {
   std::optional<ChildCommand> child_;
   std::map<std::pair<pid_t, int32_t>, std::vector<Frame>> frames_;
   std::vector<LedgerRow> rows_;
+  ResourceLedger resources_;
+  // Stacks of syscall events, composed in userspace (see ls_sys_event);
+  // their ids start at kSyscallStackBase, apart from the kernel's stack ids.
+  std::map<std::vector<uint64_t>, int32_t> syscall_stack_ids_;
+  std::vector<std::vector<uint64_t>> syscall_stacks_;
   std::map<SeriesKey, Assessment> assessments_;
   AlertTracker alerts_;
   std::unique_ptr<Dispatcher> dispatcher_;
@@ -82,5 +92,7 @@ class TraceSession {
 };
 
 SeriesKey key_of(const LedgerRow& row);
+
+inline constexpr int32_t kSyscallStackBase = 1 << 24;
 
 }  // namespace leakscope

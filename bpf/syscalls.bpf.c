@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Syscall kinds: mmap, brk, timerfd, epoll, and the descriptor calls that
+ * end their objects (close, close_range, dup*, fcntl, exec).
+ *
+ * Two ways in, the same handlers: classic syscall tracepoints
+ * (syscalls:sys_enter_X / sys_exit_X: they fire only for the calls we
+ * want, but need tracefs), or, without tracefs, the raw sys_enter/sys_exit
+ * tracepoints that fire for every syscall. Either way the traced-tgid
+ * check comes first, so other processes pay one map lookup.
+ */
+#include "ledger.bpf.h"
+
+/* Which kinds to account (LS_KIND_BIT); set by userspace before load. */
+const volatile __u32 kinds_mask = ~0u;
+
+struct sys_call {
+	__u32 op;
+	__u32 pad;
+	__u64 args[5];
+};
+
+/* tid -> the syscall in flight, between its entry and its exit. A plain
+ * hash: an entry is overwritten by the thread's next call, so it holds at
+ * most one per traced thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct sys_call);
+} sys_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} sys_events SEC(".maps");
+
+/* x86_64 syscall numbers. */
+enum {
+	NR_close = 3, NR_mmap = 9, NR_munmap = 11, NR_brk = 12, NR_mremap = 25, NR_dup = 32,
+	NR_dup2 = 33, NR_execve = 59, NR_fcntl = 72, NR_epoll_create = 213, NR_epoll_ctl = 233,
+	NR_timerfd_create = 283, NR_timerfd_settime = 286, NR_epoll_create1 = 291, NR_dup3 = 292,
+	NR_execveat = 322, NR_close_range = 436,
+};
+
+#define FD_KINDS (LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL))
+
+/* The op for a syscall number, or 0 when it is not one we account. */
+static __always_inline __u32 op_of(long nr)
+{
+	__u32 mask = kinds_mask;
+	int mm = mask & LS_KIND_BIT(LS_KIND_MMAP);
+	int fds = mask & FD_KINDS;
+	switch (nr) {
+	case NR_mmap: return mm ? LS_SYS_MMAP : 0;
+	case NR_munmap: return mm ? LS_SYS_MUNMAP : 0;
+	case NR_mremap: return mm ? LS_SYS_MREMAP : 0;
+	case NR_brk: return (mask & LS_KIND_BIT(LS_KIND_BRK)) ? LS_SYS_BRK : 0;
+	case NR_timerfd_create: return (mask & LS_KIND_BIT(LS_KIND_TIMERFD)) ? LS_SYS_TIMERFD_CREATE : 0;
+	case NR_timerfd_settime: return (mask & LS_KIND_BIT(LS_KIND_TIMERFD)) ? LS_SYS_TIMERFD_SETTIME : 0;
+	case NR_epoll_create:
+	case NR_epoll_create1: return (mask & LS_KIND_BIT(LS_KIND_EPOLL)) ? LS_SYS_EPOLL_CREATE : 0;
+	case NR_epoll_ctl: return (mask & LS_KIND_BIT(LS_KIND_EPOLL)) ? LS_SYS_EPOLL_CTL : 0;
+	case NR_close: return fds ? LS_SYS_CLOSE : 0;
+	case NR_close_range: return fds ? LS_SYS_CLOSE_RANGE : 0;
+	case NR_dup: return fds ? LS_SYS_DUP : 0;
+	case NR_dup2:
+	case NR_dup3: return fds ? LS_SYS_DUP2 : 0;
+	case NR_fcntl: return fds ? LS_SYS_FCNTL : 0;
+	case NR_execve:
+	case NR_execveat: return (mm || fds) ? LS_SYS_EXEC : 0;
+	}
+	return 0;
+}
+
+static __always_inline int on_enter(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
+{
+	__u32 op = op_of(nr);
+	if (!op)
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	if (!is_traced(tgid))
+		return 0;
+	struct sys_call call = { .op = op, .args = { a0, a1, a2, a3, a4 } };
+	switch (nr) {
+	case NR_epoll_create:
+		call.args[0] = 0; /* epoll_create(size) has no flags */
+		break;
+	case NR_dup2:
+		call.args[2] = 0; /* dup2 never sets O_CLOEXEC; dup3's flags are a2 */
+		break;
+	case NR_timerfd_settime: {
+		/* Armed when the new it_value is nonzero. */
+		struct __kernel_itimerspec its = {};
+		bpf_probe_read_user(&its, sizeof(its), (void *)a2);
+		call.args[2] = its.it_value.tv_sec || its.it_value.tv_nsec;
+		break;
+	}
+	}
+	bpf_map_update_elem(&sys_inflight, &tid, &call, BPF_ANY);
+	return 0;
+}
+
+/* The frame-pointer walk, plus the top of the user stack where the
+ * syscall wrapper's return address into its caller lies (see
+ * ls_sys_event: the walk skips that caller). */
+static __always_inline void capture_stack(void *ctx, struct ls_sys_event *e)
+{
+	long n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
+	if (n <= 0) {
+		count(LS_CNT_STACK_MISS);
+		return;
+	}
+	e->nframes = n / sizeof(__u64);
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 sp = BPF_CORE_READ(regs, sp);
+	if (bpf_probe_read_user(e->stack_top, sizeof(e->stack_top), (void *)sp))
+		__builtin_memset(e->stack_top, 0, sizeof(e->stack_top));
+}
+
+static __always_inline int on_exit(void *ctx, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct sys_call *call = bpf_map_lookup_elem(&sys_inflight, &tid);
+	if (!call)
+		return 0;
+	struct sys_call c = *call;
+	bpf_map_delete_elem(&sys_inflight, &tid);
+	if (ret < 0 && c.op != LS_SYS_MMAP && c.op != LS_SYS_MREMAP)
+		return 0; /* a failed call changes nothing */
+	if ((c.op == LS_SYS_MMAP || c.op == LS_SYS_MREMAP) && (unsigned long)ret >= (unsigned long)-4095)
+		return 0; /* MAP_FAILED and friends */
+	struct ls_sys_event *e = bpf_ringbuf_reserve(&sys_events, sizeof(*e), 0);
+	if (!e) {
+		count(LS_CNT_EVENTS_LOST);
+		return 0;
+	}
+	e->op = c.op;
+	e->tgid = tgid;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ret = ret;
+	for (int i = 0; i < 5; i++)
+		e->args[i] = c.args[i];
+	e->nframes = 0;
+	e->pad = 0;
+	/* Only calls that create objects need their stack. */
+	if (c.op == LS_SYS_MMAP || c.op == LS_SYS_MREMAP || c.op == LS_SYS_BRK ||
+	    c.op == LS_SYS_TIMERFD_CREATE || c.op == LS_SYS_EPOLL_CTL)
+		capture_stack(ctx, e);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Classic tracepoints: attached to syscalls:sys_enter_X / sys_exit_X. */
+SEC("tracepoint")
+int sys_enter_tp(struct trace_event_raw_sys_enter *ctx)
+{
+	/* Read the arguments with a helper, not as context loads: the kernel
+	 * refuses to attach a program whose context reads reach past a
+	 * tracepoint's record, and munmap's record holds two arguments while
+	 * mmap's holds six. Words past the record are never used. */
+	unsigned long args[5] = {};
+	bpf_probe_read_kernel(args, sizeof(args), ctx->args);
+	/* syscalls:sys_enter_X records hold an int __syscall_nr where the raw
+	 * sys_enter layout has a long id: only the low 32 bits are the number. */
+	return on_enter((int)ctx->id, args[0], args[1], args[2], args[3], args[4]);
+}
+
+SEC("tracepoint")
+int sys_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx, ctx->ret);
+}
+
+/* Without tracefs: every syscall of the host comes through here. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_raw, struct pt_regs *regs, long nr)
+{
+	if (!op_of(nr))
+		return 0;
+	return on_enter(nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx),
+			BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, r8));
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
+{
+	return on_exit(ctx, ret);
+}

@@ -1,0 +1,141 @@
+// The syscall kinds end to end: mmap, timerfd, epoll, each with a leaky
+// fixture and a well-behaved twin, and descriptor semantics (dup,
+// close_range, exec of CLOEXEC descriptors, fork).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "harness.h"
+
+using namespace e2e;
+using nlohmann::json;
+
+namespace {
+
+struct Traced {
+  json report;
+  std::map<std::string, Expect> expects;
+  std::string text, err;
+};
+
+Traced trace(const std::string& fixture, const std::string& mode, const std::string& kinds) {
+  Fixture fx(fixture, {mode});
+  std::string path = "/tmp/leakscope-e2e-kinds-" + fixture + "-" + mode + ".json";
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "200ms", "--kinds", kinds,
+                "--json", path, "-v"});
+  EXPECT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  Traced t;
+  t.expects = fx.wait_done();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_EQ(ls.stop(), 0) << ls.err();
+  EXPECT_TRUE(fx.running());
+  t.text = ls.out();
+  t.err = ls.err();
+  std::ifstream in(path);
+  if (in) t.report = json::parse(in);
+  std::remove(path.c_str());
+  fx.finish();
+  return t;
+}
+
+// Every expect line holds for the stacks of `kind`.
+void expect_matches(const Traced& t, const std::string& kind) {
+  ASSERT_FALSE(t.expects.empty());
+  ASSERT_TRUE(t.report.is_object()) << t.err;
+  for (const auto& [function, e] : t.expects) {
+    const json* s = find_stack(t.report, function, 0, kind);
+    if (e.objects == 0) {
+      if (s) {
+        EXPECT_EQ((*s)["live_objects"], 0) << function << "\n" << t.text;
+      }
+      continue;
+    }
+    ASSERT_NE(s, nullptr) << "no " << kind << " stack with leak site " << function << "\n" << t.text;
+    EXPECT_EQ((*s)["live_bytes"].get<long long>(), e.bytes) << function;
+    EXPECT_EQ((*s)["live_objects"].get<long long>(), e.objects) << function;
+    if (e.armed >= 0) {
+      EXPECT_EQ((*s)["armed"].get<long long>(), e.armed) << function;
+    }
+  }
+}
+
+// The leaking function is the top stack of its kind.
+void expect_top_of_kind(const Traced& t, const std::string& kind, const std::string& function) {
+  for (const auto& s : t.report["stacks"]) {
+    if (s["kind"] != kind || s["live_objects"] == 0) continue;
+    EXPECT_EQ(s["frames"][0]["function"], function) << t.text;
+    return;
+  }
+  ADD_FAILURE() << "no live " << kind << " stack\n" << t.text;
+}
+
+}  // namespace
+
+TEST(KindsE2E, TimerPerRequestNeverClosedIsCountedAndArmed) {
+  Traced t = trace("timers", "leak", "timerfd");
+  expect_matches(t, "timerfd");
+  expect_top_of_kind(t, "timerfd", "arm_request_timer");
+  const json* s = find_stack(t.report, "arm_request_timer", 0, "timerfd");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ((*s)["unit"], "objects");
+  EXPECT_NE(t.err.find("syscall kinds:"), std::string::npos) << "verbose says which probes were used";
+}
+
+TEST(KindsE2E, TimersClosedLaterLeaveNothing) {
+  Traced t = trace("timers", "twin", "timerfd");
+  expect_matches(t, "timerfd");
+}
+
+TEST(KindsE2E, EpollRegistrationsNeverRemoved) {
+  Traced t = trace("epolls", "leak", "epoll");
+  expect_matches(t, "epoll");
+  expect_top_of_kind(t, "epoll", "register_listener");
+}
+
+TEST(KindsE2E, EpollRegistrationsRemovedAndClosed) {
+  Traced t = trace("epolls", "twin", "epoll");
+  expect_matches(t, "epoll");
+}
+
+TEST(KindsE2E, MappedPerRequestNextToUnmappedNoise) {
+  Traced t = trace("maps", "leak", "mmap");
+  expect_matches(t, "mmap");
+  expect_top_of_kind(t, "mmap", "map_request_buffer");
+  const json* s = find_stack(t.report, "map_request_buffer", 0, "mmap");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ((*s)["allocator"], "mmap (anonymous)");
+}
+
+TEST(KindsE2E, PartialMunmapMremapFixedAndFileMappingsExactly) {
+  Traced t = trace("maps", "exact", "mmap");
+  expect_matches(t, "mmap");
+  const json* f = find_stack(t.report, "map_file", 0, "mmap");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ((*f)["allocator"], "mmap (file)");
+}
+
+TEST(KindsE2E, DupKeepsATimerAndCloseRangeEndsThem) {
+  Traced t = trace("fdtricks", "basic", "timerfd");
+  expect_matches(t, "timerfd");
+}
+
+TEST(KindsE2E, ExecDropsCloexecTimers) {
+  Traced t = trace("fdtricks", "exec", "timerfd");
+  expect_matches(t, "timerfd");
+}
+
+TEST(KindsE2E, ForkedChildsCopyIsItsOwn) {
+  Traced t = trace("fdtricks", "fork", "timerfd");
+  expect_matches(t, "timerfd");
+}
+
+TEST(KindsE2E, KindsCanBeTurnedOff) {
+  Traced t = trace("timers", "leak", "heap");
+  ASSERT_TRUE(t.report.is_object());
+  for (const auto& s : t.report["stacks"]) EXPECT_EQ(s["kind"], "heap") << s.dump();
+  EXPECT_EQ(run_leakscope({"trace", "-p", "1", "--kinds", "sockets"}).first, 2);
+}

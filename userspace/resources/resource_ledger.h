@@ -1,0 +1,73 @@
+// The ledger of the syscall kinds — mmap and brk regions, timerfd timers,
+// epoll registrations — kept in userspace from the kernel's event stream
+// (see enum ls_sys_op in bpf/leakscope.h for what each event carries).
+// Pure: events in, rows out; no /proc, no kernel.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "core/types.h"
+
+namespace leakscope {
+
+// One event, as decoded from struct ls_sys_event.
+struct SysEvent {
+  uint32_t op = 0;  // enum ls_sys_op
+  pid_t pid = 0;    // tgid
+  uint64_t ts_ns = 0;
+  int64_t ret = 0;
+  uint64_t args[5] = {0, 0, 0, 0, 0};
+  int32_t stack_id = -1;
+};
+
+// Sub-kinds, stored where the heap keeps its allocator function.
+enum class MmapBacking : uint32_t { Anonymous = 0, File = 1 };
+
+// One (pid, kind, stack, sub) row, like the heap's BPF ledger rows.
+struct ResourceRow {
+  pid_t pid = 0;
+  Kind kind = Kind::Mmap;
+  int32_t stack_id = -1;
+  uint32_t sub = 0;          // mmap/brk: MmapBacking; timerfd/epoll: 0
+  int64_t live_bytes = 0;    // mmap, brk; 0 for timerfd and epoll
+  int64_t live_objects = 0;  // regions (mmap, brk), timers, registrations
+  uint64_t allocs = 0;       // regions mapped, timers created, registrations added
+  uint64_t frees = 0;        // ... released completely
+  uint64_t bytes_allocated = 0;
+  int64_t armed = 0;      // timerfd: live timers currently armed
+  uint64_t first_ns = 0;  // first event of this row
+};
+
+class ResourceLedger {
+ public:
+  explicit ResourceLedger(uint64_t page_size = 4096);
+  ~ResourceLedger();
+  ResourceLedger(const ResourceLedger&) = delete;
+  ResourceLedger& operator=(const ResourceLedger&) = delete;
+
+  // Applies one event; events of one process must come in the order the
+  // process made the calls. Events of failed calls are never sent.
+  void apply(const SysEvent& event);
+
+  // The process is gone: every region, timer and registration it held is
+  // released (exit unmaps and closes everything). Its rows stay.
+  void process_exited(pid_t pid);
+
+  // Every row ever seen, live or not, in a stable order.
+  std::vector<ResourceRow> rows() const;
+
+  // Live objects of one kind and pid, for tests and status.
+  int64_t live_objects(pid_t pid, Kind kind) const;
+  int64_t live_bytes(pid_t pid, Kind kind) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace leakscope
