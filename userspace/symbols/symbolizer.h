@@ -67,6 +67,9 @@ class Symbolizer {
   // address. False for unobserved pids.
   bool is_code(pid_t pid, uint64_t address) const;
 
+  // True once observe() has seen `pid` (alive or since exited).
+  bool knows(pid_t pid) const { return processes_.count(pid) != 0; }
+
   SymbolizerStats stats() const;
 
  private:

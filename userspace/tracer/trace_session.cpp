@@ -189,8 +189,10 @@ void TraceSession::apply_syscall_events() {
     pid_t pid = static_cast<pid_t>(e.tgid);
     auto it = targets_.find(pid);
     if (it == targets_.end() || it->second.exited()) return;
-    // Telling code from data on the stack needs the maps as they are now.
-    if (e.nframes && observed.insert(pid).second) symbolizer_.observe(pid);
+    // Stacks are read against the view of the process's maps taken at the
+    // last tick, which is the image that made the calls, even when it has
+    // exec'd since; an exec event switches the view to the new image.
+    if (!symbolizer_.knows(pid) && observed.insert(pid).second) symbolizer_.observe(pid);
     SysEvent ev;
     ev.op = e.op;
     ev.pid = pid;
@@ -203,6 +205,8 @@ void TraceSession::apply_syscall_events() {
                 std::to_string(e.ret) + " a0 " + std::to_string(e.args[0]) + " stack " +
                 std::to_string(ev.stack_id));
     resources_.apply(ev);
+    if (ev.stack_id != LS_STACK_UNKNOWN) frames_for(pid, ev.stack_id);  // symbolized now
+    if (e.op == LS_SYS_EXEC) symbolizer_.observe(pid);
   });
 }
 
