@@ -21,11 +21,12 @@ struct Traced {
   std::string text, err;
 };
 
-Traced trace(const std::string& fixture, const std::string& mode, const std::string& kinds) {
+Traced trace(const std::string& fixture, const std::string& mode, const std::string& kinds,
+             const std::string& probes = "auto") {
   Fixture fx(fixture, {mode});
   std::string path = "/tmp/leakscope-e2e-kinds-" + fixture + "-" + mode + ".json";
   Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "200ms", "--kinds", kinds,
-                "--json", path, "-v"});
+                "--json", path, "-v", "--syscall-probes", probes});
   EXPECT_TRUE(ls.wait_tracing()) << ls.err();
   fx.go();
   Traced t;
@@ -131,6 +132,14 @@ TEST(KindsE2E, ExecDropsCloexecTimers) {
 TEST(KindsE2E, ForkedChildsCopyIsItsOwn) {
   Traced t = trace("fdtricks", "fork", "timerfd");
   expect_matches(t, "timerfd");
+}
+
+TEST(KindsE2E, RawTracepointsWithoutTracefsGiveTheSameLedger) {
+  Traced t = trace("maps", "exact", "mmap", "raw");
+  expect_matches(t, "mmap");
+  EXPECT_NE(t.err.find("raw tracepoints"), std::string::npos) << t.err;
+  Traced timers = trace("timers", "leak", "timerfd", "raw");
+  expect_matches(timers, "timerfd");
 }
 
 TEST(KindsE2E, KindsCanBeTurnedOff) {

@@ -35,6 +35,7 @@ struct TraceFlags {
   std::vector<std::string> report_formats;
   std::string weight = "live";
   std::vector<std::string> kinds;
+  std::string syscall_probes = "auto";
 };
 
 namespace {
@@ -134,6 +135,11 @@ TraceCommand::TraceCommand(CLI::App& app)
                    "Kinds to trace: heap, mmap, brk, timerfd, epoll (comma-separated; default all)")
       ->delimiter(',')
       ->allow_extra_args(false);
+  sub_->add_option("--syscall-probes", f.syscall_probes,
+                   "How the syscall kinds are probed: auto (syscall tracepoints, mounting tracefs "
+                   "if needed, else raw), or raw (sys_enter/sys_exit, no tracefs)")
+      ->check(CLI::IsMember({"auto", "raw"}))
+      ->capture_default_str();
   sub_->add_option("command", f.config.command, "Command to start and trace (after --)");
 
 }
@@ -202,6 +208,7 @@ int TraceCommand::run() {
         f.config.session.kinds_mask |= 1u << static_cast<uint32_t>(*kind);
       }
     }
+    f.config.session.force_raw_syscalls = f.syscall_probes == "raw";
     f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;
   return run_trace(f.config);
 }

@@ -164,8 +164,9 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
   const uint32_t syscall_kinds = LS_KIND_BIT(LS_KIND_MMAP) | LS_KIND_BIT(LS_KIND_BRK) |
                                  LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL);
   if (options.kinds_mask & syscall_kinds)
-    session->syscall_probes_ = ensure_tracefs(options.tracefs) ? SyscallProbes::Tracepoints
-                                                               : SyscallProbes::RawTracepoints;
+    session->syscall_probes_ = !options.force_raw_syscalls && ensure_tracefs(options.tracefs)
+                                   ? SyscallProbes::Tracepoints
+                                   : SyscallProbes::RawTracepoints;
   bool classic = session->syscall_probes_ == SyscallProbes::Tracepoints;
   bool raw = session->syscall_probes_ == SyscallProbes::RawTracepoints;
   bpf_program__set_autoload(skel->progs.sys_enter_tp, classic);

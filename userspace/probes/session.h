@@ -36,6 +36,7 @@ struct SessionOptions {
   std::string btf_path = "/sys/kernel/btf/vmlinux";
   uint32_t kinds_mask = ~0u;  // LS_KIND_BIT() of the kinds to account
   std::string tracefs = "/sys/kernel/tracing";
+  bool force_raw_syscalls = false;  // skip tracefs even when it is there
 };
 
 // How the syscall kinds reach the kernel's syscalls.
