@@ -134,6 +134,21 @@ TEST(KindsE2E, ForkedChildsCopyIsItsOwn) {
   expect_matches(t, "timerfd");
 }
 
+TEST(KindsE2E, EpollRegistrationsThroughDupCloseRangeAndAClosedInstance) {
+  Traced t = trace("epoll_tricks", "basic", "epoll");
+  expect_matches(t, "epoll");
+}
+
+TEST(KindsE2E, EpollInstanceClosedOnExecTakesItsRegistrations) {
+  Traced t = trace("epoll_tricks", "exec", "epoll");
+  expect_matches(t, "epoll");
+}
+
+TEST(KindsE2E, EpollForkedChildsCopiesAreItsOwn) {
+  Traced t = trace("epoll_tricks", "fork", "epoll");
+  expect_matches(t, "epoll");
+}
+
 TEST(KindsE2E, RawTracepointsWithoutTracefsGiveTheSameLedger) {
   Traced t = trace("maps", "exact", "mmap", "raw");
   expect_matches(t, "mmap");

@@ -200,10 +200,15 @@ void TraceSession::apply_syscall_events() {
     ev.ret = e.ret;
     for (int i = 0; i < 5; ++i) ev.args[i] = e.args[i];
     ev.stack_id = syscall_stack_id(pid, e);
-    if (log_level() >= LogLevel::Debug)
-      log_debug("event op " + std::to_string(e.op) + " pid " + std::to_string(pid) + " ret " +
-                std::to_string(e.ret) + " a0 " + std::to_string(e.args[0]) + " stack " +
-                std::to_string(ev.stack_id));
+    if (log_level() >= LogLevel::Debug) {
+      std::ostringstream msg;
+      msg << "event op " << e.op << " pid " << pid << " ret " << e.ret << " a0 " << e.args[0]
+          << " stack " << ev.stack_id << std::hex;
+      if (ev.stack_id >= kSyscallStackBase)
+        for (uint64_t ip : syscall_stacks_[static_cast<size_t>(ev.stack_id - kSyscallStackBase)])
+          msg << " 0x" << ip;
+      log_debug(msg.str());
+    }
     resources_.apply(ev);
     if (ev.stack_id != LS_STACK_UNKNOWN) frames_for(pid, ev.stack_id);  // symbolized now
     if (e.op == LS_SYS_EXEC) symbolizer_.observe(pid);
