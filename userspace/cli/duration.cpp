@@ -1,24 +1,13 @@
 #include "cli/duration.h"
 
-#include <charconv>
-#include <string>
+#include "cli/number.h"
 
 namespace leakscope {
 
 std::optional<double> parse_duration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  size_t unit_at = text.find_first_not_of("0123456789.");
-  std::string number(text.substr(0, unit_at));
-  std::string_view unit = unit_at == std::string_view::npos ? "" : text.substr(unit_at);
-  if (number.empty() || number.find('.') != number.rfind('.')) return std::nullopt;
-  double value;
-  try {
-    size_t used = 0;
-    value = std::stod(number, &used);
-    if (used != number.size()) return std::nullopt;
-  } catch (...) {
-    return std::nullopt;
-  }
+  auto parsed = split_number(text);
+  if (!parsed) return std::nullopt;
+  auto [value, unit] = *parsed;
   double scale;
   if (unit.empty() || unit == "s")
     scale = 1;

@@ -1,23 +1,14 @@
 #include "cli/quantity.h"
 
-#include <string>
+#include "cli/number.h"
 
 namespace leakscope {
 
 std::optional<double> parse_quantity(std::string_view text) {
   if (text.ends_with("/s")) text.remove_suffix(2);
-  size_t unit_at = text.find_first_not_of("0123456789.");
-  std::string number(text.substr(0, unit_at));
-  std::string_view unit = unit_at == std::string_view::npos ? "" : text.substr(unit_at);
-  if (number.empty() || number.find('.') != number.rfind('.')) return std::nullopt;
-  double value;
-  try {
-    size_t used = 0;
-    value = std::stod(number, &used);
-    if (used != number.size()) return std::nullopt;
-  } catch (...) {
-    return std::nullopt;
-  }
+  auto parsed = split_number(text);
+  if (!parsed) return std::nullopt;
+  auto [value, unit] = *parsed;
   struct Unit {
     std::string_view name;
     double scale;
