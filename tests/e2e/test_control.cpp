@@ -260,3 +260,21 @@ TEST(ControlE2E, NoTracerRunningIsAClearError) {
   EXPECT_EQ(code, 8) << err;
   EXPECT_NE(err.find("no running leakscope"), std::string::npos) << err;
 }
+
+TEST(ControlE2E, ReportEveryWritesPeriodically) {
+  Fixture fx("patterns", {"steady"});
+  std::string dir = make_temp_dir();
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "200ms", "--no-control",
+                "--report-dir", dir, "--report-every", "1s", "--format", "html"});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  EXPECT_EQ(ls.stop(), 0) << ls.err();
+  auto files = list_dir(dir);
+  EXPECT_GE(files.size(), 2u) << ls.err();
+  for (const auto& name : files) EXPECT_TRUE(name.ends_with(".html")) << name;
+  if (!files.empty()) {
+    EXPECT_NE(slurp(dir + "/" + files.back()).find("leak_steadily"), std::string::npos);
+  }
+  (void)std::system(("rm -rf '" + dir + "'").c_str());
+}
