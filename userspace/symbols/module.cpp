@@ -16,27 +16,13 @@
 
 #include "symbols/demangle.h"
 
+#include "core/unique_fd.h"
+
 namespace leakscope {
 
 namespace {
 
 constexpr size_t kMaxMemo = 1 << 16;
-
-// Owns a file descriptor until released.
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 std::string hex(const unsigned char* bytes, size_t len) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -123,7 +109,7 @@ void Module::DwflDeleter::operator()(Dwfl* dwfl) const { dwfl_end(dwfl); }
 
 std::optional<Module> Module::open(const std::string& path, std::string* error) {
   // O_NONBLOCK: never hang on a FIFO or device that someone mapped.
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
     set_error(error, path + ": " + std::strerror(errno));
     return std::nullopt;

@@ -13,26 +13,14 @@
 
 #include "target/proc_maps.h"
 
+#include "core/unique_fd.h"
+
 namespace leakscope {
 
 namespace {
 
 constexpr std::string_view kDeleted = " (deleted)";
 constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
-
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Reads `length` bytes at `offset`, or until end of file when `length` is 0.
 std::optional<std::string> read_fd(int fd, uint64_t offset, uint64_t length) {
@@ -53,7 +41,7 @@ std::optional<std::string> read_fd(int fd, uint64_t offset, uint64_t length) {
 }
 
 std::optional<std::string> read_text(const std::string& path) {
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return std::nullopt;
   return read_fd(fd.get(), 0, 0);
 }
@@ -231,7 +219,7 @@ void Symbolizer::refresh_perf_map(pid_t pid, Process& process) {
       proc_path(pid, "/root/tmp/perf-" + std::to_string(*process.ns_pid) + ".map");
   // O_NOFOLLOW + owner check: /tmp is world-writable, read only what the
   // process (or root) wrote.
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
   if (fd.get() < 0) return;
   struct stat st {};
   struct stat proc_st {};
