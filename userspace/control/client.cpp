@@ -59,7 +59,10 @@ ClientReply control_request(const std::string& path, const nlohmann::json& reque
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   ClientReply reply;
   std::string line;
-  bool ok = write_all(fd, request.dump() + "\n") && read_line(fd, &line, 16 << 20);
+  // A refusing tracer answers without reading the request, so a failed
+  // write is not the end: its answer may already be waiting.
+  (void)write_all(fd, request.dump() + "\n");
+  bool ok = read_line(fd, &line, 16 << 20);
   if (ok) {
     reply.header = nlohmann::json::parse(line, nullptr, false);
     ok = reply.header.is_object();

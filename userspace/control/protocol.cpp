@@ -1,5 +1,6 @@
 #include "control/protocol.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,7 +39,9 @@ std::string encode_reply(const ControlReply& reply) {
 bool write_all(int fd, const std::string& bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    // send(MSG_NOSIGNAL): a peer that hung up is an error to report, never
+    // a SIGPIPE that kills the tracer or the client.
+    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     done += static_cast<size_t>(n);
