@@ -50,8 +50,8 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 fn, __u64 size,
 {
 	__u64 sp = stack_pointer(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
-	if (!is_traced(tgid) || nested(sp, tid))
+	__u32 tid = (__u32)id;
+	if (!traced_id(id >> 32) || nested(sp, tid))
 		return 0;
 	struct ls_inflight call = {
 		.size = size,
@@ -147,8 +147,9 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
 	__u64 sp = stack_pointer(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
-	if (!is_traced(tgid))
+	__u32 tid = (__u32)id;
+	__u32 trace_id = traced_id(id >> 32);
+	if (!trace_id)
 		return 0;
 	struct ls_inflight *rec = bpf_map_lookup_elem(&inflight, &tid);
 	/* No record: the call began before we attached. At or below the
@@ -173,10 +174,10 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 			/* Moved or resized: the old block is gone either way.
 			 * Bounded by entry time, so a block another thread got
 			 * at the old address meanwhile is left alone. */
-			object_died(tgid, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
+			object_died(trace_id, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
 		} else if (call.size == 0) {
 			/* realloc(p, 0) frees p and returns NULL. */
-			object_died(tgid, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
+			object_died(trace_id, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
 		}
 		/* Failed with size > 0: p is untouched. */
 		break;
@@ -191,7 +192,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 		count(LS_CNT_STACK_MISS);
 		stack_id = LS_STACK_UNKNOWN;
 	}
-	object_born(tgid, LS_KIND_HEAP, addr, call.size, stack_id, call.fn, bpf_ktime_get_ns());
+	object_born(trace_id, LS_KIND_HEAP, addr, call.size, stack_id, call.fn, bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -200,9 +201,12 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 {
 	__u64 sp = stack_pointer(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
-	if (!ptr || !is_traced(tgid) || nested(sp, tid))
+	__u32 tid = (__u32)id;
+	if (!ptr)
 		return 0;
-	object_died(tgid, LS_KIND_HEAP, ptr, 0);
+	__u32 trace_id = traced_id(id >> 32);
+	if (!trace_id || nested(sp, tid))
+		return 0;
+	object_died(trace_id, LS_KIND_HEAP, ptr, 0);
 	return 0;
 }

@@ -44,10 +44,28 @@ enum ls_alloc_fn {
 /* stack_id value for an allocation whose stack could not be captured. */
 #define LS_STACK_UNKNOWN (-1)
 
-/* One live object: {tgid, kind, id} -> {size, stack, birth}. For the heap
- * the id is the address. */
+/*
+ * Every traced process image has a trace id: a PID names a process, which
+ * can exec into another image and whose number can be reused after it
+ * exits, so ledgers are keyed by trace id, never by PID. The targets map
+ * says which id a traced tgid currently has. Userspace hands out ids from
+ * 1 up; the kernel side hands out ids from LS_FIRST_KERNEL_ID up when a
+ * traced process forks a child or execs.
+ */
+#define LS_FIRST_KERNEL_ID 0x40000000u
+
+/* Target flags. */
+#define LS_TARGET_FOLLOW 1u /* children forked by this process are traced too */
+
+struct ls_target {
+	__u32 id;    /* trace id of the current image */
+	__u32 flags; /* LS_TARGET_* */
+};
+
+/* One live object: {trace id, kind, object} -> {size, stack, birth}. For
+ * the heap the object is the address. */
 struct ls_obj_key {
-	__u32 tgid;
+	__u32 trace_id;
 	__u32 kind;
 	__u64 id;
 };
@@ -61,7 +79,7 @@ struct ls_obj_val {
 
 /* One row of the per-stack ledger. */
 struct ls_ledger_key {
-	__u32 tgid;
+	__u32 trace_id;
 	__u32 kind;
 	__s32 stack_id;
 	__u32 fn; /* which entry point allocated: one call site uses one */
@@ -100,6 +118,7 @@ enum ls_counter {
 	LS_CNT_INFLIGHT_FULL,     /* entry state could not be saved */
 	LS_CNT_STALE_REPLACED,    /* an address came back live with no free seen */
 	LS_CNT_EVENTS_LOST,       /* syscall events dropped: ring buffer full */
+	LS_CNT_TARGETS_FULL,      /* a traced process's child not followed: targets map full */
 	LS_CNT__COUNT,
 };
 
@@ -132,14 +151,16 @@ enum ls_sys_op {
 	LS_SYS_DUP,               /* a0 old fd; ret = new fd */
 	LS_SYS_DUP2,              /* a0 old fd, a1 new fd, a2 flags (dup3's O_CLOEXEC); ret = new fd */
 	LS_SYS_FCNTL,             /* a0 fd, a1 cmd, a2 arg; ret (new fd for F_DUPFD*) */
-	LS_SYS_EXEC,              /* the process exec'd: CLOEXEC descriptors are gone */
+	LS_SYS_EXEC,              /* the process exec'd: CLOEXEC descriptors are gone; a0 new trace id */
 	LS_SYS_EXIT,              /* the whole process exited */
-	LS_SYS_FORK,              /* a0 child tgid (a process, not a thread) */
+	LS_SYS_FORK,              /* a0 child tgid (a process, not a thread), a1 its trace id */
 };
 
 struct ls_sys_event {
 	__u32 op;       /* enum ls_sys_op */
 	__u32 tgid;
+	__u32 trace_id; /* of the image that made the call */
+	__u32 nframes;
 	__u64 ts_ns;    /* bpf_ktime_get_ns at exit */
 	__s64 ret;
 	__u64 args[5];
@@ -149,11 +170,13 @@ struct ls_sys_event {
 	 * keep no frame pointer). The wrapper's caller itself is a return
 	 * address among the top words of the user stack (at [sp], or above
 	 * the wrapper's locals): userspace picks it out of stack_top, where
-	 * it knows which words point into code. nframes 0 for other calls. */
-	__u32 nframes;
-	__u32 pad;
+	 * it knows which words point into code. nframes 0 for other calls,
+	 * whose events end before frames[] (LS_SYS_EVENT_SHORT bytes). */
 	__u64 frames[LS_MAX_STACK_DEPTH];
 	__u64 stack_top[LS_STACK_TOP_WORDS];
 };
+
+/* Size of an event without stack: everything before frames[]. */
+#define LS_SYS_EVENT_SHORT (4 * 4 + 8 + 8 + 5 * 8)
 
 #endif /* LEAKSCOPE_SHARED_H */

@@ -16,13 +16,20 @@
 
 #define EEXIST 17
 
-/* tgid -> 1 for every process we trace. */
+/* tgid -> trace id and flags of every process we trace. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct ls_target);
 } targets SEC(".maps") __weak;
+
+/* Events to userspace: syscalls of the syscall kinds and the lifecycle of
+ * traced processes (fork, exec, exit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} sys_events SEC(".maps") __weak;
 
 /* Live objects. A plain hash, never LRU: eviction would hide leaks. */
 struct {
@@ -54,15 +61,40 @@ static __always_inline void count(enum ls_counter c)
 	__sync_fetch_and_add(&counters[c], 1);
 }
 
-static __always_inline int is_traced(__u32 tgid)
+/* The trace id of a traced tgid, or 0 when it is not traced. */
+static __always_inline __u32 traced_id(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+	struct ls_target *t = bpf_map_lookup_elem(&targets, &tgid);
+	return t ? t->id : 0;
 }
 
-static __always_inline struct ls_ledger_val *ledger_row(__u32 tgid, __u32 kind,
+/* Sends an event that carries no stack. */
+static __always_inline void emit_short(__u32 op, __u32 tgid, __u32 trace_id, __s64 ret,
+				       __u64 a0, __u64 a1, __u64 a2)
+{
+	struct ls_sys_event *e = bpf_ringbuf_reserve(&sys_events, LS_SYS_EVENT_SHORT, 0);
+	if (!e) {
+		count(LS_CNT_EVENTS_LOST);
+		return;
+	}
+	e->op = op;
+	e->tgid = tgid;
+	e->trace_id = trace_id;
+	e->nframes = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ret = ret;
+	e->args[0] = a0;
+	e->args[1] = a1;
+	e->args[2] = a2;
+	e->args[3] = 0;
+	e->args[4] = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline struct ls_ledger_val *ledger_row(__u32 trace_id, __u32 kind,
 							__s32 stack_id, __u32 fn, __u64 now)
 {
-	struct ls_ledger_key key = { .tgid = tgid, .kind = kind, .stack_id = stack_id, .fn = fn };
+	struct ls_ledger_key key = { .trace_id = trace_id, .kind = kind, .stack_id = stack_id, .fn = fn };
 	struct ls_ledger_val *row = bpf_map_lookup_elem(&ledger, &key);
 	if (row)
 		return row;
@@ -75,11 +107,11 @@ static __always_inline struct ls_ledger_val *ledger_row(__u32 tgid, __u32 kind,
 	return bpf_map_lookup_elem(&ledger, &key);
 }
 
-static __always_inline void ledger_release(__u32 tgid, __u32 kind,
+static __always_inline void ledger_release(__u32 trace_id, __u32 kind,
 					   const struct ls_obj_val *obj)
 {
 	struct ls_ledger_key key = {
-		.tgid = tgid, .kind = kind, .stack_id = obj->stack_id, .fn = obj->fn,
+		.trace_id = trace_id, .kind = kind, .stack_id = obj->stack_id, .fn = obj->fn,
 	};
 	struct ls_ledger_val *row = bpf_map_lookup_elem(&ledger, &key);
 	if (!row)
@@ -92,17 +124,17 @@ static __always_inline void ledger_release(__u32 tgid, __u32 kind,
 /* Records a live object and charges it to its stack. An id that is still
  * live (its release was never seen) is released first, so the ledger never
  * counts one object twice. */
-static __always_inline void object_born(__u32 tgid, __u32 kind, __u64 id, __u64 size,
+static __always_inline void object_born(__u32 trace_id, __u32 kind, __u64 id, __u64 size,
 					__s32 stack_id, __u32 fn, __u64 now)
 {
-	struct ls_obj_key key = { .tgid = tgid, .kind = kind, .id = id };
+	struct ls_obj_key key = { .trace_id = trace_id, .kind = kind, .id = id };
 	struct ls_obj_val *old = bpf_map_lookup_elem(&objects, &key);
 	if (old) {
-		ledger_release(tgid, kind, old);
+		ledger_release(trace_id, kind, old);
 		bpf_map_delete_elem(&objects, &key);
 		count(LS_CNT_STALE_REPLACED);
 	}
-	struct ls_ledger_val *row = ledger_row(tgid, kind, stack_id, fn, now);
+	struct ls_ledger_val *row = ledger_row(trace_id, kind, stack_id, fn, now);
 	if (!row)
 		return;
 	struct ls_obj_val val = { .size = size, .birth_ns = now, .stack_id = stack_id, .fn = fn };
@@ -119,9 +151,9 @@ static __always_inline void object_born(__u32 tgid, __u32 kind, __u64 id, __u64 
 
 /* Releases a live object if we saw it born; born_before, when nonzero,
  * guards against releasing a newer object that reuses the id. */
-static __always_inline void object_died(__u32 tgid, __u32 kind, __u64 id, __u64 born_before)
+static __always_inline void object_died(__u32 trace_id, __u32 kind, __u64 id, __u64 born_before)
 {
-	struct ls_obj_key key = { .tgid = tgid, .kind = kind, .id = id };
+	struct ls_obj_key key = { .trace_id = trace_id, .kind = kind, .id = id };
 	struct ls_obj_val *obj = bpf_map_lookup_elem(&objects, &key);
 	if (!obj) {
 		count(LS_CNT_FREES_UNKNOWN);
@@ -132,7 +164,7 @@ static __always_inline void object_died(__u32 tgid, __u32 kind, __u64 id, __u64 
 	struct ls_obj_val copy = *obj;
 	if (bpf_map_delete_elem(&objects, &key))
 		return; /* another CPU released it first */
-	ledger_release(tgid, kind, &copy);
+	ledger_release(trace_id, kind, &copy);
 	count(LS_CNT_FREES);
 }
 

@@ -30,17 +30,12 @@ struct {
 	__type(value, struct sys_call);
 } sys_inflight SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} sys_events SEC(".maps");
-
 /* x86_64 syscall numbers. */
 enum {
 	NR_close = 3, NR_mmap = 9, NR_munmap = 11, NR_brk = 12, NR_mremap = 25, NR_dup = 32,
-	NR_dup2 = 33, NR_execve = 59, NR_fcntl = 72, NR_epoll_create = 213, NR_epoll_ctl = 233,
+	NR_dup2 = 33, NR_fcntl = 72, NR_epoll_create = 213, NR_epoll_ctl = 233,
 	NR_timerfd_create = 283, NR_timerfd_settime = 286, NR_epoll_create1 = 291, NR_dup3 = 292,
-	NR_execveat = 322, NR_close_range = 436,
+	NR_close_range = 436,
 };
 
 #define FD_KINDS (LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL))
@@ -67,9 +62,9 @@ static __always_inline __u32 op_of(long nr)
 	case NR_dup2:
 	case NR_dup3: return fds ? LS_SYS_DUP2 : 0;
 	case NR_fcntl: return fds ? LS_SYS_FCNTL : 0;
-	case NR_execve:
-	case NR_execveat: return (mm || fds) ? LS_SYS_EXEC : 0;
 	}
+	/* exec is reported by lifecycle.bpf.c, which also gives the new
+	 * image its trace id. */
 	return 0;
 }
 
@@ -79,8 +74,8 @@ static __always_inline int on_enter(long nr, __u64 a0, __u64 a1, __u64 a2, __u64
 	if (!op)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
-	if (!is_traced(tgid))
+	__u32 tid = (__u32)id;
+	if (!traced_id(id >> 32))
 		return 0;
 	struct sys_call call = { .op = op, .args = { a0, a1, a2, a3, a4 } };
 	switch (nr) {
@@ -119,6 +114,19 @@ static __always_inline void capture_stack(void *ctx, struct ls_sys_event *e)
 		__builtin_memset(e->stack_top, 0, sizeof(e->stack_top));
 }
 
+static __always_inline void fill_event(struct ls_sys_event *e, const struct sys_call *c,
+				       __u32 tgid, __u32 trace_id, long ret)
+{
+	e->op = c->op;
+	e->tgid = tgid;
+	e->trace_id = trace_id;
+	e->nframes = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ret = ret;
+	for (int i = 0; i < 5; i++)
+		e->args[i] = c->args[i];
+}
+
 static __always_inline int on_exit(void *ctx, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -132,23 +140,29 @@ static __always_inline int on_exit(void *ctx, long ret)
 		return 0; /* a failed call changes nothing */
 	if ((c.op == LS_SYS_MMAP || c.op == LS_SYS_MREMAP) && (unsigned long)ret >= (unsigned long)-4095)
 		return 0; /* MAP_FAILED and friends */
+	__u32 trace_id = traced_id(tgid);
+	if (!trace_id)
+		return 0; /* exited or untraced meanwhile */
+	/* Only calls that create objects need their stack; the others send
+	 * a short event. */
+	if (c.op != LS_SYS_MMAP && c.op != LS_SYS_MREMAP && c.op != LS_SYS_BRK &&
+	    c.op != LS_SYS_TIMERFD_CREATE && c.op != LS_SYS_EPOLL_CTL) {
+		struct ls_sys_event *s = bpf_ringbuf_reserve(&sys_events, LS_SYS_EVENT_SHORT, 0);
+		if (!s) {
+			count(LS_CNT_EVENTS_LOST);
+			return 0;
+		}
+		fill_event(s, &c, tgid, trace_id, ret);
+		bpf_ringbuf_submit(s, 0);
+		return 0;
+	}
 	struct ls_sys_event *e = bpf_ringbuf_reserve(&sys_events, sizeof(*e), 0);
 	if (!e) {
 		count(LS_CNT_EVENTS_LOST);
 		return 0;
 	}
-	e->op = c.op;
-	e->tgid = tgid;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->ret = ret;
-	for (int i = 0; i < 5; i++)
-		e->args[i] = c.args[i];
-	e->nframes = 0;
-	e->pad = 0;
-	/* Only calls that create objects need their stack. */
-	if (c.op == LS_SYS_MMAP || c.op == LS_SYS_MREMAP || c.op == LS_SYS_BRK ||
-	    c.op == LS_SYS_TIMERFD_CREATE || c.op == LS_SYS_EPOLL_CTL)
-		capture_stack(ctx, e);
+	fill_event(e, &c, tgid, trace_id, ret);
+	capture_stack(ctx, e);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -40,7 +40,7 @@ function(bpf_object NAME)
     add_custom_command(
       OUTPUT ${obj}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
-      COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
+      COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_TARGET_ARCH}
               -Wall -Werror ${include_flags} -c ${abs} -o ${obj}
       DEPENDS ${abs} ${ARG_DEPENDS}
       IMPLICIT_DEPENDS C ${abs}

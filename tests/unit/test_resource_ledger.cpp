@@ -35,7 +35,7 @@ class Events {
   void send(uint32_t op, int64_t ret, std::initializer_list<uint64_t> args, int32_t stack = 1) {
     SysEvent e;
     e.op = op;
-    e.pid = pid_;
+    e.trace_id = static_cast<uint32_t>(pid_);
     e.ts_ns = ++ts_;
     e.ret = ret;
     size_t i = 0;
@@ -85,7 +85,7 @@ constexpr int kAdd = 1, kDel = 2, kMod = 3;
 std::optional<ResourceRow> find(const ResourceLedger& l, Kind kind, int32_t stack, uint32_t sub = 0,
                                 pid_t pid = kPid) {
   for (const auto& r : l.rows())
-    if (r.pid == pid && r.kind == kind && r.stack_id == stack && r.sub == sub) return r;
+    if (r.trace_id == static_cast<uint32_t>(pid) && r.kind == kind && r.stack_id == stack && r.sub == sub) return r;
   return std::nullopt;
 }
 
@@ -572,8 +572,8 @@ TEST(ResourceLedgerTest, RowsComeInAStableOrder) {
   b.timerfd(3, 1);
   auto rows = l.rows();
   ASSERT_EQ(rows.size(), 5u);
-  EXPECT_EQ(rows[0].pid, 100);
-  EXPECT_EQ(rows[1].pid, 200);
+  EXPECT_EQ(rows[0].trace_id, 100u);
+  EXPECT_EQ(rows[1].trace_id, 200u);
   EXPECT_EQ(rows[1].kind, Kind::Mmap);
   EXPECT_EQ(rows[1].stack_id, -1);
   EXPECT_EQ(rows[2].stack_id, 2);
@@ -635,4 +635,38 @@ TEST(ResourceLedgerTest, RandomMappingsAgreeWithAPageModel) {
     ASSERT_EQ(l.live_objects(kPid, Kind::Mmap), pieces) << "step " << step;
     ASSERT_EQ(live_regions, int64_t(alive.size())) << "step " << step;
   }
+}
+
+// ---- images: exec into a new trace id, forgetting an image ----
+
+TEST(ResourceLedgerTest, ExecIntoANewImageCarriesSurvivingDescriptorsOnTheOldRows) {
+  ResourceLedger l;
+  Events old_image(l, 100), new_image(l, 101);
+  old_image.timerfd(3, 1);            // survives exec
+  old_image.timerfd(4, 2, kCloexec);  // does not
+  old_image.mmap(kA, kPage, kMapAnon, 3);
+  old_image.send(LS_SYS_EXEC, 0, {101});
+  EXPECT_EQ(l.live_objects(100, Kind::Timerfd), 1);  // still charged to the image that made it
+  EXPECT_EQ(l.live_bytes(100, Kind::Mmap), 0);       // the address space is gone
+  new_image.timerfd(5, 9);
+  EXPECT_EQ(l.live_objects(101, Kind::Timerfd), 1);
+  new_image.close(3);  // the new image closes what the old one opened
+  EXPECT_EQ(l.live_objects(100, Kind::Timerfd), 0);
+  new_image.close(5);
+  EXPECT_EQ(l.live_objects(101, Kind::Timerfd), 0);
+}
+
+TEST(ResourceLedgerTest, ForgetDropsAnImagesRowsButNotOnesStillHeldByItsSuccessor) {
+  ResourceLedger l;
+  Events old_image(l, 100), new_image(l, 101);
+  old_image.timerfd(3, 1);
+  old_image.mmap(kA, kPage, kMapAnon, 3);
+  old_image.send(LS_SYS_EXEC, 0, {101});
+  l.forget(100);
+  EXPECT_TRUE(find(l, Kind::Timerfd, 1, 0, 100).has_value());   // timer 3 lives on in 101
+  EXPECT_FALSE(find(l, Kind::Mmap, 3, kAnon, 100).has_value());  // nothing left of it
+  new_image.close(3);
+  EXPECT_EQ(l.live_objects(100, Kind::Timerfd), 0);
+  l.forget(100);
+  EXPECT_TRUE(l.rows().empty());
 }

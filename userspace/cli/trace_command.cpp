@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct TraceFlags {
   std::string weight = "live";
   std::vector<std::string> kinds;
   std::string syscall_probes = "auto";
+  std::optional<bool> follow_children;
+  std::string drill_rate = "256KiB", drill_for = "60s";
+  std::vector<std::string> exclude_pid_specs;
 };
 
 namespace {
@@ -141,6 +145,43 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->check(CLI::IsMember({"auto", "raw"}))
       ->capture_default_str();
   sub_->add_option("command", f.config.command, "Command to start and trace (after --)");
+  sub_->add_flag("--follow-children,!--no-follow-children", f.follow_children,
+                 "Trace children forked by traced processes from birth (default: on for -- CMD "
+                 "and --all, off for -p)")
+      ->group("Processes");
+  sub_->add_option("--keep-exited", f.config.keep_exited,
+                   "Ended processes whose ledgers stay in reports (the most recent)")
+      ->check(CLI::Range(size_t{0}, size_t{1000000}))
+      ->capture_default_str()
+      ->group("Processes");
+  sub_->add_flag("--all", f.config.all,
+                 "Watch every process of the host cheaply (syscall kinds, memory); attach "
+                 "allocator probes where memory grows")
+      ->group("Whole host");
+  sub_->add_option("--drill-rate", f.drill_rate,
+                   "--all: memory growth (bytes/s, e.g. 256KiB) that puts allocator probes on a process")
+      ->capture_default_str()
+      ->group("Whole host");
+  sub_->add_option("--drill-for", f.drill_for,
+                   "--all: how long allocator probes stay on unless a heap leak is confirmed")
+      ->check(DurationValidator(1))
+      ->capture_default_str()
+      ->group("Whole host");
+  sub_->add_option("--drill-max", f.config.drill_max, "--all: processes drilled into at once")
+      ->check(CLI::Range(size_t{0}, size_t{1024}))
+      ->capture_default_str()
+      ->group("Whole host");
+  sub_->add_option("--comm", f.config.comms,
+                   "--all: only processes with this command name (comm; repeatable or comma-separated)")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->group("Whole host");
+  sub_->add_option("--cgroup", f.config.cgroup_filter,
+                   "--all: only processes in this cgroup or below (path as in /proc/PID/cgroup)")
+      ->group("Whole host");
+  sub_->add_option("--exclude-pid", f.exclude_pid_specs, "--all: never trace these PIDs (repeatable)")
+      ->allow_extra_args(false)
+      ->group("Whole host");
 
 }
 
@@ -155,8 +196,24 @@ int TraceCommand::run() {
     else if (f.verbose == 1)
       set_log_level(LogLevel::Verbose);
     f.config.pids = parse_pids(f.pid_specs);
-    if (f.config.pids.empty() && f.config.command.empty())
-      throw FatalError(ExitCode::Usage, "trace: give -p PID or -- COMMAND (see --help)");
+    if (f.config.pids.empty() && f.config.command.empty() && !f.config.all)
+      throw FatalError(ExitCode::Usage, "trace: give -p PID, -- COMMAND or --all (see --help)");
+    if (f.config.all && (!f.config.pids.empty() || !f.config.command.empty()))
+      throw FatalError(ExitCode::Usage, "trace: --all traces every process; it takes no -p or command");
+    if (!f.config.all && (!f.config.comms.empty() || !f.config.cgroup_filter.empty() ||
+                          !f.exclude_pid_specs.empty()))
+      throw FatalError(ExitCode::Usage, "trace: --comm, --cgroup and --exclude-pid filter --all");
+    f.config.follow_children =
+        f.follow_children.value_or(!f.config.command.empty() || f.config.all);
+    f.config.exclude_pids = parse_pids(f.exclude_pid_specs);
+    {
+      auto rate = parse_rate_spec(f.drill_rate);
+      if (!rate || rate->kind || rate->per_second <= 0)
+        throw FatalError(ExitCode::Usage, "--drill-rate: '" + f.drill_rate + "' is not a rate like 256KiB");
+      f.config.drill_rate = rate->per_second;
+    }
+    f.config.drill_seconds = *parse_duration(f.drill_for);
+    if (f.config.all) f.config.session.sizes.max_targets = 1u << 16;
     f.config.tick_seconds = *parse_duration(f.tick);
     f.config.interval_seconds = *parse_duration(f.interval);
     if (!f.duration.empty()) f.config.duration_seconds = *parse_duration(f.duration);

@@ -14,7 +14,7 @@ std::optional<std::vector<LedgerRow>> Collector::read_ledger() const {
                            [&](const void* k, const void* v) {
                              auto* key = static_cast<const ls_ledger_key*>(k);
                              LedgerRow row;
-                             row.pid = static_cast<pid_t>(key->tgid);
+                             row.trace_id = key->trace_id;
                              row.kind = static_cast<Kind>(key->kind);
                              row.stack_id = key->stack_id;
                              row.fn = key->fn;

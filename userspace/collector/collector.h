@@ -14,7 +14,7 @@
 namespace leakscope {
 
 struct LedgerRow {
-  pid_t pid = 0;
+  uint32_t trace_id = 0;  // the process image (TraceId)
   Kind kind = Kind::Heap;
   int32_t stack_id = LS_STACK_UNKNOWN;
   uint32_t fn = 0;  // enum ls_alloc_fn for the heap; MmapBacking for mmap/brk

@@ -28,7 +28,7 @@ uint64_t monotonic_now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-std::map<SeriesKey, AgeProfile> read_object_ages(int objects_fd, const std::set<pid_t>& pids,
+std::map<SeriesKey, AgeProfile> read_object_ages(int objects_fd, const std::set<uint32_t>& ids,
                                                  uint64_t now_ns) {
   std::map<SeriesKey, Births> births;
   std::mt19937_64 rng(42);
@@ -36,8 +36,8 @@ std::map<SeriesKey, AgeProfile> read_object_ages(int objects_fd, const std::set<
                  [&](const void* k, const void* v) {
                    auto* key = static_cast<const ls_obj_key*>(k);
                    auto* val = static_cast<const ls_obj_val*>(v);
-                   if (!pids.count(static_cast<pid_t>(key->tgid))) return;
-                   SeriesKey sk{static_cast<pid_t>(key->tgid), key->kind, val->stack_id, val->fn};
+                   if (!ids.count(key->trace_id)) return;
+                   SeriesKey sk{key->trace_id, key->kind, val->stack_id, val->fn};
                    Births& b = births[sk];
                    b.oldest = std::min<uint64_t>(b.oldest, val->birth_ns);
                    ++b.seen;

@@ -18,8 +18,8 @@ struct AgeProfile {
   uint64_t objects = 0;
 };
 
-// Ages at monotonic time `now_ns` of the objects of `pids`, per series key.
-std::map<SeriesKey, AgeProfile> read_object_ages(int objects_fd, const std::set<pid_t>& pids,
+// Ages at monotonic time `now_ns` of the objects of the images `ids`, per series key.
+std::map<SeriesKey, AgeProfile> read_object_ages(int objects_fd, const std::set<uint32_t>& ids,
                                                  uint64_t now_ns);
 
 uint64_t monotonic_now_ns();

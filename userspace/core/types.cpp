@@ -6,7 +6,8 @@
 namespace leakscope {
 
 namespace {
-constexpr std::array<std::string_view, 5> kKindNames = {"heap", "mmap", "brk", "timerfd", "epoll"};
+constexpr std::array<std::string_view, 6> kKindNames = {"heap", "mmap", "brk", "timerfd", "epoll", "rss"};
+constexpr size_t kTracedKinds = 5;  // the ones --kinds can name
 }
 
 std::string_view kind_name(Kind kind) {
@@ -15,7 +16,7 @@ std::string_view kind_name(Kind kind) {
 }
 
 std::optional<Kind> parse_kind(std::string_view name) {
-  for (size_t i = 0; i < kKindNames.size(); ++i)
+  for (size_t i = 0; i < kTracedKinds; ++i)
     if (kKindNames[i] == name) return static_cast<Kind>(i);
   return std::nullopt;
 }
@@ -34,6 +35,7 @@ std::string origin_name(Kind kind, uint32_t fn) {
     case Kind::Brk: return "brk";
     case Kind::Timerfd: return "timerfd_create";
     case Kind::Epoll: return "epoll_ctl ADD";
+    case Kind::Rss: return "process memory";
   }
   return "unknown";
 }

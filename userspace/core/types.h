@@ -10,7 +10,9 @@
 namespace leakscope {
 
 // Numbers match enum ls_kind in bpf/leakscope.h.
-enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4 };
+// The first five are counted by the BPF side (enum ls_kind); Rss is a
+// process's anonymous resident memory, sampled from /proc under --all.
+enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4, Rss = 5 };
 
 std::string_view kind_name(Kind kind);
 std::optional<Kind> parse_kind(std::string_view name);

@@ -222,6 +222,8 @@ const KindThresholds& DetectorOptions::for_kind(Kind kind) const {
       return timerfd;
     case Kind::Epoll:
       return epoll;
+    case Kind::Rss:
+      return rss;
   }
   return heap;
 }

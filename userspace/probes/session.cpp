@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -82,21 +84,6 @@ std::string attach_error(const ProbeSite& site, int err) {
   return msg;
 }
 
-// Destroys links on several threads at once: each detach sleeps through a
-// grace period, and those overlap.
-void destroy_links(std::vector<Link> links) {
-  constexpr size_t kThreads = 8;
-  std::vector<std::thread> workers;
-  size_t per = (links.size() + kThreads - 1) / kThreads;
-  for (size_t begin = 0; begin < links.size(); begin += per) {
-    size_t end = std::min(links.size(), begin + per);
-    workers.emplace_back([&links, begin, end] {
-      for (size_t i = begin; i < end; ++i) links[i].reset();
-    });
-  }
-  for (auto& w : workers) w.join();
-}
-
 bool has_syscall_tracepoints(const std::string& tracefs) {
   return ::access((tracefs + "/events/syscalls/sys_enter_mmap/id").c_str(), R_OK) == 0;
 }
@@ -115,7 +102,7 @@ bool ensure_tracefs(const std::string& tracefs) {
 constexpr const char* kSyscalls[] = {
     "mmap",   "munmap",   "mremap",          "brk",          "timerfd_create",
     "timerfd_settime", "epoll_create", "epoll_create1", "epoll_ctl", "close",
-    "close_range", "dup", "dup2", "dup3", "fcntl", "execve", "execveat"};
+    "close_range", "dup", "dup2", "dup3", "fcntl"};
 
 }  // namespace
 
@@ -130,8 +117,8 @@ Session::~Session() {
   for (auto& [pid, target] : targets_)
     for (Link& l : target.links) links.push_back(std::move(l));
   targets_.clear();
-  destroy_links(std::move(links));
-  for (auto& r : reapers_) r.join();
+  reaper_.reap(std::move(links));
+  reaper_.finish();
   skel_.reset();
 }
 
@@ -185,8 +172,22 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
                      std::string("cannot load the BPF programs: ") + std::strerror(e) +
                          " (run with -v for the verifier's words)");
   }
+  session->attach_lifecycle();
   session->attach_syscalls(options.tracefs);
+  session->open_events();
   return session;
+}
+
+void Session::attach_lifecycle() {
+  for (bpf_program* prog : {skel_->progs.lifecycle_fork, skel_->progs.lifecycle_exec,
+                            skel_->progs.lifecycle_exit}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link)
+      throw FatalError(ExitCode::KernelUnsupported,
+                       std::string("cannot attach the scheduler tracepoints (fork, exec, exit): ") +
+                           std::strerror(errno));
+    syscall_links_.emplace_back(link);
+  }
 }
 
 void Session::attach_syscalls(const std::string& tracefs) {
@@ -219,11 +220,18 @@ void Session::attach_syscalls(const std::string& tracefs) {
     log_verbose("syscall kinds: " + std::to_string(attached) +
                 " tracepoints syscalls:sys_{enter,exit}_* (tracefs at " + tracefs + ")");
   }
+}
+
+void Session::open_events() {
   events_ = ring_buffer__new(
       bpf_map__fd(skel_->maps.sys_events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* visit = static_cast<const std::function<void(const ls_sys_event&)>*>(ctx);
-        if (size >= sizeof(ls_sys_event) && *visit) (*visit)(*static_cast<const ls_sys_event*>(data));
+        if (size < LS_SYS_EVENT_SHORT || !*visit) return 0;
+        // Events without a stack end before frames[].
+        ls_sys_event event{};
+        std::memcpy(&event, data, std::min(size, sizeof event));
+        (*visit)(event);
         return 0;
       },
       &current_visit_, nullptr);
@@ -240,18 +248,33 @@ size_t Session::drain_events(const std::function<void(const ls_sys_event&)>& vis
   return n > 0 ? static_cast<size_t>(n) : 0;
 }
 
-void Session::track(pid_t pid) {
-  uint32_t tgid = static_cast<uint32_t>(pid), one = 1;
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.targets), &tgid, &one, BPF_ANY))
+void Session::track(pid_t pid, TraceId id, bool follow_children) {
+  uint32_t tgid = static_cast<uint32_t>(pid);
+  ls_target value{id, follow_children ? LS_TARGET_FOLLOW : 0u};
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.targets), &tgid, &value, BPF_ANY))
     throw FatalError(ExitCode::Failure, "cannot trace PID " + std::to_string(pid) +
                                             ": target map full (" + std::strerror(errno) + ")");
-  targets_[pid];
 }
 
-AttachResult Session::attach(pid_t pid, const AllocatorPlan& plan) {
-  track(pid);
-  Target& target = targets_[pid];
+void Session::untrack(pid_t pid) {
+  uint32_t tgid = static_cast<uint32_t>(pid);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.targets), &tgid);
+  detach_allocator(pid);
+}
+
+std::map<pid_t, ls_target> Session::read_targets() const {
+  std::map<pid_t, ls_target> out;
+  for_each_entry(bpf_map__fd(skel_->maps.targets), sizeof(uint32_t), sizeof(ls_target),
+                 [&](const void* k, const void* v) {
+                   out[static_cast<pid_t>(*static_cast<const uint32_t*>(k))] =
+                       *static_cast<const ls_target*>(v);
+                 });
+  return out;
+}
+
+AttachResult Session::attach_allocator(pid_t pid, const AllocatorPlan& plan) {
   if (!heap_enabled()) return {};
+  Target& target = targets_[pid];
   AttachResult result;
   bool have_malloc = false, have_free = false;
 
@@ -296,30 +319,51 @@ AttachResult Session::attach(pid_t pid, const AllocatorPlan& plan) {
   bool first_time = target.links.size() == result.probes;
   if (first_time && (!have_malloc || !have_free)) {
     std::string why = result.skipped.empty() ? "malloc/free not in plan" : result.skipped.front();
-    detach(pid);
+    detach_allocator(pid);
     throw FatalError(ExitCode::KernelUnsupported,
                      "cannot attach allocator probes to PID " + std::to_string(pid) + ": " + why);
   }
   return result;
 }
 
-void Session::detach(pid_t pid) {
-  uint32_t tgid = static_cast<uint32_t>(pid);
-  if (auto it = targets_.find(pid); it != targets_.end()) {
-    reapers_.emplace_back(destroy_links, std::move(it->second.links));
-    targets_.erase(it);
-  }
-  bpf_map_delete_elem(bpf_map__fd(skel_->maps.targets), &tgid);
+void Session::detach_allocator(pid_t pid) {
+  auto it = targets_.find(pid);
+  if (it == targets_.end()) return;
+  reaper_.reap(std::move(it->second.links));
+  targets_.erase(it);
+}
 
+bool Session::has_allocator_probes(pid_t pid) const {
+  auto it = targets_.find(pid);
+  return it != targets_.end() && !it->second.links.empty();
+}
+
+namespace {
+
+// Deletes the entries of `fd` whose key's first 32 bits are `id`.
+size_t delete_by_trace_id(int fd, size_t key_size, size_t value_size, TraceId id) {
   std::vector<uint8_t> doomed;
-  for_each_entry(objects_fd(), sizeof(ls_obj_key), sizeof(ls_obj_val),
-                 [&](const void* k, const void*) {
-                   auto* key = static_cast<const ls_obj_key*>(k);
-                   if (key->tgid != tgid) return;
-                   auto* bytes = static_cast<const uint8_t*>(k);
-                   doomed.insert(doomed.end(), bytes, bytes + sizeof(ls_obj_key));
-                 });
-  delete_keys(objects_fd(), sizeof(ls_obj_key), doomed);
+  for_each_entry(fd, key_size, value_size, [&](const void* k, const void*) {
+    uint32_t key_id;
+    std::memcpy(&key_id, k, sizeof key_id);
+    if (key_id != id) return;
+    auto* bytes = static_cast<const uint8_t*>(k);
+    doomed.insert(doomed.end(), bytes, bytes + key_size);
+  });
+  delete_keys(fd, key_size, doomed);
+  return doomed.size() / key_size;
+}
+
+}  // namespace
+
+size_t Session::drop_objects(TraceId id) {
+  static_assert(offsetof(ls_obj_key, trace_id) == 0);
+  return delete_by_trace_id(objects_fd(), sizeof(ls_obj_key), sizeof(ls_obj_val), id);
+}
+
+size_t Session::drop_ledger(TraceId id) {
+  static_assert(offsetof(ls_ledger_key, trace_id) == 0);
+  return delete_by_trace_id(ledger_fd(), sizeof(ls_ledger_key), sizeof(ls_ledger_val), id);
 }
 
 int Session::ledger_fd() const { return bpf_map__fd(skel_->maps.ledger); }

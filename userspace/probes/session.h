@@ -12,11 +12,11 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "leakscope.h"
 #include "probes/link.h"
+#include "probes/link_reaper.h"
 #include "target/allocator.h"
 
 struct leakscope_bpf;  // the generated skeleton
@@ -50,6 +50,10 @@ struct AttachResult {
 
 using Counters = std::array<uint64_t, LS_CNT__COUNT>;
 
+// Identity of one traced process image in the kernel's maps (see
+// LS_FIRST_KERNEL_ID in bpf/leakscope.h).
+using TraceId = uint32_t;
+
 class Session {
  public:
   // Checks privileges and BTF, opens the object, sizes the maps, loads it.
@@ -59,19 +63,28 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Starts accounting for `pid` (in-kernel filter) and attaches the uprobes of
-  // `plan` filtered to that process. Sites already attached for the pid (same
-  // file and offset) are skipped, so a plan can be re-applied when a target
-  // maps new objects. Throws FatalError when not even malloc and free attach.
-  AttachResult attach(pid_t pid, const AllocatorPlan& plan);
+  // Starts accounting for `pid` under trace id `id` (the in-kernel filter:
+  // syscall kinds need nothing more). With `follow_children` its children
+  // are traced from birth under ids of their own (see lifecycle.bpf.c).
+  void track(pid_t pid, TraceId id, bool follow_children);
+  // Stops accounting for `pid` and detaches its allocator probes.
+  void untrack(pid_t pid);
+  // The targets map as the kernel sees it now: tgid -> trace id, flags.
+  std::map<pid_t, ls_target> read_targets() const;
 
-  // Starts accounting for `pid` without allocator probes (the syscall
-  // kinds need only this). attach() does it too.
-  void track(pid_t pid);
+  // Attaches the uprobes of `plan` filtered to `pid` (tracked already).
+  // Sites already attached for the pid (same file and offset) are skipped,
+  // so a plan can be re-applied when a target maps new objects. Throws
+  // FatalError when not even malloc and free attach.
+  AttachResult attach_allocator(pid_t pid, const AllocatorPlan& plan);
+  // Detaches the allocator probes of `pid` (in the background).
+  void detach_allocator(pid_t pid);
+  bool has_allocator_probes(pid_t pid) const;
 
-  // Detaches every probe of `pid`, stops accounting for it and drops its
-  // live-object entries. Its ledger rows stay for the final report.
-  void detach(pid_t pid);
+  // Deletes the kernel's entries of one trace id: its live objects (the
+  // image is gone), or its ledger rows (once userspace keeps them).
+  size_t drop_objects(TraceId id);
+  size_t drop_ledger(TraceId id);
 
   // Hands every syscall event waiting in the ring buffer to `visit`.
   size_t drain_events(const std::function<void(const ls_sys_event&)>& visit);
@@ -96,19 +109,19 @@ class Session {
     std::set<std::string> sites;  // "dev:inode:offset:ret" already attached
   };
 
+  void attach_lifecycle();
   void attach_syscalls(const std::string& tracefs);
+  void open_events();
 
   std::unique_ptr<struct ::leakscope_bpf, SkelDeleter> skel_;
   uint32_t kinds_mask_ = ~0u;
   SyscallProbes syscall_probes_ = SyscallProbes::None;
-  std::vector<Link> syscall_links_;
+  std::vector<Link> syscall_links_;  // syscall and lifecycle tracepoints
   struct ring_buffer* events_ = nullptr;
   std::function<void(const ls_sys_event&)> current_visit_;
   MapSizes sizes_;
-  std::map<pid_t, Target> targets_;
-  // Detaching a uprobe waits for an RCU grace period (~0.1 s each here), so
-  // links of detached targets are destroyed off the trace loop.
-  std::vector<std::thread> reapers_;
+  std::map<pid_t, Target> targets_;  // processes with allocator probes
+  LinkReaper reaper_;
 };
 
 }  // namespace leakscope

@@ -43,6 +43,12 @@ std::string render_json(const Report& r) {
   for (const ProcessEntry& p : r.processes) {
     ordered_json pj;
     pj["pid"] = p.pid;
+    pj["trace_id"] = p.trace_id;
+    pj["parent_pid"] = p.parent_pid;
+    pj["origin"] = p.origin;
+    pj["ended"] = p.ended;
+    pj["allocator_probes"] = p.allocator_probes;
+    pj["drilled"] = p.drilled;
     pj["comm"] = p.comm;
     pj["cmdline"] = p.cmdline;
     pj["allocator_module"] = p.allocator_module;
@@ -56,6 +62,7 @@ std::string render_json(const Report& r) {
     procs.push_back(std::move(pj));
   }
   j["processes"] = std::move(procs);
+  j["processes_traced"] = r.processes_traced;
 
   ordered_json stacks = ordered_json::array();
   int rank = 0;
@@ -63,6 +70,7 @@ std::string render_json(const Report& r) {
     ordered_json sj;
     sj["rank"] = ++rank;
     sj["pid"] = s.pid;
+    sj["trace_id"] = s.trace_id;
     sj["comm"] = s.comm;
     sj["kind"] = std::string(kind_name(s.kind));
     sj["allocator"] = s.allocator;

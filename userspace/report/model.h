@@ -17,6 +17,7 @@ inline constexpr int kReportSchemaVersion = 1;
 
 struct StackEntry {
   pid_t pid = 0;
+  uint32_t trace_id = 0;  // the process image (a PID can run several in turn)
   std::string comm;
   Kind kind = Kind::Heap;
   std::string allocator;  // "malloc", "operator new", ...
@@ -45,6 +46,12 @@ struct StackEntry {
 
 struct ProcessEntry {
   pid_t pid = 0;
+  uint32_t trace_id = 0;
+  pid_t parent_pid = 0;          // the traced process that forked it or whose exec it is
+  std::string origin = "pid";    // "pid", "command", "child", "exec", "host"
+  std::string ended;             // "", "exit", "exec", "detach"
+  bool allocator_probes = false; // allocator probes on now
+  bool drilled = false;          // --all: drill-down running or confirmed
   std::string comm;
   std::vector<std::string> cmdline;
   std::string allocator_module;
@@ -96,6 +103,7 @@ struct Report {
   double elapsed_seconds = 0;
   bool final = false;
   std::vector<ProcessEntry> processes;
+  size_t processes_traced = 0;  // images traced in all (--all lists only some)
   std::vector<StackEntry> stacks;  // rank order: leaks first, then fastest growth
   Health health;
   double window_seconds = 0;      // the detector's window

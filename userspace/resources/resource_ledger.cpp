@@ -23,6 +23,7 @@
 #include "resources/resource_ledger.h"
 
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <tuple>
@@ -46,7 +47,7 @@ constexpr uint64_t kFDupfd = 0;
 constexpr uint64_t kFSetfd = 2;
 constexpr uint64_t kFDupfdCloexec = 1030;
 
-using RowKey = std::tuple<pid_t, uint32_t, int32_t, uint32_t>;  // pid, kind, stack, sub
+using RowKey = std::tuple<uint32_t, uint32_t, int32_t, uint32_t>;  // image, kind, stack, sub
 
 uint32_t as_fd(uint64_t v) { return static_cast<uint32_t>(v); }
 
@@ -70,7 +71,7 @@ struct ResourceLedger::State {
 
   uint64_t page;
   std::map<RowKey, ResourceRow> rows;  // node-based: pointers stay valid
-  std::unordered_map<pid_t, Process> procs;
+  std::unordered_map<uint32_t, Process> procs;  // by image
 
   explicit State(uint64_t page_size) : page(page_size == 0 ? 4096 : page_size) {}
 
@@ -80,11 +81,11 @@ struct ResourceLedger::State {
   }
 
   ResourceRow* row(const SysEvent& e, Kind kind, uint32_t sub) {
-    RowKey key{e.pid, static_cast<uint32_t>(kind), e.stack_id, sub};
+    RowKey key{e.trace_id, static_cast<uint32_t>(kind), e.stack_id, sub};
     auto [it, inserted] = rows.try_emplace(key);
     if (inserted) {
       ResourceRow& r = it->second;
-      r.pid = e.pid;
+      r.trace_id = e.trace_id;
       r.kind = kind;
       r.stack_id = e.stack_id;
       r.sub = sub;
@@ -98,7 +99,7 @@ struct ResourceLedger::State {
 
 void ResourceLedger::State::apply(const SysEvent& e) {
   if (e.op == LS_SYS_EXIT) {
-    auto it = procs.find(e.pid);
+    auto it = procs.find(e.trace_id);
     if (it == procs.end()) return;
     it->second.regions.clear();
     it->second.fds.clear();
@@ -106,7 +107,7 @@ void ResourceLedger::State::apply(const SysEvent& e) {
     return;
   }
   if (e.op == LS_SYS_FORK) return;
-  Process& p = procs[e.pid];
+  Process& p = procs[e.trace_id];
   const uint64_t* a = e.args;
 
   switch (e.op) {
@@ -185,11 +186,20 @@ void ResourceLedger::State::apply(const SysEvent& e) {
         p.fds.set_cloexec(as_fd(a[0]), (a[2] & kFdCloexec) != 0);
       }
       return;
-    case LS_SYS_EXEC:
+    case LS_SYS_EXEC: {
+      // The new image (trace id a0) starts with the descriptors that
+      // survive exec; what they hold stays on the old image's rows. Its
+      // address space is new: no regions, no break yet.
       p.fds.exec();
       p.regions.clear();
       p.brk.reset();
+      const uint32_t next = static_cast<uint32_t>(a[0]);
+      if (next == 0 || next == e.trace_id) return;
+      Process moved = std::move(p);
+      procs.erase(e.trace_id);
+      procs[next] = std::move(moved);
       return;
+    }
     default:
       return;
   }
@@ -201,11 +211,21 @@ ResourceLedger::~ResourceLedger() = default;
 
 void ResourceLedger::apply(const SysEvent& event) { state_->apply(event); }
 
-void ResourceLedger::process_exited(pid_t pid) {
+void ResourceLedger::process_exited(uint32_t trace_id) {
   SysEvent e;
   e.op = LS_SYS_EXIT;
-  e.pid = pid;
+  e.trace_id = trace_id;
   state_->apply(e);
+}
+
+void ResourceLedger::forget(uint32_t trace_id) {
+  process_exited(trace_id);
+  auto& rows = state_->rows;
+  auto it = rows.lower_bound(RowKey{trace_id, 0, std::numeric_limits<int32_t>::min(), 0});
+  // A row still holding objects is kept: descriptors that survived an
+  // exec live on in the next image and point at it.
+  while (it != rows.end() && std::get<0>(it->first) == trace_id)
+    it = it->second.live_objects > 0 ? std::next(it) : rows.erase(it);
 }
 
 std::vector<ResourceRow> ResourceLedger::rows() const {
@@ -215,21 +235,21 @@ std::vector<ResourceRow> ResourceLedger::rows() const {
   return out;
 }
 
-int64_t ResourceLedger::live_objects(pid_t pid, Kind kind) const {
+int64_t ResourceLedger::live_objects(uint32_t trace_id, Kind kind) const {
   int64_t n = 0;
   const auto k = static_cast<uint32_t>(kind);
-  for (auto it = state_->rows.lower_bound(RowKey{pid, k, std::numeric_limits<int32_t>::min(), 0});
-       it != state_->rows.end() && std::get<0>(it->first) == pid && std::get<1>(it->first) == k;
+  for (auto it = state_->rows.lower_bound(RowKey{trace_id, k, std::numeric_limits<int32_t>::min(), 0});
+       it != state_->rows.end() && std::get<0>(it->first) == trace_id && std::get<1>(it->first) == k;
        ++it)
     n += it->second.live_objects;
   return n;
 }
 
-int64_t ResourceLedger::live_bytes(pid_t pid, Kind kind) const {
+int64_t ResourceLedger::live_bytes(uint32_t trace_id, Kind kind) const {
   int64_t n = 0;
   const auto k = static_cast<uint32_t>(kind);
-  for (auto it = state_->rows.lower_bound(RowKey{pid, k, std::numeric_limits<int32_t>::min(), 0});
-       it != state_->rows.end() && std::get<0>(it->first) == pid && std::get<1>(it->first) == k;
+  for (auto it = state_->rows.lower_bound(RowKey{trace_id, k, std::numeric_limits<int32_t>::min(), 0});
+       it != state_->rows.end() && std::get<0>(it->first) == trace_id && std::get<1>(it->first) == k;
        ++it)
     n += it->second.live_bytes;
   return n;

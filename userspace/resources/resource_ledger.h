@@ -18,7 +18,7 @@ namespace leakscope {
 // One event, as decoded from struct ls_sys_event.
 struct SysEvent {
   uint32_t op = 0;  // enum ls_sys_op
-  pid_t pid = 0;    // tgid
+  uint32_t trace_id = 0;  // the process image that made the call
   uint64_t ts_ns = 0;
   int64_t ret = 0;
   uint64_t args[5] = {0, 0, 0, 0, 0};
@@ -28,9 +28,9 @@ struct SysEvent {
 // Sub-kinds, stored where the heap keeps its allocator function.
 enum class MmapBacking : uint32_t { Anonymous = 0, File = 1 };
 
-// One (pid, kind, stack, sub) row, like the heap's BPF ledger rows.
+// One (image, kind, stack, sub) row, like the heap's BPF ledger rows.
 struct ResourceRow {
-  pid_t pid = 0;
+  uint32_t trace_id = 0;
   Kind kind = Kind::Mmap;
   int32_t stack_id = -1;
   uint32_t sub = 0;          // mmap/brk: MmapBacking; timerfd/epoll: 0
@@ -56,14 +56,18 @@ class ResourceLedger {
 
   // The process is gone: every region, timer and registration it held is
   // released (exit unmaps and closes everything). Its rows stay.
-  void process_exited(pid_t pid);
+  void process_exited(uint32_t trace_id);
+
+  // Drops the rows of an image whose report is no longer kept (but not
+  // rows whose objects live on in a later image after an exec).
+  void forget(uint32_t trace_id);
 
   // Every row ever seen, live or not, in a stable order.
   std::vector<ResourceRow> rows() const;
 
-  // Live objects of one kind and pid, for tests and status.
-  int64_t live_objects(pid_t pid, Kind kind) const;
-  int64_t live_bytes(pid_t pid, Kind kind) const;
+  // Live objects of one kind and image, for tests and status.
+  int64_t live_objects(uint32_t trace_id, Kind kind) const;
+  int64_t live_bytes(uint32_t trace_id, Kind kind) const;
 
  private:
   struct State;

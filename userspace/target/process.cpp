@@ -76,14 +76,39 @@ std::optional<uid_t> parse_status_uid(std::string_view status) {
   return std::nullopt;
 }
 
-std::optional<StatFields> read_stat(pid_t pid) {
+}  // namespace
+
+std::optional<StatFields> process_stat(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   auto text = read_file(proc_path(pid, "stat"));
   if (!text) return std::nullopt;
   return parse_stat(*text);
 }
 
-}  // namespace
+std::optional<MemoryUsage> parse_statm(std::string_view text, uint64_t page_size) {
+  // "size resident shared text lib data dt", in pages.
+  uint64_t fields[3];
+  size_t pos = 0;
+  for (uint64_t& f : fields) {
+    while (pos < text.size() && text[pos] == ' ') ++pos;
+    size_t end = text.find_first_of(" \n", pos);
+    if (end == std::string_view::npos) end = text.size();
+    if (end == pos || !parse_number(text.substr(pos, end - pos), &f)) return std::nullopt;
+    pos = end;
+  }
+  MemoryUsage m;
+  m.resident_bytes = fields[1] * page_size;
+  m.anon_bytes = (fields[1] > fields[2] ? fields[1] - fields[2] : 0) * page_size;
+  return m;
+}
+
+std::optional<MemoryUsage> process_memory(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  auto text = read_file(proc_path(pid, "statm"));
+  if (!text) return std::nullopt;
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  return parse_statm(*text, page);
+}
 
 std::optional<StatFields> parse_stat(std::string_view text) {
   // "PID (COMM) S PPID ..." where COMM is anything up to the LAST ')'.
@@ -117,7 +142,7 @@ std::optional<StatFields> parse_stat(std::string_view text) {
 }
 
 ProcessInfo inspect_process(pid_t pid) {
-  auto stat = read_stat(pid);
+  auto stat = process_stat(pid);
   if (!stat)
     throw FatalError(ExitCode::NoSuchProcess, "no process with PID " + std::to_string(pid));
 
@@ -145,13 +170,13 @@ ProcessInfo inspect_process(pid_t pid) {
 }
 
 std::optional<uint64_t> process_start_time(pid_t pid) {
-  auto stat = read_stat(pid);
+  auto stat = process_stat(pid);
   if (!stat) return std::nullopt;
   return stat->start_time_ticks;
 }
 
 bool process_alive(pid_t pid, uint64_t start_time_ticks) {
-  auto stat = read_stat(pid);
+  auto stat = process_stat(pid);
   if (!stat) return false;
   if (stat->state == 'Z' || stat->state == 'X') return false;
   return stat->start_time_ticks == start_time_ticks;

@@ -36,6 +36,16 @@ struct StatFields {
 
 // Parses the text of /proc/PID/stat; nullopt when it is malformed.
 std::optional<StatFields> parse_stat(std::string_view text);
+// /proc/PID/stat; nullopt when the process is gone.
+std::optional<StatFields> process_stat(pid_t pid);
+
+// What a process holds in memory, from /proc/PID/statm.
+struct MemoryUsage {
+  uint64_t resident_bytes = 0;
+  uint64_t anon_bytes = 0;  // resident minus file-backed and shared pages
+};
+std::optional<MemoryUsage> parse_statm(std::string_view text, uint64_t page_size);
+std::optional<MemoryUsage> process_memory(pid_t pid);
 
 // Reads everything about PID. Throws FatalError: NoSuchProcess when it does
 // not exist, BadTarget when it is a kernel thread or leakscope itself.

@@ -1,5 +1,7 @@
 #include "timeline/timeline.h"
 
+#include <cstdint>
+
 namespace leakscope {
 
 namespace {
@@ -51,6 +53,11 @@ void Timeline::record(const SeriesKey& key, const Sample& sample, double previou
 const Series* Timeline::find(const SeriesKey& key) const {
   auto it = series_.find(key);
   return it == series_.end() ? nullptr : &it->second;
+}
+
+void Timeline::erase_trace(uint32_t trace_id) {
+  auto it = series_.lower_bound(SeriesKey{trace_id, 0, INT32_MIN, 0});
+  while (it != series_.end() && it->first.trace_id == trace_id) it = series_.erase(it);
 }
 
 }  // namespace leakscope

@@ -1,4 +1,4 @@
-// Per (pid, kind, stack) series of live bytes and objects sampled each tick.
+// Per (process image, kind, stack) series of live bytes and objects sampled each tick.
 // Pure: plain values in, plain values out.
 #pragma once
 
@@ -12,7 +12,7 @@
 namespace leakscope {
 
 struct SeriesKey {
-  pid_t pid = 0;
+  uint32_t trace_id = 0;  // the process image (TraceId)
   uint32_t kind = 0;
   int32_t stack_id = 0;
   uint32_t fn = 0;
@@ -51,6 +51,8 @@ class Timeline {
   // live, and a stack that grew within a single tick still shows its growth.
   void record(const SeriesKey& key, const Sample& sample, double previous_t);
   const Series* find(const SeriesKey& key) const;
+  // Drops every series of one process image.
+  void erase_trace(uint32_t trace_id);
   size_t size() const { return series_.size(); }
 
  private:

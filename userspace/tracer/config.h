@@ -17,6 +17,17 @@ namespace leakscope {
 struct TraceConfig {
   std::vector<pid_t> pids;           // -p
   std::vector<std::string> command;  // -- CMD ARGS
+  bool follow_children = false;      // trace children of traced processes from birth
+  // --all: every process of the host, cheaply (syscall kinds, RSS), with
+  // allocator probes only where memory grows (drill-down).
+  bool all = false;
+  double drill_rate = 256 * 1024;  // bytes/s of process growth that starts a drill-down
+  double drill_seconds = 60;       // how long allocator probes stay on
+  size_t drill_max = 4;            // drill-downs at once
+  std::vector<std::string> comms;  // --comm filters (any of them)
+  std::string cgroup_filter;       // --cgroup: path prefix
+  std::vector<pid_t> exclude_pids; // --exclude-pid
+  size_t keep_exited = 256;        // ended images whose report is kept
   double tick_seconds = 1.0;         // ledger sampling period
   double interval_seconds = 5.0;     // periodic table
   double duration_seconds = 0;       // 0: until stopped or targets exit

@@ -50,12 +50,22 @@ ControlReply TraceSession::handle_control(const nlohmann::json& request) {
         return reply_error(cmd + ": a pid is required");
       pid_t pid = request["pid"].get<pid_t>();
       if (cmd == "attach") {
-        if (auto it = targets_.find(pid); it != targets_.end() && !it->second.exited())
-          return reply_error("PID " + std::to_string(pid) + " is already traced");
-        attach_pid(pid);
-        log_info("PID " + std::to_string(pid) + " (" + targets_[pid].info.comm + ") attached");
-        return reply_ok({{"message", "tracing PID " + std::to_string(pid) + " (" +
-                                         targets_[pid].info.comm + ")"}});
+        if (TracedProcess* proc = live_image(pid)) {
+          if (!config_.all || proc->heap_probes)
+            return reply_error("PID " + std::to_string(pid) + " is already traced");
+          // Under --all: the operator asks for allocator probes on it, to stay.
+          proc->heap_probes = proc->named = proc->drill_confirmed = true;
+          proc->maps_hash = 0;
+          replan(*proc, now(), true);
+          symbolizer_.observe(pid);
+          log_info("PID " + std::to_string(pid) + " (" + proc->info.comm + "): allocator probes on");
+          return reply_ok({{"message", "allocator probes on PID " + std::to_string(pid) + " (" +
+                                           proc->info.comm + ")"}});
+        }
+        TraceId id = attach_pid(pid);
+        const std::string& comm = targets_.at(id).info.comm;
+        log_info("PID " + std::to_string(pid) + " (" + comm + ") attached");
+        return reply_ok({{"message", "tracing PID " + std::to_string(pid) + " (" + comm + ")"}});
       }
       detach_pid(pid, now());
       return reply_ok({{"message", "detached from PID " + std::to_string(pid) +
@@ -77,22 +87,31 @@ nlohmann::json TraceSession::enabled_kinds() const {
 
 nlohmann::json TraceSession::status_json() const {
   nlohmann::json targets = nlohmann::json::array();
-  std::map<pid_t, std::pair<int64_t, int64_t>> live;
+  std::map<TraceId, std::pair<int64_t, int64_t>> live;
   int64_t live_objects = 0;
   for (const LedgerRow& row : rows_) {
-    live[row.pid].first += row.value.live_bytes;
-    live[row.pid].second += row.value.live_objects;
+    if (row.kind == Kind::Rss) continue;
+    live[row.trace_id].first += row.value.live_bytes;
+    live[row.trace_id].second += row.value.live_objects;
     live_objects += row.value.live_objects;
   }
   double t = now();
-  for (const auto& [pid, proc] : targets_) {
-    const char* state = !proc.exited() ? "traced" : proc.detached ? "detached" : "exited";
-    targets.push_back({{"pid", pid},
+  for (const auto& [id, proc] : targets_) {
+    const char* state = !proc.exited() ? "traced"
+                        : proc.detached() ? "detached"
+                        : proc.end == End::Exec ? "exec'd"
+                                                : "exited";
+    // Under --all, the status lists what is being looked at closely.
+    if (config_.all && !proc.heap_probes && !live[id].second) continue;
+    targets.push_back({{"pid", proc.info.pid},
                        {"comm", proc.info.comm},
                        {"state", state},
+                       {"origin", origin_name(proc.origin)},
+                       {"parent_pid", proc.parent_pid},
+                       {"allocator_probes", !proc.exited() && session_->has_allocator_probes(proc.info.pid)},
                        {"traced_seconds", (proc.exited() ? proc.exited_at : t) - proc.attached_at},
-                       {"live_bytes", live[pid].first},
-                       {"live_objects", live[pid].second}});
+                       {"live_bytes", live[id].first},
+                       {"live_objects", live[id].second}});
   }
   Counters c = session_->counters();
   nlohmann::json sinks = nlohmann::json::array();

@@ -5,16 +5,16 @@
 namespace leakscope {
 
 AlertSubject TraceSession::subject_for(const LedgerRow& row, const Assessment& a) {
-  const TracedProcess& proc = targets_.at(row.pid);
+  const TracedProcess& proc = targets_.at(row.trace_id);
   AlertSubject s;
   s.host = host_;
-  s.pid = row.pid;
+  s.pid = proc.info.pid;
   s.comm = proc.info.comm;
   s.cmdline = proc.info.cmdline;
   s.cgroup = proc.cgroup;
   s.container_id = proc.container_id;
   s.kind = row.kind;
-  s.frames = frames_for(row.pid, row.stack_id);
+  s.frames = frames_for(row.trace_id, row.stack_id);
   s.rate = a.evidence.rate;
   s.rate_unit = std::string(a.evidence.unit);
   s.live_bytes = row.value.live_bytes;
@@ -28,7 +28,7 @@ AlertSubject TraceSession::subject_for(const LedgerRow& row, const Assessment& a
 void TraceSession::judge(double t) {
   std::vector<AlertSubject> suspects;
   for (const LedgerRow& row : rows_) {
-    auto it = targets_.find(row.pid);
+    auto it = targets_.find(row.trace_id);
     if (it == targets_.end()) continue;
     bool fresh = !it->second.exited() || it->second.exited_at == t;
     if (!fresh) continue;  // an exited process keeps its last verdict
@@ -47,12 +47,12 @@ void TraceSession::publish_metrics(double tick_seconds) {
   if (!metrics_) return;
   MetricsSnapshot m;
   m.version = LEAKSCOPE_VERSION;
-  std::map<std::pair<pid_t, Kind>, ProcessKindMetrics> per;
+  std::map<std::pair<TraceId, Kind>, ProcessKindMetrics> per;
   for (const LedgerRow& row : rows_) {
-    auto it = targets_.find(row.pid);
-    if (it == targets_.end()) continue;
-    ProcessKindMetrics& p = per[{row.pid, row.kind}];
-    p.pid = row.pid;
+    auto it = targets_.find(row.trace_id);
+    if (it == targets_.end() || it->second.exited()) continue;
+    ProcessKindMetrics& p = per[{row.trace_id, row.kind}];
+    p.pid = it->second.info.pid;
     p.comm = it->second.info.comm;
     p.kind = std::string(kind_name(row.kind));
     p.live_bytes += row.value.live_bytes;

@@ -14,36 +14,44 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
   r.elapsed_seconds = t;
   r.final = final;
 
-  std::set<pid_t> pids;
-  for (const auto& [pid, proc] : targets_) pids.insert(pid);
+  std::set<TraceId> ids;
+  for (const auto& [id, proc] : targets_)
+    if (!proc.exited()) ids.insert(id);
   std::map<SeriesKey, AgeProfile> ages;
-  if (with_ages) ages = read_object_ages(session_->objects_fd(), pids, monotonic_now_ns());
+  if (with_ages) ages = read_object_ages(session_->objects_fd(), ids, monotonic_now_ns());
   r.window_seconds = config_.detector.window_seconds;
   r.alerts_firing = alerts_.firing();
   if (dispatcher_)
     for (const SinkHealth& h : dispatcher_->health())
       r.sinks.push_back(SinkStatus{h.name, h.delivered, h.failures, h.dropped, h.last_error});
 
-  std::map<pid_t, ProcessEntry> procs;
-  for (const auto& [pid, proc] : targets_) {
-    ProcessEntry& p = procs[pid];
-    p.pid = pid;
+  std::map<TraceId, ProcessEntry> procs;
+  for (const auto& [id, proc] : targets_) {
+    ProcessEntry& p = procs[id];
+    p.pid = proc.info.pid;
+    p.trace_id = id;
+    p.parent_pid = proc.parent_pid;
+    p.origin = origin_name(proc.origin);
+    p.ended = end_name(proc.end);
+    p.allocator_probes = session_->has_allocator_probes(proc.info.pid) && !proc.exited();
+    p.drilled = proc.drill_until >= 0 || proc.drill_confirmed;
     p.comm = proc.info.comm;
     p.cmdline = proc.info.cmdline;
     p.allocator_module = proc.allocator_module;
     p.cgroup = proc.cgroup;
     p.container_id = proc.container_id;
-    p.exited = proc.exited() && !proc.detached;
-    p.detached = proc.detached;
+    p.exited = proc.exited() && !proc.detached();
+    p.detached = proc.detached();
     p.traced_seconds = (proc.exited() ? proc.exited_at : t) - proc.attached_at;
   }
   for (const LedgerRow& row : rows_) {
-    auto it = targets_.find(row.pid);
+    auto it = targets_.find(row.trace_id);
     if (it == targets_.end()) continue;
     SeriesKey key = key_of(row);
     const Series* series = timeline_.find(key);
     StackEntry s;
-    s.pid = row.pid;
+    s.pid = it->second.info.pid;
+    s.trace_id = row.trace_id;
     s.comm = it->second.info.comm;
     s.kind = row.kind;
     s.allocator = origin_name(row.kind, row.fn);
@@ -65,11 +73,11 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
       s.oldest_age_seconds = age->second.oldest_seconds;
       s.median_age_seconds = age->second.median_seconds;
     }
-    ProcessEntry& p = procs[row.pid];
+    ProcessEntry& p = procs[row.trace_id];
     p.live_bytes += s.live_bytes;
     p.live_objects += s.live_objects;
     if (s.live_objects <= 0 && s.growth_bytes_per_sec <= 0 && s.growth_objects_per_sec <= 0) continue;
-    s.frames = frames_for(row.pid, row.stack_id);
+    s.frames = frames_for(row.trace_id, row.stack_id);
     for (const Frame& f : s.frames) {
       ++r.health.total_frames;
       if (f.function.empty()) ++r.health.unknown_frames;
@@ -81,11 +89,17 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
   constexpr size_t kWithHistory = 20;
   for (size_t i = 0; i < r.stacks.size() && i < kWithHistory; ++i) {
     const StackEntry& s = r.stacks[i];
-    SeriesKey key{s.pid, static_cast<uint32_t>(s.kind), s.stack_id, s.fn};
+    SeriesKey key{s.trace_id, static_cast<uint32_t>(s.kind), s.stack_id, s.fn};
     if (const Series* series = timeline_.find(key))
       r.stacks[i].history.assign(series->samples().begin(), series->samples().end());
   }
-  for (auto& [pid, p] : procs) r.processes.push_back(std::move(p));
+  // Under --all the host's processes are many: a report lists those with
+  // something to show.
+  std::set<TraceId> shown;
+  for (const StackEntry& s : r.stacks) shown.insert(s.trace_id);
+  for (auto& [id, p] : procs)
+    if (!config_.all || shown.count(id) || p.drilled) r.processes.push_back(std::move(p));
+  r.processes_traced = procs.size();
 
   Counters c = session_->counters();
   Health& h = r.health;

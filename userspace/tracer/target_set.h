@@ -1,6 +1,7 @@
-// The processes being traced and what we know of each: identity (pid plus
-// start time, so a reused PID is never mistaken for the target), its
-// allocator plan, and whether it is still alive.
+// The process images being traced and what we know of each. An image is a
+// process between two of its execs (or its start and its exit): it has a
+// trace id of its own (see TraceId), so a PID reused by another process, or
+// a process that execs into another program, never mixes ledgers.
 #pragma once
 
 #include <sys/types.h>
@@ -10,25 +11,54 @@
 #include <string>
 #include <vector>
 
-#include "target/allocator.h"
+#include "collector/collector.h"
+#include "probes/session.h"
 #include "target/process.h"
 
 namespace leakscope {
 
+// How an image came to be traced.
+enum class Origin {
+  Pid,      // -p or `leakscope attach`
+  Command,  // -- CMD
+  Child,    // forked by a traced process (--follow-children)
+  Exec,     // a traced process exec'd into it
+  Host,     // --all
+};
+
+const char* origin_name(Origin origin);
+
+// Why tracing of an image ended.
+enum class End { None, Exit, Exec, Detach };
+
+const char* end_name(End end);
+
 struct TracedProcess {
-  ProcessInfo info;
+  TraceId id = 0;
+  ProcessInfo info;            // info.pid: its PID
+  Origin origin = Origin::Pid;
+  TraceId parent = 0;          // the image that forked it or that it replaced; 0 for none
+  pid_t parent_pid = 0;
   std::string allocator_module;
   std::string cgroup;
   std::string container_id;
   size_t maps_hash = 0;       // of the executable mappings last planned for
   double attached_at = 0;     // seconds since tracing began
-  double exited_at = -1;      // when tracing it ended (exit or detach); < 0 while traced
-  bool detached = false;      // ended by a detach request, still running
-  bool is_child = false;      // started by us with -- CMD
+  double exited_at = -1;      // when tracing it ended; < 0 while traced
+  End end = End::None;
+  bool closed = false;        // its kernel rows moved to final_rows
+  bool heap_probes = false;   // allocator probes wanted for it
+  bool named = false;         // an operator asked for it (-p, attach, -- CMD, or its exec)
+  bool identified = false;    // comm/cmdline read from its own /proc entry
   bool warned_no_allocator = false;
-  bool exited() const { return exited_at >= 0; }  // no longer traced
+  double drill_until = -1;    // --all: allocator probes come off then (< 0: not drilling)
+  bool drill_confirmed = false;
+  std::vector<LedgerRow> final_rows;  // the kernel's ledger rows when it ended
+
+  bool exited() const { return end != End::None; }  // no longer traced
+  bool detached() const { return end == End::Detach; }
 };
 
-using TargetSet = std::map<pid_t, TracedProcess>;
+using TargetSet = std::map<TraceId, TracedProcess>;
 
 }  // namespace leakscope

@@ -34,7 +34,7 @@ size_t executable_maps_hash(const std::vector<MapEntry>& maps) {
 }  // namespace
 
 SeriesKey key_of(const LedgerRow& row) {
-  return SeriesKey{row.pid, static_cast<uint32_t>(row.kind), row.stack_id, row.fn};
+  return SeriesKey{row.trace_id, static_cast<uint32_t>(row.kind), row.stack_id, row.fn};
 }
 
 TraceSession::TraceSession(const TraceConfig& config)
@@ -54,25 +54,50 @@ TraceSession::TraceSession(const TraceConfig& config)
   if (!config.control_path.empty()) control_ = std::make_unique<ControlServer>(config.control_path);
 }
 
-void TraceSession::attach_pid(pid_t pid) {
+TracedProcess* TraceSession::live_image(pid_t pid) {
+  auto it = live_.find(pid);
+  if (it == live_.end()) return nullptr;
+  auto t = targets_.find(it->second);
+  return t == targets_.end() || t->second.exited() ? nullptr : &t->second;
+}
+
+TraceId TraceSession::attach_pid(pid_t pid, Origin origin) {
+  if (live_image(pid))
+    throw FatalError(ExitCode::Usage, "PID " + std::to_string(pid) + " is already being traced");
   ProcessInfo info = inspect_process(pid);
   auto maps = read_maps(pid);
   if (!maps) throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited before it could be traced");
+  bool heap = session_->heap_enabled() && origin != Origin::Host;
   AllocatorPlan plan;
-  if (session_->heap_enabled()) plan = plan_allocator(pid, *maps);
-  symbolizer_.observe(pid);
-  AttachResult res = session_->attach(pid, plan);
-  for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
-  log_verbose("PID " + std::to_string(pid) + " (" + info.comm + "): " + std::to_string(res.probes) +
-              " probes on " + plan.allocator_module);
+  if (heap) plan = plan_allocator(pid, *maps);
+  TraceId id = next_id_++;
+  session_->track(pid, id, config_.follow_children || config_.all);
+  try {
+    symbolizer_.observe(pid);
+    AttachResult res = session_->attach_allocator(pid, plan);
+    for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
+    if (heap)
+      log_verbose("PID " + std::to_string(pid) + " (" + info.comm + "): " + std::to_string(res.probes) +
+                  " probes on " + plan.allocator_module);
+  } catch (...) {
+    session_->untrack(pid);
+    throw;
+  }
   TracedProcess proc;
+  proc.id = id;
+  proc.origin = origin;
   proc.info = std::move(info);
+  proc.identified = true;
+  proc.named = origin != Origin::Host;
+  proc.heap_probes = heap;
   proc.allocator_module = plan.allocator_module;
   proc.cgroup = process_cgroup(pid);
   proc.container_id = container_id_from_cgroup(proc.cgroup);
-  proc.maps_hash = executable_maps_hash(*maps);
+  proc.maps_hash = heap ? executable_maps_hash(*maps) : 0;
   proc.attached_at = now();
-  targets_[pid] = std::move(proc);
+  targets_[id] = std::move(proc);
+  live_[pid] = id;
+  return id;
 }
 
 void TraceSession::start_command() {
@@ -84,40 +109,49 @@ void TraceSession::start_command() {
     plan = plan_allocator(::getpid(), own.value_or(std::vector<MapEntry>{}));
   child_.emplace(ChildCommand::spawn_suspended(config_.command, signals_.original()));
   pid_t pid = child_->pid();
-  AttachResult res = session_->attach(pid, plan);
+  TraceId id = next_id_++;
+  session_->track(pid, id, config_.follow_children);
+  AttachResult res = session_->attach_allocator(pid, plan);
   log_verbose("command PID " + std::to_string(pid) + ": " + std::to_string(res.probes) +
               " probes on " + plan.allocator_module);
   TracedProcess proc;
+  proc.id = id;
+  proc.origin = Origin::Command;
+  proc.named = true;
   proc.info.pid = pid;
   proc.info.comm = config_.command.front();
   proc.info.cmdline = config_.command;
+  proc.heap_probes = session_->heap_enabled();
   proc.allocator_module = plan.allocator_module;
   proc.attached_at = now();
-  proc.is_child = true;
-  targets_[pid] = std::move(proc);
+  targets_[id] = std::move(proc);
+  live_[pid] = id;
   child_->release();
-  TracedProcess& started = targets_[pid];
+  TracedProcess& started = targets_[id];
   if (auto info = process_start_time(pid)) started.info.start_time_ticks = *info;
   started.cgroup = process_cgroup(pid);
   started.container_id = container_id_from_cgroup(started.cgroup);
 }
 
-void TraceSession::replan(pid_t pid, TracedProcess& proc, double t, bool quiet_failure) {
-  if (!session_->heap_enabled()) return;  // only allocator probes need a plan
+void TraceSession::replan(TracedProcess& proc, double t, bool quiet_failure) {
+  if (!proc.heap_probes) return;  // only allocator probes need a plan
+  pid_t pid = proc.info.pid;
   auto maps = read_maps(pid);
   if (!maps) return;
   size_t h = executable_maps_hash(*maps);
-  if (h == proc.maps_hash) return;
+  if (h == proc.maps_hash && session_->has_allocator_probes(pid)) return;
   try {
     AllocatorPlan plan = plan_allocator(pid, *maps);
-    AttachResult res = session_->attach(pid, plan);
+    AttachResult res = session_->attach_allocator(pid, plan);
     proc.maps_hash = h;
     proc.allocator_module = plan.allocator_module;
     if (res.probes)
       log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(res.probes) +
-                  " more probes (new objects mapped)");
+                  " allocator probes on " + plan.allocator_module);
   } catch (const FatalError& e) {
-    // A freshly exec'd command may not have mapped its allocator yet.
+    // A freshly exec'd command may not have mapped its allocator yet; a
+    // child may be gone already.
+    proc.maps_hash = h;
     if (!quiet_failure && !proc.warned_no_allocator && t - proc.attached_at > 2) {
       log_warn(e.what());
       proc.warned_no_allocator = true;
@@ -125,29 +159,35 @@ void TraceSession::replan(pid_t pid, TracedProcess& proc, double t, bool quiet_f
   }
 }
 
-void TraceSession::refresh(pid_t pid, TracedProcess& proc, double t) {
-  bool alive;
-  if (proc.is_child) {
-    alive = !child_->poll_exit().has_value();
-  } else {
-    alive = process_alive(pid, proc.info.start_time_ticks);
-  }
-  if (!alive) {
-    proc.exited_at = t;
-    session_->detach(pid);
-    resources_.process_exited(pid);  // exit unmaps and closes everything
-    log_info("PID " + std::to_string(pid) + " (" + proc.info.comm + ") exited; its ledger is kept");
+void TraceSession::refresh(TracedProcess& proc, double t) {
+  pid_t pid = proc.info.pid;
+  if (child_ && pid == child_->pid() && child_->poll_exit().has_value()) {
+    // Reaped here; the kernel's exit event ends the image too.
+    end_image(proc, End::Exit, t);
     return;
   }
-  symbolizer_.observe(pid);
-  if (proc.is_child && proc.info.comm == config_.command.front()) {
+  if (!proc.identified) {
+    // A child or a new image: who it is now that it runs on its own.
+    if (auto stat_time = process_start_time(pid)) {
+      try {
+        ProcessInfo info = inspect_process(pid);
+        proc.info = std::move(info);
+      } catch (const FatalError&) {
+      }
+      proc.info.start_time_ticks = *stat_time;
+      proc.cgroup = process_cgroup(pid);
+      proc.container_id = container_id_from_cgroup(proc.cgroup);
+      proc.identified = true;
+    }
+  } else if (proc.origin == Origin::Command && proc.info.comm == config_.command.front()) {
     if (auto comm = process_comm(pid)) proc.info.comm = *comm;
   }
-  replan(pid, proc, t, false);
+  symbolizer_.observe(pid);
+  replan(proc, t, false);
 }
 
-const std::vector<Frame>& TraceSession::frames_for(pid_t pid, int32_t stack_id) {
-  auto key = std::make_pair(pid, stack_id);
+const std::vector<Frame>& TraceSession::frames_for(TraceId id, int32_t stack_id) {
+  auto key = std::make_pair(id, stack_id);
   auto it = frames_.find(key);
   if (it != frames_.end()) return it->second;
   std::vector<uint64_t> ips;
@@ -157,6 +197,8 @@ const std::vector<Frame>& TraceSession::frames_for(pid_t pid, int32_t stack_id) 
   } else {
     ips = collector_.read_stack(stack_id);
   }
+  auto proc = targets_.find(id);
+  pid_t pid = proc == targets_.end() ? 0 : proc->second.info.pid;
   return frames_[key] = symbolizer_.resolve_stack(pid, ips);
 }
 
@@ -183,35 +225,34 @@ int32_t TraceSession::syscall_stack_id(pid_t pid, const ls_sys_event& e) {
   return id;
 }
 
-void TraceSession::apply_syscall_events() {
+void TraceSession::apply_syscall_events(double t) {
   std::set<pid_t> observed;
-  session_->drain_events([this, &observed](const ls_sys_event& e) {
+  session_->drain_events([this, t, &observed](const ls_sys_event& e) {
+    if (on_lifecycle_event(e, t)) return;
     pid_t pid = static_cast<pid_t>(e.tgid);
-    auto it = targets_.find(pid);
+    auto it = targets_.find(e.trace_id);
     if (it == targets_.end() || it->second.exited()) return;
     // Stacks are read against the view of the process's maps taken at the
-    // last tick, which is the image that made the calls, even when it has
-    // exec'd since; an exec event switches the view to the new image.
+    // last tick, which is the image that made the calls.
     if (!symbolizer_.knows(pid) && observed.insert(pid).second) symbolizer_.observe(pid);
     SysEvent ev;
     ev.op = e.op;
-    ev.pid = pid;
+    ev.trace_id = e.trace_id;
     ev.ts_ns = e.ts_ns;
     ev.ret = e.ret;
     for (int i = 0; i < 5; ++i) ev.args[i] = e.args[i];
     ev.stack_id = syscall_stack_id(pid, e);
     if (log_level() >= LogLevel::Debug) {
       std::ostringstream msg;
-      msg << "event op " << e.op << " pid " << pid << " ret " << e.ret << " a0 " << e.args[0]
-          << " stack " << ev.stack_id << std::hex;
+      msg << "event op " << e.op << " pid " << pid << " image " << e.trace_id << " ret " << e.ret
+          << " a0 " << e.args[0] << " stack " << ev.stack_id << std::hex;
       if (ev.stack_id >= kSyscallStackBase)
         for (uint64_t ip : syscall_stacks_[static_cast<size_t>(ev.stack_id - kSyscallStackBase)])
           msg << " 0x" << ip;
       log_debug(msg.str());
     }
     resources_.apply(ev);
-    if (ev.stack_id != LS_STACK_UNKNOWN) frames_for(pid, ev.stack_id);  // symbolized now
-    if (e.op == LS_SYS_EXEC) symbolizer_.observe(pid);
+    if (ev.stack_id != LS_STACK_UNKNOWN) frames_for(e.trace_id, ev.stack_id);  // symbolized now
   });
 }
 
@@ -219,7 +260,7 @@ std::vector<LedgerRow> TraceSession::resource_rows() const {
   std::vector<LedgerRow> rows;
   for (const ResourceRow& r : resources_.rows()) {
     LedgerRow row;
-    row.pid = r.pid;
+    row.trace_id = r.trace_id;
     row.kind = r.kind;
     row.stack_id = r.stack_id;
     row.fn = r.sub;
@@ -236,59 +277,86 @@ std::vector<LedgerRow> TraceSession::resource_rows() const {
 }
 
 void TraceSession::tick(double t) {
-  apply_syscall_events();
-  for (auto& [pid, proc] : targets_)
-    if (!proc.exited()) refresh(pid, proc, t);
+  apply_syscall_events(t);
+  reconcile_targets(t);
+  if (config_.all) scan_host(t);
+  for (auto& [id, proc] : targets_)
+    if (!proc.exited()) refresh(proc, t);
 
   auto rows = collector_.read_ledger();
   if (!rows) {
     log_warn("cannot read the ledger this tick");
     return;
   }
+  close_ended(*rows, t);
   for (LedgerRow& row : resource_rows()) rows->push_back(row);
+  for (const auto& [id, proc] : targets_)
+    for (const LedgerRow& row : proc.final_rows) rows->push_back(row);
+  if (config_.all) sample_rss(t);
+  for (const auto& [id, sample] : rss_) {
+    LedgerRow row;
+    row.trace_id = id;
+    row.kind = Kind::Rss;
+    row.value.live_bytes = sample.live_bytes;
+    row.value.live_objects = 0;
+    rows->push_back(row);
+  }
   for (const LedgerRow& row : *rows) {
-    auto it = targets_.find(row.pid);
+    auto it = targets_.find(row.trace_id);
     if (it == targets_.end()) continue;
     const TracedProcess& proc = it->second;
-    // An exited process's rows are final; record them once more only on the
-    // tick that noticed the exit.
+    // An ended image's rows are final; record them once more only on the
+    // tick that noticed the end.
     if (proc.exited() && proc.exited_at != t) continue;
     timeline_.record(key_of(row), Sample{t, row.value.live_bytes, row.value.live_objects},
                      std::max(last_tick_, proc.attached_at));
-    if (row.value.live_objects > 0) frames_for(row.pid, row.stack_id);
+    if (row.value.live_objects > 0) frames_for(row.trace_id, row.stack_id);
   }
   rows_ = std::move(*rows);
   last_tick_ = t;
   ++ticks_;
   judge(t);
+  if (config_.all) steer_drills(t);
+  prune_ended();
 }
 
-// Stops when every target has exited; a target detached on request means
-// an operator is steering, so the tracer waits for more attaches.
+// Stops when every target has ended; a target detached on request means
+// an operator is steering, so the tracer waits for more attaches. --all
+// never runs out of targets.
 bool TraceSession::should_stop_for_targets() const {
-  for (const auto& [pid, proc] : targets_)
-    if (!proc.exited() || proc.detached) return false;
+  if (config_.all) return false;
+  for (const auto& [id, proc] : targets_)
+    if (!proc.exited() || proc.detached()) return false;
   return !targets_.empty();
 }
 
 void TraceSession::detach_pid(pid_t pid, double t) {
-  auto it = targets_.find(pid);
-  if (it == targets_.end() || it->second.exited())
+  TracedProcess* proc = live_image(pid);
+  if (!proc)
     throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " is not being traced");
-  session_->detach(pid);
-  it->second.exited_at = t;
-  it->second.detached = true;
-  log_info("PID " + std::to_string(pid) + " (" + it->second.info.comm + ") detached; its ledger is kept");
+  session_->untrack(pid);
+  end_image(*proc, End::Detach, t);
+  log_info("PID " + std::to_string(pid) + " (" + proc->info.comm + ") detached; its ledger is kept");
 }
 
 int TraceSession::run() {
   for (pid_t pid : config_.pids) attach_pid(pid);
   if (!config_.command.empty()) start_command();
+  if (config_.all) scan_host(0);
 
-  std::ostringstream who;
-  for (const auto& [pid, proc] : targets_) who << " " << pid << " (" << proc.info.comm << ")";
-  log_info("tracing " + std::to_string(targets_.size()) + " process(es):" + who.str() + ", " +
-           std::to_string(session_->probes_attached()) + " probes; Ctrl-C for the final report");
+  if (config_.all) {
+    log_info("tracing the whole host: " + std::to_string(targets_.size()) +
+             " processes (syscall kinds and memory; allocator probes where memory grows past " +
+             std::to_string(static_cast<long long>(config_.drill_rate)) +
+             " B/s); Ctrl-C for the final report");
+  } else {
+    std::ostringstream who;
+    for (const auto& [id, proc] : targets_) who << " " << proc.info.pid << " (" << proc.info.comm << ")";
+    log_info("tracing " + std::to_string(targets_.size()) + " process(es):" + who.str() + ", " +
+             std::to_string(session_->probes_attached()) + " probes" +
+             (config_.follow_children ? " (and their children)" : "") +
+             "; Ctrl-C for the final report");
+  }
 
   if (control_) log_verbose("control socket: " + control_->path());
   double next_tick = config_.tick_seconds;

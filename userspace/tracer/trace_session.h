@@ -1,7 +1,9 @@
 // One trace session: the state the trace loop carries from tick to tick and
 // the steps it takes. Internal to the tracer module; split over
-// trace_session.cpp (attach, tick, loop), judging.cpp (detector, alerts,
-// metrics), report_builder.cpp and control_requests.cpp.
+// trace_session.cpp (attach, tick, loop), lifecycle.cpp (fork, exec, exit,
+// what is kept of ended images), host_watch.cpp (--all: every process,
+// drill-down), judging.cpp (detector, alerts, metrics), report_builder.cpp
+// and control_requests.cpp.
 #pragma once
 
 #include <chrono>
@@ -41,17 +43,31 @@ class TraceSession {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
   // trace_session.cpp
-  void attach_pid(pid_t pid);
+  TraceId attach_pid(pid_t pid, Origin origin = Origin::Pid);
   void detach_pid(pid_t pid, double t);
   void start_command();
   void tick(double t);
-  void refresh(pid_t pid, TracedProcess& proc, double t);
-  void replan(pid_t pid, TracedProcess& proc, double t, bool quiet_failure);
-  const std::vector<Frame>& frames_for(pid_t pid, int32_t stack_id);
-  void apply_syscall_events();
+  void refresh(TracedProcess& proc, double t);
+  void replan(TracedProcess& proc, double t, bool quiet_failure);
+  const std::vector<Frame>& frames_for(TraceId id, int32_t stack_id);
+  void apply_syscall_events(double t);
   int32_t syscall_stack_id(pid_t pid, const ls_sys_event& e);
   std::vector<LedgerRow> resource_rows() const;
   bool should_stop_for_targets() const;
+  TracedProcess* live_image(pid_t pid);
+  // lifecycle.cpp
+  bool on_lifecycle_event(const ls_sys_event& e, double t);
+  TracedProcess& adopt(pid_t pid, TraceId id, Origin origin, const TracedProcess* parent, double t);
+  void end_image(TracedProcess& proc, End why, double t);
+  void reconcile_targets(double t);
+  void close_ended(std::vector<LedgerRow>& kernel_rows, double t);
+  void forget_image(TraceId id);
+  void prune_ended();
+  // host_watch.cpp
+  void scan_host(double t);
+  bool host_wants(pid_t pid, const ProcessInfo& info, const std::string& cgroup) const;
+  void sample_rss(double t);
+  void steer_drills(double t);
   // judging.cpp
   void judge(double t);
   void publish_metrics(double tick_seconds);
@@ -70,9 +86,14 @@ class TraceSession {
   Collector collector_;
   Symbolizer symbolizer_;
   Timeline timeline_;
-  TargetSet targets_;
+  TargetSet targets_;                 // by trace id, ended images included
+  std::map<pid_t, TraceId> live_;     // PID -> its current image
+  TraceId next_id_ = 1;               // userspace's trace ids (below LS_FIRST_KERNEL_ID)
+  std::map<TraceId, Sample> rss_;     // --all: each live image's memory this tick
+  std::map<pid_t, uint64_t> host_skipped_;   // --all: PID -> start time, not to be traced
+  std::map<TraceId, double> drill_cooldown_; // --all: no new drill-down before then
   std::optional<ChildCommand> child_;
-  std::map<std::pair<pid_t, int32_t>, std::vector<Frame>> frames_;
+  std::map<std::pair<TraceId, int32_t>, std::vector<Frame>> frames_;
   std::vector<LedgerRow> rows_;
   ResourceLedger resources_;
   // Stacks of syscall events, composed in userspace (see ls_sys_event);
