@@ -138,6 +138,7 @@ std::map<std::string, Expect> Fixture::wait_done(double timeout_s) {
   auto t0 = Clock::now();
   while (auto line = read_line(timeout_s - since(t0))) {
     if (*line == "done") return expects;
+    if (line->rfind("expect ", 0) != 0) lines_.push_back(*line);
     if (line->rfind("expect ", 0) == 0) {
       // The function name may contain spaces (C++): the last two fields are numbers.
       std::string rest = line->substr(7);

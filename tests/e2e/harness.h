@@ -34,6 +34,8 @@ class Fixture {
   void send(const std::string& line);
   // Reads until "done"; returns the expect lines by function name.
   std::map<std::string, Expect> wait_done(double timeout_s = 30);
+  // Every line read so far that is not an expect line ("worker 1 4242"...).
+  const std::vector<std::string>& lines() const { return lines_; }
   bool running() const;  // alive and not stopped
   void finish();         // closes stdin and reaps it
 
@@ -42,6 +44,7 @@ class Fixture {
   pid_t pid_ = -1;
   int in_fd_ = -1, out_fd_ = -1;
   std::string buffer_;
+  std::vector<std::string> lines_;
 };
 
 // leakscope run in the background; stdout and stderr go to files.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,7 +36,7 @@ struct TraceFlags {
   std::string weight = "live";
   std::vector<std::string> kinds;
   std::string syscall_probes = "auto";
-  std::optional<bool> follow_children;
+  bool follow_children = false, no_follow_children = false;
   std::string drill_rate = "256KiB", drill_for = "60s";
   std::vector<std::string> exclude_pid_specs;
 };
@@ -145,9 +144,12 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->check(CLI::IsMember({"auto", "raw"}))
       ->capture_default_str();
   sub_->add_option("command", f.config.command, "Command to start and trace (after --)");
-  sub_->add_flag("--follow-children,!--no-follow-children", f.follow_children,
-                 "Trace children forked by traced processes from birth (default: on for -- CMD "
-                 "and --all, off for -p)")
+  auto* follow = sub_->add_flag("--follow-children", f.follow_children,
+                                "Trace children forked by traced processes from birth (default: "
+                                "on for -- CMD and --all, off for -p)")
+                     ->group("Processes");
+  sub_->add_flag("--no-follow-children", f.no_follow_children, "Trace no children")
+      ->excludes(follow)
       ->group("Processes");
   sub_->add_option("--keep-exited", f.config.keep_exited,
                    "Ended processes whose ledgers stay in reports (the most recent)")
@@ -204,7 +206,7 @@ int TraceCommand::run() {
                           !f.exclude_pid_specs.empty()))
       throw FatalError(ExitCode::Usage, "trace: --comm, --cgroup and --exclude-pid filter --all");
     f.config.follow_children =
-        f.follow_children.value_or(!f.config.command.empty() || f.config.all);
+        f.follow_children || (!f.no_follow_children && (!f.config.command.empty() || f.config.all));
     f.config.exclude_pids = parse_pids(f.exclude_pid_specs);
     {
       auto rate = parse_rate_spec(f.drill_rate);
@@ -229,7 +231,7 @@ int TraceCommand::run() {
       if (spec->kind) {
         set(*spec->kind);
       } else {
-        for (Kind k : {Kind::Heap, Kind::Mmap, Kind::Brk}) set(k);
+        for (Kind k : {Kind::Heap, Kind::Mmap, Kind::Brk, Kind::Rss}) set(k);
       }
     }
     f.config.alerts.pending_seconds = *parse_duration(f.alert_pending);

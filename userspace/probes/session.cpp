@@ -366,6 +366,18 @@ size_t Session::drop_ledger(TraceId id) {
   return delete_by_trace_id(ledger_fd(), sizeof(ls_ledger_key), sizeof(ls_ledger_val), id);
 }
 
+size_t Session::entries(MapName map) const {
+  int fd = map == MapName::Targets ? bpf_map__fd(skel_->maps.targets)
+           : map == MapName::Objects ? objects_fd()
+                                     : ledger_fd();
+  const bpf_map* m = map == MapName::Targets ? skel_->maps.targets
+                     : map == MapName::Objects ? skel_->maps.objects
+                                               : skel_->maps.ledger;
+  size_t n = 0;
+  for_each_entry(fd, bpf_map__key_size(m), bpf_map__value_size(m), [&](const void*, const void*) { ++n; });
+  return n;
+}
+
 int Session::ledger_fd() const { return bpf_map__fd(skel_->maps.ledger); }
 int Session::stacks_fd() const { return bpf_map__fd(skel_->maps.stacks); }
 int Session::objects_fd() const { return bpf_map__fd(skel_->maps.objects); }

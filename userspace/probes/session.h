@@ -39,6 +39,8 @@ struct SessionOptions {
   bool force_raw_syscalls = false;  // skip tracefs even when it is there
 };
 
+enum class MapName { Targets, Objects, Ledger };
+
 // How the syscall kinds reach the kernel's syscalls.
 enum class SyscallProbes { None, Tracepoints, RawTracepoints };
 
@@ -90,6 +92,9 @@ class Session {
   size_t drain_events(const std::function<void(const ls_sys_event&)>& visit);
   SyscallProbes syscall_probes() const { return syscall_probes_; }
   bool heap_enabled() const { return kinds_mask_ & LS_KIND_BIT(LS_KIND_HEAP); }
+
+  // Entries in one of the kernel's maps now (a walk of the map).
+  size_t entries(MapName map) const;
 
   int ledger_fd() const;
   int stacks_fd() const;

@@ -85,6 +85,13 @@ bool TraceSession::on_lifecycle_event(const ls_sys_event& e, double t) {
       auto old = targets_.find(e.trace_id);
       TraceId next = static_cast<TraceId>(e.args[0]);
       if (old == targets_.end() || old->second.exited() || targets_.count(next)) return true;
+      // The symbolizer still holds the old image's maps (it reads them at
+      // ticks): resolve every stack of the old image now, before it moves on.
+      if (old->second.heap_probes)
+        if (auto rows = collector_.read_ledger())
+          for (const LedgerRow& row : *rows)
+            if (row.trace_id == e.trace_id && row.value.live_objects > 0)
+              frames_for(row.trace_id, row.stack_id);
       SysEvent ev;
       ev.op = LS_SYS_EXEC;
       ev.trace_id = e.trace_id;
@@ -205,7 +212,10 @@ void TraceSession::prune_ended() {
     else
       ended.emplace_back(proc.exited_at, id);
   }
-  for (TraceId id : empty) forget_image(id);
+  for (TraceId id : empty) {
+    log_debug("image " + std::to_string(id) + " forgotten: nothing left");
+    forget_image(id);
+  }
   if (ended.size() <= config_.keep_exited) return;
   std::sort(ended.begin(), ended.end());
   for (size_t i = 0; i + config_.keep_exited < ended.size(); ++i) forget_image(ended[i].second);

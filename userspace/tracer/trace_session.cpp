@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -65,20 +66,27 @@ TraceId TraceSession::attach_pid(pid_t pid, Origin origin) {
   if (live_image(pid))
     throw FatalError(ExitCode::Usage, "PID " + std::to_string(pid) + " is already being traced");
   ProcessInfo info = inspect_process(pid);
-  auto maps = read_maps(pid);
-  if (!maps) throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited before it could be traced");
+  // Under --all a process gets allocator probes only when drilled into.
   bool heap = session_->heap_enabled() && origin != Origin::Host;
+  std::optional<std::vector<MapEntry>> maps;
   AllocatorPlan plan;
-  if (heap) plan = plan_allocator(pid, *maps);
+  if (heap) {
+    maps = read_maps(pid);
+    if (!maps)
+      throw FatalError(ExitCode::NoSuchProcess,
+                       "PID " + std::to_string(pid) + " exited before it could be traced");
+    plan = plan_allocator(pid, *maps);
+  }
   TraceId id = next_id_++;
   session_->track(pid, id, config_.follow_children || config_.all);
   try {
-    symbolizer_.observe(pid);
-    AttachResult res = session_->attach_allocator(pid, plan);
-    for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
-    if (heap)
+    if (heap) {
+      symbolizer_.observe(pid);
+      AttachResult res = session_->attach_allocator(pid, plan);
+      for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
       log_verbose("PID " + std::to_string(pid) + " (" + info.comm + "): " + std::to_string(res.probes) +
                   " probes on " + plan.allocator_module);
+    }
   } catch (...) {
     session_->untrack(pid);
     throw;
@@ -93,7 +101,7 @@ TraceId TraceSession::attach_pid(pid_t pid, Origin origin) {
   proc.allocator_module = plan.allocator_module;
   proc.cgroup = process_cgroup(pid);
   proc.container_id = container_id_from_cgroup(proc.cgroup);
-  proc.maps_hash = heap ? executable_maps_hash(*maps) : 0;
+  proc.maps_hash = maps ? executable_maps_hash(*maps) : 0;
   proc.attached_at = now();
   targets_[id] = std::move(proc);
   live_[pid] = id;
@@ -182,7 +190,9 @@ void TraceSession::refresh(TracedProcess& proc, double t) {
   } else if (proc.origin == Origin::Command && proc.info.comm == config_.command.front()) {
     if (auto comm = process_comm(pid)) proc.info.comm = *comm;
   }
-  symbolizer_.observe(pid);
+  // Under --all most processes need no symbols until one of their stacks
+  // shows up (apply_syscall_events observes them then).
+  if (proc.heap_probes || symbolizer_.knows(pid)) symbolizer_.observe(pid);
   replan(proc, t, false);
 }
 

@@ -1,0 +1,233 @@
+// Process lifecycles: children followed from birth, exec into a new image,
+// churn of short-lived processes, and whole-host tracing with drill-down.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "harness.h"
+
+using namespace e2e;
+using nlohmann::json;
+
+namespace {
+
+std::string temp_path(const std::string& what, const std::string& ext) {
+  return "/tmp/leakscope-e2e-" + what + "-" + std::to_string(::getpid()) + ext;
+}
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return json();
+  json j = json::parse(in);
+  std::remove(path.c_str());
+  return j;
+}
+
+const json* find_process(const json& report, pid_t pid, const std::string& origin = "") {
+  for (const json& p : report["processes"])
+    if (p["pid"] == pid && (origin.empty() || p["origin"] == origin)) return &p;
+  return nullptr;
+}
+
+pid_t worker_pid(const Fixture& fx, int worker) {
+  std::string prefix = "worker " + std::to_string(worker) + " ";
+  for (const std::string& line : fx.lines())
+    if (line.rfind(prefix, 0) == 0) return std::stoi(line.substr(prefix.size()));
+  return 0;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+json status_of(const std::string& sock) {
+  Leakscope st({"status", "--control", sock, "--json"});
+  EXPECT_EQ(st.wait(), 0) << st.err();
+  return json::parse(st.out());
+}
+
+void check_prefork_report(const json& report, const Fixture& fx, const Expect& leaked) {
+  pid_t leaky = worker_pid(fx, 1);
+  ASSERT_GT(leaky, 0);
+  // The leak is found in the second worker, under its own PID...
+  const json* leak = find_stack(report, "remember_session", leaky, "heap");
+  ASSERT_NE(leak, nullptr) << report.dump(1);
+  EXPECT_EQ((*leak)["verdict"].get<std::string>().empty(), false);
+  // Probes reach a child a tick after its birth: most of its requests.
+  EXPECT_GE((*leak)["live_bytes"].get<long long>(), leaked.bytes / 2);
+  EXPECT_LE((*leak)["live_bytes"].get<long long>(), leaked.bytes);
+  // ...and blamed on nobody else.
+  for (pid_t other : {fx.pid(), worker_pid(fx, 0), worker_pid(fx, 2)})
+    EXPECT_EQ(find_stack(report, "remember_session", other), nullptr) << other;
+  const json* proc = find_process(report, leaky);
+  ASSERT_NE(proc, nullptr);
+  EXPECT_EQ((*proc)["origin"], "child");
+  EXPECT_EQ((*proc)["parent_pid"], fx.pid());
+  EXPECT_EQ((*proc)["ended"], "exit");
+  // The balanced handler leaves nothing live in any worker.
+  for (const json& s : report["stacks"])
+    if (!s["frames"].empty() && s["frames"][0]["function"] == "handle_request") {
+      EXPECT_EQ(s["live_objects"], 0) << s.dump();
+    }
+}
+
+}  // namespace
+
+TEST(LifecycleE2E, PreforkWorkerLeakIsFoundInTheWorkerNotTheParent) {
+  Fixture fx("prefork");
+  std::string path = temp_path("prefork", ".json");
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--follow-children", "--tick", "100ms",
+                "-q", "--json", path, "-v"});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  auto expects = fx.wait_done();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(ls.stop(), 0) << ls.err();
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  check_prefork_report(report, fx, expects.at("remember_session"));
+  fx.finish();
+}
+
+TEST(LifecycleE2E, CommandModeFollowsChildrenByDefault) {
+  std::string path = temp_path("prefork-cmd", ".json");
+  Leakscope ls({"trace", "--tick", "100ms", "-q", "--json", path, "--", fixture_path("prefork"),
+                "--auto"});
+  EXPECT_EQ(ls.wait(60), 0) << ls.err();
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  // No handshake to read PIDs from: the leak site is found in a child
+  // whose parent is the command.
+  const json* leak = find_stack(report, "remember_session", 0, "heap");
+  ASSERT_NE(leak, nullptr) << report.dump(1);
+  const json* proc = find_process(report, (*leak)["pid"].get<pid_t>());
+  ASSERT_NE(proc, nullptr);
+  EXPECT_EQ((*proc)["origin"], "child");
+  const json* parent = find_process(report, (*proc)["parent_pid"].get<pid_t>());
+  ASSERT_NE(parent, nullptr);
+  EXPECT_NE((*parent)["origin"], "child");
+}
+
+TEST(LifecycleE2E, WithoutFollowChildrenOnlyTheParentIsTraced) {
+  Fixture fx("prefork");
+  std::string path = temp_path("prefork-nofollow", ".json");
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "100ms", "-q", "--json", path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  fx.wait_done();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(ls.stop(), 0) << ls.err();
+  json report = read_json(path);
+  EXPECT_EQ(find_stack(report, "remember_session"), nullptr);
+  for (const json& p : report["processes"]) EXPECT_EQ(p["pid"], fx.pid()) << p.dump();
+  fx.finish();
+}
+
+TEST(LifecycleE2E, ExecStartsANewImageAndKeepsTheOldOnesLedger) {
+  Fixture fx("exec_leaky");
+  std::string path = temp_path("exec", ".json");
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "100ms", "-q", "--json", path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  // The first image prints its expectation; the second (fixture_leaky
+  // --auto) its own, then exits, which ends tracing.
+  auto first = fx.wait_done();
+  EXPECT_EQ(ls.wait(30), 0) << ls.err();
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  const json* before = find_stack(report, "leak_before_exec", fx.pid(), "heap");
+  const json* after = find_stack(report, "cache_put", fx.pid(), "heap");
+  ASSERT_NE(before, nullptr) << report.dump(1);
+  ASSERT_NE(after, nullptr) << report.dump(1);
+  EXPECT_EQ((*before)["live_bytes"], first.at("leak_before_exec").bytes);
+  EXPECT_EQ((*after)["live_bytes"], 2000 * 1024);  // fixture_leaky's REQUESTS * PAYLOAD
+  EXPECT_NE((*before)["trace_id"], (*after)["trace_id"]);
+  // The old image's stack was resolved against the old image's maps.
+  EXPECT_NE((*before)["frames"][0]["module"].get<std::string>().find("fixture_exec_leaky"),
+            std::string::npos);
+  int images = 0;
+  for (const json& p : report["processes"]) {
+    if (p["pid"] != fx.pid()) continue;
+    ++images;
+    if (p["trace_id"] == (*before)["trace_id"]) {
+      EXPECT_EQ(p["ended"], "exec");
+    }
+    if (p["trace_id"] == (*after)["trace_id"]) {
+      EXPECT_EQ(p["origin"], "exec");
+      EXPECT_EQ(p["comm"], "fixture_leaky");
+      EXPECT_EQ(p["ended"], "exit");
+    }
+  }
+  EXPECT_EQ(images, 2);
+}
+
+TEST(LifecycleE2E, ChurnOfShortLivedChildrenLeavesNoStaleEntries) {
+  Fixture fx("churn", {"1500"});
+  std::string sock = temp_path("churn", ".sock");
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--follow-children", "--tick", "100ms",
+                "-q", "--control", sock});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  fx.wait_done(120);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  long rss_first = rss_kib(ls.pid());
+  json first = status_of(sock);
+  fx.send("again");
+  fx.wait_done(120);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  long rss_second = rss_kib(ls.pid());
+  json second = status_of(sock);
+
+  for (const json& s : {first, second}) {
+    // Only the parent is left in the kernel's maps and in memory: every
+    // child's targets entry, live objects and ledger rows went with it.
+    EXPECT_EQ(s["maps"]["targets"]["used"], 1) << s.dump();
+    EXPECT_LE(s["maps"]["ledger"]["used"].get<int>(), 4) << s.dump();
+    EXPECT_LE(s["images_kept"].get<int>(), 2) << s.dump();
+    EXPECT_EQ(s["drops"]["events_lost"], 0) << s.dump();
+  }
+  // A second round of 1,500 processes costs the tracer no memory to speak of.
+  EXPECT_LT(rss_second - rss_first, 4 * 1024) << "RSS " << rss_first << " KiB -> " << rss_second << " KiB";
+  EXPECT_EQ(ls.stop(), 0) << ls.err();
+  fx.finish();
+}
+
+TEST(LifecycleE2E, WholeHostFindsTheGrowingProcessAndDrillsIntoIt) {
+  Fixture grower("grower", {"18"});
+  std::string path = temp_path("all", ".json");
+  Leakscope ls({"trace", "--all", "--tick", "250ms", "--window", "6s", "--drill-rate", "256KiB",
+                "--drill-for", "30s", "--min-rate", "64KiB", "--duration", "16s", "-q", "--json",
+                path, "--exclude-pid", std::to_string(::getpid())});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  grower.go();
+  EXPECT_EQ(ls.wait(60), 0) << ls.err();
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  EXPECT_GT(report["processes_traced"].get<int>(), 1);  // the whole host, not one process
+  // Drilled into the grower, and named its leak site.
+  const json* proc = find_process(report, grower.pid());
+  ASSERT_NE(proc, nullptr) << report.dump(1);
+  EXPECT_TRUE((*proc)["drilled"].get<bool>());
+  const json* leak = find_stack(report, "grow_steadily", grower.pid(), "heap");
+  ASSERT_NE(leak, nullptr) << report.dump(1);
+  EXPECT_EQ((*leak)["verdict"], "leak") << leak->dump();
+  EXPECT_NE(ls.err().find("PID " + std::to_string(grower.pid()) + " (fixture_grower) grows"),
+            std::string::npos)
+      << ls.err();
+  // The rest of the host is idle: nothing else is called a leak.
+  for (const json& s : report["stacks"])
+    if (s["pid"] != grower.pid()) {
+      EXPECT_NE(s["verdict"], "leak") << s.dump();
+    }
+  grower.finish();
+}
