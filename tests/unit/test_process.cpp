@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "core/errors.h"
@@ -178,6 +179,26 @@ TEST(ProcessTest, InspectOurselves) {
     EXPECT_NE(std::string(error.what()).find(std::to_string(::getpid())), std::string::npos);
   }
   EXPECT_TRUE(process_alive(::getpid(), *process_start_time(::getpid())));
+}
+
+TEST(ProcessTest, StatmGivesResidentAndAnonymousBytes) {
+  // size resident shared text lib data dt, in pages
+  auto m = parse_statm("5000 1200 200 10 0 900 0\n", 4096);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->resident_bytes, 1200u * 4096);
+  EXPECT_EQ(m->anon_bytes, 1000u * 4096);
+  EXPECT_EQ(parse_statm("5000 100 300 1 0 1 0", 4096)->anon_bytes, 0u);  // never negative
+  EXPECT_FALSE(parse_statm("", 4096).has_value());
+  EXPECT_FALSE(parse_statm("12 x 3", 4096).has_value());
+}
+
+TEST(ProcessTest, OurOwnMemoryGrowsWhenWeTouchPages) {
+  auto before = process_memory(::getpid());
+  ASSERT_TRUE(before.has_value());
+  std::vector<char> block(64 << 20, 1);  // 64 MiB, written
+  auto after = process_memory(::getpid());
+  ASSERT_TRUE(after.has_value());
+  EXPECT_GE(after->anon_bytes, before->anon_bytes + (48u << 20)) << int(block[12345]);
 }
 
 }  // namespace

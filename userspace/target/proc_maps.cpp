@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "target/root_path.h"
+
 namespace leakscope {
 
 namespace {
@@ -69,7 +71,9 @@ std::string openable_path(pid_t pid, const MapEntry& entry) {
   const std::string deleted = " (deleted)";
   if (path.size() > deleted.size() && path.ends_with(deleted))
     path.resize(path.size() - deleted.size());
-  return "/proc/" + std::to_string(pid) + "/root" + path;
+  // Not through "/proc/PID/root" + path: an absolute symlink in a
+  // container's tree would be followed on the host.
+  return pinned_path_in_root(pid, path);
 }
 
 }  // namespace leakscope

@@ -18,7 +18,8 @@ std::optional<std::vector<MapEntry>> read_maps(pid_t pid);
 
 // Path under which a mapped file of PID can be opened from our mount
 // namespace: /proc/PID/map_files/START-END (the exact inode mapped, even if
-// deleted or replaced on disk) or else /proc/PID/root/PATH.
+// deleted or replaced on disk) or else the file at PATH resolved inside the
+// process's root (see root_path.h); empty when neither opens.
 std::string openable_path(pid_t pid, const MapEntry& entry);
 
 }  // namespace leakscope

@@ -80,8 +80,10 @@ TraceId TraceSession::attach_pid(pid_t pid, Origin origin) {
   TraceId id = next_id_++;
   session_->track(pid, id, config_.follow_children || config_.all);
   try {
+    // The maps are read now, while they are the ones of the image that
+    // makes the calls (under --all, later and only for processes in view).
+    if (origin != Origin::Host) symbolizer_.observe(pid);
     if (heap) {
-      symbolizer_.observe(pid);
       AttachResult res = session_->attach_allocator(pid, plan);
       for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
       log_verbose("PID " + std::to_string(pid) + " (" + info.comm + "): " + std::to_string(res.probes) +
