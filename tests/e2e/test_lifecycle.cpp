@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -230,4 +231,65 @@ TEST(LifecycleE2E, WholeHostFindsTheGrowingProcessAndDrillsIntoIt) {
       EXPECT_NE(s["verdict"], "leak") << s.dump();
     }
   grower.finish();
+}
+
+namespace {
+
+// Starts `name` under PID `pid` (or not: the PID may be taken meanwhile),
+// by setting the namespace's last PID just before the fork.
+std::unique_ptr<Fixture> fixture_with_pid(const std::string& name, pid_t pid,
+                                          std::vector<std::string> args) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    {
+      std::ofstream last("/proc/sys/kernel/ns_last_pid");
+      last << (pid - 1);
+    }
+    auto fx = std::make_unique<Fixture>(name, args);
+    if (fx->pid() == pid) return fx;
+    fx->finish();
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(LifecycleE2E, AReusedPidIsNeverTakenForTheProcessThatHadIt) {
+  Fixture keeper("balanced");  // keeps the tracer running after the first exits
+  auto first = std::make_unique<Fixture>("leaky", std::vector<std::string>{"--exit"});
+  pid_t reused = first->pid();
+  std::string path = temp_path("reuse", ".json");
+  Leakscope ls({"trace", "-p", std::to_string(reused), "-p", std::to_string(keeper.pid()), "--tick",
+                "100ms", "-q", "--json", path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  first->go();
+  auto leaked = first->wait_done();
+  first->finish();  // exits and is reaped: its PID is free
+  // At once a new process under the same PID, leaking the same way: no tick
+  // has passed, only the kernel side can have noticed the exit.
+  auto second = fixture_with_pid("leaky", reused, {});
+  ASSERT_NE(second, nullptr) << "could not start a process under PID " << reused;
+  second->go();
+  second->wait_done();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_EQ(ls.stop(), 0) << ls.err();
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  // The first process's ledger, and only its: the second was never traced.
+  const json* leak = find_stack(report, "cache_put", reused, "heap");
+  ASSERT_NE(leak, nullptr) << report.dump(1);
+  EXPECT_EQ((*leak)["live_objects"], leaked.at("cache_put").objects);
+  EXPECT_EQ((*leak)["live_bytes"], leaked.at("cache_put").bytes);
+  int images = 0;
+  for (const json& p : report["processes"])
+    if (p["pid"] == reused) {
+      ++images;
+      EXPECT_EQ(p["ended"], "exit");
+    }
+  EXPECT_EQ(images, 1);
+  for (const json& s : report["stacks"])
+    if (s["pid"] == reused) {
+      EXPECT_EQ(s["trace_id"], (*leak)["trace_id"]) << s.dump();
+    }
+  second->finish();
+  keeper.finish();
 }
