@@ -36,6 +36,7 @@ struct TraceFlags {
   std::string weight = "live";
   std::vector<std::string> kinds;
   std::string syscall_probes = "auto";
+  std::string probe_placement = "auto";
   bool follow_children = false, no_follow_children = false;
   std::string drill_rate = "256KiB", drill_for = "60s";
   std::vector<std::string> exclude_pid_specs;
@@ -144,6 +145,11 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->check(CLI::IsMember({"auto", "raw"}))
       ->capture_default_str();
   sub_->add_option("command", f.config.command, "Command to start and trace (after --)");
+  sub_->add_option("--probe-placement", f.probe_placement,
+                   "auto: entry probes on an instruction the kernel emulates where that is safe "
+                   "(free after its NULL check); entry: at function entries")
+      ->check(CLI::IsMember({"auto", "entry"}))
+      ->capture_default_str();
   auto* follow = sub_->add_flag("--follow-children", f.follow_children,
                                 "Trace children forked by traced processes from birth (default: "
                                 "on for -- CMD and --all, off for -p)")
@@ -268,6 +274,7 @@ int TraceCommand::run() {
       }
     }
     f.config.session.force_raw_syscalls = f.syscall_probes == "raw";
+    f.config.session.probes_at_entry = f.probe_placement == "entry";
     f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;
   return run_trace(f.config);
 }

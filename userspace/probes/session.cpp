@@ -146,6 +146,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
   skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   skel->rodata->kinds_mask = options.kinds_mask;
   session->kinds_mask_ = options.kinds_mask;
+  session->probes_at_entry_ = options.probes_at_entry;
 
   // Which way in for the syscall kinds; the other pair is not loaded.
   const uint32_t syscall_kinds = LS_KIND_BIT(LS_KIND_MMAP) | LS_KIND_BIT(LS_KIND_BRK) |
@@ -279,20 +280,21 @@ AttachResult Session::attach_allocator(pid_t pid, const AllocatorPlan& plan) {
   bool have_malloc = false, have_free = false;
 
   auto attach_one = [&](const ProbeSite& site, bool retprobe) {
+    const uint64_t offset = probes_at_entry_ || retprobe ? site.entry_offset : site.file_offset;
     struct stat st {};
     if (::stat(site.attach_path.c_str(), &st) != 0) {
       result.skipped.push_back(site.symbol + ": " + site.attach_path + ": " + std::strerror(errno));
       return false;
     }
     std::ostringstream id;
-    id << st.st_dev << ':' << st.st_ino << ':' << site.file_offset << ':' << retprobe;
+    id << st.st_dev << ':' << st.st_ino << ':' << offset << ':' << retprobe;
     if (target.sites.count(id.str())) return true;
     bpf_uprobe_opts opts{};
     opts.sz = sizeof(opts);
     opts.retprobe = retprobe;
     bpf_program* prog = retprobe ? skel_->progs.alloc_return : entry_program(skel_.get(), site.fn);
     bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, site.attach_path.c_str(),
-                                                     site.file_offset, &opts);
+                                                     offset, &opts);
     if (!link) {
       int err = errno;
       if (err == ESRCH)

@@ -37,6 +37,7 @@ struct SessionOptions {
   uint32_t kinds_mask = ~0u;  // LS_KIND_BIT() of the kinds to account
   std::string tracefs = "/sys/kernel/tracing";
   bool force_raw_syscalls = false;  // skip tracefs even when it is there
+  bool probes_at_entry = false;     // never move an entry probe (see probe_placement.h)
 };
 
 enum class MapName { Targets, Objects, Ledger };
@@ -120,6 +121,7 @@ class Session {
 
   std::unique_ptr<struct ::leakscope_bpf, SkelDeleter> skel_;
   uint32_t kinds_mask_ = ~0u;
+  bool probes_at_entry_ = false;
   SyscallProbes syscall_probes_ = SyscallProbes::None;
   std::vector<Link> syscall_links_;  // syscall and lifecycle tracepoints
   struct ring_buffer* events_ = nullptr;

@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "target/elf_file.h"
+#include "target/probe_placement.h"
 #include "target/proc_maps.h"
 #include "target/process.h"
 
@@ -172,8 +173,17 @@ AllocatorPlan plan_allocator_in_files(
   auto add_site = [&](const Module& m, AllocFn fn, const char* symbol) {
     auto offset = site_offset(m, symbol);
     if (!offset) return false;
-    if (probed.emplace(&m, *offset).second)
-      plan.sites.push_back(ProbeSite{fn, symbol, m.attach_path, m.module_path, *offset});
+    if (!probed.emplace(&m, *offset).second) return true;
+    ProbeSite site{fn, symbol, m.attach_path, m.module_path, *offset, *offset, ""};
+    // Only free has no return probe, whose breakpoint sits at the entry:
+    // its entry probe may move to an instruction the kernel emulates.
+    if (fn == AllocFn::Free) {
+      Placement p = place_entry_probe(m.elf->read_bytes(*offset, 32),
+                                      PlacementRules{1, /*null_first_argument_is_noop=*/true});
+      site.file_offset += p.delta;
+      site.placement = "+" + std::to_string(p.delta) + " (" + p.instruction + "): " + p.reason;
+    }
+    plan.sites.push_back(std::move(site));
     return true;
   };
   for (const Function& f : kCAllocator) add_site(*allocator, f.fn, f.symbol);

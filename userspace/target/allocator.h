@@ -35,6 +35,8 @@ struct ProbeSite {
   std::string attach_path;   // path we open/attach through (/proc/PID/map_files/..., ...)
   std::string module_path;   // path as the target sees it (as in its maps)
   uint64_t file_offset = 0;  // uprobe offset inside the file
+  uint64_t entry_offset = 0; // the function's entry (file_offset may lie a few bytes on)
+  std::string placement;     // where in the function, and why (see probe_placement.h)
 };
 
 struct AllocatorPlan {

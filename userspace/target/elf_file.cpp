@@ -228,6 +228,13 @@ std::optional<uint64_t> ElfFile::vaddr_to_file_offset(uint64_t vaddr) const {
   return std::nullopt;
 }
 
+std::vector<uint8_t> ElfFile::read_bytes(uint64_t offset, size_t n) const {
+  std::vector<uint8_t> out(n);
+  ssize_t got = fd_ >= 0 ? ::pread(fd_, out.data(), n, static_cast<off_t>(offset)) : -1;
+  out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  return out;
+}
+
 std::vector<ElfFile::Segment> ElfFile::load_segments() const {
   std::vector<Segment> out;
   if (elf_ == nullptr) return out;

@@ -64,6 +64,9 @@ class ElfFile {
 
   std::vector<Segment> load_segments() const;
 
+  // Up to `n` bytes of the file at `offset` (fewer at its end).
+  std::vector<uint8_t> read_bytes(uint64_t offset, size_t n) const;
+
  private:
   ElfFile(std::string path, int fd, Elf* elf) : path_(std::move(path)), fd_(fd), elf_(elf) {}
   void reset();

@@ -88,6 +88,8 @@ TraceId TraceSession::attach_pid(pid_t pid, Origin origin) {
       for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
       log_verbose("PID " + std::to_string(pid) + " (" + info.comm + "): " + std::to_string(res.probes) +
                   " probes on " + plan.allocator_module);
+      for (const ProbeSite& site : plan.sites)
+        if (!site.placement.empty()) log_verbose(site.symbol + " probed at " + site.placement);
     }
   } catch (...) {
     session_->untrack(pid);
@@ -320,8 +322,10 @@ void TraceSession::tick(double t) {
     // An ended image's rows are final; record them once more only on the
     // tick that noticed the end.
     if (proc.exited() && proc.exited_at != t) continue;
-    timeline_.record(key_of(row), Sample{t, row.value.live_bytes, row.value.live_objects},
-                     std::max(last_tick_, proc.attached_at));
+    // A new ledger row had nothing live before this tick; a process's
+    // memory (rss) was there before we looked: no zero sample before it.
+    double previous = row.kind == Kind::Rss ? t : std::max(last_tick_, proc.attached_at);
+    timeline_.record(key_of(row), Sample{t, row.value.live_bytes, row.value.live_objects}, previous);
     if (row.value.live_objects > 0) frames_for(row.trace_id, row.stack_id);
   }
   rows_ = std::move(*rows);
