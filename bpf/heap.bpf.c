@@ -19,6 +19,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u64 page_size = 4096;
 
+/* --sample N: only blocks whose address hashes to 0 mod N are accounted.
+ * An allocation and its free see the same address, so both are in or both
+ * out; userspace scales the estimates by N. 1: every block. */
+const volatile __u32 sample_every = 1;
+
+static __always_inline int sampled(__u64 addr)
+{
+	if (sample_every <= 1)
+		return 1;
+	/* Blocks are 16-byte aligned: hash the bits that vary. */
+	__u64 h = (addr >> 4) * 0x9E3779B97F4A7C15ULL;
+	return ((__u32)(h >> 32) % sample_every) == 0;
+}
+
 #define SIZE_OVERFLOW (~0ULL)
 
 /* tid -> the allocator call in flight. LRU: a thread that dies inside the
@@ -174,8 +188,9 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 			/* Moved or resized: the old block is gone either way.
 			 * Bounded by entry time, so a block another thread got
 			 * at the old address meanwhile is left alone. */
-			object_died(trace_id, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
-		} else if (call.size == 0) {
+			if (sampled(call.old_ptr))
+				object_died(trace_id, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
+		} else if (call.size == 0 && sampled(call.old_ptr)) {
 			/* realloc(p, 0) frees p and returns NULL. */
 			object_died(trace_id, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
 		}
@@ -184,7 +199,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	default:
 		break;
 	}
-	if (!addr || call.size == SIZE_OVERFLOW)
+	if (!addr || call.size == SIZE_OVERFLOW || !sampled(addr))
 		return 0;
 
 	__s32 stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
@@ -202,7 +217,7 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 	__u64 sp = stack_pointer(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	if (!ptr)
+	if (!ptr || !sampled(ptr))
 		return 0;
 	__u32 trace_id = traced_id(id >> 32);
 	if (!trace_id || nested(sp, tid))

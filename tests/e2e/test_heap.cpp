@@ -43,10 +43,12 @@ struct Traced {
 };
 
 // Attaches to a fixture, lets it do its work, stops leakscope with SIGINT.
-Traced trace_fixture(const std::string& fixture) {
+Traced trace_fixture(const std::string& fixture, const std::vector<std::string>& extra = {}) {
   Fixture fx(fixture);
   std::string path = json_path_for(fixture);
-  Leakscope ls(trace_args({fx.pid()}, path));
+  std::vector<std::string> args = trace_args({fx.pid()}, path);
+  args.insert(args.end(), extra.begin(), extra.end());
+  Leakscope ls(args);
   EXPECT_TRUE(ls.wait_tracing()) << ls.err();
   fx.go();
   Traced t;
@@ -220,4 +222,35 @@ TEST(HeapE2E, FullObjectMapIsCountedAndShownNotHidden) {
   ASSERT_NE(s, nullptr);
   EXPECT_LE((*s)["live_objects"].get<long long>(), 1024);
   EXPECT_NE(ls.out().find("LOST"), std::string::npos) << ls.out();
+}
+
+TEST(HeapE2E, SamplingEstimatesTheLeakWithinItsErrorBars) {
+  Traced t = trace_fixture("leaky", {"--sample", "4"});
+  EXPECT_EQ(t.report["sample_every"], 4);
+  const Expect& truth = t.expects.at("cache_put");
+  const json* s = find_stack(t.report, "cache_put");
+  ASSERT_NE(s, nullptr) << t.text;
+  double estimate = (*s)["live_bytes"].get<double>();
+  double error = (*s)["estimate_error"].get<double>();
+  EXPECT_GT(error, 0);
+  EXPECT_LT(error, 0.25);  // ~500 of 2000 blocks counted: about +-9%
+  // The 95% interval holds the truth (with a margin: one run, one draw).
+  EXPECT_NEAR(estimate, double(truth.bytes), 1.5 * error * double(truth.bytes)) << t.text;
+  // Roughly a quarter of the calls were accounted.
+  long long allocs = t.report["health"]["allocs"].get<long long>();
+  EXPECT_GT(allocs, 2000 / 8);
+  EXPECT_LT(allocs, 2000 / 2);
+}
+
+TEST(HeapE2E, SamplingKeepsPairsSoBalancedTrafficStaysFlat) {
+  Traced t = trace_fixture("balanced", {"--sample", "3"});
+  for (const auto& s : t.report["stacks"]) {
+    EXPECT_LT(s["live_bytes"].get<long long>(), 64 * 1024) << s.dump();
+  }
+  // Frees of blocks left out are left out too, not counted as unknown; every
+  // block let in had its free let in. (Which blocks are in depends on their
+  // addresses: a loop that reuses one block is all in or all out.)
+  const json& h = t.report["health"];
+  EXPECT_LT(h["frees_unknown"].get<long long>(), 50);
+  EXPECT_LE(h["allocs"].get<long long>() - h["frees"].get<long long>(), 16) << h.dump();
 }

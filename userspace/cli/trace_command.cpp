@@ -145,6 +145,11 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->check(CLI::IsMember({"auto", "raw"}))
       ->capture_default_str();
   sub_->add_option("command", f.config.command, "Command to start and trace (after --)");
+  sub_->add_option("--sample", f.config.session.sample_every,
+                   "Heap: account 1 allocation in N, chosen by a hash of its address (so its "
+                   "free is too); reports scale by N and give error bars")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
   sub_->add_option("--probe-placement", f.probe_placement,
                    "auto: entry probes on an instruction the kernel emulates where that is safe "
                    "(free after its NULL check); entry: at function entries")

@@ -8,6 +8,16 @@
 
 namespace leakscope {
 
+void Collector::scale(LedgerRow& row) const {
+  const int64_t n = heap_scale_;
+  row.counted_objects = row.value.live_objects;
+  row.value.live_bytes *= n;
+  row.value.live_objects *= n;
+  row.value.allocs *= static_cast<uint64_t>(n);
+  row.value.frees *= static_cast<uint64_t>(n);
+  row.value.bytes_allocated *= static_cast<uint64_t>(n);
+}
+
 std::optional<std::vector<LedgerRow>> Collector::read_ledger() const {
   std::vector<LedgerRow> rows;
   bool ok = for_each_entry(ledger_fd_, sizeof(ls_ledger_key), sizeof(ls_ledger_val),
@@ -19,6 +29,7 @@ std::optional<std::vector<LedgerRow>> Collector::read_ledger() const {
                              row.stack_id = key->stack_id;
                              row.fn = key->fn;
                              row.value = *static_cast<const ls_ledger_val*>(v);
+                             if (heap_scale_ > 1 && row.kind == Kind::Heap) scale(row);
                              rows.push_back(row);
                            });
   if (!ok) return std::nullopt;

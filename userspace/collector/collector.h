@@ -20,11 +20,16 @@ struct LedgerRow {
   uint32_t fn = 0;  // enum ls_alloc_fn for the heap; MmapBacking for mmap/brk
   ls_ledger_val value{};
   int64_t armed = 0;  // timerfd: live timers that are armed
+  // Under --sample N, heap values are estimates (N times what was counted);
+  // this is the live objects actually counted, for the error bars.
+  int64_t counted_objects = -1;
 };
 
 class Collector {
  public:
-  Collector(int ledger_fd, int stacks_fd) : ledger_fd_(ledger_fd), stacks_fd_(stacks_fd) {}
+  // `heap_scale`: N under --sample N; heap rows are scaled by it.
+  Collector(int ledger_fd, int stacks_fd, uint32_t heap_scale = 1)
+      : ledger_fd_(ledger_fd), stacks_fd_(stacks_fd), heap_scale_(heap_scale ? heap_scale : 1) {}
 
   // Every ledger row, read in batches. nullopt when the map cannot be read.
   std::optional<std::vector<LedgerRow>> read_ledger() const;
@@ -33,8 +38,11 @@ class Collector {
   std::vector<uint64_t> read_stack(int32_t stack_id) const;
 
  private:
+  void scale(LedgerRow& row) const;
+
   int ledger_fd_;
   int stacks_fd_;
+  uint32_t heap_scale_;
 };
 
 }  // namespace leakscope

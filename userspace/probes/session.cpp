@@ -145,6 +145,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
   bpf_map__set_max_entries(skel->maps.inflight, s.max_threads);
   skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   skel->rodata->kinds_mask = options.kinds_mask;
+  skel->rodata->sample_every = options.sample_every ? options.sample_every : 1;
   session->kinds_mask_ = options.kinds_mask;
   session->probes_at_entry_ = options.probes_at_entry;
 

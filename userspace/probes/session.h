@@ -38,6 +38,7 @@ struct SessionOptions {
   std::string tracefs = "/sys/kernel/tracing";
   bool force_raw_syscalls = false;  // skip tracefs even when it is there
   bool probes_at_entry = false;     // never move an entry probe (see probe_placement.h)
+  uint32_t sample_every = 1;        // heap: account 1 block in N, chosen by address
 };
 
 enum class MapName { Targets, Objects, Ledger };

@@ -63,6 +63,7 @@ std::string render_json(const Report& r) {
   }
   j["processes"] = std::move(procs);
   j["processes_traced"] = r.processes_traced;
+  j["sample_every"] = r.sample_every;
 
   ordered_json stacks = ordered_json::array();
   int rank = 0;
@@ -71,6 +72,7 @@ std::string render_json(const Report& r) {
     sj["rank"] = ++rank;
     sj["pid"] = s.pid;
     sj["trace_id"] = s.trace_id;
+    sj["estimate_error"] = s.estimate_error;
     sj["comm"] = s.comm;
     sj["kind"] = std::string(kind_name(s.kind));
     sj["allocator"] = s.allocator;

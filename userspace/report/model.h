@@ -17,6 +17,9 @@ inline constexpr int kReportSchemaVersion = 1;
 
 struct StackEntry {
   pid_t pid = 0;
+  // --sample N: live bytes and objects are estimates; the half-width of
+  // their 95% interval, relative (0.1 = +-10%). 0 when not sampled.
+  double estimate_error = 0;
   uint32_t trace_id = 0;  // the process image (a PID can run several in turn)
   std::string comm;
   Kind kind = Kind::Heap;
@@ -104,6 +107,7 @@ struct Report {
   bool final = false;
   std::vector<ProcessEntry> processes;
   size_t processes_traced = 0;  // images traced in all (--all lists only some)
+  uint32_t sample_every = 1;    // --sample N: heap blocks are accounted 1 in N
   std::vector<StackEntry> stacks;  // rank order: leaks first, then fastest growth
   Health health;
   double window_seconds = 0;      // the detector's window

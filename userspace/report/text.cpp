@@ -156,7 +156,9 @@ std::string render_text(const Report& r, size_t top) {
       out << s.live_objects << (s.kind == Kind::Timerfd ? " timers" : " registrations");
       if (s.kind == Kind::Timerfd) out << " (" << s.armed << " armed)";
     } else {
-      out << format_bytes(double(s.live_bytes)) << " in " << s.live_objects << " objects";
+      out << (s.estimate_error > 0 ? "~" : "") << format_bytes(double(s.live_bytes)) << " in "
+          << s.live_objects << " objects";
+      if (s.estimate_error > 0) out << " (+-" << int(s.estimate_error * 100 + 0.5) << "%, sampled)";
     }
     out << "  growth " << growth_text(s) << "  (" << s.allocs << " made, " << s.frees
         << " released)\n";

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <set>
 
 #include "collector/object_ages.h"
@@ -13,6 +14,7 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
   r.generated_at = now_rfc3339();
   r.elapsed_seconds = t;
   r.final = final;
+  r.sample_every = config_.session.sample_every ? config_.session.sample_every : 1;
 
   std::set<TraceId> ids;
   for (const auto& [id, proc] : targets_)
@@ -60,6 +62,7 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
     s.stack_id = row.stack_id;
     s.live_bytes = row.value.live_bytes;
     s.live_objects = row.value.live_objects;
+    if (row.counted_objects > 0) s.estimate_error = 1.96 / std::sqrt(double(row.counted_objects));
     s.allocs = row.value.allocs;
     s.frees = row.value.frees;
     s.bytes_allocated = row.value.bytes_allocated;

@@ -41,7 +41,7 @@ SeriesKey key_of(const LedgerRow& row) {
 TraceSession::TraceSession(const TraceConfig& config)
     : config_(config),
       session_(Session::open(config.session)),
-      collector_(session_->ledger_fd(), session_->stacks_fd()),
+      collector_(session_->ledger_fd(), session_->stacks_fd(), config.session.sample_every),
       alerts_(config.alerts),
       host_(host_name()),
       start_(std::chrono::steady_clock::now()) {
