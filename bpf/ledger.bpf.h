@@ -31,9 +31,12 @@ struct {
 	__uint(max_entries, 1 << 22);
 } sys_events SEC(".maps") __weak;
 
-/* Live objects. A plain hash, never LRU: eviction would hide leaks. */
+/* Live objects. A plain hash, never LRU: eviction would hide leaks. Not
+ * preallocated: the kernel memory follows the live objects, not
+ * --max-objects (a preallocated million entries is ~100 MiB). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 1 << 20);
 	__type(key, struct ls_obj_key);
 	__type(value, struct ls_obj_val);
@@ -41,6 +44,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 1 << 16);
 	__type(key, struct ls_ledger_key);
 	__type(value, struct ls_ledger_val);

@@ -145,6 +145,11 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->check(CLI::IsMember({"auto", "raw"}))
       ->capture_default_str();
   sub_->add_option("command", f.config.command, "Command to start and trace (after --)");
+  sub_->add_option("--report-stacks", f.config.report_stacks,
+                   "Stacks a report carries, the first of the ranking (only those are symbolized)")
+      ->check(CLI::Range(size_t{1}, size_t{10000000}))
+      ->capture_default_str()
+      ->group("Reports");
   sub_->add_option("--sample", f.config.session.sample_every,
                    "Heap: account 1 allocation in N, chosen by a hash of its address (so its "
                    "free is too); reports scale by N and give error bars")

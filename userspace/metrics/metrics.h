@@ -36,6 +36,9 @@ struct MetricsSnapshot {
   std::vector<ProcessKindMetrics> processes;
   uint64_t ticks = 0;
   double last_tick_seconds = 0;      // how long the last tick took
+  double last_tick_cpu_seconds = 0;  // CPU (user + system) the last tick took
+  uint64_t tracer_rss_bytes = 0;     // leakscope's own resident memory
+  uint64_t map_bytes = 0;            // kernel memory of its BPF maps
   double objects_map_fill = 0;       // 0..1
   double ledger_map_fill = 0;        // 0..1
   uint64_t dropped_objects = 0;      // map full

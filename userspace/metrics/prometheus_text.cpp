@@ -202,6 +202,15 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
   w.family("leakscope_tick_duration_seconds", "gauge", "How long the last tick took.");
   w.sample("leakscope_tick_duration_seconds", {}, snapshot.last_tick_seconds);
 
+  w.family("leakscope_tick_cpu_seconds", "gauge", "CPU time (user + system) the last tick took.");
+  w.sample("leakscope_tick_cpu_seconds", {}, snapshot.last_tick_cpu_seconds);
+
+  w.family("leakscope_tracer_resident_bytes", "gauge", "leakscope's own resident memory.");
+  w.sample("leakscope_tracer_resident_bytes", {}, snapshot.tracer_rss_bytes);
+
+  w.family("leakscope_map_bytes", "gauge", "Kernel memory held by leakscope's BPF maps.");
+  w.sample("leakscope_map_bytes", {}, snapshot.map_bytes);
+
   w.family("leakscope_map_fill_ratio", "gauge",
            "Fill of the BPF maps, from 0 to 1; a full map drops events.");
   w.sample("leakscope_map_fill_ratio", {{"map", "objects"}}, snapshot.objects_map_fill);

@@ -381,6 +381,29 @@ size_t Session::entries(MapName map) const {
   return n;
 }
 
+std::vector<MapMemory> Session::map_memory() const {
+  std::vector<MapMemory> out;
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel_->obj) {
+    int fd = bpf_map__fd(map);
+    if (fd < 0) continue;
+    MapMemory m{bpf_map__name(map), bpf_map__max_entries(map), 0};
+    std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("memlock:", 0) == 0) m.bytes = std::stoull(line.substr(8));
+    out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(), [](const MapMemory& a, const MapMemory& b) { return a.bytes > b.bytes; });
+  return out;
+}
+
+uint64_t Session::map_bytes() const {
+  uint64_t total = 0;
+  for (const MapMemory& m : map_memory()) total += m.bytes;
+  return total;
+}
+
 int Session::ledger_fd() const { return bpf_map__fd(skel_->maps.ledger); }
 int Session::stacks_fd() const { return bpf_map__fd(skel_->maps.stacks); }
 int Session::objects_fd() const { return bpf_map__fd(skel_->maps.objects); }

@@ -43,6 +43,13 @@ struct SessionOptions {
 
 enum class MapName { Targets, Objects, Ledger };
 
+// Kernel memory one BPF map holds, from its fdinfo ("memlock").
+struct MapMemory {
+  std::string name;
+  uint32_t max_entries = 0;
+  uint64_t bytes = 0;
+};
+
 // How the syscall kinds reach the kernel's syscalls.
 enum class SyscallProbes { None, Tracepoints, RawTracepoints };
 
@@ -97,6 +104,9 @@ class Session {
 
   // Entries in one of the kernel's maps now (a walk of the map).
   size_t entries(MapName map) const;
+  // Kernel memory of every map of the session, largest first.
+  std::vector<MapMemory> map_memory() const;
+  uint64_t map_bytes() const;  // their sum
 
   int ledger_fd() const;
   int stacks_fd() const;

@@ -1,5 +1,6 @@
 #include "report/json.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -64,6 +65,7 @@ std::string render_json(const Report& r) {
   j["processes"] = std::move(procs);
   j["processes_traced"] = r.processes_traced;
   j["sample_every"] = r.sample_every;
+  j["stacks_total"] = std::max(r.stacks_total, r.stacks.size());
 
   ordered_json stacks = ordered_json::array();
   int rank = 0;

@@ -109,6 +109,7 @@ struct Report {
   size_t processes_traced = 0;  // images traced in all (--all lists only some)
   uint32_t sample_every = 1;    // --sample N: heap blocks are accounted 1 in N
   std::vector<StackEntry> stacks;  // rank order: leaks first, then fastest growth
+  size_t stacks_total = 0;         // stacks with something live or growing (stacks holds the first)
   Health health;
   double window_seconds = 0;      // the detector's window
   size_t alerts_firing = 0;

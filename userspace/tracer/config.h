@@ -28,6 +28,7 @@ struct TraceConfig {
   std::string cgroup_filter;       // --cgroup: path prefix
   std::vector<pid_t> exclude_pids; // --exclude-pid
   size_t keep_exited = 256;        // ended images whose report is kept
+  size_t report_stacks = 1000;     // stacks a report carries (the first of the ranking)
   double tick_seconds = 1.0;         // ledger sampling period
   double interval_seconds = 5.0;     // periodic table
   double duration_seconds = 0;       // 0: until stopped or targets exit

@@ -132,6 +132,15 @@ nlohmann::json TraceSession::status_json() const {
           {"targets", targets},
           {"probes", session_->probes_attached()},
           {"images_kept", targets_.size()},
+          {"tracer",
+           {{"resident_bytes", [] {
+              auto m = process_memory(::getpid());
+              return m ? m->resident_bytes : 0;
+            }()},
+            {"map_bytes", session_->map_bytes()},
+            {"last_tick_seconds", last_tick_seconds_},
+            {"last_tick_cpu_seconds", last_tick_cpu_},
+            {"tick_seconds", config_.tick_seconds}}},
           {"maps",
            {{"objects", {{"used", session_->entries(MapName::Objects)}, {"capacity", sizes.max_objects}}},
             {"ledger", {{"used", session_->entries(MapName::Ledger)}, {"capacity", sizes.max_stacks}}},

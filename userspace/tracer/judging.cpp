@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <map>
 
 #include "tracer/trace_session.h"
@@ -47,6 +49,9 @@ void TraceSession::publish_metrics(double tick_seconds) {
   if (!metrics_) return;
   MetricsSnapshot m;
   m.version = LEAKSCOPE_VERSION;
+  m.last_tick_cpu_seconds = last_tick_cpu_;
+  m.map_bytes = session_->map_bytes();
+  if (auto mem = process_memory(::getpid())) m.tracer_rss_bytes = mem->resident_bytes;
   std::map<std::pair<TraceId, Kind>, ProcessKindMetrics> per;
   for (const LedgerRow& row : rows_) {
     auto it = targets_.find(row.trace_id);

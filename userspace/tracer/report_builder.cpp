@@ -80,14 +80,21 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
     p.live_bytes += s.live_bytes;
     p.live_objects += s.live_objects;
     if (s.live_objects <= 0 && s.growth_bytes_per_sec <= 0 && s.growth_objects_per_sec <= 0) continue;
-    s.frames = frames_for(row.trace_id, row.stack_id);
+    r.stacks.push_back(std::move(s));
+  }
+  rank_stacks(r.stacks);
+  // A report carries the first --report-stacks of the ranking; only those
+  // are symbolized, so a process with 100,000 stacks costs the tracer the
+  // symbols of the ones anybody will read.
+  r.stacks_total = r.stacks.size();
+  if (r.stacks.size() > config_.report_stacks) r.stacks.resize(config_.report_stacks);
+  for (StackEntry& s : r.stacks) {
+    s.frames = frames_for(s.trace_id, s.stack_id);
     for (const Frame& f : s.frames) {
       ++r.health.total_frames;
       if (f.function.empty()) ++r.health.unknown_frames;
     }
-    r.stacks.push_back(std::move(s));
   }
-  rank_stacks(r.stacks);
   // Charts need history; keep it for the stacks a reader will look at.
   constexpr size_t kWithHistory = 20;
   for (size_t i = 0; i < r.stacks.size() && i < kWithHistory; ++i) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <functional>
@@ -14,6 +15,7 @@
 #include "core/log.h"
 #include "report/json.h"
 #include "report/text.h"
+#include "report/units.h"
 #include "target/cgroup.h"
 #include "target/proc_maps.h"
 #include "tracer/output.h"
@@ -21,6 +23,14 @@
 namespace leakscope {
 
 namespace {
+
+// CPU time (user + system) of the whole tracer so far.
+double cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 // Identity of the executable objects a process maps: when it changes (a
 // dlopen, an exec) the allocator plan is worth computing again.
@@ -326,7 +336,6 @@ void TraceSession::tick(double t) {
     // memory (rss) was there before we looked: no zero sample before it.
     double previous = row.kind == Kind::Rss ? t : std::max(last_tick_, proc.attached_at);
     timeline_.record(key_of(row), Sample{t, row.value.live_bytes, row.value.live_objects}, previous);
-    if (row.value.live_objects > 0) frames_for(row.trace_id, row.stack_id);
   }
   rows_ = std::move(*rows);
   last_tick_ = t;
@@ -374,6 +383,16 @@ int TraceSession::run() {
              "; Ctrl-C for the final report");
   }
 
+  {
+    // What the maps hold in the kernel at start: bucket arrays sized from
+    // the options; the object and ledger entries come as they are used.
+    std::ostringstream maps;
+    for (const MapMemory& m : session_->map_memory()) {
+      map_bytes_ += m.bytes;
+      if (m.bytes >= (1u << 20)) maps << ", " << m.name << " " << format_bytes(double(m.bytes));
+    }
+    log_info("kernel maps: " + format_bytes(double(map_bytes_)) + maps.str());
+  }
   if (control_) log_verbose("control socket: " + control_->path());
   double next_tick = config_.tick_seconds;
   double next_table = config_.interval_seconds;
@@ -396,8 +415,11 @@ int TraceSession::run() {
       control_->serve_one([this](const nlohmann::json& req) { return handle_control(req); });
       if (t < next_tick && !report_now && !stop) continue;
     }
+    double cpu_before = cpu_seconds();
     tick(t);
-    publish_metrics(now() - t);
+    last_tick_seconds_ = now() - t;
+    last_tick_cpu_ = cpu_seconds() - cpu_before;
+    publish_metrics(last_tick_seconds_);
     while (next_tick <= t) next_tick += config_.tick_seconds;
     if (should_stop_for_targets()) {
       log_info("every traced process has exited");
