@@ -38,6 +38,9 @@ enum {
 	NR_close_range = 436,
 };
 
+#define EPOLL_CTL_ADD_OP 1
+#define EPOLL_CTL_MOD_OP 3
+
 #define FD_KINDS (LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL))
 
 /* The op for a syscall number, or 0 when it is not one we account. */
@@ -84,6 +87,11 @@ static __always_inline int on_enter(long nr, __u64 a0, __u64 a1, __u64 a2, __u64
 		break;
 	case NR_dup2:
 		call.args[2] = 0; /* dup2 never sets O_CLOEXEC; dup3's flags are a2 */
+		break;
+	case NR_epoll_ctl:
+		/* MOD changes no registration; event loops call it per request. */
+		if (a1 == EPOLL_CTL_MOD_OP)
+			return 0;
 		break;
 	case NR_timerfd_settime: {
 		/* Armed when the new it_value is nonzero. */
@@ -145,8 +153,10 @@ static __always_inline int on_exit(void *ctx, long ret)
 		return 0; /* exited or untraced meanwhile */
 	/* Only calls that create objects need their stack; the others send
 	 * a short event. */
-	if (c.op != LS_SYS_MMAP && c.op != LS_SYS_MREMAP && c.op != LS_SYS_BRK &&
-	    c.op != LS_SYS_TIMERFD_CREATE && c.op != LS_SYS_EPOLL_CTL) {
+	int creates = c.op == LS_SYS_MMAP || c.op == LS_SYS_MREMAP || c.op == LS_SYS_BRK ||
+		      c.op == LS_SYS_TIMERFD_CREATE ||
+		      (c.op == LS_SYS_EPOLL_CTL && c.args[1] == EPOLL_CTL_ADD_OP);
+	if (!creates) {
 		struct ls_sys_event *s = bpf_ringbuf_reserve(&sys_events, LS_SYS_EVENT_SHORT, 0);
 		if (!s) {
 			count(LS_CNT_EVENTS_LOST);
