@@ -69,8 +69,7 @@ bool TraceSession::host_wants(pid_t pid, const ProcessInfo& info, const std::str
 // Starts tracing every process that is not traced yet (processes forked
 // by traced ones are traced from birth by the kernel side; this finds the
 // rest: those running at start, and children of untraced ones).
-void TraceSession::scan_host(double t) {
-  (void)t;
+void TraceSession::scan_host() {
   for (pid_t pid : list_pids()) {
     if (live_.count(pid) || pid == ::getpid()) continue;
     auto stat = process_stat(pid);
@@ -98,7 +97,6 @@ void TraceSession::scan_host(double t) {
 
 // Each live image's anonymous resident memory, as a row of kind rss.
 void TraceSession::sample_rss(double t) {
-  (void)t;
   std::map<TraceId, Sample> now;
   for (const auto& [id, proc] : targets_) {
     if (proc.exited()) continue;

@@ -154,8 +154,7 @@ void TraceSession::reconcile_targets(double t) {
 // Moves the kernel's rows of ended images into the images themselves and
 // deletes them, with the images' live objects, from the maps: they stay
 // bounded however many processes come and go.
-void TraceSession::close_ended(std::vector<LedgerRow>& kernel_rows, double t) {
-  (void)t;
+void TraceSession::close_ended(std::vector<LedgerRow>& kernel_rows) {
   std::map<TraceId, TracedProcess*> closing;
   for (auto& [id, proc] : targets_)
     if (proc.exited() && !proc.closed) closing[id] = &proc;

@@ -303,7 +303,7 @@ std::vector<LedgerRow> TraceSession::resource_rows() const {
 void TraceSession::tick(double t) {
   apply_syscall_events(t);
   reconcile_targets(t);
-  if (config_.all) scan_host(t);
+  if (config_.all) scan_host();
   for (auto& [id, proc] : targets_)
     if (!proc.exited()) refresh(proc, t);
 
@@ -312,7 +312,7 @@ void TraceSession::tick(double t) {
     log_warn("cannot read the ledger this tick");
     return;
   }
-  close_ended(*rows, t);
+  close_ended(*rows);
   for (LedgerRow& row : resource_rows()) rows->push_back(row);
   for (const auto& [id, proc] : targets_)
     for (const LedgerRow& row : proc.final_rows) rows->push_back(row);
@@ -367,7 +367,7 @@ void TraceSession::detach_pid(pid_t pid, double t) {
 int TraceSession::run() {
   for (pid_t pid : config_.pids) attach_pid(pid);
   if (!config_.command.empty()) start_command();
-  if (config_.all) scan_host(0);
+  if (config_.all) scan_host();
 
   if (config_.all) {
     log_info("tracing the whole host: " + std::to_string(targets_.size()) +

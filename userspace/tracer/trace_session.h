@@ -60,11 +60,11 @@ class TraceSession {
   TracedProcess& adopt(pid_t pid, TraceId id, Origin origin, const TracedProcess* parent, double t);
   void end_image(TracedProcess& proc, End why, double t);
   void reconcile_targets(double t);
-  void close_ended(std::vector<LedgerRow>& kernel_rows, double t);
+  void close_ended(std::vector<LedgerRow>& kernel_rows);
   void forget_image(TraceId id);
   void prune_ended();
   // host_watch.cpp
-  void scan_host(double t);
+  void scan_host();
   bool host_wants(pid_t pid, const ProcessInfo& info, const std::string& cgroup) const;
   void sample_rss(double t);
   void steer_drills(double t);
