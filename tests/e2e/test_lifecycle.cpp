@@ -293,3 +293,34 @@ TEST(LifecycleE2E, AReusedPidIsNeverTakenForTheProcessThatHadIt) {
   second->finish();
   keeper.finish();
 }
+
+TEST(LifecycleE2E, ADrillDownThatConfirmsNoHeapLeakTakesItsProbesOff) {
+  // Memory grows through mapped pages, not the heap: drilled into, nothing
+  // found, probes off after --drill-for.
+  Fixture grower("grower", {"12", "mmap"});
+  std::string path = temp_path("drill-off", ".json");
+  Leakscope ls({"trace", "--all", "--comm", "fixture_grower", "--tick", "250ms", "--window", "4s",
+                "--drill-rate", "256KiB", "--drill-for", "3s", "--duration", "9s", "-q", "--json",
+                path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  grower.go();
+  EXPECT_EQ(ls.wait(60), 0) << ls.err();
+  json report = read_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  // --comm: the grower alone of the whole host.
+  EXPECT_EQ(report["processes_traced"], 1) << report.dump(1);
+  std::string pid = std::to_string(grower.pid());
+  EXPECT_NE(ls.err().find("PID " + pid + " (fixture_grower) grows"), std::string::npos) << ls.err();
+  EXPECT_NE(ls.err().find("PID " + pid + " (fixture_grower): no heap leak confirmed; allocator probes off"),
+            std::string::npos)
+      << ls.err();
+  const json* proc = find_process(report, grower.pid());
+  ASSERT_NE(proc, nullptr) << report.dump(1);
+  EXPECT_FALSE((*proc)["allocator_probes"].get<bool>());
+  // The growth itself is still named, by the mmap kind.
+  const json* maps = find_stack(report, "grow_steadily", grower.pid(), "mmap");
+  ASSERT_NE(maps, nullptr) << report.dump(1);
+  EXPECT_GT((*maps)["live_bytes"].get<long long>(), 4 << 20);
+  grower.finish();
+}
+

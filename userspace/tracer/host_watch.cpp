@@ -126,7 +126,10 @@ void TraceSession::steer_drills(double t) {
       proc.heap_probes = false;
       proc.drill_until = -1;
       proc.maps_hash = 0;
-      drill_cooldown_[id] = t + config_.drill_seconds;
+      // It grows, but not through the heap: look again later, and later
+      // each time (2x, 4x, ... --drill-for, at most 64x).
+      proc.drills_without_leak = std::min(proc.drills_without_leak + 1, 6);
+      drill_cooldown_[id] = t + config_.drill_seconds * double(1 << proc.drills_without_leak);
       log_info("PID " + std::to_string(proc.info.pid) + " (" + proc.info.comm +
                "): no heap leak confirmed; allocator probes off");
       continue;

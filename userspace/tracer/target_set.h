@@ -53,6 +53,7 @@ struct TracedProcess {
   bool warned_no_allocator = false;
   double drill_until = -1;    // --all: allocator probes come off then (< 0: not drilling)
   bool drill_confirmed = false;
+  int drills_without_leak = 0;  // each one doubles the wait before the next
   std::vector<LedgerRow> final_rows;  // the kernel's ledger rows when it ended
 
   bool exited() const { return end != End::None; }  // no longer traced
