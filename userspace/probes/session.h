@@ -26,7 +26,10 @@ namespace leakscope {
 struct MapSizes {
   uint32_t max_objects = 1u << 20;      // live objects across all targets
   uint32_t max_stacks = 1u << 16;       // ledger rows (pid x kind x stack)
-  uint32_t max_stack_traces = 1u << 14; // distinct user stacks
+  // Distinct user stacks. The kernel's stack map is a hash without chaining:
+  // a stack whose slot is taken is lost (counted), so it is sized well above
+  // the stacks expected (~18 MiB at 65536).
+  uint32_t max_stack_traces = 1u << 16;
   uint32_t max_targets = 1024;
   uint32_t max_threads = 1u << 14;      // threads inside an allocator at once
 };
