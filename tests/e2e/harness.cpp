@@ -236,6 +236,14 @@ int Leakscope::wait(double timeout_s) {
 std::string Leakscope::out() const { return slurp(dir_ + "/stdout"); }
 std::string Leakscope::err() const { return slurp(dir_ + "/stderr"); }
 
+nlohmann::json take_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return nlohmann::json();
+  nlohmann::json j = nlohmann::json::parse(in);
+  std::remove(path.c_str());
+  return j;
+}
+
 nlohmann::json Leakscope::json() const {
   std::ifstream in(json_path_);
   if (!in) throw std::runtime_error("no JSON report at " + json_path_ + "; stderr: " + err());

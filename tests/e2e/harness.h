@@ -71,6 +71,9 @@ class Leakscope {
   int status_ = -1;
 };
 
+// Parses the JSON file at `path` and deletes it; null when there is none.
+nlohmann::json take_json(const std::string& path);
+
 // Runs leakscope to completion with a time limit; returns {exit code, stderr}.
 std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args,
                                           bool as_nobody = false, double timeout_s = 60);

@@ -28,14 +28,6 @@ std::string json_path_for(const std::string& what) {
   return "/tmp/leakscope-e2e-" + what + "-" + std::to_string(::getpid()) + ".json";
 }
 
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return json();
-  json j = json::parse(in);
-  std::remove(path.c_str());
-  return j;
-}
-
 struct Traced {
   json report;
   std::map<std::string, Expect> expects;
@@ -57,7 +49,7 @@ Traced trace_fixture(const std::string& fixture, const std::vector<std::string>&
   EXPECT_EQ(ls.stop(), 0) << ls.err();
   EXPECT_TRUE(fx.running()) << "the traced process must keep running after leakscope exits";
   t.text = ls.out();
-  t.report = read_json(path);
+  t.report = take_json(path);
   EXPECT_TRUE(t.report.is_object()) << "no JSON report; stderr: " << ls.err();
   fx.finish();
   return t;
@@ -148,7 +140,7 @@ TEST(HeapE2E, CommandModeTracesFromTheFirstAllocation) {
   Leakscope ls({"trace", "--tick", "100ms", "--interval", "1s", "--json", path, "--",
                 fixture_path("leaky"), "--auto"});
   ASSERT_EQ(ls.wait(60), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object()) << ls.err();
   const json* s = find_stack(report, "cache_put");
   ASSERT_NE(s, nullptr) << ls.out();
@@ -170,7 +162,7 @@ TEST(HeapE2E, SeveralPidsAtOnce) {
   b.wait_done();
   settle();
   ASSERT_EQ(ls.stop(), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   EXPECT_EQ(report["processes"].size(), 2u);
   for (pid_t pid : {a.pid(), b.pid()}) {
     const json* s = find_stack(report, "cache_put", pid);
@@ -191,7 +183,7 @@ TEST(HeapE2E, TargetExitingMidTraceStillGetsItsFinalReport) {
   auto expects = fx.wait_done();
   // leakscope notices the exit and ends by itself.
   ASSERT_EQ(ls.wait(30), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object());
   EXPECT_TRUE(report["processes"][0]["exited"].get<bool>());
   const json* s = find_stack(report, "leak_then_exit");
@@ -213,7 +205,7 @@ TEST(HeapE2E, FullObjectMapIsCountedAndShownNotHidden) {
   settle();
   ASSERT_EQ(ls.stop(), 0) << ls.err();
   EXPECT_TRUE(fx.running());
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object());
   // 2000 leaked blocks do not fit in 1024 entries: the rest are counted as lost.
   EXPECT_FALSE(report["health"]["lossless"].get<bool>());

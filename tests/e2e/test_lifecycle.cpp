@@ -22,14 +22,6 @@ std::string temp_path(const std::string& what, const std::string& ext) {
   return "/tmp/leakscope-e2e-" + what + "-" + std::to_string(::getpid()) + ext;
 }
 
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return json();
-  json j = json::parse(in);
-  std::remove(path.c_str());
-  return j;
-}
-
 const json* find_process(const json& report, pid_t pid, const std::string& origin = "") {
   for (const json& p : report["processes"])
     if (p["pid"] == pid && (origin.empty() || p["origin"] == origin)) return &p;
@@ -94,7 +86,7 @@ TEST(LifecycleE2E, PreforkWorkerLeakIsFoundInTheWorkerNotTheParent) {
   auto expects = fx.wait_done();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_EQ(ls.stop(), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object()) << ls.err();
   check_prefork_report(report, fx, expects.at("remember_session"));
   fx.finish();
@@ -105,7 +97,7 @@ TEST(LifecycleE2E, CommandModeFollowsChildrenByDefault) {
   Leakscope ls({"trace", "--tick", "100ms", "-q", "--json", path, "--", fixture_path("prefork"),
                 "--auto"});
   EXPECT_EQ(ls.wait(60), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object()) << ls.err();
   // No handshake to read PIDs from: the leak site is found in a child
   // whose parent is the command.
@@ -128,7 +120,7 @@ TEST(LifecycleE2E, WithoutFollowChildrenOnlyTheParentIsTraced) {
   fx.wait_done();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(ls.stop(), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   EXPECT_EQ(find_stack(report, "remember_session"), nullptr);
   for (const json& p : report["processes"]) EXPECT_EQ(p["pid"], fx.pid()) << p.dump();
   fx.finish();
@@ -144,7 +136,7 @@ TEST(LifecycleE2E, ExecStartsANewImageAndKeepsTheOldOnesLedger) {
   // --auto) its own, then exits, which ends tracing.
   auto first = fx.wait_done();
   EXPECT_EQ(ls.wait(30), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object()) << ls.err();
   const json* before = find_stack(report, "leak_before_exec", fx.pid(), "heap");
   const json* after = find_stack(report, "cache_put", fx.pid(), "heap");
@@ -212,7 +204,7 @@ TEST(LifecycleE2E, WholeHostFindsTheGrowingProcessAndDrillsIntoIt) {
   ASSERT_TRUE(ls.wait_tracing()) << ls.err();
   grower.go();
   EXPECT_EQ(ls.wait(60), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object()) << ls.err();
   EXPECT_GT(report["processes_traced"].get<int>(), 1);  // the whole host, not one process
   // Drilled into the grower, and named its leak site.
@@ -272,7 +264,7 @@ TEST(LifecycleE2E, AReusedPidIsNeverTakenForTheProcessThatHadIt) {
   second->wait_done();
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   ASSERT_EQ(ls.stop(), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object()) << ls.err();
   // The first process's ledger, and only its: the second was never traced.
   const json* leak = find_stack(report, "cache_put", reused, "heap");
@@ -305,7 +297,7 @@ TEST(LifecycleE2E, ADrillDownThatConfirmsNoHeapLeakTakesItsProbesOff) {
   ASSERT_TRUE(ls.wait_tracing()) << ls.err();
   grower.go();
   EXPECT_EQ(ls.wait(60), 0) << ls.err();
-  json report = read_json(path);
+  json report = take_json(path);
   ASSERT_TRUE(report.is_object()) << ls.err();
   // --comm: the grower alone of the whole host.
   EXPECT_EQ(report["processes_traced"], 1) << report.dump(1);

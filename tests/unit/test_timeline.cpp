@@ -49,3 +49,11 @@ TEST(TimelineTest, SeriesAreKeptApartByPidKindStackAndAllocator) {
   EXPECT_EQ(tl.size(), 4u);
   EXPECT_EQ(tl.find(SeriesKey{2, 0, 5, 0})->last().live_bytes, 20);
 }
+
+TEST(TimelineTest, RecentRateLooksOnlyAtTheLastSpan) {
+  Series s(100);
+  for (int i = 0; i <= 10; ++i) s.add(Sample{double(i), i < 5 ? 0 : (i - 5) * 1000, 0});
+  EXPECT_NEAR(s.recent_bytes_per_second(4.0), 1000.0, 1e-6);  // the flat start left out
+  EXPECT_LT(s.bytes_per_second(), 1000.0);                     // the whole run mixes both
+  EXPECT_EQ(s.recent_bytes_per_second(1.5, 3), 0.0);           // two samples only
+}

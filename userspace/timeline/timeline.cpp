@@ -1,24 +1,26 @@
 #include "timeline/timeline.h"
 
 #include <cstdint>
+#include <iterator>
 
 namespace leakscope {
 
 namespace {
 
-template <typename Value>
-double slope(const std::deque<Sample>& samples, Value value) {
-  const size_t n = samples.size();
+template <typename Iter, typename Value>
+double slope(Iter begin, Iter end, Value value) {
+  const auto n = static_cast<size_t>(std::distance(begin, end));
   if (n < 2) return 0;
   double mean_t = 0, mean_v = 0;
-  for (const Sample& s : samples) {
-    mean_t += s.t;
-    mean_v += static_cast<double>(value(s));
+  for (Iter it = begin; it != end; ++it) {
+    mean_t += it->t;
+    mean_v += static_cast<double>(value(*it));
   }
   mean_t /= static_cast<double>(n);
   mean_v /= static_cast<double>(n);
   double num = 0, den = 0;
-  for (const Sample& s : samples) {
+  for (Iter it = begin; it != end; ++it) {
+    const Sample& s = *it;
     double dt = s.t - mean_t;
     num += dt * (static_cast<double>(value(s)) - mean_v);
     den += dt * dt;
@@ -34,11 +36,19 @@ void Series::add(const Sample& s) {
 }
 
 double Series::bytes_per_second() const {
-  return slope(samples_, [](const Sample& s) { return s.live_bytes; });
+  return slope(samples_.begin(), samples_.end(), [](const Sample& s) { return s.live_bytes; });
 }
 
 double Series::objects_per_second() const {
-  return slope(samples_, [](const Sample& s) { return s.live_objects; });
+  return slope(samples_.begin(), samples_.end(), [](const Sample& s) { return s.live_objects; });
+}
+
+double Series::recent_bytes_per_second(double span, size_t min_samples) const {
+  if (samples_.empty()) return 0;
+  auto first = samples_.end();
+  while (first != samples_.begin() && samples_.back().t - std::prev(first)->t <= span) --first;
+  if (static_cast<size_t>(std::distance(first, samples_.end())) < min_samples) return 0;
+  return slope(first, samples_.end(), [](const Sample& s) { return s.live_bytes; });
 }
 
 void Timeline::record(const SeriesKey& key, const Sample& sample, double previous_t) {

@@ -36,6 +36,9 @@ class Series {
   // fewer than two samples or no time between them.
   double bytes_per_second() const;
   double objects_per_second() const;
+  // The same over the samples of the last `span` seconds; 0 with fewer
+  // than `min_samples` of them.
+  double recent_bytes_per_second(double span, size_t min_samples = 2) const;
 
  private:
   size_t capacity_;

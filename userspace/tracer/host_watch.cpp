@@ -33,25 +33,6 @@ std::vector<pid_t> list_pids() {
   return out;
 }
 
-// Least-squares slope (bytes/s) of the samples of the last `span` seconds.
-double recent_rate(const Series& series, double span) {
-  const auto& all = series.samples();
-  if (all.size() < 3) return 0;
-  double t_end = all.back().t;
-  double n = 0, st = 0, sb = 0, stt = 0, stb = 0;
-  for (auto it = all.rbegin(); it != all.rend() && t_end - it->t <= span; ++it) {
-    double b = static_cast<double>(it->live_bytes);
-    n += 1;
-    st += it->t;
-    sb += b;
-    stt += it->t * it->t;
-    stb += it->t * b;
-  }
-  double den = n * stt - st * st;
-  if (n < 3 || den <= 0) return 0;
-  return (n * stb - st * sb) / den;
-}
-
 }  // namespace
 
 bool TraceSession::host_wants(pid_t pid, const ProcessInfo& info, const std::string& cgroup) const {
@@ -144,7 +125,7 @@ void TraceSession::steer_drills(double t) {
     if (auto c = drill_cooldown_.find(id); c != drill_cooldown_.end() && t < c->second) continue;
     const Series* s = timeline_.find(SeriesKey{id, static_cast<uint32_t>(Kind::Rss), LS_STACK_UNKNOWN, 0});
     if (!s) continue;
-    double rate = recent_rate(*s, span);
+    double rate = s->recent_bytes_per_second(span, 3);
     if (rate >= config_.drill_rate) candidates.emplace_back(rate, id);
   }
   std::sort(candidates.rbegin(), candidates.rend());

@@ -387,11 +387,12 @@ int TraceSession::run() {
     // What the maps hold in the kernel at start: bucket arrays sized from
     // the options; the object and ledger entries come as they are used.
     std::ostringstream maps;
+    uint64_t map_bytes = 0;
     for (const MapMemory& m : session_->map_memory()) {
-      map_bytes_ += m.bytes;
+      map_bytes += m.bytes;
       if (m.bytes >= (1u << 20)) maps << ", " << m.name << " " << format_bytes(double(m.bytes));
     }
-    log_info("kernel maps: " + format_bytes(double(map_bytes_)) + maps.str());
+    log_info("kernel maps: " + format_bytes(double(map_bytes)) + maps.str());
   }
   if (control_) log_verbose("control socket: " + control_->path());
   double next_tick = config_.tick_seconds;

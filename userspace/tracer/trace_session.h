@@ -111,7 +111,6 @@ class TraceSession {
   double last_tick_ = 0;
   double last_tick_seconds_ = 0;      // wall time the last tick took
   double last_tick_cpu_ = 0;          // CPU time it took
-  uint64_t map_bytes_ = 0;            // kernel memory of the BPF maps
   uint64_t ticks_ = 0;
 };
 
