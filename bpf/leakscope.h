@@ -19,6 +19,8 @@ enum ls_kind {
 	LS_KIND_BRK = 2,
 	LS_KIND_TIMERFD = 3,
 	LS_KIND_EPOLL = 4,
+	/* 5 is userspace's rss (sampled from /proc, never in a kernel map) */
+	LS_KIND_FAULT = 6,
 	LS_KIND__COUNT,
 };
 
@@ -119,6 +121,7 @@ enum ls_counter {
 	LS_CNT_STALE_REPLACED,    /* an address came back live with no free seen */
 	LS_CNT_EVENTS_LOST,       /* syscall events dropped: ring buffer full */
 	LS_CNT_TARGETS_FULL,      /* a traced process's child not followed: targets map full */
+	LS_CNT_FAULTS_LOST,       /* page-fault events dropped: their ring buffer full */
 	LS_CNT__COUNT,
 };
 
@@ -178,5 +181,53 @@ struct ls_sys_event {
 
 /* Size of an event without stack: everything before frames[]. */
 #define LS_SYS_EVENT_SHORT (4 * 4 + 8 + 8 + 5 * 8)
+
+/*
+ * Kind fault: growth seen without allocator probes. A traced process's
+ * first touch of a page of private anonymous memory (a not-present fault:
+ * heap, anonymous mmap, never the main stack) sends the faulting thread's
+ * registers and the top of its user stack. Userspace unwinds that copy with
+ * the modules' CFI (the fault lands inside allocators built without frame
+ * pointers) and keeps the page -> stack books; it learns that a page is
+ * gone again from /proc/PID/pagemap. A process that does not grow faults
+ * on no new pages, so it costs nothing.
+ */
+#define LS_FAULT_STACK_BYTES (3 * 4096)
+
+/* Registers in DWARF numbering for x86_64 (0 rax, 1 rdx, 2 rcx, 3 rbx,
+ * 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8..15 r8..r15, 16 the return address/ip). */
+#define LS_DWARF_REGS 17
+
+/* A fault whose thread is at the same place as at its last full event
+ * (same pc, same sp, same top of stack: one memset filling many pages)
+ * sends only the head of the event: userspace reuses that thread's stack. */
+#define LS_FAULT_SAME_STACK 1u
+
+struct ls_fault_event {
+	__u32 tgid;
+	__u32 trace_id;
+	__u32 tid;
+	__u32 flags;      /* LS_FAULT_SAME_STACK */
+	__u64 ts_ns;
+	__u64 address;    /* the faulting address */
+	/* The rest only without LS_FAULT_SAME_STACK. */
+	__u64 regs[LS_DWARF_REGS];
+	__u32 stack_len;  /* bytes of stack[] read from regs[7] (sp) up */
+	__u32 pad;
+	__u8 stack[LS_FAULT_STACK_BYTES];
+};
+
+/* Size of an event with LS_FAULT_SAME_STACK: everything before regs[]. */
+#define LS_FAULT_EVENT_SHORT (4 * 4 + 2 * 8)
+
+/* Where a thread was at its last full fault event. */
+struct ls_fault_place {
+	__u64 ip;
+	__u64 sp;
+	__u64 top_hash; /* of the top LS_FAULT_PLACE_WORDS words of its stack */
+	__u32 trace_id;
+	__u32 pad;
+};
+#define LS_FAULT_PLACE_WORDS 16
 
 #endif /* LEAKSCOPE_SHARED_H */

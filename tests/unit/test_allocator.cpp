@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -109,11 +110,19 @@ class Child {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
-  // True once the exec happened.
+  // True once the exec happened and the new image is mapped: /proc/PID/exe
+  // names the new file before its segments are mapped, so wait for the
+  // maps to show executable code from it too.
   bool ready() const {
     for (int i = 0; i < 300; ++i) {
       std::error_code ec;
-      if (fs::read_symlink("/proc/" + std::to_string(pid_) + "/exe", ec) == exe_) return true;
+      if (fs::read_symlink("/proc/" + std::to_string(pid_) + "/exe", ec) == exe_) {
+        auto maps = read_maps(pid_);
+        if (maps && std::any_of(maps->begin(), maps->end(), [&](const MapEntry& m) {
+              return m.executable() && m.path == exe_;
+            }))
+          return true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return false;

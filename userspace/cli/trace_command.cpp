@@ -136,7 +136,8 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->capture_default_str()
       ->group("Reports");
   sub_->add_option("--kinds", f.kinds,
-                   "Kinds to trace: heap, mmap, brk, timerfd, epoll (comma-separated; default all)")
+                   "Kinds to trace: heap, mmap, brk, timerfd, epoll, fault (comma-separated; default: "
+                   "all but fault; with --all: fault, and heap for drill-downs)")
       ->delimiter(',')
       ->allow_extra_args(false);
   sub_->add_option("--syscall-probes", f.syscall_probes,
@@ -173,7 +174,7 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->capture_default_str()
       ->group("Processes");
   sub_->add_flag("--all", f.config.all,
-                 "Watch every process of the host cheaply (syscall kinds, memory); attach "
+                 "Watch every process of the host cheaply (memory, first-touch page faults); attach "
                  "allocator probes where memory grows")
       ->group("Whole host");
   sub_->add_option("--drill-rate", f.drill_rate,
@@ -247,7 +248,7 @@ int TraceCommand::run() {
       if (spec->kind) {
         set(*spec->kind);
       } else {
-        for (Kind k : {Kind::Heap, Kind::Mmap, Kind::Brk, Kind::Rss}) set(k);
+        for (Kind k : {Kind::Heap, Kind::Mmap, Kind::Brk, Kind::Rss, Kind::Fault}) set(k);
       }
     }
     f.config.alerts.pending_seconds = *parse_duration(f.alert_pending);
@@ -273,13 +274,21 @@ int TraceCommand::run() {
         f.config.report_formats.push_back(*format);
       }
     }
+    // Defaults: everything but fault for named processes (their allocator
+    // probes see the heap exactly); under --all the cheap always-on kinds
+    // (fault; heap only for drill-downs): syscall tracepoints would put
+    // every task of the host on the slow syscall path.
+    f.config.session.kinds_mask =
+        f.config.all ? LS_KIND_BIT(LS_KIND_HEAP) | LS_KIND_BIT(LS_KIND_FAULT)
+                     : LS_KIND_BIT(LS_KIND_HEAP) | LS_KIND_BIT(LS_KIND_MMAP) | LS_KIND_BIT(LS_KIND_BRK) |
+                           LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL);
     if (!f.kinds.empty()) {
       f.config.session.kinds_mask = 0;
       for (const std::string& name : f.kinds) {
         auto kind = parse_kind(name);
         if (!kind)
           throw FatalError(ExitCode::Usage,
-                           "--kinds: '" + name + "' is not one of heap, mmap, brk, timerfd, epoll");
+                           "--kinds: '" + name + "' is not one of heap, mmap, brk, timerfd, epoll, fault");
         f.config.session.kinds_mask |= 1u << static_cast<uint32_t>(*kind);
       }
     }

@@ -6,8 +6,8 @@
 namespace leakscope {
 
 namespace {
-constexpr std::array<std::string_view, 6> kKindNames = {"heap", "mmap", "brk", "timerfd", "epoll", "rss"};
-constexpr size_t kTracedKinds = 5;  // the ones --kinds can name
+constexpr std::array<std::string_view, 7> kKindNames = {"heap",  "mmap", "brk",  "timerfd",
+                                                        "epoll", "rss",  "fault"};
 }
 
 std::string_view kind_name(Kind kind) {
@@ -16,8 +16,9 @@ std::string_view kind_name(Kind kind) {
 }
 
 std::optional<Kind> parse_kind(std::string_view name) {
-  for (size_t i = 0; i < kTracedKinds; ++i)
-    if (kKindNames[i] == name) return static_cast<Kind>(i);
+  // Every kind but rss, which --all samples from /proc, is one --kinds names.
+  for (size_t i = 0; i < kKindNames.size(); ++i)
+    if (kKindNames[i] == name && static_cast<Kind>(i) != Kind::Rss) return static_cast<Kind>(i);
   return std::nullopt;
 }
 
@@ -36,6 +37,7 @@ std::string origin_name(Kind kind, uint32_t fn) {
     case Kind::Timerfd: return "timerfd_create";
     case Kind::Epoll: return "epoll_ctl ADD";
     case Kind::Rss: return "process memory";
+    case Kind::Fault: return "page fault (first touch)";
   }
   return "unknown";
 }

@@ -11,8 +11,9 @@ namespace leakscope {
 
 // Numbers match enum ls_kind in bpf/leakscope.h.
 // The first five are counted by the BPF side (enum ls_kind); Rss is a
-// process's anonymous resident memory, sampled from /proc under --all.
-enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4, Rss = 5 };
+// process's anonymous resident memory, sampled from /proc under --all; Fault
+// is anonymous memory first touched (page faults) per stack, still resident.
+enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4, Rss = 5, Fault = 6 };
 
 std::string_view kind_name(Kind kind);
 std::optional<Kind> parse_kind(std::string_view name);

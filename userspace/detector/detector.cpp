@@ -224,6 +224,8 @@ const KindThresholds& DetectorOptions::for_kind(Kind kind) const {
       return epoll;
     case Kind::Rss:
       return rss;
+    case Kind::Fault:
+      return fault;
   }
   return heap;
 }

@@ -112,6 +112,7 @@ Session::Session(const MapSizes& sizes) : sizes_(sizes) {}
 
 Session::~Session() {
   if (events_) ring_buffer__free(events_);
+  if (faults_) ring_buffer__free(faults_);
   // Links first, then the object.
   std::vector<Link> links = std::move(syscall_links_);
   for (auto& [pid, target] : targets_)
@@ -162,6 +163,10 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
   bpf_program__set_autoload(skel->progs.sys_exit_tp, classic);
   bpf_program__set_autoload(skel->progs.sys_enter_raw, raw);
   bpf_program__set_autoload(skel->progs.sys_exit_raw, raw);
+  bpf_program__set_autoload(skel->progs.fault_user,
+                            (options.kinds_mask & LS_KIND_BIT(LS_KIND_FAULT)) != 0);
+  if (!(options.kinds_mask & LS_KIND_BIT(LS_KIND_FAULT)))
+    bpf_map__set_max_entries(skel->maps.fault_events, 4096);  // unused: the smallest ring
 
   if (int err = leakscope_bpf__load(skel)) {
     int e = -err;
@@ -176,6 +181,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
   }
   session->attach_lifecycle();
   session->attach_syscalls(options.tracefs);
+  session->attach_faults();
   session->open_events();
   return session;
 }
@@ -224,6 +230,17 @@ void Session::attach_syscalls(const std::string& tracefs) {
   }
 }
 
+void Session::attach_faults() {
+  if (!(kinds_mask_ & LS_KIND_BIT(LS_KIND_FAULT))) return;
+  bpf_link* link = bpf_program__attach(skel_->progs.fault_user);
+  if (!link)
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot attach the page-fault tracepoint (kind fault): ") +
+                         std::strerror(errno));
+  syscall_links_.emplace_back(link);
+  log_verbose("kind fault: BTF tracepoint exceptions:page_fault_user");
+}
+
 void Session::open_events() {
   events_ = ring_buffer__new(
       bpf_map__fd(skel_->maps.sys_events),
@@ -240,6 +257,31 @@ void Session::open_events() {
   if (!events_)
     throw FatalError(ExitCode::KernelUnsupported,
                      std::string("cannot open the syscall event ring buffer: ") + std::strerror(errno));
+  if (!(kinds_mask_ & LS_KIND_BIT(LS_KIND_FAULT))) return;
+  faults_ = ring_buffer__new(
+      bpf_map__fd(skel_->maps.fault_events),
+      [](void* ctx, void* data, size_t size) -> int {
+        auto* visit = static_cast<const std::function<void(const ls_fault_event&)>*>(ctx);
+        // An LS_FAULT_SAME_STACK event is only the head; the visitor reads
+        // nothing past it (see ls_fault_event).
+        if (size < LS_FAULT_EVENT_SHORT || !*visit) return 0;
+        auto* head = static_cast<const ls_fault_event*>(data);
+        if (!(head->flags & LS_FAULT_SAME_STACK) && size < sizeof(ls_fault_event)) return 0;
+        (*visit)(*static_cast<const ls_fault_event*>(data));
+        return 0;
+      },
+      &current_fault_visit_, nullptr);
+  if (!faults_)
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot open the page-fault ring buffer: ") + std::strerror(errno));
+}
+
+size_t Session::drain_faults(const std::function<void(const ls_fault_event&)>& visit) {
+  if (!faults_) return 0;
+  current_fault_visit_ = visit;
+  int n = ring_buffer__consume(faults_);
+  current_fault_visit_ = nullptr;
+  return n > 0 ? static_cast<size_t>(n) : 0;
 }
 
 size_t Session::drain_events(const std::function<void(const ls_sys_event&)>& visit) {

@@ -102,6 +102,9 @@ class Session {
 
   // Hands every syscall event waiting in the ring buffer to `visit`.
   size_t drain_events(const std::function<void(const ls_sys_event&)>& visit);
+  // Hands every page-fault event waiting (kind fault) to `visit`. Of an
+  // event with LS_FAULT_SAME_STACK only the head (tgid .. address) is there.
+  size_t drain_faults(const std::function<void(const ls_fault_event&)>& visit);
   SyscallProbes syscall_probes() const { return syscall_probes_; }
   bool heap_enabled() const { return kinds_mask_ & LS_KIND_BIT(LS_KIND_HEAP); }
 
@@ -131,6 +134,7 @@ class Session {
 
   void attach_lifecycle();
   void attach_syscalls(const std::string& tracefs);
+  void attach_faults();
   void open_events();
 
   std::unique_ptr<struct ::leakscope_bpf, SkelDeleter> skel_;
@@ -140,6 +144,8 @@ class Session {
   std::vector<Link> syscall_links_;  // syscall and lifecycle tracepoints
   struct ring_buffer* events_ = nullptr;
   std::function<void(const ls_sys_event&)> current_visit_;
+  struct ring_buffer* faults_ = nullptr;
+  std::function<void(const ls_fault_event&)> current_fault_visit_;
   MapSizes sizes_;
   std::map<pid_t, Target> targets_;  // processes with allocator probes
   LinkReaper reaper_;

@@ -136,7 +136,8 @@ std::string time_label(double seconds) {
 }
 
 bool kind_in_bytes(Kind kind) {
-  return kind == Kind::Heap || kind == Kind::Mmap || kind == Kind::Brk || kind == Kind::Rss;
+  return kind == Kind::Heap || kind == Kind::Mmap || kind == Kind::Brk || kind == Kind::Rss ||
+         kind == Kind::Fault;
 }
 
 std::string frame_name(const Frame& frame) {

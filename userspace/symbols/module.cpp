@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <cstring>
 #include <utility>
 
@@ -235,6 +236,56 @@ ModuleSymbol Module::compute(uint64_t vaddr) const {
     }
   }
   return out;
+}
+
+namespace {
+
+std::vector<CfiOp> copy_ops(const Dwarf_Op* ops, size_t n) {
+  std::vector<CfiOp> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(CfiOp{ops[i].atom, ops[i].number, ops[i].number2});
+  return out;
+}
+
+std::optional<CfiRow> row_from(Dwarf_CFI* cfi, Dwarf_Addr addr) {
+  if (cfi == nullptr) return std::nullopt;
+  Dwarf_Frame* frame = nullptr;
+  if (dwarf_cfi_addrframe(cfi, addr, &frame) != 0 || frame == nullptr) return std::nullopt;
+  std::unique_ptr<Dwarf_Frame, decltype(&std::free)> owned(frame, &std::free);
+  CfiRow row;
+  Dwarf_Op* ops = nullptr;
+  size_t nops = 0;
+  if (dwarf_frame_cfa(frame, &ops, &nops) != 0 || nops == 0) return std::nullopt;
+  row.cfa = copy_ops(ops, nops);
+  for (int r = 0; r < kDwarfRegs; ++r) {
+    Dwarf_Op mem[3];
+    Dwarf_Op* rops = nullptr;
+    size_t n = 0;
+    CfiRule& rule = row.regs[r];
+    if (dwarf_frame_register(frame, r, mem, &rops, &n) != 0) {
+      rule.type = CfiRule::Type::Undefined;
+    } else if (n == 0) {
+      // libdw: OPS set to OPS_MEM means "undefined", null means "same value".
+      rule.type = rops == nullptr ? CfiRule::Type::SameValue : CfiRule::Type::Undefined;
+    } else {
+      rule.type = CfiRule::Type::Expression;
+      rule.ops = copy_ops(rops, n);
+    }
+  }
+  return row;
+}
+
+}  // namespace
+
+std::optional<CfiRow> Module::cfi_row(uint64_t vaddr) const {
+  if (module_ == nullptr) return std::nullopt;
+  const Dwarf_Addr pc = vaddr + bias_;
+  Dwarf_Addr cfi_bias = 0;
+  if (Dwarf_CFI* eh = dwfl_module_eh_cfi(module_, &cfi_bias))
+    if (auto row = row_from(eh, pc - cfi_bias)) return row;
+  if (Dwarf_CFI* dbg = dwfl_module_dwarf_cfi(module_, &cfi_bias))
+    if (auto row = row_from(dbg, pc - cfi_bias)) return row;
+  return std::nullopt;
 }
 
 }  // namespace leakscope

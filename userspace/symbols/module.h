@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "symbols/unwind.h"
+
 struct Dwfl;
 struct Dwfl_Module;
 
@@ -50,6 +52,10 @@ class Module {
   // call site inside the function, so the three fields agree. Results are
   // memoized (bounded).
   ModuleSymbol lookup(uint64_t vaddr);
+
+  // The call-frame rules at the ELF virtual address `vaddr` (the instruction
+  // itself), from .eh_frame, else .debug_frame; nullopt when neither covers it.
+  std::optional<CfiRow> cfi_row(uint64_t vaddr) const;
 
  private:
   struct Segment {

@@ -353,6 +353,58 @@ std::vector<Frame> Symbolizer::resolve_stack(pid_t pid, std::span<const uint64_t
   return frames;
 }
 
+std::vector<uint64_t> Symbolizer::unwind(pid_t pid, const StackSnapshot& snapshot, size_t max_frames) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) {
+    refresh(pid);
+    it = processes_.find(pid);
+  }
+  if (it == processes_.end()) return {snapshot.regs[kDwarfRip]};
+  Process& process = it->second;
+  CfiLookup lookup = [&](uint64_t pc) -> std::optional<CfiRow> {
+    const Mapping* m = find_mapping(process, pc);
+    if (m == nullptr || !m->entry.file_backed() || m->module_key.empty()) return std::nullopt;
+    auto slot = slots_.find(m->module_key);
+    if (slot == slots_.end() || !slot->second.module) return std::nullopt;
+    const Module& module = *slot->second.module;
+    auto vaddr = module.file_offset_to_vaddr(pc - m->entry.start + m->entry.offset);
+    if (!vaddr) return std::nullopt;
+    return module.cfi_row(*vaddr);
+  };
+  try {
+    return unwind_stack(snapshot, lookup, max_frames);
+  } catch (...) {
+    return {snapshot.regs[kDwarfRip]};
+  }
+}
+
+std::optional<bool> Symbolizer::anonymous_at(pid_t pid, uint64_t address) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) {
+    refresh(pid);
+    it = processes_.find(pid);
+    if (it == processes_.end()) return std::nullopt;
+  }
+  const Mapping* m = find_mapping(it->second, address);
+  if (m == nullptr && it->second.alive && !it->second.refreshed_on_miss) {
+    // Mapped since the last observe(): look again, at most once a tick.
+    it->second.refreshed_on_miss = true;
+    if (refresh(pid)) m = find_mapping(it->second, address);
+  }
+  if (m == nullptr) return std::nullopt;
+  const MapEntry& e = m->entry;
+  bool shared = e.perms.size() > 3 && e.perms[3] == 's';
+  return !e.file_backed() && !shared && m->path != "[stack]" && m->path != "[vvar]" &&
+         m->path != "[vdso]" && m->path.rfind("[stack:", 0) != 0;
+}
+
+std::string Symbolizer::module_path(pid_t pid, uint64_t address) const {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) return {};
+  const Mapping* m = find_mapping(it->second, address);
+  return m != nullptr && m->entry.file_backed() ? m->path : std::string();
+}
+
 SymbolizerStats Symbolizer::stats() const {
   SymbolizerStats s;
   for (const auto& [key, slot] : slots_)

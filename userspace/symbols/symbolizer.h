@@ -22,6 +22,7 @@
 #include "core/types.h"
 #include "symbols/module.h"
 #include "symbols/perf_map.h"
+#include "symbols/unwind.h"
 
 namespace leakscope {
 
@@ -61,6 +62,19 @@ class Symbolizer {
   // module_offset set, so Frame::display_name() gives "module+0xoff".
   Frame resolve(pid_t pid, uint64_t address);
   std::vector<Frame> resolve_stack(pid_t pid, std::span<const uint64_t> addresses);
+
+  // Unwinds a copied stack of `pid` (see symbols/unwind.h) with the CFI of
+  // the modules it maps: return addresses, innermost (the pc) first.
+  std::vector<uint64_t> unwind(pid_t pid, const StackSnapshot& snapshot, size_t max_frames);
+
+  // Whether `address` in `pid` lies in private anonymous memory (the heap,
+  // an anonymous mapping; not a file, not the main stack). nullopt when no
+  // mapping holds it, even after the maps are read again.
+  std::optional<bool> anonymous_at(pid_t pid, uint64_t address);
+
+  // Path of the file-backed object mapped at `address` in `pid`; empty when
+  // none is.
+  std::string module_path(pid_t pid, uint64_t address) const;
 
   // True when `address` lies in an executable file-backed mapping of the
   // observed `pid` (or in JIT code its perf map names): a plausible return

@@ -61,6 +61,9 @@ void TraceSession::end_image(TracedProcess& proc, End why, double t) {
     session_->detach_allocator(pid);
     resources_.process_exited(proc.id);  // exit unmaps and closes everything
   }
+  // Exit and exec both leave the image's memory behind; a detached one is
+  // no longer watched.
+  pages_.process_exited(proc.id);
   bool told = proc.origin == Origin::Pid || proc.origin == Origin::Command;
   std::string msg = "PID " + std::to_string(pid) + " (" + proc.info.comm + ") " +
                     (why == End::Exec ? "exec'd" : why == End::Detach ? "detached" : "exited") +
@@ -182,6 +185,7 @@ void TraceSession::close_ended(std::vector<LedgerRow>& kernel_rows) {
 void TraceSession::forget_image(TraceId id) {
   timeline_.erase_trace(id);
   resources_.forget(id);
+  pages_.forget(id);
   rss_.erase(id);
   for (auto it = assessments_.begin(); it != assessments_.end();)
     it = it->first.trace_id == id ? assessments_.erase(it) : std::next(it);

@@ -240,6 +240,12 @@ int32_t TraceSession::syscall_stack_id(pid_t pid, const ls_sys_event& e) {
   }
   for (uint32_t i = 1; i < e.nframes && i < LS_MAX_STACK_DEPTH; ++i) stack.push_back(e.frames[i]);
   if (stack.empty()) stack.push_back(e.frames[0]);
+  return intern_stack(std::move(stack));
+}
+
+// The id of a stack composed in userspace (kSyscallStackBase and up).
+int32_t TraceSession::intern_stack(std::vector<uint64_t> stack) {
+  if (stack.empty()) return LS_STACK_UNKNOWN;
   auto it = syscall_stack_ids_.find(stack);
   if (it != syscall_stack_ids_.end()) return it->second;
   if (syscall_stacks_.size() >= session_->sizes().max_stack_traces) return LS_STACK_UNKNOWN;
@@ -282,7 +288,9 @@ void TraceSession::apply_syscall_events(double t) {
 
 std::vector<LedgerRow> TraceSession::resource_rows() const {
   std::vector<LedgerRow> rows;
-  for (const ResourceRow& r : resources_.rows()) {
+  std::vector<ResourceRow> all = resources_.rows();
+  for (ResourceRow& r : pages_.rows()) all.push_back(r);
+  for (const ResourceRow& r : all) {
     LedgerRow row;
     row.trace_id = r.trace_id;
     row.kind = r.kind;
@@ -302,6 +310,7 @@ std::vector<LedgerRow> TraceSession::resource_rows() const {
 
 void TraceSession::tick(double t) {
   apply_syscall_events(t);
+  apply_fault_events();
   reconcile_targets(t);
   if (config_.all) scan_host();
   for (auto& [id, proc] : targets_)
@@ -313,6 +322,7 @@ void TraceSession::tick(double t) {
     return;
   }
   close_ended(*rows);
+  release_gone_pages();
   for (LedgerRow& row : resource_rows()) rows->push_back(row);
   for (const auto& [id, proc] : targets_)
     for (const LedgerRow& row : proc.final_rows) rows->push_back(row);

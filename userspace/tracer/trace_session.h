@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "detector/detector.h"
 #include "metrics/metrics.h"
 #include "probes/session.h"
+#include "resources/page_ledger.h"
 #include "resources/resource_ledger.h"
 #include "report/formats.h"
 #include "symbols/symbolizer.h"
@@ -52,6 +54,11 @@ class TraceSession {
   const std::vector<Frame>& frames_for(TraceId id, int32_t stack_id);
   void apply_syscall_events(double t);
   int32_t syscall_stack_id(pid_t pid, const ls_sys_event& e);
+  int32_t intern_stack(std::vector<uint64_t> stack);
+  // faults.cpp (kind fault)
+  void apply_fault_events();
+  std::vector<uint64_t> fault_stack(pid_t pid, const ls_fault_event& e);
+  void release_gone_pages();
   std::vector<LedgerRow> resource_rows() const;
   bool should_stop_for_targets() const;
   TracedProcess* live_image(pid_t pid);
@@ -96,7 +103,11 @@ class TraceSession {
   std::map<std::pair<TraceId, int32_t>, std::vector<Frame>> frames_;
   std::vector<LedgerRow> rows_;
   ResourceLedger resources_;
-  // Stacks of syscall events, composed in userspace (see ls_sys_event);
+  PageLedger pages_;                  // kind fault
+  // Kind fault: thread -> (image, stack) of its last full fault event.
+  std::unordered_map<uint32_t, std::pair<TraceId, int32_t>> fault_thread_stack_;
+  // Stacks of syscall and page-fault events, composed in userspace (see
+  // ls_sys_event, ls_fault_event);
   // their ids start at kSyscallStackBase, apart from the kernel's stack ids.
   std::map<std::vector<uint64_t>, int32_t> syscall_stack_ids_;
   std::vector<std::vector<uint64_t>> syscall_stacks_;

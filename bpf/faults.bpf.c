@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Kind fault (see ls_fault_event in leakscope.h): a traced process's
+ * not-present page faults on private anonymous memory, with the registers
+ * and the top of the user stack, for userspace to unwind. A BTF tracepoint:
+ * no tracefs, and unlike syscall tracepoints it puts no task on a slower
+ * path; it runs only when a page fault happens. Loaded only when the kind
+ * is on.
+ */
+#include "ledger.bpf.h"
+
+#define PF_PROT 1       /* x86 error code: the page was present */
+#define PF_INSTR 16     /* x86 error code: an instruction fetch */
+#define ENOENT_ 2
+#define VM_GROWSDOWN 0x100
+
+/* Its own ring buffer: a burst of faults (a process warming up) must not
+ * push out the syscall and lifecycle events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} fault_events SEC(".maps");
+
+/* tid -> where the thread was at its last full event. An LRU is right
+ * here: it is a cache of stacks already sent, never a ledger; an evicted
+ * thread's next fault sends a full event again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct ls_fault_place);
+} fault_places SEC(".maps");
+
+static long private_anon(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	int *anon = data;
+	*anon = !vma->vm_file && !(vma->vm_flags & VM_GROWSDOWN);
+	return 0;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+{
+	if (error_code & PF_PROT)
+		return 0; /* copy-on-write or a protection change: not a first touch */
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 trace_id = traced_id(tgid);
+	if (!trace_id)
+		return 0;
+	if (error_code & PF_INSTR)
+		return 0; /* code is never anonymous memory we count */
+	/* bpf_find_vma cannot take the mmap lock's unlock path here (IRQs are
+	 * off at fault entry) when the previous fault's deferred unlock is
+	 * still pending: -EBUSY in a burst of faults. Then the event goes out
+	 * anyway and userspace classifies the address from the process's maps. */
+	int anon = 0;
+	long err = bpf_find_vma(bpf_get_current_task_btf(), address, private_anon, &anon, 0);
+	if (err == -ENOENT_ || (!err && !anon))
+		return 0; /* no mapping (a crash to come), file-backed, or the stack */
+
+	/* The same place as this thread's last full event: a short event. */
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	__u64 sp = regs->sp;
+	__u64 top[LS_FAULT_PLACE_WORDS] = {};
+	bpf_probe_read_user(top, sizeof(top), (void *)sp);
+	__u64 hash = 14695981039346656037ull;
+	for (int i = 0; i < LS_FAULT_PLACE_WORDS; i++)
+		hash = (hash ^ top[i]) * 1099511628211ull;
+	struct ls_fault_place here = {
+		.ip = regs->ip, .sp = sp, .top_hash = hash, .trace_id = trace_id,
+	};
+	struct ls_fault_place *last = bpf_map_lookup_elem(&fault_places, &tid);
+	if (last && last->ip == here.ip && last->sp == here.sp && last->top_hash == hash &&
+	    last->trace_id == trace_id) {
+		struct ls_fault_event *s = bpf_ringbuf_reserve(&fault_events, LS_FAULT_EVENT_SHORT, 0);
+		if (!s) {
+			count(LS_CNT_FAULTS_LOST);
+			return 0;
+		}
+		s->tgid = tgid;
+		s->trace_id = trace_id;
+		s->tid = tid;
+		s->flags = LS_FAULT_SAME_STACK;
+		s->ts_ns = bpf_ktime_get_ns();
+		s->address = address;
+		bpf_ringbuf_submit(s, 0);
+		return 0;
+	}
+
+	struct ls_fault_event *e = bpf_ringbuf_reserve(&fault_events, sizeof(*e), 0);
+	if (!e) {
+		count(LS_CNT_FAULTS_LOST);
+		return 0;
+	}
+	e->tgid = tgid;
+	e->trace_id = trace_id;
+	e->tid = tid;
+	e->flags = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->address = address;
+	e->regs[0] = regs->ax;
+	e->regs[1] = regs->dx;
+	e->regs[2] = regs->cx;
+	e->regs[3] = regs->bx;
+	e->regs[4] = regs->si;
+	e->regs[5] = regs->di;
+	e->regs[6] = regs->bp;
+	e->regs[7] = regs->sp;
+	e->regs[8] = regs->r8;
+	e->regs[9] = regs->r9;
+	e->regs[10] = regs->r10;
+	e->regs[11] = regs->r11;
+	e->regs[12] = regs->r12;
+	e->regs[13] = regs->r13;
+	e->regs[14] = regs->r14;
+	e->regs[15] = regs->r15;
+	e->regs[16] = regs->ip;
+	e->pad = 0;
+
+	/* The stack from sp up, a page at a time: a read that crosses the top
+	 * of the stack's mapping would fail whole, so stop at the first page
+	 * that cannot be read. */
+	__u32 len = 4096 - (sp & 4095);
+	if (bpf_probe_read_user(e->stack, len, (void *)sp)) {
+		len = 0;
+	} else {
+		for (int i = 0; i < 2; i++) {
+			if (len > LS_FAULT_STACK_BYTES - 4096)
+				break;
+			if (bpf_probe_read_user(e->stack + len, 4096, (void *)(sp + len)))
+				break;
+			len += 4096;
+		}
+	}
+	e->stack_len = len;
+	bpf_ringbuf_submit(e, 0);
+	/* Only once the full event is on its way: a short one never refers to
+	 * a stack userspace did not get. */
+	bpf_map_update_elem(&fault_places, &tid, &here, BPF_ANY);
+	return 0;
+}

@@ -1,0 +1,94 @@
+#include "resources/page_ledger.h"
+
+#include <climits>
+
+namespace leakscope {
+
+PageLedger::PageLedger(uint64_t page_size, size_t max_pages)
+    : page_size_(page_size ? page_size : 4096), max_pages_(max_pages) {}
+
+void PageLedger::touch(uint32_t trace_id, uint64_t address, int32_t stack_id, uint64_t ts_ns) {
+  const uint64_t page = address - address % page_size_;
+  auto [rit, fresh] = rows_.try_emplace({trace_id, stack_id});
+  ResourceRow& row = rit->second;
+  if (fresh) {
+    row.trace_id = trace_id;
+    row.kind = Kind::Fault;
+    row.stack_id = stack_id;
+    row.first_ns = ts_ns;
+  }
+  auto& pages = pages_[trace_id];
+  auto it = pages.find(page);
+  if (it != pages.end()) {
+    if (it->second == &row) return;  // swapped back in, say: still the same growth
+    release_page(pages, it);
+  }
+  if (tracked_ >= max_pages_) {
+    ++dropped_;
+    return;
+  }
+  pages.emplace(page, &row);
+  ++tracked_;
+  row.live_bytes += static_cast<int64_t>(page_size_);
+  row.live_objects += 1;
+  row.allocs += 1;
+  row.bytes_allocated += page_size_;
+}
+
+void PageLedger::release_page(std::map<uint64_t, ResourceRow*>& pages,
+                              std::map<uint64_t, ResourceRow*>::iterator it) {
+  ResourceRow* row = it->second;
+  row->live_bytes -= static_cast<int64_t>(page_size_);
+  row->live_objects -= 1;
+  row->frees += 1;
+  pages.erase(it);
+  --tracked_;
+}
+
+std::vector<uint32_t> PageLedger::images() const {
+  std::vector<uint32_t> out;
+  for (const auto& [id, pages] : pages_)
+    if (!pages.empty()) out.push_back(id);
+  return out;
+}
+
+std::vector<uint64_t> PageLedger::pages(uint32_t trace_id) const {
+  std::vector<uint64_t> out;
+  auto it = pages_.find(trace_id);
+  if (it == pages_.end()) return out;
+  out.reserve(it->second.size());
+  for (const auto& [page, row] : it->second) out.push_back(page);
+  return out;
+}
+
+void PageLedger::release(uint32_t trace_id, std::span<const uint64_t> gone) {
+  auto it = pages_.find(trace_id);
+  if (it == pages_.end()) return;
+  for (uint64_t page : gone) {
+    auto p = it->second.find(page - page % page_size_);
+    if (p != it->second.end()) release_page(it->second, p);
+  }
+}
+
+void PageLedger::process_exited(uint32_t trace_id) {
+  auto it = pages_.find(trace_id);
+  if (it == pages_.end()) return;
+  while (!it->second.empty()) release_page(it->second, it->second.begin());
+  pages_.erase(it);
+}
+
+void PageLedger::forget(uint32_t trace_id) {
+  process_exited(trace_id);
+  for (auto it = rows_.lower_bound({trace_id, INT32_MIN});
+       it != rows_.end() && it->first.first == trace_id;)
+    it = rows_.erase(it);
+}
+
+std::vector<ResourceRow> PageLedger::rows() const {
+  std::vector<ResourceRow> out;
+  out.reserve(rows_.size());
+  for (const auto& [key, row] : rows_) out.push_back(row);
+  return out;
+}
+
+}  // namespace leakscope
