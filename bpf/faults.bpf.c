@@ -31,6 +31,29 @@ struct {
 	__type(value, struct ls_fault_place);
 } fault_places SEC(".maps");
 
+/* Full events each image may send per second: unwinding is userspace's
+ * work, and a process faulting in gigabytes must not make it unbounded. */
+const volatile __u32 fault_stacks_per_sec = 256;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct ls_fault_budget);
+} fault_budgets SEC(".maps");
+
+static __always_inline int within_budget(__u32 trace_id)
+{
+	__u64 second = bpf_ktime_get_ns() / 1000000000ull;
+	struct ls_fault_budget *b = bpf_map_lookup_elem(&fault_budgets, &trace_id);
+	if (!b || b->second != second) {
+		struct ls_fault_budget fresh = { .second = second, .used = 1 };
+		bpf_map_update_elem(&fault_budgets, &trace_id, &fresh, BPF_ANY);
+		return 1;
+	}
+	return __sync_fetch_and_add(&b->used, 1) < fault_stacks_per_sec;
+}
+
 static long private_anon(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
 	int *anon = data;
@@ -71,8 +94,13 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 		.ip = regs->ip, .sp = sp, .top_hash = hash, .trace_id = trace_id,
 	};
 	struct ls_fault_place *last = bpf_map_lookup_elem(&fault_places, &tid);
+	__u32 flags = 0;
 	if (last && last->ip == here.ip && last->sp == here.sp && last->top_hash == hash &&
-	    last->trace_id == trace_id) {
+	    last->trace_id == trace_id)
+		flags = LS_FAULT_SAME_STACK;
+	else if (!within_budget(trace_id))
+		flags = LS_FAULT_NO_STACK;
+	if (flags) {
 		struct ls_fault_event *s = bpf_ringbuf_reserve(&fault_events, LS_FAULT_EVENT_SHORT, 0);
 		if (!s) {
 			count(LS_CNT_FAULTS_LOST);
@@ -81,10 +109,12 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 		s->tgid = tgid;
 		s->trace_id = trace_id;
 		s->tid = tid;
-		s->flags = LS_FAULT_SAME_STACK;
+		s->flags = flags;
 		s->ts_ns = bpf_ktime_get_ns();
 		s->address = address;
 		bpf_ringbuf_submit(s, 0);
+		if (flags == LS_FAULT_NO_STACK)
+			count(LS_CNT_FAULT_NO_STACK);
 		return 0;
 	}
 

@@ -122,6 +122,7 @@ enum ls_counter {
 	LS_CNT_EVENTS_LOST,       /* syscall events dropped: ring buffer full */
 	LS_CNT_TARGETS_FULL,      /* a traced process's child not followed: targets map full */
 	LS_CNT_FAULTS_LOST,       /* page-fault events dropped: their ring buffer full */
+	LS_CNT_FAULT_NO_STACK,    /* page faults sent without a stack: over the budget */
 	LS_CNT__COUNT,
 };
 
@@ -202,12 +203,15 @@ struct ls_sys_event {
  * (same pc, same sp, same top of stack: one memset filling many pages)
  * sends only the head of the event: userspace reuses that thread's stack. */
 #define LS_FAULT_SAME_STACK 1u
+/* Over the image's budget of stacks a second (a process warming up, a
+ * whole host under --all): the page is counted, its stack is unknown. */
+#define LS_FAULT_NO_STACK 2u
 
 struct ls_fault_event {
 	__u32 tgid;
 	__u32 trace_id;
 	__u32 tid;
-	__u32 flags;      /* LS_FAULT_SAME_STACK */
+	__u32 flags;      /* LS_FAULT_SAME_STACK, LS_FAULT_NO_STACK */
 	__u64 ts_ns;
 	__u64 address;    /* the faulting address */
 	/* The rest only without LS_FAULT_SAME_STACK. */
@@ -217,7 +221,8 @@ struct ls_fault_event {
 	__u8 stack[LS_FAULT_STACK_BYTES];
 };
 
-/* Size of an event with LS_FAULT_SAME_STACK: everything before regs[]. */
+/* Size of an event with LS_FAULT_SAME_STACK or LS_FAULT_NO_STACK:
+ * everything before regs[]. */
 #define LS_FAULT_EVENT_SHORT (4 * 4 + 2 * 8)
 
 /* Where a thread was at its last full fault event. */
@@ -229,5 +234,12 @@ struct ls_fault_place {
 	__u32 pad;
 };
 #define LS_FAULT_PLACE_WORDS 16
+
+/* Full events (with a stack to unwind) an image may send per second. */
+struct ls_fault_budget {
+	__u64 second;  /* ktime / 1e9 of the current second */
+	__u32 used;
+	__u32 pad;
+};
 
 #endif /* LEAKSCOPE_SHARED_H */

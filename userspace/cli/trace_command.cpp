@@ -156,6 +156,11 @@ TraceCommand::TraceCommand(CLI::App& app)
                    "free is too); reports scale by N and give error bars")
       ->check(CLI::Range(1u, 1u << 20))
       ->capture_default_str();
+  sub_->add_option("--fault-stacks", f.config.session.fault_stacks_per_sec,
+                   "Kind fault: page-fault stacks each process may send a second; faults past "
+                   "that still count, under an unknown stack")
+      ->check(CLI::Range(0u, 1u << 20))
+      ->capture_default_str();
   sub_->add_option("--probe-placement", f.probe_placement,
                    "auto: entry probes on an instruction the kernel emulates where that is safe "
                    "(free after its NULL check); entry: at function entries")

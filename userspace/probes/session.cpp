@@ -147,6 +147,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options) {
   skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   skel->rodata->kinds_mask = options.kinds_mask;
   skel->rodata->sample_every = options.sample_every ? options.sample_every : 1;
+  skel->rodata->fault_stacks_per_sec = options.fault_stacks_per_sec;
   session->kinds_mask_ = options.kinds_mask;
   session->probes_at_entry_ = options.probes_at_entry;
 

@@ -42,6 +42,7 @@ struct SessionOptions {
   bool force_raw_syscalls = false;  // skip tracefs even when it is there
   bool probes_at_entry = false;     // never move an entry probe (see probe_placement.h)
   uint32_t sample_every = 1;        // heap: account 1 block in N, chosen by address
+  uint32_t fault_stacks_per_sec = 256;  // fault: stacks each image may send a second
 };
 
 enum class MapName { Targets, Objects, Ledger };

@@ -153,6 +153,7 @@ nlohmann::json TraceSession::status_json() const {
             {"calls_missed", c[LS_CNT_INFLIGHT_FULL]},
             {"events_lost", c[LS_CNT_EVENTS_LOST]},
             {"fault_events_lost", c[LS_CNT_FAULTS_LOST]},
+            {"fault_stacks_over_budget", c[LS_CNT_FAULT_NO_STACK]},
             {"fault_pages_over_limit", pages_.pages_dropped()},
             {"children_not_followed", c[LS_CNT_TARGETS_FULL]}}},
           {"alerts_firing", alerts_.firing()},

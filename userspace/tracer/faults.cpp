@@ -55,7 +55,7 @@ void TraceSession::apply_fault_events() {
       auto last = fault_thread_stack_.find(e.tid);
       if (last != fault_thread_stack_.end() && last->second.first == e.trace_id)
         stack_id = last->second.second;
-    } else {
+    } else if (!(e.flags & LS_FAULT_NO_STACK)) {
       stack_id = intern_stack(fault_stack(pid, e));
       fault_thread_stack_[e.tid] = {e.trace_id, stack_id};
     }

@@ -118,7 +118,7 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
   h.frees_unknown = c[LS_CNT_FREES_UNKNOWN];
   h.dropped_objects = c[LS_CNT_OBJ_MAP_FULL] + pages_.pages_dropped();  // kind fault: books full
   h.dropped_ledger = c[LS_CNT_LEDGER_FULL];
-  h.stack_misses = c[LS_CNT_STACK_MISS];
+  h.stack_misses = c[LS_CNT_STACK_MISS] + c[LS_CNT_FAULT_NO_STACK];
   h.inflight_drops = c[LS_CNT_INFLIGHT_FULL];
   h.stale_replaced = c[LS_CNT_STALE_REPLACED];
   h.events_lost = c[LS_CNT_EVENTS_LOST] + c[LS_CNT_FAULTS_LOST];
