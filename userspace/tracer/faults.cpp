@@ -57,6 +57,9 @@ void TraceSession::apply_fault_events() {
         stack_id = last->second.second;
     } else if (!(e.flags & LS_FAULT_NO_STACK)) {
       stack_id = intern_stack(fault_stack(pid, e));
+      // Bounded like the kernel's LRU of places (16k threads): past that a
+      // thread's next short event counts under an unknown stack.
+      if (fault_thread_stack_.size() >= (1u << 16)) fault_thread_stack_.clear();
       fault_thread_stack_[e.tid] = {e.trace_id, stack_id};
     }
     pages_.touch(e.trace_id, e.address, stack_id, e.ts_ns);
