@@ -54,6 +54,17 @@ static __always_inline int within_budget(__u32 trace_id)
 	return __sync_fetch_and_add(&b->used, 1) < fault_stacks_per_sec;
 }
 
+static __always_inline void fill_head(struct ls_fault_event *e, __u32 tgid, __u32 trace_id,
+				      __u32 tid, __u32 flags, __u64 address)
+{
+	e->tgid = tgid;
+	e->trace_id = trace_id;
+	e->tid = tid;
+	e->flags = flags;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->address = address;
+}
+
 static long private_anon(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
 	int *anon = data;
@@ -106,12 +117,7 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 			count(LS_CNT_FAULTS_LOST);
 			return 0;
 		}
-		s->tgid = tgid;
-		s->trace_id = trace_id;
-		s->tid = tid;
-		s->flags = flags;
-		s->ts_ns = bpf_ktime_get_ns();
-		s->address = address;
+		fill_head(s, tgid, trace_id, tid, flags, address);
 		bpf_ringbuf_submit(s, 0);
 		if (flags == LS_FAULT_NO_STACK)
 			count(LS_CNT_FAULT_NO_STACK);
@@ -123,12 +129,7 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 		count(LS_CNT_FAULTS_LOST);
 		return 0;
 	}
-	e->tgid = tgid;
-	e->trace_id = trace_id;
-	e->tid = tid;
-	e->flags = 0;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->address = address;
+	fill_head(e, tgid, trace_id, tid, 0, address);
 	e->regs[0] = regs->ax;
 	e->regs[1] = regs->dx;
 	e->regs[2] = regs->cx;

@@ -263,11 +263,12 @@ void Session::open_events() {
       bpf_map__fd(skel_->maps.fault_events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* visit = static_cast<const std::function<void(const ls_fault_event&)>*>(ctx);
-        // An LS_FAULT_SAME_STACK event is only the head; the visitor reads
-        // nothing past it (see ls_fault_event).
+        // An event with LS_FAULT_SAME_STACK or LS_FAULT_NO_STACK is only the
+        // head; the visitor reads nothing past it (see ls_fault_event).
         if (size < LS_FAULT_EVENT_SHORT || !*visit) return 0;
         auto* head = static_cast<const ls_fault_event*>(data);
-        if (!(head->flags & LS_FAULT_SAME_STACK) && size < sizeof(ls_fault_event)) return 0;
+        const bool short_event = head->flags & (LS_FAULT_SAME_STACK | LS_FAULT_NO_STACK);
+        if (!short_event && size < sizeof(ls_fault_event)) return 0;
         (*visit)(*static_cast<const ls_fault_event*>(data));
         return 0;
       },

@@ -104,7 +104,8 @@ class Session {
   // Hands every syscall event waiting in the ring buffer to `visit`.
   size_t drain_events(const std::function<void(const ls_sys_event&)>& visit);
   // Hands every page-fault event waiting (kind fault) to `visit`. Of an
-  // event with LS_FAULT_SAME_STACK only the head (tgid .. address) is there.
+  // event with LS_FAULT_SAME_STACK or LS_FAULT_NO_STACK only the head
+  // (tgid .. address) is there.
   size_t drain_faults(const std::function<void(const ls_fault_event&)>& visit);
   SyscallProbes syscall_probes() const { return syscall_probes_; }
   bool heap_enabled() const { return kinds_mask_ & LS_KIND_BIT(LS_KIND_HEAP); }
