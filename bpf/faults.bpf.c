@@ -147,6 +147,20 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 	e->regs[14] = regs->r14;
 	e->regs[15] = regs->r15;
 	e->regs[16] = regs->ip;
+
+	/* The kernel keeps the real return addresses of pending uretprobes;
+	 * a chained instance shares its trampoline slot with the next. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct return_instance *ri = BPF_CORE_READ(task, utask, return_instances);
+	int n = 0;
+	for (int i = 0; i < 2 * LS_FAULT_HIJACKED && ri && n < LS_FAULT_HIJACKED; i++) {
+		if (!BPF_CORE_READ(ri, chained))
+			e->hijacked[n++] = BPF_CORE_READ(ri, orig_ret_vaddr);
+		ri = BPF_CORE_READ(ri, next);
+	}
+	for (int i = 0; i < LS_FAULT_HIJACKED; i++)
+		if (i >= n)
+			e->hijacked[i] = 0;
 	e->pad = 0;
 
 	/* The stack from sp up, a page at a time: a read that crosses the top

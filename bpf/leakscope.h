@@ -198,6 +198,7 @@ struct ls_sys_event {
 /* Registers in DWARF numbering for x86_64 (0 rax, 1 rdx, 2 rcx, 3 rbx,
  * 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8..15 r8..r15, 16 the return address/ip). */
 #define LS_DWARF_REGS 17
+#define LS_FAULT_HIJACKED 4
 
 /* A fault whose thread is at the same place as at its last full event
  * (same pc, same sp, same top of stack: one memset filling many pages)
@@ -214,8 +215,13 @@ struct ls_fault_event {
 	__u32 flags;      /* LS_FAULT_SAME_STACK, LS_FAULT_NO_STACK */
 	__u64 ts_ns;
 	__u64 address;    /* the faulting address */
-	/* The rest only without LS_FAULT_SAME_STACK. */
+	/* The rest only without LS_FAULT_SAME_STACK and LS_FAULT_NO_STACK. */
 	__u64 regs[LS_DWARF_REGS];
+	/* Return addresses a uretprobe (ours, in a drill-down, or another
+	 * tool's) replaced with its trampoline on this thread's stack,
+	 * innermost first, 0 after the last: each trampoline address the
+	 * unwinder meets stands for the next of these. */
+	__u64 hijacked[LS_FAULT_HIJACKED];
 	__u32 stack_len;  /* bytes of stack[] read from regs[7] (sp) up */
 	__u32 pad;
 	__u8 stack[LS_FAULT_STACK_BYTES];

@@ -95,3 +95,29 @@ TEST(FaultE2E, FaultsPastTheStackBudgetStillCount) {
   EXPECT_FALSE(report["health"]["lossless"].get<bool>());
   fx.finish();
 }
+
+TEST(FaultE2E, StacksStayRightUnderAllocatorProbes) {
+  // With the heap's uretprobes on malloc (a drill-down does this), a fault
+  // inside malloc finds the uretprobe's trampoline where malloc's return
+  // address was: the kernel's record puts the caller back.
+  Fixture fx("quiet_leak", {"8", "262144"});
+  std::string path = "/tmp/leakscope-e2e-fault-uret-" + std::to_string(::getpid()) + ".json";
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--kinds", "heap,fault", "--tick",
+                "500ms", "--fault-stacks", "4096", "--duration", "5s", "-q", "--json", path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  EXPECT_EQ(ls.wait(60), 0) << ls.err();
+  json report = take_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  const json* heap = find_stack(report, "leak_slowly", fx.pid(), "heap");
+  const json* fault = find_stack(report, "leak_slowly", fx.pid(), "fault");
+  ASSERT_NE(heap, nullptr) << report.dump(1);
+  ASSERT_NE(fault, nullptr) << report.dump(1);
+  // The two kinds agree on the memory within a page per block's slack.
+  EXPECT_GT((*fault)["live_bytes"].get<double>(), 0.6 * (*heap)["live_bytes"].get<double>());
+  for (const json& s : report["stacks"]) {
+    if (s["kind"] != "fault") continue;
+    for (const json& f : s["frames"]) EXPECT_NE(f["module"], "[uprobes]") << s.dump();
+  }
+  fx.finish();
+}

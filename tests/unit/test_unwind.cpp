@@ -75,6 +75,30 @@ TEST(UnwindTest, CfiFramesWithoutFramePointersThenAFramePointerChain) {
   EXPECT_EQ(unwind_stack(snap, lookup, 2).size(), 2u);
 }
 
+TEST(UnwindTest, AReturnAddressHijackedByAUretprobeIsPutBack) {
+  FakeStack st;
+  const uint64_t sp = st.base;
+  const uint64_t trampoline = 0x7fffffffe000;
+  st.put(sp + 24, trampoline);  // malloc's return address, taken by a uretprobe
+  st.put(sp + 40, 0x3000);
+  StackSnapshot snap;
+  snap.regs[kDwarfRip] = 0x1000;
+  snap.regs[kDwarfRsp] = sp;
+  snap.stack_base = st.base;
+  snap.stack = st.bytes;
+  auto lookup = [](uint64_t pc) -> std::optional<CfiRow> {
+    if (pc >= 0x1000 && pc < 0x1100) return row(kDwarfRsp, 32, false);
+    if (pc >= 0x1f00 && pc < 0x2100) return row(kDwarfRsp, 16, false);
+    return std::nullopt;
+  };
+  // Without the kernel's record the walk cannot go past the trampoline.
+  snap.trampoline = trampoline;
+  EXPECT_EQ(unwind_stack(snap, lookup, 32), (std::vector<uint64_t>{0x1000}));
+  // With it the real caller is back, and the walk goes on through its CFI.
+  snap.hijacked = {0x2000};
+  EXPECT_EQ(unwind_stack(snap, lookup, 32), (std::vector<uint64_t>{0x1000, 0x2000, 0x3000}));
+}
+
 TEST(UnwindTest, StopsAtTheEndOfTheCopyAndAtAFrameThatDoesNotMoveUp) {
   FakeStack st;
   StackSnapshot snap;

@@ -353,7 +353,7 @@ std::vector<Frame> Symbolizer::resolve_stack(pid_t pid, std::span<const uint64_t
   return frames;
 }
 
-std::vector<uint64_t> Symbolizer::unwind(pid_t pid, const StackSnapshot& snapshot, size_t max_frames) {
+std::vector<uint64_t> Symbolizer::unwind(pid_t pid, StackSnapshot snapshot, size_t max_frames) {
   auto it = processes_.find(pid);
   if (it == processes_.end()) {
     refresh(pid);
@@ -361,6 +361,8 @@ std::vector<uint64_t> Symbolizer::unwind(pid_t pid, const StackSnapshot& snapsho
   }
   if (it == processes_.end()) return {snapshot.regs[kDwarfRip]};
   Process& process = it->second;
+  for (const Mapping& m : process.mappings)
+    if (m.path == "[uprobes]") snapshot.trampoline = m.entry.start;
   CfiLookup lookup = [&](uint64_t pc) -> std::optional<CfiRow> {
     const Mapping* m = find_mapping(process, pc);
     if (m == nullptr || !m->entry.file_backed() || m->module_key.empty()) return std::nullopt;

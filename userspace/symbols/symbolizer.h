@@ -64,8 +64,9 @@ class Symbolizer {
   std::vector<Frame> resolve_stack(pid_t pid, std::span<const uint64_t> addresses);
 
   // Unwinds a copied stack of `pid` (see symbols/unwind.h) with the CFI of
-  // the modules it maps: return addresses, innermost (the pc) first.
-  std::vector<uint64_t> unwind(pid_t pid, const StackSnapshot& snapshot, size_t max_frames);
+  // the modules it maps: return addresses, innermost (the pc) first. The
+  // snapshot's uretprobe trampoline is taken from the process's maps.
+  std::vector<uint64_t> unwind(pid_t pid, StackSnapshot snapshot, size_t max_frames);
 
   // Whether `address` in `pid` lies in private anonymous memory (the heap,
   // an anonymous mapping; not a file, not the main stack). nullopt when no

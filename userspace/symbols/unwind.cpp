@@ -170,6 +170,7 @@ std::vector<uint64_t> unwind_stack(const StackSnapshot& snapshot, const CfiLooku
   Regs regs{};
   for (int r = 0; r < kDwarfRegs; ++r) regs[r] = snapshot.regs[r];
   bool first = true;
+  size_t hijacked = 0;
   while (pcs.size() < max_frames) {
     if (!regs[kDwarfRip] || *regs[kDwarfRip] == 0) break;
     const uint64_t pc = *regs[kDwarfRip];
@@ -181,6 +182,10 @@ std::vector<uint64_t> unwind_stack(const StackSnapshot& snapshot, const CfiLooku
     if (!row) caller = step_frame_pointer(regs, snapshot);
     if (!caller || !(*caller)[kDwarfRsp] || !regs[kDwarfRsp]) break;
     if (*(*caller)[kDwarfRsp] <= *regs[kDwarfRsp]) break;  // must move up the stack
+    if (snapshot.trampoline && (*caller)[kDwarfRip] == snapshot.trampoline) {
+      if (hijacked >= snapshot.hijacked.size()) break;
+      (*caller)[kDwarfRip] = snapshot.hijacked[hijacked++];
+    }
     regs = *caller;
   }
   return pcs;

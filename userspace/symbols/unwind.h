@@ -53,6 +53,11 @@ struct StackSnapshot {
   std::array<uint64_t, kDwarfRegs> regs{};
   uint64_t stack_base = 0;
   std::span<const uint8_t> stack;
+  // A uretprobe replaces the return address it hijacks with the address of
+  // its trampoline: each time the unwinder meets `trampoline` as a return
+  // address it takes the next of `hijacked` (innermost first) instead.
+  uint64_t trampoline = 0;
+  std::vector<uint64_t> hijacked;
 
   // The 8-byte word at `addr`, when it lies inside the copy.
   std::optional<uint64_t> word_at(uint64_t addr) const;

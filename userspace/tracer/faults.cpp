@@ -32,6 +32,8 @@ std::vector<uint64_t> TraceSession::fault_stack(pid_t pid, const ls_fault_event&
   for (int r = 0; r < kDwarfRegs; ++r) snapshot.regs[r] = e.regs[r];
   snapshot.stack_base = e.regs[kDwarfRsp];
   snapshot.stack = std::span<const uint8_t>(e.stack, std::min<size_t>(e.stack_len, sizeof e.stack));
+  for (uint64_t ret : e.hijacked)
+    if (ret) snapshot.hijacked.push_back(ret);
   std::vector<uint64_t> pcs = symbolizer_.unwind(pid, snapshot, LS_MAX_STACK_DEPTH);
   size_t skip = 0;
   while (skip < pcs.size() && runtime_library(symbolizer_.module_path(pid, pcs[skip] - (skip ? 1 : 0))))
