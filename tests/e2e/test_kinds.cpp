@@ -34,6 +34,9 @@ Traced trace(const std::string& fixture, const std::string& mode, const std::str
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   EXPECT_EQ(ls.stop(), 0) << ls.err();
   EXPECT_TRUE(fx.running());
+  // Nothing of ours (syscall, lifecycle or heap programs, or their links)
+  // stays in the kernel.
+  EXPECT_EQ(ls.leftover_bpf_objects(), std::vector<std::string>{});
   t.text = ls.out();
   t.err = ls.err();
   std::ifstream in(path);
