@@ -1,5 +1,6 @@
 // Heap tracing end to end: real BPF, real kernel, fixture programs.
 #include <dirent.h>
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <signal.h>
@@ -161,6 +162,26 @@ TEST(HeapE2E, FreesOfBlocksAllocatedBeforeAttachAreIgnored) {
   }
   EXPECT_GE(t.report["health"]["frees_unknown"].get<long long>(), freed_early)
       << t.report["health"].dump();
+}
+
+// A non-PIE executable (loaded at its link address, no load bias) is
+// symbolized like a PIE one.
+TEST(HeapE2E, NonPieExecutableIsSymbolized) {
+  Elf64_Ehdr ehdr{};
+  std::ifstream elf(fixture_path("leaky_nopie"), std::ios::binary);
+  ASSERT_TRUE(elf.read(reinterpret_cast<char*>(&ehdr), sizeof ehdr));
+  ASSERT_EQ(ehdr.e_type, ET_EXEC) << "the fixture was built as PIE";
+  Traced t = trace_fixture("leaky_nopie");
+  const json* s = find_stack(t.report, "cache_put");
+  ASSERT_NE(s, nullptr) << t.text;
+  const json& frames = (*s)["frames"];
+  ASSERT_GE(frames.size(), 3u);
+  EXPECT_NE(frames[0]["file"].get<std::string>().find("leaky.c"), std::string::npos) << t.text;
+  EXPECT_GT(frames[0]["line"].get<int>(), 0);
+  EXPECT_NE(frames[0]["module"].get<std::string>().find("fixture_leaky_nopie"), std::string::npos);
+  EXPECT_EQ(frames[1]["function"], "handle_request");
+  EXPECT_EQ(frames[2]["function"], "main");
+  EXPECT_EQ((*s)["live_bytes"].get<long long>(), t.expects.at("cache_put").bytes);
 }
 
 TEST(HeapE2E, CommandModeTracesFromTheFirstAllocation) {
