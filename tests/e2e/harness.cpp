@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -173,7 +175,7 @@ void Fixture::finish() {
   pid_ = -1;
 }
 
-Leakscope::Leakscope(std::vector<std::string> args, bool as_nobody) {
+Leakscope::Leakscope(std::vector<std::string> args, bool as_nobody) : before_(our_bpf_ids()) {
   char tmpl[] = "/tmp/leakscope-e2e-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
   dir_ = tmpl;
@@ -268,26 +270,171 @@ const nlohmann::json* find_stack(const nlohmann::json& report, const std::string
   return nullptr;
 }
 
-std::vector<std::string> leftover_bpf_objects() {
-  static const std::set<std::string> ours = {
-      "malloc_enter",   "calloc_enter",    "realloc_enter",   "reallocarray_en",
-      "posix_memalign_", "aligned_alloc_e", "memalign_enter", "valloc_enter",
-      "pvalloc_enter",  "operator_new_en", "alloc_return",   "free_enter"};
-  std::vector<std::string> found;
-  FILE* p = ::popen("bpftool -j prog show 2>/dev/null", "r");
-  if (!p) return {"<bpftool did not run>"};
+const std::vector<std::string>& our_bpf_program_names() {
+  static const std::vector<std::string> names = {
+      // bpf/heap.bpf.c
+      "malloc_enter", "calloc_enter", "realloc_enter", "reallocarray_enter", "posix_memalign_enter",
+      "aligned_alloc_enter", "memalign_enter", "valloc_enter", "pvalloc_enter",
+      "operator_new_enter", "alloc_return", "free_enter",
+      // bpf/syscalls.bpf.c
+      "sys_enter_tp", "sys_exit_tp", "sys_enter_raw", "sys_exit_raw",
+      // bpf/lifecycle.bpf.c
+      "lifecycle_fork", "lifecycle_exec", "lifecycle_exit",
+      // bpf/faults.bpf.c
+      "fault_user"};
+  return names;
+}
+
+namespace {
+
+// Kernel object names keep 15 characters (BPF_OBJ_NAME_LEN - 1).
+bool is_our_prog_name(const std::string& name) {
+  for (const auto& full : our_bpf_program_names())
+    if (name == full || (name.size() == 15 && full.compare(0, 15, name) == 0)) return true;
+  return false;
+}
+
+nlohmann::json bpftool_json(const std::string& what) {
+  FILE* p = ::popen(("bpftool -j " + what + " show 2>/dev/null").c_str(), "r");
+  if (!p) throw std::runtime_error("bpftool did not run");
   std::string text;
   char buf[4096];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
   ::pclose(p);
-  auto progs = nlohmann::json::parse(text, nullptr, false);
-  if (!progs.is_array()) return {"<bpftool output unreadable>"};
-  for (const auto& prog : progs) {
+  // With nothing loaded bpftool prints an empty array (or nothing at all).
+  if (text.find_first_not_of(" \t\n") == std::string::npos) return nlohmann::json::array();
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array()) throw std::runtime_error("bpftool " + what + " show: unreadable output");
+  return j;
+}
+
+struct OurObjects {
+  std::map<unsigned, std::string> progs;                      // id -> name
+  std::map<unsigned, std::pair<std::string, unsigned>> links;  // id -> {type, prog id}
+};
+
+OurObjects list_our_objects() {
+  OurObjects o;
+  for (const auto& prog : bpftool_json("prog")) {
     std::string name = prog.value("name", "");
-    if (ours.count(name)) found.push_back(name);
+    if (is_our_prog_name(name)) o.progs[prog.value("id", 0u)] = name;
   }
-  return found;
+  for (const auto& link : bpftool_json("link")) {
+    unsigned prog_id = link.value("prog_id", 0u);
+    if (o.progs.count(prog_id))
+      o.links[link.value("id", 0u)] = {link.value("type", std::string("?")), prog_id};
+  }
+  return o;
+}
+
+// Who holds BPF programs and links: bpftool here is built without its
+// pids feature, so read every process's descriptors ourselves.
+struct Holders {
+  std::map<unsigned, std::set<pid_t>> progs, links;
+};
+
+Holders bpf_holders() {
+  Holders h;
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return h;
+  while (dirent* d = ::readdir(proc)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(d->d_name));
+    if (pid <= 0) continue;
+    std::string fd_dir = std::string("/proc/") + d->d_name + "/fd";
+    DIR* fds = ::opendir(fd_dir.c_str());
+    if (!fds) continue;
+    while (dirent* f = ::readdir(fds)) {
+      if (f->d_name[0] == '.') continue;
+      char target[128];
+      ssize_t n = ::readlink((fd_dir + "/" + f->d_name).c_str(), target, sizeof target - 1);
+      if (n <= 0) continue;
+      target[n] = 0;
+      bool prog = std::strcmp(target, "anon_inode:bpf-prog") == 0;
+      bool link = std::strcmp(target, "anon_inode:bpf_link") == 0;
+      if (!prog && !link) continue;
+      std::ifstream info(std::string("/proc/") + d->d_name + "/fdinfo/" + f->d_name);
+      std::string key;
+      unsigned id = 0;
+      while (info >> key) {
+        if ((prog && key == "prog_id:") || (link && key == "link_id:")) {
+          info >> id;
+          break;
+        }
+      }
+      if (id) (prog ? h.progs : h.links)[id].insert(pid);
+    }
+    ::closedir(fds);
+  }
+  ::closedir(proc);
+  return h;
+}
+
+std::string comm_of(pid_t pid) {
+  std::string c = slurp("/proc/" + std::to_string(pid) + "/comm");
+  while (!c.empty() && c.back() == '\n') c.pop_back();
+  return c;
+}
+
+// "" when another running leakscope holds it (a concurrent run's object);
+// otherwise who holds it, for the message.
+std::optional<std::string> foreign_or_holders(const std::set<pid_t>& holders) {
+  std::string who;
+  for (pid_t pid : holders) {
+    std::string comm = comm_of(pid);
+    if (comm == "leakscope") return std::nullopt;
+    who += (who.empty() ? "" : ", ") + comm + "[" + std::to_string(pid) + "]";
+  }
+  return who.empty() ? std::string("no process (pinned?)") : who;
+}
+
+}  // namespace
+
+BpfIds our_bpf_ids() {
+  OurObjects o = list_our_objects();
+  BpfIds ids;
+  for (const auto& [id, name] : o.progs) ids.progs.insert(id);
+  for (const auto& [id, link] : o.links) ids.links.insert(id);
+  return ids;
+}
+
+BpfIds bpf_ids_held_by(pid_t pid) {
+  Holders h = bpf_holders();
+  BpfIds ids;
+  for (const auto& [id, pids] : h.progs)
+    if (pids.count(pid)) ids.progs.insert(id);
+  for (const auto& [id, pids] : h.links)
+    if (pids.count(pid)) ids.links.insert(id);
+  return ids;
+}
+
+std::vector<std::string> Leakscope::leftover_bpf_objects(double timeout_s) const {
+  if (status_ < 0) return {"<leakscope has not exited: call stop() or wait() first>"};
+  auto t0 = Clock::now();
+  for (;;) {
+    std::vector<std::string> found;
+    OurObjects o = list_our_objects();
+    Holders h = bpf_holders();
+    for (const auto& [id, name] : o.progs) {
+      if (before_.progs.count(id)) continue;
+      std::set<pid_t> holders = h.progs[id];
+      // A link holds its program: whoever holds the link holds it too.
+      for (const auto& [link_id, link] : o.links)
+        if (link.second == id) holders.insert(h.links[link_id].begin(), h.links[link_id].end());
+      if (auto who = foreign_or_holders(holders))
+        found.push_back("prog " + name + " id " + std::to_string(id) + " held by " + *who);
+    }
+    for (const auto& [id, link] : o.links) {
+      if (before_.links.count(id)) continue;
+      if (auto who = foreign_or_holders(h.links[id]))
+        found.push_back("link " + link.first + " id " + std::to_string(id) + " to prog " +
+                        o.progs[link.second] + " held by " + *who);
+    }
+    // Links and their programs are released by a kernel work item after
+    // the last descriptor closes: give it a moment.
+    if (found.empty() || since(t0) >= timeout_s) return found;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 }  // namespace e2e

@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,18 @@ class Fixture {
   std::vector<std::string> lines_;
 };
 
+// Every BPF program leakscope loads, by the name in bpf/*.bpf.c (the kernel
+// keeps the first 15 characters).
+const std::vector<std::string>& our_bpf_program_names();
+
+// IDs of the loaded BPF programs named like ours and of the links to them.
+struct BpfIds {
+  std::set<unsigned> progs, links;
+};
+BpfIds our_bpf_ids();
+// IDs of the BPF programs and links `pid` has descriptors on.
+BpfIds bpf_ids_held_by(pid_t pid);
+
 // leakscope run in the background; stdout and stderr go to files.
 class Leakscope {
  public:
@@ -65,10 +78,20 @@ class Leakscope {
   nlohmann::json json() const;  // parses the --json file
   const std::string& json_path() const { return json_path_; }
 
+  // After this leakscope has exited: the BPF programs (`bpftool prog show`)
+  // and links (`bpftool link show`) with our program names that appeared
+  // since it started and are still in the kernel, as "prog NAME id N held
+  // by ..." lines. Objects held by another running leakscope (a concurrent
+  // test) are not ours; anything else is: held by no process (pinned), or
+  // by any other process (an inherited descriptor). Waits up to `timeout_s`
+  // for the kernel's deferred release. Empty means clean.
+  std::vector<std::string> leftover_bpf_objects(double timeout_s = 5) const;
+
  private:
   pid_t pid_ = -1;
   std::string dir_, json_path_;
   int status_ = -1;
+  BpfIds before_;  // ours-named objects already there when it started
 };
 
 // Parses the JSON file at `path` and deletes it; null when there is none.
@@ -82,8 +105,5 @@ std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args,
 // kind, only stacks of that kind.
 const nlohmann::json* find_stack(const nlohmann::json& report, const std::string& function,
                                  pid_t pid = 0, const std::string& kind = "");
-
-// Names of loaded BPF programs and links that belong to leakscope.
-std::vector<std::string> leftover_bpf_objects();
 
 }  // namespace e2e

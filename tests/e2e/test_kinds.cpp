@@ -19,21 +19,31 @@ struct Traced {
   json report;
   std::map<std::string, Expect> expects;
   std::string text, err;
+  pid_t pid = 0;                    // the fixture's
+  std::vector<std::string> lines;  // its lines other than expect lines
 };
 
 Traced trace(const std::string& fixture, const std::string& mode, const std::string& kinds,
-             const std::string& probes = "auto") {
+             const std::string& probes = "auto", const std::vector<std::string>& extra = {}) {
   Fixture fx(fixture, {mode});
   std::string path = "/tmp/leakscope-e2e-kinds-" + fixture + "-" + mode + ".json";
-  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "200ms", "--kinds", kinds,
-                "--json", path, "-v", "--syscall-probes", probes});
+  std::vector<std::string> args = {"trace", "-p", std::to_string(fx.pid()), "--tick", "200ms",
+                                   "--kinds", kinds, "--json", path, "-v", "--syscall-probes",
+                                   probes};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Leakscope ls(args);
   EXPECT_TRUE(ls.wait_tracing()) << ls.err();
   fx.go();
   Traced t;
+  t.pid = fx.pid();
   t.expects = fx.wait_done();
+  t.lines = fx.lines();
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   EXPECT_EQ(ls.stop(), 0) << ls.err();
   EXPECT_TRUE(fx.running());
+  // Nothing of ours (syscall, lifecycle or heap programs, or their links)
+  // stays in the kernel.
+  EXPECT_EQ(ls.leftover_bpf_objects(), std::vector<std::string>{});
   t.text = ls.out();
   t.err = ls.err();
   std::ifstream in(path);
@@ -129,9 +139,34 @@ TEST(KindsE2E, ExecDropsCloexecTimers) {
   expect_matches(t, "timerfd");
 }
 
+// The pid the fork fixtures' child printed ("child PID").
+pid_t child_of(const Traced& t) {
+  for (const auto& l : t.lines)
+    if (l.rfind("child ", 0) == 0) return static_cast<pid_t>(std::stol(l.substr(6)));
+  return 0;
+}
+
+// With --follow-children the child's calls reach leakscope: its close of
+// the inherited timer must not end the parent's, and its own timer is its.
 TEST(KindsE2E, ForkedChildsCopyIsItsOwn) {
-  Traced t = trace("fdtricks", "fork", "timerfd");
-  expect_matches(t, "timerfd");
+  Traced t = trace("fdtricks", "fork", "timerfd", "auto", {"--follow-children"});
+  pid_t child = child_of(t);
+  ASSERT_GT(child, 0);
+  const json* parent = find_stack(t.report, "fork_child_copy", t.pid, "timerfd");
+  ASSERT_NE(parent, nullptr) << t.text;
+  EXPECT_EQ((*parent)["live_objects"], 1) << t.text;
+  EXPECT_EQ((*parent)["armed"], 1);
+  // The child's own timer is counted, for the child, and only there.
+  const json* own = find_stack(t.report, "child_own_timer", child, "timerfd");
+  ASSERT_NE(own, nullptr) << "the child was not followed\n" << t.text;
+  EXPECT_EQ((*own)["live_objects"], 1) << t.text;
+  EXPECT_EQ((*own)["armed"], 1);
+  EXPECT_EQ(find_stack(t.report, "child_own_timer", t.pid, "timerfd"), nullptr) << t.text;
+  // The inherited copy is the parent's: nothing of it is the child's.
+  const json* copy = find_stack(t.report, "fork_child_copy", child, "timerfd");
+  if (copy) {
+    EXPECT_EQ((*copy)["live_objects"], 0) << t.text;
+  }
 }
 
 TEST(KindsE2E, EpollRegistrationsThroughDupCloseRangeAndAClosedInstance) {
@@ -145,8 +180,48 @@ TEST(KindsE2E, EpollInstanceClosedOnExecTakesItsRegistrations) {
 }
 
 TEST(KindsE2E, EpollForkedChildsCopiesAreItsOwn) {
-  Traced t = trace("epoll_tricks", "fork", "epoll");
-  expect_matches(t, "epoll");
+  Traced t = trace("epoll_tricks", "fork", "epoll", "auto", {"--follow-children"});
+  pid_t child = child_of(t);
+  ASSERT_GT(child, 0);
+  // The child's close_range of its copies leaves the parent's two.
+  const json* parent = find_stack(t.report, "register_fork", t.pid, "epoll");
+  ASSERT_NE(parent, nullptr) << t.text;
+  EXPECT_EQ((*parent)["live_objects"], 2) << t.text;
+  const json* own = find_stack(t.report, "child_own_registration", child, "epoll");
+  ASSERT_NE(own, nullptr) << "the child was not followed\n" << t.text;
+  EXPECT_EQ((*own)["live_objects"], 1) << t.text;
+  const json* copy = find_stack(t.report, "register_fork", child, "epoll");
+  if (copy) {
+    EXPECT_EQ((*copy)["live_objects"], 0) << t.text;
+  }
+}
+
+// The heap top moved with brk(): grow_heap_top is the top brk stack, with
+// the net growth to the byte (one live region per grow).
+TEST(KindsE2E, BrkGrowthNamesTheFunctionWithItsNetGrowth) {
+  Traced t = trace("brks", "brk", "brk");
+  expect_matches(t, "brk");
+  expect_top_of_kind(t, "brk", "grow_heap_top");
+}
+
+// The same through sbrk(), shrinking with negative increments: the net
+// growth to the byte. (The leak site is not checked here: glibc's sbrk
+// keeps its break in %rbp and pushes three registers before calling brk,
+// so the stack names __sbrk alone, not its caller: a known gap of the
+// syscall stack capture, reported.)
+TEST(KindsE2E, BrkGrowthThroughSbrkIsCountedExactly) {
+  Traced t = trace("brks", "sbrk", "brk");
+  ASSERT_TRUE(t.report.is_object()) << t.err;
+  const Expect& e = t.expects.at("grow_heap_top_sbrk");
+  const json* top = nullptr;
+  for (const auto& s : t.report["stacks"])
+    if (s["kind"] == "brk" && s["live_objects"] != 0) {
+      top = &s;
+      break;
+    }
+  ASSERT_NE(top, nullptr) << t.text;
+  EXPECT_EQ((*top)["live_bytes"].get<long long>(), e.bytes) << t.text;
+  EXPECT_EQ((*top)["live_objects"].get<long long>(), e.objects) << t.text;
 }
 
 TEST(KindsE2E, RawTracepointsWithoutTracefsGiveTheSameLedger) {
