@@ -147,7 +147,7 @@ enum ls_sys_op {
 	LS_SYS_MREMAP,            /* a0 old addr, a1 old len, a2 new len, a3 flags, a4 new addr; ret = address */
 	LS_SYS_BRK,               /* a0 requested; ret = new break */
 	LS_SYS_TIMERFD_CREATE,    /* a0 clockid, a1 flags; ret = fd */
-	LS_SYS_TIMERFD_SETTIME,   /* a0 fd, a1 flags; a2 = 1 when armed (it_value != 0) */
+	LS_SYS_TIMERFD_SETTIME,   /* a0 fd, a1 flags; a2 = 1 when armed (it_value != 0, read at exit) */
 	LS_SYS_EPOLL_CREATE,      /* a0 flags (EPOLL_CLOEXEC); ret = fd */
 	LS_SYS_EPOLL_CTL,         /* a0 epfd, a1 op, a2 fd */
 	LS_SYS_CLOSE,             /* a0 fd */

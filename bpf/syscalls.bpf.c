@@ -93,13 +93,12 @@ static __always_inline int on_enter(long nr, __u64 a0, __u64 a1, __u64 a2, __u64
 		if (a1 == EPOLL_CTL_MOD_OP)
 			return 0;
 		break;
-	case NR_timerfd_settime: {
-		/* Armed when the new it_value is nonzero. */
-		struct __kernel_itimerspec its = {};
-		bpf_probe_read_user(&its, sizeof(its), (void *)a2);
-		call.args[2] = its.it_value.tv_sec || its.it_value.tv_nsec;
+	case NR_timerfd_settime:
+		/* args[2] stays the new value's address: it is read at exit,
+		 * once the kernel has faulted its page in (at entry a value in
+		 * a page not touched yet, say a child's .rodata, cannot be read
+		 * from here). */
 		break;
-	}
 	}
 	bpf_map_update_elem(&sys_inflight, &tid, &call, BPF_ANY);
 	return 0;
@@ -144,6 +143,12 @@ static __always_inline int on_exit(void *ctx, long ret)
 		return 0;
 	struct sys_call c = *call;
 	bpf_map_delete_elem(&sys_inflight, &tid);
+	if (c.op == LS_SYS_TIMERFD_SETTIME && ret == 0) {
+		/* Armed when the new it_value is nonzero. */
+		struct __kernel_itimerspec its = {};
+		bpf_probe_read_user(&its, sizeof(its), (void *)c.args[2]);
+		c.args[2] = its.it_value.tv_sec || its.it_value.tv_nsec;
+	}
 	if (ret < 0 && c.op != LS_SYS_MMAP && c.op != LS_SYS_MREMAP)
 		return 0; /* a failed call changes nothing */
 	if ((c.op == LS_SYS_MMAP || c.op == LS_SYS_MREMAP) && (unsigned long)ret >= (unsigned long)-4095)
