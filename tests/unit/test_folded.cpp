@@ -61,17 +61,43 @@ std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
-// What flamegraph.pl and speedscope accept: "frame;frame;... N", no empty frame.
+// How each tool reads a line; a line neither matches is skipped.
+//   flamegraph.pl: my ($stack, $samples) = (/^(.*)\s+?(\d+(?:\.\d*)?)$/);
+//                  unless (defined $samples ...) { ++$ignored; next; }
+//   speedscope (src/import/bg-flamegraph.ts): /^(.*) (\d+)$/, `if (!match) continue`
+bool flamegraph_pl_reads(const std::string& line) {
+  static const std::regex kFlamegraph(R"(^(.*)\s+?(\d+(?:\.\d*)?)$)");
+  return std::regex_match(line, kFlamegraph);
+}
+bool speedscope_reads(const std::string& line) {
+  static const std::regex kSpeedscope(R"(^(.*) (\d+)$)");
+  return std::regex_match(line, kSpeedscope);
+}
+
+// What flamegraph.pl and speedscope accept: "frame;frame;... N", no empty
+// frame; and a first "# leakscope trust: ..." line that both skip.
 void expect_parseable(const std::string& text) {
   static const std::regex kLine(R"(^([^;\n]+(;[^;\n]+)*) ([0-9]+)$)");
-  for (const std::string& line : lines_of(text)) {
+  const std::vector<std::string> lines = lines_of(text);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_TRUE(lines[0].starts_with("# leakscope trust: ")) << lines[0];
+  EXPECT_FALSE(flamegraph_pl_reads(lines[0])) << lines[0];
+  EXPECT_FALSE(speedscope_reads(lines[0])) << lines[0];
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
     EXPECT_TRUE(std::regex_match(line, kLine)) << line;
+    EXPECT_TRUE(flamegraph_pl_reads(line) && speedscope_reads(line)) << line;
     EXPECT_EQ(line.find('\t'), std::string::npos) << line;
     EXPECT_EQ(line.find('\r'), std::string::npos) << line;
   }
-  if (!text.empty()) {
-    EXPECT_EQ(text.back(), '\n');
-  }
+  EXPECT_EQ(text.back(), '\n');
+}
+
+// The stack lines of a folded report, without its first (trust) line.
+std::string stacks_of(const std::string& folded) {
+  EXPECT_TRUE(folded.starts_with("# leakscope trust: ")) << folded;
+  const size_t nl = folded.find('\n');
+  return nl == std::string::npos ? std::string() : folded.substr(nl + 1);
 }
 
 Report sample_report() {
@@ -89,13 +115,13 @@ Report sample_report() {
 }  // namespace
 
 TEST(FoldedTest, LiveBytesRootFirstWithProcessAndKindFrames) {
-  const std::string out = render_folded(sample_report(), FoldedWeight::LiveBytes);
-  EXPECT_EQ(out,
+  const std::string folded = render_folded(sample_report(), FoldedWeight::LiveBytes);
+  EXPECT_EQ(stacks_of(folded),
             "db (42);mmap;main;/usr/lib/libdb.so+0xbeef 1048576\n"
             "svc (7);heap;main;cache_put(Cache&, int);"
             "std::vector<int, std::allocator<int> >::push_back(int const&) 100\n"
             "svc (7);heap;main;handle_request;remember_client 4096\n");
-  expect_parseable(out);
+  expect_parseable(folded);
 }
 
 TEST(FoldedTest, RenderDispatchesOnFormatAndWeight) {
@@ -111,7 +137,7 @@ TEST(FoldedTest, StacksWithoutLiveBytesAreLeftOut) {
   r.stacks.push_back(stack(1, "a", Kind::Heap, 0, {fn("zero")}));
   r.stacks.push_back(stack(1, "a", Kind::Heap, -64, {fn("negative")}));
   r.stacks.push_back(stack(1, "a", Kind::Heap, 64, {fn("kept")}));
-  EXPECT_EQ(render_folded(r, FoldedWeight::LiveBytes), "a (1);heap;kept 64\n");
+  EXPECT_EQ(stacks_of(render_folded(r, FoldedWeight::LiveBytes)), "a (1);heap;kept 64\n");
 }
 
 TEST(FoldedTest, GrowthUsesDetectorRateRoundedAndFallsBack) {
@@ -141,32 +167,32 @@ TEST(FoldedTest, GrowthUsesDetectorRateRoundedAndFallsBack) {
   set_rate(tiny, 0.4);
   r.stacks.push_back(tiny);
 
-  const std::string out = render_folded(r, FoldedWeight::Growth);
-  EXPECT_EQ(out,
+  const std::string folded = render_folded(r, FoldedWeight::Growth);
+  EXPECT_EQ(stacks_of(folded),
             "svc (7);heap;main;leak_site 1501\n"
             "svc (7);heap;main;young 300\n"
             "svc (7);timerfd;main;arm_timer 64\n");
-  expect_parseable(out);
+  expect_parseable(folded);
 }
 
 TEST(FoldedTest, SanitizesSeparatorsAndLineBreaks) {
   Report r;
   r.stacks.push_back(stack(9, "we;ird\tcomm", Kind::Heap, 10,
                            {fn("f(int; char)\nsecond\r\nline"), fn("tab\there"), fn("worker2")}));
-  const std::string out = render_folded(r, FoldedWeight::LiveBytes);
-  EXPECT_EQ(out, "we:ird comm (9);heap;worker2;tab here;f(int: char) second  line 10\n");
-  expect_parseable(out);
+  const std::string folded = render_folded(r, FoldedWeight::LiveBytes);
+  EXPECT_EQ(stacks_of(folded), "we:ird comm (9);heap;worker2;tab here;f(int: char) second  line 10\n");
+  expect_parseable(folded);
 }
 
 TEST(FoldedTest, UnknownCommAndFramelessStacks) {
   Report r;
   r.stacks.push_back(stack(5, "", Kind::Brk, 8192, {}));
   r.stacks.push_back(stack(5, "", Kind::Heap, 16, {unknown("", 0x10)}));
-  const std::string out = render_folded(r, FoldedWeight::LiveBytes);
-  EXPECT_EQ(out,
+  const std::string folded = render_folded(r, FoldedWeight::LiveBytes);
+  EXPECT_EQ(stacks_of(folded),
             "[unknown] (5);brk 8192\n"
             "[unknown] (5);heap;[unknown]+0x10 16\n");
-  expect_parseable(out);
+  expect_parseable(folded);
 }
 
 TEST(FoldedTest, IdenticalLinesAfterSanitizingAreMerged) {
@@ -180,16 +206,16 @@ TEST(FoldedTest, IdenticalLinesAfterSanitizingAreMerged) {
   // Same frames, another process or kind: not merged.
   r.stacks.push_back(stack(8, "svc", Kind::Heap, 1, {fn("put"), fn("main")}));
   r.stacks.push_back(stack(7, "svc", Kind::Mmap, 2, {fn("put"), fn("main")}));
-  const std::string out = render_folded(r, FoldedWeight::LiveBytes);
-  EXPECT_EQ(out,
+  const std::string folded = render_folded(r, FoldedWeight::LiveBytes);
+  EXPECT_EQ(stacks_of(folded),
             "svc (7);heap;main;a:b 11\n"
             "svc (7);heap;main;put 123\n"
             "svc (7);mmap;main;put 2\n"
             "svc (8);heap;main;put 1\n");
-  expect_parseable(out);
+  expect_parseable(folded);
 
   for (StackEntry& s : r.stacks) set_rate(s, 10.25);
-  EXPECT_EQ(render_folded(r, FoldedWeight::Growth),
+  EXPECT_EQ(stacks_of(render_folded(r, FoldedWeight::Growth)),
             "svc (7);heap;main;a:b 20\n"
             "svc (7);heap;main;put 20\n"
             "svc (7);mmap;main;put 10\n"
@@ -203,11 +229,46 @@ TEST(FoldedTest, OutputDoesNotDependOnStackOrder) {
   EXPECT_EQ(render_folded(a, FoldedWeight::LiveBytes), render_folded(b, FoldedWeight::LiveBytes));
 }
 
-TEST(FoldedTest, EmptyReportIsEmpty) {
+TEST(FoldedTest, EmptyReportHasOnlyItsTrustLine) {
   Report r;
-  EXPECT_EQ(render_folded(r, FoldedWeight::LiveBytes), "");
-  EXPECT_EQ(render_folded(r, FoldedWeight::Growth), "");
+  EXPECT_EQ(stacks_of(render_folded(r, FoldedWeight::LiveBytes)), "");
+  EXPECT_EQ(stacks_of(render_folded(r, FoldedWeight::Growth)), "");
+  expect_parseable(render_folded(r, FoldedWeight::LiveBytes));
   // Stacks with no growth at all: nothing to draw either.
   r = sample_report();
-  EXPECT_EQ(render_folded(r, FoldedWeight::Growth), "");
+  EXPECT_EQ(stacks_of(render_folded(r, FoldedWeight::Growth)), "");
+}
+
+// Every report carries its own confidence: folded's first line holds the
+// health figures, in a form flamegraph.pl and speedscope skip.
+TEST(FoldedTest, FirstLineCarriesTheTrustFigures) {
+  Report r = sample_report();
+  r.health.allocs = 1200;
+  r.health.frees = 900;
+  r.health.frees_unknown = 7;
+  r.health.dropped_objects = 3;
+  r.health.dropped_ledger = 4;
+  r.health.stack_misses = 5;
+  r.health.inflight_drops = 6;
+  r.health.events_lost = 2;
+  r.health.stale_replaced = 8;
+  r.health.unknown_frames = 11;
+  r.health.total_frames = 90;
+  r.health.ledger_rows = 12;
+  r.health.ledger_capacity = 65536;
+  const std::string folded = render_folded(r, FoldedWeight::LiveBytes);
+  expect_parseable(folded);
+  const std::string first = lines_of(folded)[0];
+  for (const char* figure :
+       {"LOSSY", "1200 allocs, 900 frees (7 of blocks from before attach)",
+        "3 objects dropped (object map full)", "4 ledger rows dropped (ledger full)",
+        "5 stacks not captured", "6 calls missed", "2 syscall events lost",
+        "8 addresses reused with no free seen", "11 of 90 frames unsymbolized",
+        "12 of 65536 ledger rows in use"}) {
+    EXPECT_NE(first.find(figure), std::string::npos) << figure << "\n" << first;
+  }
+  // The stacks are unchanged by it.
+  EXPECT_EQ(stacks_of(folded), stacks_of(render_folded(sample_report(), FoldedWeight::LiveBytes)));
+  EXPECT_NE(lines_of(render_folded(sample_report(), FoldedWeight::LiveBytes))[0].find("lossless"),
+            std::string::npos);
 }

@@ -86,6 +86,7 @@ MetricsSnapshot sample_snapshot() {
   s.dropped_ledger = 2;
   s.stack_misses = 3;
   s.missed_calls = 4;
+  s.events_lost = 5;
   s.symbol_cache_modules = 12;
   s.alerts_firing = 1;
   s.sinks = {{"jsonl", 5, 0, 0, 0}, {"alertmanager", 7, 2, 1, 3}, {"alertmanager", 1, 1, 0, 1}};
@@ -147,6 +148,8 @@ TEST(MetricsTest, RendersSamplesAndLabels) {
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"ledger_map_full\"} 2\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"stack_missed\"} 3\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"calls_missed\"} 4\n"));
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"events_lost\"} 5\n"))
+      << "syscall events lost (ring buffer full) are a drop reason like the others";
   EXPECT_TRUE(contains(text, "\nleakscope_symbol_cache_modules 12\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_alerts_firing 1\n"));
   // Two sinks of one type are summed into one series.
@@ -208,6 +211,17 @@ TEST(MetricsTest, PromtoolAcceptsExposition) {
   REQUIRE_PROMTOOL();
   expect_promtool_accepts(render_prometheus(sample_snapshot()));
   expect_promtool_accepts(render_prometheus(MetricsSnapshot{}));
+}
+
+// The status command and the JSON report count syscall events lost to a
+// full ring buffer; /metrics shows them as one more drop reason.
+TEST(MetricsTest, EventsLostIsADropReasonPromtoolAccepts) {
+  REQUIRE_PROMTOOL();
+  MetricsSnapshot s;
+  s.events_lost = 7;
+  const std::string text = render_prometheus(s);
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"events_lost\"} 7\n")) << text;
+  expect_promtool_accepts(text);
 }
 
 TEST(MetricsTest, PromtoolAcceptsRulesFile) {

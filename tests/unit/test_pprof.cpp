@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -316,6 +317,42 @@ TEST_F(PprofTest, RawShowsMetadataAndTables) {
   ASSERT_EQ(comments.status, 0) << comments.err << comments.out;
   EXPECT_NE(comments.out.find("leakscope 9.9.9"), std::string::npos) << comments.out;
   EXPECT_NE(comments.out.find("pprof-test-host"), std::string::npos) << comments.out;
+}
+
+// Every report carries its own confidence: `pprof -comments` shows the
+// health figures of the report, each as a "trust: ..." line.
+TEST_F(PprofTest, CommentsCarryTheTrustFigures) {
+  Report r = sample_report();
+  r.health.allocs = 1200;
+  r.health.frees = 900;
+  r.health.frees_unknown = 7;
+  r.health.dropped_objects = 3;
+  r.health.dropped_ledger = 4;
+  r.health.stack_misses = 5;
+  r.health.inflight_drops = 6;
+  r.health.events_lost = 2;
+  r.health.stale_replaced = 8;
+  r.health.unknown_frames = 11;
+  r.health.total_frames = 90;
+  r.health.ledger_rows = 12;
+  r.health.ledger_capacity = 65536;
+  const Result comments = pprof("-comments", write_profile(render_pprof(r)));
+  ASSERT_EQ(comments.status, 0) << comments.err << comments.out;
+  const std::vector<std::string> lines = lines_of(comments.out);
+  for (const char* figure :
+       {"trust: LOSSY: some allocations or events were not accounted for",
+        "trust: 1200 allocs, 900 frees (7 of blocks from before attach)",
+        "trust: 3 objects dropped (object map full)", "trust: 4 ledger rows dropped (ledger full)",
+        "trust: 5 stacks not captured", "trust: 6 calls missed (per-thread state not saved)",
+        "trust: 2 syscall events lost (ring buffer full)",
+        "trust: 8 addresses reused with no free seen", "trust: 11 of 90 frames unsymbolized",
+        "trust: 12 of 65536 ledger rows in use"}) {
+    EXPECT_EQ(std::count(lines.begin(), lines.end(), figure), 1) << figure << "\n" << comments.out;
+  }
+
+  const Result lossless = pprof("-comments", write_profile(render_pprof(sample_report()), "ok.pb.gz"));
+  ASSERT_EQ(lossless.status, 0) << lossless.err << lossless.out;
+  EXPECT_NE(lossless.out.find("trust: lossless\n"), std::string::npos) << lossless.out;
 }
 
 TEST_F(PprofTest, EmptyReportIsAValidProfile) {

@@ -45,6 +45,7 @@ struct MetricsSnapshot {
   uint64_t dropped_ledger = 0;
   uint64_t stack_misses = 0;
   uint64_t missed_calls = 0;         // per-thread state not saved
+  uint64_t events_lost = 0;          // syscall events dropped (ring buffer full)
   uint64_t symbol_cache_modules = 0;
   uint64_t alerts_firing = 0;
   std::vector<SinkMetrics> sinks;

@@ -222,6 +222,7 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
   w.sample("leakscope_dropped_total", {{"reason", "ledger_map_full"}}, snapshot.dropped_ledger);
   w.sample("leakscope_dropped_total", {{"reason", "stack_missed"}}, snapshot.stack_misses);
   w.sample("leakscope_dropped_total", {{"reason", "calls_missed"}}, snapshot.missed_calls);
+  w.sample("leakscope_dropped_total", {{"reason", "events_lost"}}, snapshot.events_lost);
 
   w.family("leakscope_symbol_cache_modules", "gauge", "Modules held in the symbol cache.");
   w.sample("leakscope_symbol_cache_modules", {}, snapshot.symbol_cache_modules);

@@ -1,12 +1,17 @@
 // Folded stacks ("collapsed" format): one line per stack,
 //   comm (pid);kind;root;...;leak site VALUE
-// as read by flamegraph.pl and speedscope's folded import.
+// as read by flamegraph.pl and speedscope's folded import, after one first
+// line "# leakscope trust: lossless; 0 objects dropped ...; 3 of 120 frames
+// unsymbolized" with the report's health. It ends in a letter, so neither
+// tool can read it as a stack and its count: speedscope skips it silently,
+// flamegraph.pl skips it and says "Ignored 1 lines with invalid format".
 #include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "report/formats.h"
 
@@ -81,7 +86,13 @@ std::string render_folded(const Report& report, FoldedWeight weight) {
     int64_t& sum = lines[std::move(key)];
     sum = saturating_add(sum, *value);
   }
-  std::string out;
+  std::string out = "# leakscope trust: ";
+  const std::vector<std::string> figures = trust_figures(report.health);
+  for (size_t i = 0; i < figures.size(); ++i) {
+    if (i) out += "; ";
+    out += sanitize(figures[i]);
+  }
+  out += '\n';
   for (const auto& [stack, value] : lines) {
     out += stack;
     out += ' ';

@@ -38,6 +38,24 @@ std::string_view format_extension(Format format) {
   return "out";
 }
 
+std::vector<std::string> trust_figures(const Health& h) {
+  auto n = [](uint64_t v) { return std::to_string(v); };
+  std::vector<std::string> out;
+  out.push_back(h.lossless() ? "lossless"
+                             : "LOSSY: some allocations or events were not accounted for");
+  out.push_back(n(h.allocs) + " allocs, " + n(h.frees) + " frees (" + n(h.frees_unknown) +
+                " of blocks from before attach)");
+  out.push_back(n(h.dropped_objects) + " objects dropped (object map full)");
+  out.push_back(n(h.dropped_ledger) + " ledger rows dropped (ledger full)");
+  out.push_back(n(h.stack_misses) + " stacks not captured");
+  out.push_back(n(h.inflight_drops) + " calls missed (per-thread state not saved)");
+  out.push_back(n(h.events_lost) + " syscall events lost (ring buffer full)");
+  out.push_back(n(h.stale_replaced) + " addresses reused with no free seen");
+  out.push_back(n(h.unknown_frames) + " of " + n(h.total_frames) + " frames unsymbolized");
+  out.push_back(n(h.ledger_rows) + " of " + n(h.ledger_capacity) + " ledger rows in use");
+  return out;
+}
+
 std::string render(const Report& report, Format format, const RenderOptions& options) {
   switch (format) {
     case Format::Text: return render_text(report, options.top);

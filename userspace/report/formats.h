@@ -27,6 +27,13 @@ struct RenderOptions {
 
 std::string render(const Report& report, Format format, const RenderOptions& options);
 
+// How far to trust a report, as short phrases: "lossless" (or "LOSSY: ..."),
+// then each of the health figures ("0 objects dropped (object map full)",
+// "3 of 120 frames unsymbolized", ...). None ends in a digit, so a folded
+// comment line built from them never reads as a stack and its count.
+// pprof carries them as comments, folded as one leading "# " line.
+std::vector<std::string> trust_figures(const Health& health);
+
 // The individual renderers.
 std::string render_folded(const Report& report, FoldedWeight weight);
 std::string render_pprof(const Report& report);  // gzip-compressed profile.proto

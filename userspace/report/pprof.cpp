@@ -4,7 +4,8 @@
 //
 // One Sample per stack with three values: live objects, live bytes and growth
 // (bytes/s, rounded). Locations are leaf-first, so the leak site is the
-// "flat" entry of `pprof -top`.
+// "flat" entry of `pprof -top`. Comments (`pprof -comments`) carry the
+// version, host, time and the report's health ("trust: ..." lines).
 #include <zlib.h>
 
 #include <algorithm>
@@ -353,6 +354,9 @@ std::string render_pprof(const Report& report) {
   if (!report.host.empty()) comments.push_back(strings.intern("host: " + report.host));
   if (!report.generated_at.empty())
     comments.push_back(strings.intern("generated: " + report.generated_at));
+  // Every report carries its own confidence.
+  for (const std::string& figure : trust_figures(report.health))
+    comments.push_back(strings.intern("trust: " + figure));
   const ProtoWriter period_type = value_type(strings, "space", "bytes");
   const int64_t default_sample_type = strings.intern("live_space");
 

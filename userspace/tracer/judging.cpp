@@ -81,6 +81,7 @@ void TraceSession::publish_metrics(double tick_seconds) {
   m.dropped_ledger = c[LS_CNT_LEDGER_FULL];
   m.stack_misses = c[LS_CNT_STACK_MISS];
   m.missed_calls = c[LS_CNT_INFLIGHT_FULL];
+  m.events_lost = c[LS_CNT_EVENTS_LOST];
   m.symbol_cache_modules = symbolizer_.stats().modules_cached;
   m.alerts_firing = alerts_.firing();
   if (dispatcher_) {
