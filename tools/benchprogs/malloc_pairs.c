@@ -1,16 +1,22 @@
-// The benchmark target: N malloc(64)+free pairs in one noinline function,
-// timed with CLOCK_MONOTONIC. Follows the fixture protocol (ready PID, wait
-// for a line, work, result, done, wait for EOF), so tools/bench can attach
-// leakscope before the timed work starts.
-//   bench_malloc_pairs [--pairs N] [--auto] [--exit]
-// prints "ns_per_pair <float>".
+// The benchmark target: N operations of one workload in one noinline
+// function, timed with CLOCK_MONOTONIC. Follows the fixture protocol (ready
+// PID, wait for a line, work, result, done, wait for EOF), so tools/bench can
+// attach leakscope before the timed work starts.
+//   bench_malloc_pairs [--pairs N] [--workload pairs|mix|realloc] [--auto] [--exit]
+// Workloads (one operation each):
+//   pairs    malloc(64) + free
+//   mix      a working set of 4096 blocks of 16..4095 bytes: free one at
+//            random, malloc another in its place (steady state, ~8 MiB)
+//   realloc  a buffer grown by realloc 64 bytes at a time up to 64 KiB,
+//            then freed and started again
+// prints "ns_per_pair <float>" (ns per operation).
 #include <stdlib.h>
 #include <time.h>
 
 #include "fixture_opaque.h"
 #include "fixture_protocol.h"
 
-enum { BLOCK = 64, WARMUP = 1000 };
+enum { BLOCK = 64 };
 
 // Each pointer goes through opaque_ptr, or GCC deletes the pair outright.
 __attribute__((noinline)) void malloc_pairs(long pairs)
@@ -21,6 +27,68 @@ __attribute__((noinline)) void malloc_pairs(long pairs)
 			abort();
 		free(opaque_ptr(p));
 	}
+}
+
+enum { SLOTS = 4096 };
+static void *slots[SLOTS];
+static unsigned long rng = 88172645463325252ul;
+
+static unsigned long next_random(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+__attribute__((noinline)) void working_set_mix(long ops)
+{
+	for (long i = 0; i < ops; i++) {
+		unsigned long r = next_random();
+		size_t slot = r % SLOTS;
+		free(opaque_ptr(slots[slot]));
+		char *p = opaque_ptr(malloc(opaque_size(16 + (r >> 20) % 4080)));
+		if (!p)
+			abort();
+		p[0] = 1;
+		slots[slot] = p;
+	}
+}
+
+static char *grown;
+static size_t grown_size;
+
+__attribute__((noinline)) void realloc_growth(long ops)
+{
+	for (long i = 0; i < ops; i++) {
+		grown_size += 64;
+		if (grown_size > 65536) {
+			free(opaque_ptr(grown));
+			grown = NULL;
+			grown_size = 64;
+		}
+		grown = opaque_ptr(realloc(grown, opaque_size(grown_size)));
+		if (!grown)
+			abort();
+		grown[grown_size - 1] = 1;
+	}
+}
+
+static void (*parse_workload(int argc, char **argv))(long)
+{
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--workload") != 0)
+			continue;
+		if (strcmp(argv[i + 1], "pairs") == 0)
+			return malloc_pairs;
+		if (strcmp(argv[i + 1], "mix") == 0)
+			return working_set_mix;
+		if (strcmp(argv[i + 1], "realloc") == 0)
+			return realloc_growth;
+		fprintf(stderr, "bench_malloc_pairs: --workload is pairs, mix or realloc\n");
+		exit(2);
+	}
+	return malloc_pairs;
 }
 
 static double now_ns(void)
@@ -51,10 +119,11 @@ int main(int argc, char **argv)
 {
 	struct fixture_mode mode = fixture_parse(argc, argv);
 	long pairs = parse_pairs(argc, argv);
+	void (*work)(long) = parse_workload(argc, argv);
 	fixture_wait_go(mode);
-	malloc_pairs(WARMUP); // first-touch of the heap and tcache, untimed
+	work(SLOTS * 4); // first-touch of the heap, tcache and working set, untimed
 	double start = now_ns();
-	malloc_pairs(pairs);
+	work(pairs);
 	double elapsed = now_ns() - start;
 	printf("ns_per_pair %.1f\n", elapsed / (double)pairs);
 	printf("done\n");

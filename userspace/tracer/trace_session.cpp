@@ -380,8 +380,11 @@ int TraceSession::run() {
   if (config_.all) scan_host();
 
   if (config_.all) {
-    log_info("tracing the whole host: " + std::to_string(targets_.size()) +
-             " processes (syscall kinds and memory; allocator probes where memory grows past " +
+    std::string kinds;
+    for (const auto& k : enabled_kinds())
+      if (k != "heap") kinds += k.get<std::string>() + ", ";
+    log_info("tracing the whole host: " + std::to_string(targets_.size()) + " processes (" + kinds +
+             "memory; allocator probes where memory grows past " +
              std::to_string(static_cast<long long>(config_.drill_rate)) +
              " B/s); Ctrl-C for the final report");
   } else {
