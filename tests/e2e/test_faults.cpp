@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "harness.h"
 
@@ -120,4 +122,30 @@ TEST(FaultE2E, StacksStayRightUnderAllocatorProbes) {
     for (const json& f : s["frames"]) EXPECT_NE(f["module"], "[uprobes]") << s.dump();
   }
   fx.finish();
+}
+
+TEST(FaultE2E, FileBackedPagesAreNotCounted) {
+  // The maps fixture's exact script writes to a shared file mapping
+  // (map_file): a page of a file, not memory that grew. Beside it, its leak
+  // mode touches a page of each 64 KiB anonymous buffer it keeps.
+  Fixture files("maps", {"exact"});
+  Fixture anon("maps", {"leak"});
+  std::string path = "/tmp/leakscope-e2e-fault-files-" + std::to_string(::getpid()) + ".json";
+  Leakscope ls({"trace", "-p", std::to_string(files.pid()) + "," + std::to_string(anon.pid()),
+                "--kinds", "fault", "--tick", "200ms", "-q", "--json", path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  files.go();
+  anon.go();
+  files.wait_done();
+  anon.wait_done();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_EQ(ls.stop(), 0) << ls.err();
+  json report = take_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  EXPECT_EQ(find_stack(report, "map_file", files.pid(), "fault"), nullptr) << report.dump(1);
+  const json* kept = find_stack(report, "map_request_buffer", anon.pid(), "fault");
+  ASSERT_NE(kept, nullptr) << report.dump(1);
+  EXPECT_GT((*kept)["live_objects"].get<long long>(), 10) << kept->dump();
+  files.finish();
+  anon.finish();
 }

@@ -2,15 +2,19 @@
 // function, timed with CLOCK_MONOTONIC. Follows the fixture protocol (ready
 // PID, wait for a line, work, result, done, wait for EOF), so tools/bench can
 // attach leakscope before the timed work starts.
-//   bench_malloc_pairs [--pairs N] [--workload pairs|mix|realloc] [--auto] [--exit]
+//   bench_malloc_pairs [--pairs N] [--workload pairs|mix|realloc|pages] [--auto] [--exit]
 // Workloads (one operation each):
 //   pairs    malloc(64) + free
 //   mix      a working set of 4096 blocks of 16..4095 bytes: free one at
 //            random, malloc another in its place (steady state, ~8 MiB)
 //   realloc  a buffer grown by realloc 64 bytes at a time up to 64 KiB,
 //            then freed and started again
+//   pages    a first touch of a fresh page of anonymous memory (a page
+//            fault: what kind fault pays for), given back with madvise
+//            every 64 MiB
 // prints "ns_per_pair <float>" (ns per operation).
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "fixture_opaque.h"
@@ -74,6 +78,27 @@ __attribute__((noinline)) void realloc_growth(long ops)
 	}
 }
 
+enum { REGION = 64 << 20, PAGE = 4096 };
+static char *region;
+static size_t touched;
+
+__attribute__((noinline)) void touch_pages(long ops)
+{
+	if (!region) {
+		region = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (region == MAP_FAILED)
+			abort();
+	}
+	for (long i = 0; i < ops; i++) {
+		if (touched == REGION) {
+			madvise(region, REGION, MADV_DONTNEED);
+			touched = 0;
+		}
+		((volatile char *)region)[touched] = 1;
+		touched += PAGE;
+	}
+}
+
 static void (*parse_workload(int argc, char **argv))(long)
 {
 	for (int i = 1; i + 1 < argc; i++) {
@@ -85,7 +110,9 @@ static void (*parse_workload(int argc, char **argv))(long)
 			return working_set_mix;
 		if (strcmp(argv[i + 1], "realloc") == 0)
 			return realloc_growth;
-		fprintf(stderr, "bench_malloc_pairs: --workload is pairs, mix or realloc\n");
+		if (strcmp(argv[i + 1], "pages") == 0)
+			return touch_pages;
+		fprintf(stderr, "bench_malloc_pairs: --workload is pairs, mix, realloc or pages\n");
 		exit(2);
 	}
 	return malloc_pairs;
