@@ -40,6 +40,14 @@ CfiRow row(int cfa_reg, int64_t cfa_off, bool rbp_saved) {
   return r;
 }
 
+// Two functions without frame pointers: at 0x1000 (CFA = rsp + 32) and
+// around 0x2000 (CFA = rsp + 16); nothing else has CFI.
+std::optional<CfiRow> two_functions(uint64_t pc) {
+  if (pc >= 0x1000 && pc < 0x1100) return row(kDwarfRsp, 32, false);
+  if (pc >= 0x1f00 && pc < 0x2100) return row(kDwarfRsp, 16, false);
+  return std::nullopt;
+}
+
 TEST(UnwindTest, CfiFramesWithoutFramePointersThenAFramePointerChain) {
   FakeStack st;
   const uint64_t sp = st.base;
@@ -61,18 +69,14 @@ TEST(UnwindTest, CfiFramesWithoutFramePointersThenAFramePointerChain) {
   snap.regs[kDwarfRbp] = sp + 64;  // frame 0 and 1 leave rbp alone
   snap.stack_base = st.base;
   snap.stack = st.bytes;
-  auto lookup = [](uint64_t pc) -> std::optional<CfiRow> {
-    if (pc >= 0x1000 && pc < 0x1100) return row(kDwarfRsp, 32, false);
-    if (pc >= 0x1f00 && pc < 0x2100) return row(kDwarfRsp, 16, false);
-    return std::nullopt;
-  };
-  EXPECT_EQ(unwind_stack(snap, lookup, 32), (std::vector<uint64_t>{0x1000, 0x2000, 0x3000, 0x4000}));
+  EXPECT_EQ(unwind_stack(snap, two_functions, 32),
+            (std::vector<uint64_t>{0x1000, 0x2000, 0x3000, 0x4000}));
   // The frame-pointer walk alone, from frame 0, would have gone astray: it
   // knows nothing of frames 0 and 1.
   auto no_cfi = [](uint64_t) -> std::optional<CfiRow> { return std::nullopt; };
   EXPECT_EQ(unwind_stack(snap, no_cfi, 32), (std::vector<uint64_t>{0x1000, 0x4000}));
   // max_frames is honoured.
-  EXPECT_EQ(unwind_stack(snap, lookup, 2).size(), 2u);
+  EXPECT_EQ(unwind_stack(snap, two_functions, 2).size(), 2u);
 }
 
 TEST(UnwindTest, AReturnAddressHijackedByAUretprobeIsPutBack) {
@@ -86,17 +90,12 @@ TEST(UnwindTest, AReturnAddressHijackedByAUretprobeIsPutBack) {
   snap.regs[kDwarfRsp] = sp;
   snap.stack_base = st.base;
   snap.stack = st.bytes;
-  auto lookup = [](uint64_t pc) -> std::optional<CfiRow> {
-    if (pc >= 0x1000 && pc < 0x1100) return row(kDwarfRsp, 32, false);
-    if (pc >= 0x1f00 && pc < 0x2100) return row(kDwarfRsp, 16, false);
-    return std::nullopt;
-  };
   // Without the kernel's record the walk cannot go past the trampoline.
   snap.trampoline = trampoline;
-  EXPECT_EQ(unwind_stack(snap, lookup, 32), (std::vector<uint64_t>{0x1000}));
+  EXPECT_EQ(unwind_stack(snap, two_functions, 32), (std::vector<uint64_t>{0x1000}));
   // With it the real caller is back, and the walk goes on through its CFI.
   snap.hijacked = {0x2000};
-  EXPECT_EQ(unwind_stack(snap, lookup, 32), (std::vector<uint64_t>{0x1000, 0x2000, 0x3000}));
+  EXPECT_EQ(unwind_stack(snap, two_functions, 32), (std::vector<uint64_t>{0x1000, 0x2000, 0x3000}));
 }
 
 TEST(UnwindTest, StopsAtTheEndOfTheCopyAndAtAFrameThatDoesNotMoveUp) {
