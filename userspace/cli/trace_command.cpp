@@ -22,9 +22,9 @@ struct TraceFlags {
   std::vector<std::string> pid_specs;
   std::string tick = "1s", interval = "5s", duration;
   int verbose = 0;
-  uint32_t max_objects = TraceConfig{}.session.sizes.max_objects;
-  uint32_t max_stacks = TraceConfig{}.session.sizes.max_stacks;
-  uint32_t max_traces = TraceConfig{}.session.sizes.max_stack_traces;
+  uint32_t max_objects = TraceConfig{}.kernel.sizes.max_objects;
+  uint32_t max_stacks = TraceConfig{}.kernel.sizes.max_stacks;
+  uint32_t max_traces = TraceConfig{}.kernel.sizes.max_stack_traces;
 
   std::string window = "60s", alert_pending = "10s", alert_resolve = "10s", alert_repeat = "60s";
   std::vector<std::string> min_rates;
@@ -88,7 +88,7 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->check(CLI::Range(64u, 1u << 22))->capture_default_str();
   sub_->add_option("--max-stack-traces", f.max_traces, "Distinct user stacks kept")
       ->check(CLI::Range(64u, 1u << 20))->capture_default_str();
-  sub_->add_option("--btf", f.config.session.btf_path, "Kernel BTF file")->capture_default_str();
+  sub_->add_option("--btf", f.config.kernel.btf_path, "Kernel BTF file")->capture_default_str();
   sub_->add_option("--window", f.window, "History the leak detector judges each stack on")
       ->check(DurationValidator(1))->capture_default_str()->group("Detector");
   sub_->add_option("--min-rate", f.min_rates,
@@ -151,12 +151,12 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->check(CLI::Range(size_t{1}, size_t{10000000}))
       ->capture_default_str()
       ->group("Reports");
-  sub_->add_option("--sample", f.config.session.sample_every,
+  sub_->add_option("--sample", f.config.kernel.sample_every,
                    "Heap: account 1 allocation in N, chosen by a hash of its address (so its "
                    "free is too); reports scale by N and give error bars")
       ->check(CLI::Range(1u, 1u << 20))
       ->capture_default_str();
-  sub_->add_option("--fault-stacks", f.config.session.fault_stacks_per_sec,
+  sub_->add_option("--fault-stacks", f.config.kernel.fault_stacks_per_sec,
                    "Kind fault: page-fault stacks each process may send a second; faults past "
                    "that still count, under an unknown stack")
       ->check(CLI::Range(0u, 1u << 20))
@@ -237,7 +237,7 @@ int TraceCommand::run() {
       f.config.drill_rate = rate->per_second;
     }
     f.config.drill_seconds = *parse_duration(f.drill_for);
-    if (f.config.all) f.config.session.sizes.max_targets = 1u << 16;
+    if (f.config.all) f.config.kernel.sizes.max_targets = 1u << 16;
     f.config.tick_seconds = *parse_duration(f.tick);
     f.config.interval_seconds = *parse_duration(f.interval);
     if (!f.duration.empty()) f.config.duration_seconds = *parse_duration(f.duration);
@@ -259,9 +259,9 @@ int TraceCommand::run() {
     f.config.alerts.pending_seconds = *parse_duration(f.alert_pending);
     f.config.alerts.resolve_seconds = *parse_duration(f.alert_resolve);
     f.config.alerts.repeat_seconds = *parse_duration(f.alert_repeat);
-    f.config.session.sizes.max_objects = f.max_objects;
-    f.config.session.sizes.max_stacks = f.max_stacks;
-    f.config.session.sizes.max_stack_traces = f.max_traces;
+    f.config.kernel.sizes.max_objects = f.max_objects;
+    f.config.kernel.sizes.max_stacks = f.max_stacks;
+    f.config.kernel.sizes.max_stack_traces = f.max_traces;
     if (!f.no_control)
       f.config.control_path = f.control == "auto" ? default_control_path(::getpid()) : f.control;
     f.config.report_dir = f.report_dir;
@@ -283,22 +283,22 @@ int TraceCommand::run() {
     // probes see the heap exactly); under --all the cheap always-on kinds
     // (fault; heap only for drill-downs): syscall tracepoints would put
     // every task of the host on the slow syscall path.
-    f.config.session.kinds_mask =
+    f.config.kernel.kinds_mask =
         f.config.all ? LS_KIND_BIT(LS_KIND_HEAP) | LS_KIND_BIT(LS_KIND_FAULT)
                      : LS_KIND_BIT(LS_KIND_HEAP) | LS_KIND_BIT(LS_KIND_MMAP) | LS_KIND_BIT(LS_KIND_BRK) |
                            LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL);
     if (!f.kinds.empty()) {
-      f.config.session.kinds_mask = 0;
+      f.config.kernel.kinds_mask = 0;
       for (const std::string& name : f.kinds) {
         auto kind = parse_kind(name);
         if (!kind)
           throw FatalError(ExitCode::Usage,
                            "--kinds: '" + name + "' is not one of heap, mmap, brk, timerfd, epoll, fault");
-        f.config.session.kinds_mask |= 1u << static_cast<uint32_t>(*kind);
+        f.config.kernel.kinds_mask |= 1u << static_cast<uint32_t>(*kind);
       }
     }
-    f.config.session.force_raw_syscalls = f.syscall_probes == "raw";
-    f.config.session.probes_at_entry = f.probe_placement == "entry";
+    f.config.kernel.force_raw_syscalls = f.syscall_probes == "raw";
+    f.config.kernel.probes_at_entry = f.probe_placement == "entry";
     f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;
   return run_trace(f.config);
 }

@@ -29,6 +29,35 @@ std::string origin_name(Kind kind, uint32_t fn);
 // epoll, whose live count matters more than bytes.
 bool counts_objects(Kind kind);
 
+// Identity of one traced process image: a process between its start (or an
+// exec) and its exec or exit. Ledgers are keyed by it, never by PID (see
+// LS_FIRST_KERNEL_ID in bpf/leakscope.h).
+using TraceId = uint32_t;
+
+// What one ledger row holds: the kernel's per-stack counts, or the same
+// figures kept in userspace for the syscall kinds, page faults and rss.
+struct LedgerValue {
+  int64_t live_bytes = 0;
+  int64_t live_objects = 0;
+  uint64_t allocs = 0;
+  uint64_t frees = 0;
+  uint64_t bytes_allocated = 0;
+  uint64_t first_ns = 0;  // when this stack first allocated
+};
+
+// One (image, kind, stack, sub) row of a ledger.
+struct LedgerRow {
+  TraceId trace_id = 0;
+  Kind kind = Kind::Heap;
+  int32_t stack_id = -1;  // LS_STACK_UNKNOWN when none
+  uint32_t fn = 0;        // enum ls_alloc_fn for the heap; MmapBacking for mmap/brk
+  LedgerValue value;
+  int64_t armed = 0;  // timerfd: live timers that are armed
+  // Under --sample N, heap values are estimates (N times what was counted);
+  // this is the live objects actually counted, for the error bars.
+  int64_t counted_objects = -1;
+};
+
 // One line of /proc/PID/maps.
 struct MapEntry {
   uint64_t start = 0;

@@ -9,7 +9,7 @@
 #include "alerts/tracker.h"
 #include "core/log.h"
 #include "detector/detector.h"
-#include "probes/session.h"
+#include "probes/kernel.h"
 #include "report/formats.h"
 
 namespace leakscope {
@@ -35,7 +35,7 @@ struct TraceConfig {
   size_t top = 10;
   bool quiet = false;                // no periodic table
   std::string json_path;             // final report as JSON
-  SessionOptions session;
+  KernelOptions kernel;
   DetectorOptions detector;
   AlertOptions alerts;
   std::vector<std::string> alert_sinks;  // --alert specs

@@ -39,10 +39,10 @@ ControlReply TraceSession::handle_control(const nlohmann::json& request) {
       options.weight = request.value("weight", "live") == "growth" ? FoldedWeight::Growth
                                                                    : FoldedWeight::LiveBytes;
       std::vector<Format> formats = formats_of(request);
-      Report report = build_report(now(), false);
+      Report r = report(false);
       ControlReply reply = reply_ok();
       for (Format f : formats)
-        reply.parts.push_back(ControlPart{std::string(format_name(f)), render(report, f, options)});
+        reply.parts.push_back(ControlPart{std::string(format_name(f)), render(r, f, options)});
       return reply;
     }
     if (cmd == "attach" || cmd == "detach") {
@@ -50,24 +50,21 @@ ControlReply TraceSession::handle_control(const nlohmann::json& request) {
         return reply_error(cmd + ": a pid is required");
       pid_t pid = request["pid"].get<pid_t>();
       if (cmd == "attach") {
-        if (TracedProcess* proc = live_image(pid)) {
-          if (!config_.all || proc->heap_probes)
-            return reply_error("PID " + std::to_string(pid) + " is already traced");
+        if (TracedImage* image = images_.live(pid)) {
+          if (!host_ || image->heap_probes) return reply_error("PID " + std::to_string(pid) + " is already traced");
           // Under --all: the operator asks for allocator probes on it, to stay.
-          proc->heap_probes = proc->named = proc->drill_confirmed = true;
-          proc->maps_hash = 0;
-          replan(*proc, now(), true);
-          symbolizer_.observe(pid);
-          log_info("PID " + std::to_string(pid) + " (" + proc->info.comm + "): allocator probes on");
+          attacher_.add_allocator_probes(*image, now());
+          host_->keep(image->id);
+          log_info("PID " + std::to_string(pid) + " (" + image->info.comm + "): allocator probes on");
           return reply_ok({{"message", "allocator probes on PID " + std::to_string(pid) + " (" +
-                                           proc->info.comm + ")"}});
+                                           image->info.comm + ")"}});
         }
-        TraceId id = attach_pid(pid);
-        const std::string& comm = targets_.at(id).info.comm;
+        TraceId id = attacher_.attach(pid, Origin::Pid, now());
+        const std::string& comm = images_.find(id)->info.comm;
         log_info("PID " + std::to_string(pid) + " (" + comm + ") attached");
         return reply_ok({{"message", "tracing PID " + std::to_string(pid) + " (" + comm + ")"}});
       }
-      detach_pid(pid, now());
+      attacher_.detach(pid, now());
       return reply_ok({{"message", "detached from PID " + std::to_string(pid) +
                                        "; its ledger stays in the report"}});
     }
@@ -78,73 +75,61 @@ ControlReply TraceSession::handle_control(const nlohmann::json& request) {
   }
 }
 
-nlohmann::json TraceSession::enabled_kinds() const {
-  nlohmann::json kinds = nlohmann::json::array();
-  for (uint32_t k = 0; k < LS_KIND__COUNT; ++k)
-    if (config_.session.kinds_mask & (1u << k)) kinds.push_back(std::string(kind_name(static_cast<Kind>(k))));
-  return kinds;
-}
-
 nlohmann::json TraceSession::status_json() const {
   nlohmann::json targets = nlohmann::json::array();
-  std::map<TraceId, std::pair<int64_t, int64_t>> live;
-  int64_t live_objects = 0;
-  for (const LedgerRow& row : rows_) {
-    if (row.kind == Kind::Rss) continue;
-    live[row.trace_id].first += row.value.live_bytes;
-    live[row.trace_id].second += row.value.live_objects;
-    live_objects += row.value.live_objects;
-  }
   double t = now();
-  for (const auto& [id, proc] : targets_) {
-    const char* state = !proc.exited() ? "traced"
-                        : proc.detached() ? "detached"
-                        : proc.end == End::Exec ? "exec'd"
-                                                : "exited";
+  for (const auto& [id, image] : images_.images()) {
+    const char* state = !image.exited() ? "traced"
+                        : image.detached() ? "detached"
+                        : image.end == End::Exec ? "exec'd"
+                                                 : "exited";
+    auto total = view_.totals.find(id);
+    ImageTotals live = total == view_.totals.end() ? ImageTotals{} : total->second;
     // Under --all, the status lists what is being looked at closely.
-    if (config_.all && !proc.heap_probes && !live[id].second) continue;
-    targets.push_back({{"pid", proc.info.pid},
-                       {"comm", proc.info.comm},
+    if (config_.all && !image.heap_probes && !live.live_objects) continue;
+    targets.push_back({{"pid", image.pid()},
+                       {"comm", image.info.comm},
                        {"state", state},
-                       {"origin", origin_name(proc.origin)},
-                       {"parent_pid", proc.parent_pid},
-                       {"allocator_probes", !proc.exited() && session_->has_allocator_probes(proc.info.pid)},
-                       {"traced_seconds", (proc.exited() ? proc.exited_at : t) - proc.attached_at},
-                       {"live_bytes", live[id].first},
-                       {"live_objects", live[id].second}});
+                       {"origin", origin_name(image.origin)},
+                       {"parent_pid", image.parent_pid},
+                       {"allocator_probes", !image.exited() && kernel_->has_allocator_probes(image.pid())},
+                       {"traced_seconds", (image.exited() ? image.exited_at : t) - image.attached_at},
+                       {"live_bytes", live.live_bytes},
+                       {"live_objects", live.live_objects}});
   }
-  Counters c = session_->counters();
+  int64_t live_objects = 0;
+  for (const auto& [id, total] : view_.totals) live_objects += total.live_objects;
   nlohmann::json sinks = nlohmann::json::array();
-  if (dispatcher_)
-    for (const SinkHealth& h : dispatcher_->health())
-      sinks.push_back({{"name", h.name},
-                       {"delivered", h.delivered},
-                       {"failures", h.failures},
-                       {"dropped", h.dropped},
-                       {"queued", h.queued},
-                       {"last_error", h.last_error}});
-  const MapSizes& sizes = session_->sizes();
+  for (const SinkHealth& h : judge_.sink_health())
+    sinks.push_back({{"name", h.name},
+                     {"delivered", h.delivered},
+                     {"failures", h.failures},
+                     {"dropped", h.dropped},
+                     {"queued", h.queued},
+                     {"last_error", h.last_error}});
+  const MapSizes& sizes = kernel_->sizes();
+  const Counters c = kernel_->counters();
   return {{"pid", ::getpid()},
           {"version", LEAKSCOPE_VERSION},
           {"uptime_seconds", t},
-          {"ticks", ticks_},
-          {"kinds", enabled_kinds()},
+          {"ticks", view_.ticks},
+          {"kinds", enabled_kinds(config_.kernel.kinds_mask)},
           {"targets", targets},
-          {"probes", session_->probes_attached()},
-          {"images_kept", targets_.size()},
+          {"probes", kernel_->probes_attached()},
+          {"images_kept", images_.size()},
           {"tracer",
            {{"resident_bytes", [] {
               auto m = process_memory(::getpid());
               return m ? m->resident_bytes : 0;
             }()},
-            {"map_bytes", session_->map_bytes()},
-            {"last_tick_seconds", last_tick_seconds_},
-            {"last_tick_cpu_seconds", last_tick_cpu_},
+            {"map_bytes", kernel_->map_bytes()},
+            {"last_tick_seconds", view_.tick_seconds},
+            {"last_tick_cpu_seconds", view_.tick_cpu_seconds},
             {"tick_seconds", config_.tick_seconds}}},
           {"maps",
-           {{"objects", {{"used", session_->entries(MapName::Objects)}, {"capacity", sizes.max_objects}}},
-            {"ledger", {{"used", session_->entries(MapName::Ledger)}, {"capacity", sizes.max_stacks}}},
-            {"targets", {{"used", session_->entries(MapName::Targets)}, {"capacity", sizes.max_targets}}}}},
+           {{"objects", {{"used", kernel_->entries(MapName::Objects)}, {"capacity", sizes.max_objects}}},
+            {"ledger", {{"used", kernel_->entries(MapName::Ledger)}, {"capacity", sizes.max_stacks}}},
+            {"targets", {{"used", kernel_->entries(MapName::Targets)}, {"capacity", sizes.max_targets}}}}},
           {"live_objects", live_objects},
           {"drops",
            {{"objects_map_full", c[LS_CNT_OBJ_MAP_FULL]},
@@ -154,28 +139,28 @@ nlohmann::json TraceSession::status_json() const {
             {"events_lost", c[LS_CNT_EVENTS_LOST]},
             {"fault_events_lost", c[LS_CNT_FAULTS_LOST]},
             {"fault_stacks_over_budget", c[LS_CNT_FAULT_NO_STACK]},
-            {"fault_pages_over_limit", pages_.pages_dropped()},
+            {"fault_pages_over_limit", ledgers_.pages_dropped()},
             {"children_not_followed", c[LS_CNT_TARGETS_FULL]}}},
-          {"alerts_firing", alerts_.firing()},
+          {"alerts_firing", judge_.alerts_firing()},
           {"sinks", sinks},
           {"control", control_ ? control_->path() : ""},
           {"report_dir", config_.report_dir}};
 }
 
 void TraceSession::write_report_files(const char* why) {
-  Report report = build_report(now(), false);
+  Report r = report(false);
   RenderOptions options;
   options.top = config_.top;
   options.weight = config_.folded_weight;
   if (!report_dir_) {
     // No --report-dir: a person asked with kill -USR1; show it here.
-    std::string text = render_text(report, config_.top);
+    std::string text = render_text(r, config_.top);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     return;
   }
   std::vector<std::pair<Format, std::string>> parts;
-  for (Format f : config_.report_formats) parts.emplace_back(f, render(report, f, options));
+  for (Format f : config_.report_formats) parts.emplace_back(f, render(r, f, options));
   try {
     auto paths = report_dir_->write(parts);
     log_info(std::string("report written ") + why + ": " + (paths.empty() ? "" : paths.front()) +

@@ -1,8 +1,5 @@
-// --all: every process of the host, watched cheaply (the syscall kinds and
-// its anonymous memory from /proc), with allocator probes spent only where
-// memory grows: a drill-down attaches them for --drill-for, at most
-// --drill-max at a time, and takes them off again unless a heap leak is
-// confirmed meanwhile.
+#include "tracer/host_watch.h"
+
 #include <dirent.h>
 #include <unistd.h>
 
@@ -13,7 +10,6 @@
 #include "core/log.h"
 #include "report/units.h"
 #include "target/cgroup.h"
-#include "tracer/trace_session.h"
 
 namespace leakscope {
 
@@ -35,10 +31,11 @@ std::vector<pid_t> list_pids() {
 
 }  // namespace
 
-bool TraceSession::host_wants(pid_t pid, const ProcessInfo& info, const std::string& cgroup) const {
+HostWatch::HostWatch(const TraceConfig& config) : config_(config) {}
+
+bool HostWatch::wants(pid_t pid, const ProcessInfo& info, const std::string& cgroup) const {
   if (pid == ::getpid() || info.kernel_thread) return false;
-  if (std::find(config_.exclude_pids.begin(), config_.exclude_pids.end(), pid) !=
-      config_.exclude_pids.end())
+  if (std::find(config_.exclude_pids.begin(), config_.exclude_pids.end(), pid) != config_.exclude_pids.end())
     return false;
   if (!config_.comms.empty() &&
       std::find(config_.comms.begin(), config_.comms.end(), info.comm) == config_.comms.end())
@@ -47,106 +44,137 @@ bool TraceSession::host_wants(pid_t pid, const ProcessInfo& info, const std::str
   return true;
 }
 
-// Starts tracing every process that is not traced yet (processes forked
-// by traced ones are traced from birth by the kernel side; this finds the
-// rest: those running at start, and children of untraced ones).
-void TraceSession::scan_host() {
+// Processes forked by traced ones are traced from birth by the kernel
+// side; this finds the rest: those running at start, and children of
+// untraced ones.
+void HostWatch::scan(const ImageTable& images, const std::function<void(pid_t)>& attach) {
   for (pid_t pid : list_pids()) {
-    if (live_.count(pid) || pid == ::getpid()) continue;
+    if (images.traces(pid) || pid == ::getpid()) continue;
     auto stat = process_stat(pid);
     if (!stat || (stat->flags & kKernelThreadFlag) || stat->state == 'Z') continue;
-    auto skipped = host_skipped_.find(pid);
-    if (skipped != host_skipped_.end() && skipped->second == stat->start_time_ticks) continue;
+    auto skipped = skipped_.find(pid);
+    if (skipped != skipped_.end() && skipped->second == stat->start_time_ticks) continue;
     ProcessInfo probe;
     probe.comm = stat->comm;
-    std::string cgroup = process_cgroup(pid);
-    if (!host_wants(pid, probe, cgroup)) {
-      host_skipped_[pid] = stat->start_time_ticks;
+    if (!wants(pid, probe, process_cgroup(pid))) {
+      skipped_[pid] = stat->start_time_ticks;
       continue;
     }
     try {
-      attach_pid(pid, Origin::Host);
+      attach(pid);
     } catch (const FatalError& e) {
       log_debug(std::string("--all: not tracing: ") + e.what());
-      host_skipped_[pid] = stat->start_time_ticks;
+      skipped_[pid] = stat->start_time_ticks;
     }
   }
   // Forget skipped PIDs that are gone: the map stays as small as the host.
-  for (auto it = host_skipped_.begin(); it != host_skipped_.end();)
-    it = process_stat(it->first) ? std::next(it) : host_skipped_.erase(it);
+  for (auto it = skipped_.begin(); it != skipped_.end();)
+    it = process_stat(it->first) ? std::next(it) : skipped_.erase(it);
 }
 
-// Each live image's anonymous resident memory, as a row of kind rss.
-void TraceSession::sample_rss(double t) {
+void HostWatch::sample_rss(const ImageTable& images, double t) {
   std::map<TraceId, Sample> now;
-  for (const auto& [id, proc] : targets_) {
-    if (proc.exited()) continue;
-    if (auto mem = process_memory(proc.info.pid))
-      now[id] = Sample{t, static_cast<int64_t>(mem->anon_bytes), 0};
+  for (const auto& [id, image] : images.images()) {
+    if (image.exited()) continue;
+    if (auto mem = process_memory(image.pid())) now[id] = Sample{t, static_cast<int64_t>(mem->anon_bytes), 0};
   }
   rss_ = std::move(now);
 }
 
-// Starts and ends drill-downs from what the last tick showed.
-void TraceSession::steer_drills(double t) {
+std::vector<LedgerRow> HostWatch::rss_rows() const {
+  std::vector<LedgerRow> rows;
+  for (const auto& [id, sample] : rss_) {
+    LedgerRow row;
+    row.trace_id = id;
+    row.kind = Kind::Rss;
+    row.value.live_bytes = sample.live_bytes;
+    row.value.live_objects = 0;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+void HostWatch::steer(double t, ImageTable& images, const std::map<SeriesKey, Assessment>& verdicts,
+                      const Timeline& timeline, bool heap_enabled, DrillProbes& probes) {
   const double span = std::max(3 * config_.tick_seconds, std::min(config_.detector.window_seconds, 10.0));
-  size_t drilling = 0;
-  for (auto& [id, proc] : targets_) {
-    if (proc.exited() || proc.drill_until < 0) continue;
+  size_t running = 0;
+  for (auto& [id, drill] : drills_) {
+    TracedImage* image = images.find(id);
+    if (!image || image->exited() || drill.until < 0) continue;
     bool leak = false;
-    for (const auto& [key, a] : assessments_)
+    for (const auto& [key, a] : verdicts)
       if (key.trace_id == id && key.kind == static_cast<uint32_t>(Kind::Heap) && a.verdict == Verdict::Leak)
         leak = true;
-    if (leak && !proc.drill_confirmed) {
-      proc.drill_confirmed = true;
-      log_info("PID " + std::to_string(proc.info.pid) + " (" + proc.info.comm +
+    if (leak && !drill.confirmed) {
+      drill.confirmed = true;
+      log_info("PID " + std::to_string(image->pid()) + " (" + image->info.comm +
                "): heap leak confirmed; allocator probes stay on");
     }
-    if (!proc.drill_confirmed && t >= proc.drill_until) {
-      session_->detach_allocator(proc.info.pid);
-      proc.heap_probes = false;
-      proc.drill_until = -1;
-      proc.maps_hash = 0;
+    if (!drill.confirmed && t >= drill.until) {
+      probes.stop(*image);
+      drill.until = -1;
       // It grows, but not through the heap: look again later, and later
       // each time (2x, 4x, ... --drill-for, at most 64x).
-      proc.drills_without_leak = std::min(proc.drills_without_leak + 1, 6);
-      drill_cooldown_[id] = t + config_.drill_seconds * double(1 << proc.drills_without_leak);
-      log_info("PID " + std::to_string(proc.info.pid) + " (" + proc.info.comm +
+      drill.without_leak = std::min(drill.without_leak + 1, 6);
+      drill.cooldown_until = t + config_.drill_seconds * double(1 << drill.without_leak);
+      log_info("PID " + std::to_string(image->pid()) + " (" + image->info.comm +
                "): no heap leak confirmed; allocator probes off");
       continue;
     }
-    if (!proc.drill_confirmed) ++drilling;
+    if (!drill.confirmed) ++running;
   }
-  if (!session_->heap_enabled()) return;
+  if (!heap_enabled) return;
   // New drill-downs, fastest growing first.
   std::vector<std::pair<double, TraceId>> candidates;
-  for (const auto& [id, proc] : targets_) {
-    if (proc.exited() || proc.heap_probes || proc.drill_until >= 0) continue;
-    if (auto c = drill_cooldown_.find(id); c != drill_cooldown_.end() && t < c->second) continue;
-    const Series* s = timeline_.find(SeriesKey{id, static_cast<uint32_t>(Kind::Rss), LS_STACK_UNKNOWN, 0});
+  for (const auto& [id, image] : images.images()) {
+    if (image.exited() || image.heap_probes) continue;
+    if (auto d = drills_.find(id); d != drills_.end() && (d->second.until >= 0 || t < d->second.cooldown_until))
+      continue;
+    const Series* s = timeline.find(SeriesKey{id, static_cast<uint32_t>(Kind::Rss), LS_STACK_UNKNOWN, 0});
     if (!s) continue;
     double rate = s->recent_bytes_per_second(span, 3);
     if (rate >= config_.drill_rate) candidates.emplace_back(rate, id);
   }
   std::sort(candidates.rbegin(), candidates.rend());
   for (const auto& [rate, id] : candidates) {
-    if (drilling >= config_.drill_max) break;
-    TracedProcess& proc = targets_.at(id);
-    proc.heap_probes = true;
-    proc.maps_hash = 0;
-    replan(proc, t, true);
-    if (!session_->has_allocator_probes(proc.info.pid)) {
-      proc.heap_probes = false;
-      drill_cooldown_[id] = t + config_.drill_seconds;
+    if (running >= config_.drill_max) break;
+    TracedImage& image = *images.find(id);
+    Drill& drill = drills_[id];
+    if (!probes.start(image, t)) {
+      drill.cooldown_until = t + config_.drill_seconds;
       continue;
     }
-    proc.drill_until = t + config_.drill_seconds;
-    ++drilling;
-    symbolizer_.observe(proc.info.pid);
-    log_info("PID " + std::to_string(proc.info.pid) + " (" + proc.info.comm + ") grows " +
-             format_bytes(rate) + "/s: allocator probes on for " +
-             std::to_string(static_cast<int>(config_.drill_seconds)) + " s");
+    drill.until = t + config_.drill_seconds;
+    ++running;
+    log_info("PID " + std::to_string(image.pid()) + " (" + image.info.comm + ") grows " + format_bytes(rate) +
+             "/s: allocator probes on for " + std::to_string(static_cast<int>(config_.drill_seconds)) + " s");
   }
+}
+
+void HostWatch::keep(TraceId id) { drills_[id].confirmed = true; }
+
+bool HostWatch::drilled(TraceId id) const {
+  auto it = drills_.find(id);
+  return it != drills_.end() && (it->second.until >= 0 || it->second.confirmed);
+}
+
+bool HostWatch::drilling(TraceId id) const {
+  auto it = drills_.find(id);
+  return it != drills_.end() && it->second.until >= 0 && !it->second.confirmed;
+}
+
+void HostWatch::image_execd(TraceId old, TraceId next) {
+  auto it = drills_.find(old);
+  if (it == drills_.end()) return;
+  Drill carried;
+  carried.until = it->second.until;
+  carried.confirmed = it->second.confirmed;
+  drills_[next] = carried;
+}
+
+void HostWatch::forget(TraceId id) {
+  drills_.erase(id);
+  rss_.erase(id);
 }
 
 }  // namespace leakscope

@@ -1,60 +1,55 @@
+// The report of a tick: what the view holds, ranked, the top stacks
+// symbolized, each image listed with what it holds.
 #include <cmath>
 #include <set>
 
-#include "collector/object_ages.h"
 #include "tracer/output.h"
-#include "tracer/trace_session.h"
+#include "tracer/tick_view.h"
 
 namespace leakscope {
 
-Report TraceSession::build_report(double t, bool final, bool with_ages) {
+Report build_report(const TickView& view, ReportSources& src, double t, bool final) {
+  const TraceConfig& config = src.config;
   Report r;
   r.tool_version = LEAKSCOPE_VERSION;
   r.host = host_name();
   r.generated_at = now_rfc3339();
   r.elapsed_seconds = t;
   r.final = final;
-  r.sample_every = config_.session.sample_every ? config_.session.sample_every : 1;
+  r.sample_every = config.kernel.sample_every ? config.kernel.sample_every : 1;
+  r.window_seconds = config.detector.window_seconds;
 
-  std::set<TraceId> ids;
-  for (const auto& [id, proc] : targets_)
-    if (!proc.exited()) ids.insert(id);
-  std::map<SeriesKey, AgeProfile> ages;
-  if (with_ages) ages = read_object_ages(session_->objects_fd(), ids, monotonic_now_ns());
-  r.window_seconds = config_.detector.window_seconds;
-  r.alerts_firing = alerts_.firing();
-  if (dispatcher_)
-    for (const SinkHealth& h : dispatcher_->health())
-      r.sinks.push_back(SinkStatus{h.name, h.delivered, h.failures, h.dropped, h.last_error});
+  std::map<SeriesKey, const ObjectAges*> ages;
+  for (const ObjectAges& a : src.ages) ages[SeriesKey{a.trace_id, static_cast<uint32_t>(a.kind), a.stack_id, a.fn}] = &a;
 
   std::map<TraceId, ProcessEntry> procs;
-  for (const auto& [id, proc] : targets_) {
+  for (const auto& [id, image] : src.images.images()) {
     ProcessEntry& p = procs[id];
-    p.pid = proc.info.pid;
+    p.pid = image.pid();
     p.trace_id = id;
-    p.parent_pid = proc.parent_pid;
-    p.origin = origin_name(proc.origin);
-    p.ended = end_name(proc.end);
-    p.allocator_probes = session_->has_allocator_probes(proc.info.pid) && !proc.exited();
-    p.drilled = proc.drill_until >= 0 || proc.drill_confirmed;
-    p.comm = proc.info.comm;
-    p.cmdline = proc.info.cmdline;
-    p.allocator_module = proc.allocator_module;
-    p.cgroup = proc.cgroup;
-    p.container_id = proc.container_id;
-    p.exited = proc.exited() && !proc.detached();
-    p.detached = proc.detached();
-    p.traced_seconds = (proc.exited() ? proc.exited_at : t) - proc.attached_at;
+    p.parent_pid = image.parent_pid;
+    p.origin = origin_name(image.origin);
+    p.ended = end_name(image.end);
+    p.allocator_probes = !image.exited() && src.allocator_probes && src.allocator_probes(image.pid());
+    p.drilled = src.drilled && src.drilled(id);
+    p.comm = image.info.comm;
+    p.cmdline = image.info.cmdline;
+    p.allocator_module = image.allocator_module;
+    p.cgroup = image.cgroup;
+    p.container_id = image.container_id;
+    p.exited = image.exited() && !image.detached();
+    p.detached = image.detached();
+    p.traced_seconds = (image.exited() ? image.exited_at : t) - image.attached_at;
   }
-  for (const LedgerRow& row : rows_) {
-    auto it = targets_.find(row.trace_id);
-    if (it == targets_.end()) continue;
+  for (const LedgerRow& row : view.rows) {
+    const TracedImage* image = src.images.find(row.trace_id);
+    if (!image) continue;
     SeriesKey key = key_of(row);
-    const Series* series = timeline_.find(key);
+    const Series* series = src.timeline.find(key);
     StackEntry s;
-    s.pid = it->second.info.pid;
+    s.pid = image->pid();
     s.trace_id = row.trace_id;
-    s.comm = it->second.info.comm;
+    s.comm = image->info.comm;
     s.kind = row.kind;
     s.allocator = origin_name(row.kind, row.fn);
     s.fn = row.fn;
@@ -68,13 +63,13 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
     s.bytes_allocated = row.value.bytes_allocated;
     s.growth_bytes_per_sec = series ? series->bytes_per_second() : 0;
     s.growth_objects_per_sec = series ? series->objects_per_second() : 0;
-    if (auto a = assessments_.find(key); a != assessments_.end()) {
+    if (auto a = view.verdicts.find(key); a != view.verdicts.end()) {
       s.assessment = a->second;
-      s.rank_score = a->second.evidence.rate / config_.detector.for_kind(row.kind).min_rate;
+      s.rank_score = a->second.evidence.rate / config.detector.for_kind(row.kind).min_rate;
     }
     if (auto age = ages.find(key); age != ages.end()) {
-      s.oldest_age_seconds = age->second.oldest_seconds;
-      s.median_age_seconds = age->second.median_seconds;
+      s.oldest_age_seconds = age->second->oldest_seconds;
+      s.median_age_seconds = age->second->median_seconds;
     }
     ProcessEntry& p = procs[row.trace_id];
     p.live_bytes += s.live_bytes;
@@ -83,13 +78,14 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
     r.stacks.push_back(std::move(s));
   }
   rank_stacks(r.stacks);
+  r.health = view.health;
   // A report carries the first --report-stacks of the ranking; only those
   // are symbolized, so a process with 100,000 stacks costs the tracer the
   // symbols of the ones anybody will read.
   r.stacks_total = r.stacks.size();
-  if (r.stacks.size() > config_.report_stacks) r.stacks.resize(config_.report_stacks);
+  if (r.stacks.size() > config.report_stacks) r.stacks.resize(config.report_stacks);
   for (StackEntry& s : r.stacks) {
-    s.frames = frames_for(s.trace_id, s.stack_id);
+    s.frames = src.stacks.frames(s.trace_id, s.pid, s.stack_id);
     for (const Frame& f : s.frames) {
       ++r.health.total_frames;
       if (f.function.empty()) ++r.health.unknown_frames;
@@ -98,33 +94,17 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
   // Charts need history; keep it for the stacks a reader will look at.
   constexpr size_t kWithHistory = 20;
   for (size_t i = 0; i < r.stacks.size() && i < kWithHistory; ++i) {
-    const StackEntry& s = r.stacks[i];
+    StackEntry& s = r.stacks[i];
     SeriesKey key{s.trace_id, static_cast<uint32_t>(s.kind), s.stack_id, s.fn};
-    if (const Series* series = timeline_.find(key))
-      r.stacks[i].history.assign(series->samples().begin(), series->samples().end());
+    if (const Series* series = src.timeline.find(key)) s.history.assign(series->samples().begin(), series->samples().end());
   }
   // Under --all the host's processes are many: a report lists those with
   // something to show.
   std::set<TraceId> shown;
   for (const StackEntry& s : r.stacks) shown.insert(s.trace_id);
   for (auto& [id, p] : procs)
-    if (!config_.all || shown.count(id) || p.drilled) r.processes.push_back(std::move(p));
+    if (!config.all || shown.count(id) || p.drilled) r.processes.push_back(std::move(p));
   r.processes_traced = procs.size();
-
-  Counters c = session_->counters();
-  Health& h = r.health;
-  h.allocs = c[LS_CNT_ALLOCS];
-  h.frees = c[LS_CNT_FREES];
-  h.frees_unknown = c[LS_CNT_FREES_UNKNOWN];
-  h.dropped_objects = c[LS_CNT_OBJ_MAP_FULL] + pages_.pages_dropped();  // kind fault: books full
-  h.dropped_ledger = c[LS_CNT_LEDGER_FULL];
-  h.stack_misses = c[LS_CNT_STACK_MISS] + c[LS_CNT_FAULT_NO_STACK];
-  h.inflight_drops = c[LS_CNT_INFLIGHT_FULL];
-  h.stale_replaced = c[LS_CNT_STALE_REPLACED];
-  h.events_lost = c[LS_CNT_EVENTS_LOST] + c[LS_CNT_FAULTS_LOST];
-  h.objects_capacity = session_->sizes().max_objects;
-  h.ledger_rows = static_cast<uint32_t>(rows_.size());
-  h.ledger_capacity = session_->sizes().max_stacks;
   return r;
 }
 

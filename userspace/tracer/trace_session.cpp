@@ -6,9 +6,6 @@
 #include <sys/resource.h>
 
 #include <cstdio>
-#include <functional>
-#include <optional>
-#include <set>
 #include <sstream>
 
 #include "core/errors.h"
@@ -16,8 +13,6 @@
 #include "report/json.h"
 #include "report/text.h"
 #include "report/units.h"
-#include "target/cgroup.h"
-#include "target/proc_maps.h"
 #include "tracer/output.h"
 
 namespace leakscope {
@@ -32,368 +27,162 @@ double cpu_seconds() {
          double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// Identity of the executable objects a process maps: when it changes (a
-// dlopen, an exec) the allocator plan is worth computing again.
-size_t executable_maps_hash(const std::vector<MapEntry>& maps) {
-  size_t h = 0;
-  for (const MapEntry& m : maps)
-    if (m.executable() && m.file_backed())
-      h = h * 1000003u ^ std::hash<std::string>{}(m.path) ^ (m.inode << 1);
-  return h;
-}
-
 }  // namespace
 
-SeriesKey key_of(const LedgerRow& row) {
-  return SeriesKey{row.trace_id, static_cast<uint32_t>(row.kind), row.stack_id, row.fn};
+nlohmann::json enabled_kinds(uint32_t kinds_mask) {
+  nlohmann::json kinds = nlohmann::json::array();
+  for (uint32_t k = 0; k < LS_KIND__COUNT; ++k)
+    if (kinds_mask & (1u << k)) kinds.push_back(std::string(kind_name(static_cast<Kind>(k))));
+  return kinds;
 }
 
 TraceSession::TraceSession(const TraceConfig& config)
     : config_(config),
-      session_(Session::open(config.session)),
-      collector_(session_->ledger_fd(), session_->stacks_fd(), config.session.sample_every),
-      alerts_(config.alerts),
-      host_(host_name()),
+      kernel_(open_kernel(config.kernel)),
+      images_(*kernel_, *this, ImagePolicy{config.all, config.keep_exited}),
+      attacher_(config, *kernel_, images_, symbolizer_),
+      stacks_(*kernel_, symbolizer_, config.kernel.sizes.max_stack_traces),
+      ledgers_(images_, stacks_, symbolizer_),
+      judge_(config),
       start_(std::chrono::steady_clock::now()) {
-  std::vector<std::unique_ptr<Sink>> sinks;
-  for (const std::string& spec : config.alert_sinks) sinks.push_back(make_sink(spec));
-  if (!sinks.empty()) dispatcher_ = std::make_unique<Dispatcher>(std::move(sinks));
-  if (!config.metrics_address.empty())
-    metrics_ = std::make_unique<MetricsServer>(config.metrics_address);
+  if (config.all) host_.emplace(config);
+  if (!config.metrics_address.empty()) metrics_ = std::make_unique<MetricsServer>(config.metrics_address);
   if (!config.report_dir.empty())
     report_dir_ = std::make_unique<ReportDir>(config.report_dir, config.report_keep);
   if (!config.control_path.empty()) control_ = std::make_unique<ControlServer>(config.control_path);
 }
 
-TracedProcess* TraceSession::live_image(pid_t pid) {
-  auto it = live_.find(pid);
-  if (it == live_.end()) return nullptr;
-  auto t = targets_.find(it->second);
-  return t == targets_.end() || t->second.exited() ? nullptr : &t->second;
+// Stacks are read against the process's maps: resolve what an image holds
+// while its maps are still the ones its stacks were taken in.
+void TraceSession::resolve_live_stacks(const std::vector<LedgerRow>& rows, const TracedImage& image) {
+  for (const LedgerRow& row : rows)
+    if (row.trace_id == image.id && row.value.live_objects > 0) stacks_.frames(image.id, image.pid(), row.stack_id);
 }
 
-TraceId TraceSession::attach_pid(pid_t pid, Origin origin) {
-  if (live_image(pid))
-    throw FatalError(ExitCode::Usage, "PID " + std::to_string(pid) + " is already being traced");
-  ProcessInfo info = inspect_process(pid);
-  // Under --all a process gets allocator probes only when drilled into.
-  bool heap = session_->heap_enabled() && origin != Origin::Host;
-  std::optional<std::vector<MapEntry>> maps;
-  AllocatorPlan plan;
-  if (heap) {
-    maps = read_maps(pid);
-    if (!maps)
-      throw FatalError(ExitCode::NoSuchProcess,
-                       "PID " + std::to_string(pid) + " exited before it could be traced");
-    plan = plan_allocator(pid, *maps);
-  }
-  TraceId id = next_id_++;
-  session_->track(pid, id, config_.follow_children || config_.all);
-  try {
-    // The maps are read now, while they are the ones of the image that
-    // makes the calls (under --all, later and only for processes in view).
-    if (origin != Origin::Host) symbolizer_.observe(pid);
-    if (heap) {
-      AttachResult res = session_->attach_allocator(pid, plan);
-      for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
-      log_verbose("PID " + std::to_string(pid) + " (" + info.comm + "): " + std::to_string(res.probes) +
-                  " probes on " + plan.allocator_module);
-      for (const ProbeSite& site : plan.sites)
-        if (!site.placement.empty()) log_verbose(site.symbol + " probed at " + site.placement);
-    }
-  } catch (...) {
-    session_->untrack(pid);
-    throw;
-  }
-  TracedProcess proc;
-  proc.id = id;
-  proc.origin = origin;
-  proc.info = std::move(info);
-  proc.identified = true;
-  proc.named = origin != Origin::Host;
-  proc.heap_probes = heap;
-  proc.allocator_module = plan.allocator_module;
-  proc.cgroup = process_cgroup(pid);
-  proc.container_id = container_id_from_cgroup(proc.cgroup);
-  proc.maps_hash = maps ? executable_maps_hash(*maps) : 0;
-  proc.attached_at = now();
-  targets_[id] = std::move(proc);
-  live_[pid] = id;
-  return id;
+void TraceSession::image_ended(const TracedImage& image) {
+  if (image.end == End::Exec && image.heap_probes)
+    if (auto rows = kernel_->read_ledger()) resolve_live_stacks(*rows, image);
+  resolve_live_stacks(view_.rows, image);
+  ledgers_.image_ended(image);
 }
 
-void TraceSession::start_command() {
-  // Probes go on the allocator we map ourselves; uprobes follow the child
-  // across exec, and the plan is computed again from its own maps later.
-  auto own = read_maps(::getpid());
-  AllocatorPlan plan;
-  if (session_->heap_enabled())
-    plan = plan_allocator(::getpid(), own.value_or(std::vector<MapEntry>{}));
-  child_.emplace(ChildCommand::spawn_suspended(config_.command, signals_.original()));
-  pid_t pid = child_->pid();
-  TraceId id = next_id_++;
-  session_->track(pid, id, config_.follow_children);
-  AttachResult res = session_->attach_allocator(pid, plan);
-  log_verbose("command PID " + std::to_string(pid) + ": " + std::to_string(res.probes) +
-              " probes on " + plan.allocator_module);
-  TracedProcess proc;
-  proc.id = id;
-  proc.origin = Origin::Command;
-  proc.named = true;
-  proc.info.pid = pid;
-  proc.info.comm = config_.command.front();
-  proc.info.cmdline = config_.command;
-  proc.heap_probes = session_->heap_enabled();
-  proc.allocator_module = plan.allocator_module;
-  proc.attached_at = now();
-  targets_[id] = std::move(proc);
-  live_[pid] = id;
-  child_->release();
-  TracedProcess& started = targets_[id];
-  if (auto info = process_start_time(pid)) started.info.start_time_ticks = *info;
-  started.cgroup = process_cgroup(pid);
-  started.container_id = container_id_from_cgroup(started.cgroup);
+void TraceSession::image_execd(TraceId old, TraceId next) {
+  ledgers_.image_execd(old, next);
+  if (host_) host_->image_execd(old, next);
 }
 
-void TraceSession::replan(TracedProcess& proc, double t, bool quiet_failure) {
-  if (!proc.heap_probes) return;  // only allocator probes need a plan
-  pid_t pid = proc.info.pid;
-  auto maps = read_maps(pid);
-  if (!maps) return;
-  size_t h = executable_maps_hash(*maps);
-  if (h == proc.maps_hash && session_->has_allocator_probes(pid)) return;
-  try {
-    AllocatorPlan plan = plan_allocator(pid, *maps);
-    AttachResult res = session_->attach_allocator(pid, plan);
-    proc.maps_hash = h;
-    proc.allocator_module = plan.allocator_module;
-    if (res.probes)
-      log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(res.probes) +
-                  " allocator probes on " + plan.allocator_module);
-  } catch (const FatalError& e) {
-    // A freshly exec'd command may not have mapped its allocator yet; a
-    // child may be gone already.
-    proc.maps_hash = h;
-    if (!quiet_failure && !proc.warned_no_allocator && t - proc.attached_at > 2) {
-      log_warn(e.what());
-      proc.warned_no_allocator = true;
-    }
-  }
+void TraceSession::image_closed(const TracedImage& image) {
+  resolve_live_stacks(image.final_rows, image);
+  if (!images_.traces(image.pid())) symbolizer_.forget(image.pid());
 }
 
-void TraceSession::refresh(TracedProcess& proc, double t) {
-  pid_t pid = proc.info.pid;
-  if (child_ && pid == child_->pid() && child_->poll_exit().has_value()) {
-    // Reaped here; the kernel's exit event ends the image too.
-    end_image(proc, End::Exit, t);
-    return;
-  }
-  if (!proc.identified) {
-    // A child or a new image: who it is now that it runs on its own.
-    if (auto stat_time = process_start_time(pid)) {
-      try {
-        ProcessInfo info = inspect_process(pid);
-        proc.info = std::move(info);
-      } catch (const FatalError&) {
-      }
-      proc.info.start_time_ticks = *stat_time;
-      proc.cgroup = process_cgroup(pid);
-      proc.container_id = container_id_from_cgroup(proc.cgroup);
-      proc.identified = true;
-    }
-  } else if (proc.origin == Origin::Command && proc.info.comm == config_.command.front()) {
-    if (auto comm = process_comm(pid)) proc.info.comm = *comm;
-  }
-  // Under --all most processes need no symbols until one of their stacks
-  // shows up (apply_syscall_events observes them then).
-  if (proc.heap_probes || symbolizer_.knows(pid)) symbolizer_.observe(pid);
-  replan(proc, t, false);
-}
-
-const std::vector<Frame>& TraceSession::frames_for(TraceId id, int32_t stack_id) {
-  auto key = std::make_pair(id, stack_id);
-  auto it = frames_.find(key);
-  if (it != frames_.end()) return it->second;
-  std::vector<uint64_t> ips;
-  if (stack_id >= kSyscallStackBase) {
-    size_t i = static_cast<size_t>(stack_id - kSyscallStackBase);
-    if (i < syscall_stacks_.size()) ips = syscall_stacks_[i];
-  } else {
-    ips = collector_.read_stack(stack_id);
-  }
-  auto proc = targets_.find(id);
-  pid_t pid = proc == targets_.end() ? 0 : proc->second.info.pid;
-  return frames_[key] = symbolizer_.resolve_stack(pid, ips);
-}
-
-// The stack of a syscall event, leak site first: the wrapper's frame is
-// replaced by the return address into its caller, the first word near the
-// top of the user stack that points into code (see ls_sys_event).
-int32_t TraceSession::syscall_stack_id(pid_t pid, const ls_sys_event& e) {
-  if (e.nframes == 0) return LS_STACK_UNKNOWN;
-  std::vector<uint64_t> stack;
-  for (uint64_t word : e.stack_top) {
-    if (symbolizer_.is_code(pid, word)) {
-      stack.push_back(word);
-      break;
-    }
-  }
-  for (uint32_t i = 1; i < e.nframes && i < LS_MAX_STACK_DEPTH; ++i) stack.push_back(e.frames[i]);
-  if (stack.empty()) stack.push_back(e.frames[0]);
-  return intern_stack(std::move(stack));
-}
-
-// The id of a stack composed in userspace (kSyscallStackBase and up).
-int32_t TraceSession::intern_stack(std::vector<uint64_t> stack) {
-  if (stack.empty()) return LS_STACK_UNKNOWN;
-  auto it = syscall_stack_ids_.find(stack);
-  if (it != syscall_stack_ids_.end()) return it->second;
-  if (syscall_stacks_.size() >= session_->sizes().max_stack_traces) return LS_STACK_UNKNOWN;
-  int32_t id = kSyscallStackBase + static_cast<int32_t>(syscall_stacks_.size());
-  syscall_stacks_.push_back(stack);
-  syscall_stack_ids_.emplace(std::move(stack), id);
-  return id;
-}
-
-void TraceSession::apply_syscall_events(double t) {
-  std::set<pid_t> observed;
-  session_->drain_events([this, t, &observed](const ls_sys_event& e) {
-    if (on_lifecycle_event(e, t)) return;
-    pid_t pid = static_cast<pid_t>(e.tgid);
-    auto it = targets_.find(e.trace_id);
-    if (it == targets_.end() || it->second.exited()) return;
-    // Stacks are read against the view of the process's maps taken at the
-    // last tick, which is the image that made the calls.
-    if (!symbolizer_.knows(pid) && observed.insert(pid).second) symbolizer_.observe(pid);
-    SysEvent ev;
-    ev.op = e.op;
-    ev.trace_id = e.trace_id;
-    ev.ts_ns = e.ts_ns;
-    ev.ret = e.ret;
-    for (int i = 0; i < 5; ++i) ev.args[i] = e.args[i];
-    ev.stack_id = syscall_stack_id(pid, e);
-    if (log_level() >= LogLevel::Debug) {
-      std::ostringstream msg;
-      msg << "event op " << e.op << " pid " << pid << " image " << e.trace_id << " ret " << e.ret
-          << " a0 " << e.args[0] << " stack " << ev.stack_id << std::hex;
-      if (ev.stack_id >= kSyscallStackBase)
-        for (uint64_t ip : syscall_stacks_[static_cast<size_t>(ev.stack_id - kSyscallStackBase)])
-          msg << " 0x" << ip;
-      log_debug(msg.str());
-    }
-    resources_.apply(ev);
-    if (ev.stack_id != LS_STACK_UNKNOWN) frames_for(e.trace_id, ev.stack_id);  // symbolized now
-  });
-}
-
-std::vector<LedgerRow> TraceSession::resource_rows() const {
-  std::vector<LedgerRow> rows;
-  std::vector<ResourceRow> all = resources_.rows();
-  for (ResourceRow& r : pages_.rows()) all.push_back(r);
-  for (const ResourceRow& r : all) {
-    LedgerRow row;
-    row.trace_id = r.trace_id;
-    row.kind = r.kind;
-    row.stack_id = r.stack_id;
-    row.fn = r.sub;
-    row.value.live_bytes = r.live_bytes;
-    row.value.live_objects = r.live_objects;
-    row.value.allocs = r.allocs;
-    row.value.frees = r.frees;
-    row.value.bytes_allocated = r.bytes_allocated;
-    row.value.first_ns = r.first_ns;
-    row.armed = r.armed;
-    rows.push_back(row);
-  }
-  return rows;
+void TraceSession::image_forgotten(TraceId id) {
+  timeline_.erase_trace(id);
+  ledgers_.forget(id);
+  stacks_.forget(id);
+  view_.forget(id);
+  if (host_) host_->forget(id);
 }
 
 void TraceSession::tick(double t) {
-  apply_syscall_events(t);
-  apply_fault_events();
-  reconcile_targets(t);
-  if (config_.all) scan_host();
-  for (auto& [id, proc] : targets_)
-    if (!proc.exited()) refresh(proc, t);
+  EventHandlers handlers;
+  handlers.syscall = [this](const SyscallEvent& e) { ledgers_.apply(e); };
+  handlers.lifecycle = [this, t](const LifecycleEvent& e) { images_.apply(e, t); };
+  kernel_->drain_events(handlers);
+  size_t faults = kernel_->drain_faults([this](const FaultEvent& e) { ledgers_.apply(e); });
+  if (faults) log_debug(std::to_string(faults) + " page-fault events");
+  images_.reconcile(t);
+  if (host_) host_->scan(images_, [this, t](pid_t pid) { attacher_.attach(pid, Origin::Host, t); });
+  for (auto& [id, image] : images_.images())
+    if (!image.exited()) attacher_.refresh(image, t);
 
-  auto rows = collector_.read_ledger();
+  auto rows = kernel_->read_ledger();
   if (!rows) {
     log_warn("cannot read the ledger this tick");
     return;
   }
-  close_ended(*rows);
-  release_gone_pages();
-  for (LedgerRow& row : resource_rows()) rows->push_back(row);
-  for (const auto& [id, proc] : targets_)
-    for (const LedgerRow& row : proc.final_rows) rows->push_back(row);
-  if (config_.all) sample_rss(t);
-  for (const auto& [id, sample] : rss_) {
-    LedgerRow row;
-    row.trace_id = id;
-    row.kind = Kind::Rss;
-    row.value.live_bytes = sample.live_bytes;
-    row.value.live_objects = 0;
-    rows->push_back(row);
+  images_.close_ended(*rows);
+  ledgers_.release_gone_pages();
+  for (LedgerRow& row : ledgers_.rows()) rows->push_back(row);
+  for (const auto& [id, image] : images_.images())
+    for (const LedgerRow& row : image.final_rows) rows->push_back(row);
+  if (host_) {
+    host_->sample_rss(images_, t);
+    for (const LedgerRow& row : host_->rss_rows()) rows->push_back(row);
   }
+  const double last_tick = view_.t;
   for (const LedgerRow& row : *rows) {
-    auto it = targets_.find(row.trace_id);
-    if (it == targets_.end()) continue;
-    const TracedProcess& proc = it->second;
+    const TracedImage* image = images_.find(row.trace_id);
+    if (!image) continue;
     // An ended image's rows are final; record them once more only on the
     // tick that noticed the end.
-    if (proc.exited() && proc.exited_at != t) continue;
+    if (image->exited() && image->exited_at != t) continue;
     // A new ledger row had nothing live before this tick; a process's
     // memory (rss) was there before we looked: no zero sample before it.
-    double previous = row.kind == Kind::Rss ? t : std::max(last_tick_, proc.attached_at);
+    double previous = row.kind == Kind::Rss ? t : std::max(last_tick, image->attached_at);
     timeline_.record(key_of(row), Sample{t, row.value.live_bytes, row.value.live_objects}, previous);
   }
-  rows_ = std::move(*rows);
-  last_tick_ = t;
-  ++ticks_;
-  judge(t);
-  if (config_.all) steer_drills(t);
-  prune_ended();
+  view_.set_rows(t, std::move(*rows), kernel_->counters(), ledgers_.pages_dropped(), kernel_->sizes());
+  judge_.judge(view_, images_, timeline_, stacks_);
+  if (host_) host_->steer(t, images_, view_.verdicts, timeline_, kernel_->heap_enabled(), attacher_);
+  images_.prune(view_.rows);
 }
 
-// Stops when every target has ended; a target detached on request means
-// an operator is steering, so the tracer waits for more attaches. --all
-// never runs out of targets.
-bool TraceSession::should_stop_for_targets() const {
-  if (config_.all) return false;
-  for (const auto& [id, proc] : targets_)
-    if (!proc.exited() || proc.detached()) return false;
-  return !targets_.empty();
+Report TraceSession::report(bool final, bool with_ages) {
+  ReportSources src{config_, images_, timeline_, stacks_, {}, {}, {}};
+  if (host_) src.drilled = [this](TraceId id) { return host_->drilled(id); };
+  src.allocator_probes = [this](pid_t pid) { return kernel_->has_allocator_probes(pid); };
+  if (with_ages) {
+    std::set<TraceId> live;
+    for (const auto& [id, image] : images_.images())
+      if (!image.exited()) live.insert(id);
+    src.ages = kernel_->object_ages(live);
+  }
+  Report r = build_report(view_, src, now(), final);
+  r.alerts_firing = judge_.alerts_firing();
+  for (const SinkHealth& h : judge_.sink_health())
+    r.sinks.push_back(SinkStatus{h.name, h.delivered, h.failures, h.dropped, h.last_error});
+  return r;
 }
 
-void TraceSession::detach_pid(pid_t pid, double t) {
-  TracedProcess* proc = live_image(pid);
-  if (!proc)
-    throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " is not being traced");
-  session_->untrack(pid);
-  end_image(*proc, End::Detach, t);
-  log_info("PID " + std::to_string(pid) + " (" + proc->info.comm + ") detached; its ledger is kept");
+void TraceSession::publish_metrics() {
+  if (!metrics_) return;
+  MetricsSnapshot m = metrics_snapshot(view_, images_, timeline_, kernel_->sizes());
+  m.version = LEAKSCOPE_VERSION;
+  m.map_bytes = kernel_->map_bytes();
+  if (auto mem = process_memory(::getpid())) m.tracer_rss_bytes = mem->resident_bytes;
+  m.symbol_cache_modules = symbolizer_.stats().modules_cached;
+  m.alerts_firing = judge_.alerts_firing();
+  for (const SinkHealth& h : judge_.sink_health()) {
+    SinkMetrics sm;
+    sm.sink = h.name.substr(0, h.name.find(':'));
+    sm.delivered = h.delivered;
+    sm.failures = h.failures;
+    sm.dropped = h.dropped;
+    sm.queued = h.queued;
+    m.sinks.push_back(std::move(sm));
+  }
+  metrics_->publish(std::move(m));
 }
 
 int TraceSession::run() {
-  for (pid_t pid : config_.pids) attach_pid(pid);
-  if (!config_.command.empty()) start_command();
-  if (config_.all) scan_host();
+  for (pid_t pid : config_.pids) attacher_.attach(pid, Origin::Pid, now());
+  if (!config_.command.empty()) attacher_.start_command(signals_.original(), now());
+  if (host_) host_->scan(images_, [this](pid_t pid) { attacher_.attach(pid, Origin::Host, now()); });
 
   if (config_.all) {
     std::string kinds;
-    for (const auto& k : enabled_kinds())
+    for (const auto& k : enabled_kinds(config_.kernel.kinds_mask))
       if (k != "heap") kinds += k.get<std::string>() + ", ";
-    log_info("tracing the whole host: " + std::to_string(targets_.size()) + " processes (" + kinds +
+    log_info("tracing the whole host: " + std::to_string(images_.size()) + " processes (" + kinds +
              "memory; allocator probes where memory grows past " +
-             std::to_string(static_cast<long long>(config_.drill_rate)) +
-             " B/s); Ctrl-C for the final report");
+             std::to_string(static_cast<long long>(config_.drill_rate)) + " B/s); Ctrl-C for the final report");
   } else {
     std::ostringstream who;
-    for (const auto& [id, proc] : targets_) who << " " << proc.info.pid << " (" << proc.info.comm << ")";
-    log_info("tracing " + std::to_string(targets_.size()) + " process(es):" + who.str() + ", " +
-             std::to_string(session_->probes_attached()) + " probes" +
-             (config_.follow_children ? " (and their children)" : "") +
-             "; Ctrl-C for the final report");
+    for (const auto& [id, image] : images_.images()) who << " " << image.pid() << " (" << image.info.comm << ")";
+    log_info("tracing " + std::to_string(images_.size()) + " process(es):" + who.str() + ", " +
+             std::to_string(kernel_->probes_attached()) + " probes" +
+             (config_.follow_children ? " (and their children)" : "") + "; Ctrl-C for the final report");
   }
 
   {
@@ -401,7 +190,7 @@ int TraceSession::run() {
     // the options; the object and ledger entries come as they are used.
     std::ostringstream maps;
     uint64_t map_bytes = 0;
-    for (const MapMemory& m : session_->map_memory()) {
+    for (const MapMemory& m : kernel_->map_memory()) {
       map_bytes += m.bytes;
       if (m.bytes >= (1u << 20)) maps << ", " << m.name << " " << format_bytes(double(m.bytes));
     }
@@ -431,11 +220,11 @@ int TraceSession::run() {
     }
     double cpu_before = cpu_seconds();
     tick(t);
-    last_tick_seconds_ = now() - t;
-    last_tick_cpu_ = cpu_seconds() - cpu_before;
-    publish_metrics(last_tick_seconds_);
+    view_.tick_seconds = now() - t;
+    view_.tick_cpu_seconds = cpu_seconds() - cpu_before;
+    publish_metrics();
     while (next_tick <= t) next_tick += config_.tick_seconds;
-    if (should_stop_for_targets()) {
+    if (!config_.all && images_.all_ended()) {
       log_info("every traced process has exited");
       stop = true;
     }
@@ -448,19 +237,15 @@ int TraceSession::run() {
     if (!stop && t >= next_table) {
       while (next_table <= t) next_table += config_.interval_seconds;
       if (!config_.quiet) {
-        std::string table = render_table(build_report(t, false, false), config_.top);
+        std::string table = render_table(report(false, false), config_.top);
         std::fwrite(table.data(), 1, table.size(), stdout);
         std::fflush(stdout);
       }
     }
   }
 
-  if (dispatcher_) {
-    for (const AlertRecord& r : alerts_.resolve_all(std::chrono::system_clock::now()))
-      dispatcher_->submit(r);
-    dispatcher_->drain(3);
-  }
-  Report final_report = build_report(now(), true);
+  judge_.finish();
+  Report final_report = report(true);
   std::string text = render_text(final_report, config_.top);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);

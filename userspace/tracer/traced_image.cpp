@@ -1,4 +1,4 @@
-#include "tracer/target_set.h"
+#include "tracer/traced_image.h"
 
 namespace leakscope {
 

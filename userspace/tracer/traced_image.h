@@ -1,18 +1,17 @@
-// The process images being traced and what we know of each. An image is a
-// process between two of its execs (or its start and its exit): it has a
-// trace id of its own (see TraceId), so a PID reused by another process, or
-// a process that execs into another program, never mixes ledgers.
+// A traced process image and what is known of it. An image is a process
+// between two of its execs (or its start and its exit): it has a trace id of
+// its own (TraceId), so a PID reused by another process, or a process that
+// execs into another program, never mixes ledgers. The kernel's filter, the
+// tracer and the report all call it an image.
 #pragma once
 
 #include <sys/types.h>
 
-#include <map>
-#include <optional>
+#include <cstdint>
 #include <string>
 #include <vector>
 
-#include "collector/collector.h"
-#include "probes/session.h"
+#include "core/types.h"
 #include "target/process.h"
 
 namespace leakscope {
@@ -33,7 +32,7 @@ enum class End { None, Exit, Exec, Detach };
 
 const char* end_name(End end);
 
-struct TracedProcess {
+struct TracedImage {
   TraceId id = 0;
   ProcessInfo info;            // info.pid: its PID
   Origin origin = Origin::Pid;
@@ -51,15 +50,11 @@ struct TracedProcess {
   bool named = false;         // an operator asked for it (-p, attach, -- CMD, or its exec)
   bool identified = false;    // comm/cmdline read from its own /proc entry
   bool warned_no_allocator = false;
-  double drill_until = -1;    // --all: allocator probes come off then (< 0: not drilling)
-  bool drill_confirmed = false;
-  int drills_without_leak = 0;  // each one doubles the wait before the next
   std::vector<LedgerRow> final_rows;  // the kernel's ledger rows when it ended
 
+  pid_t pid() const { return info.pid; }
   bool exited() const { return end != End::None; }  // no longer traced
   bool detached() const { return end == End::Detach; }
 };
-
-using TargetSet = std::map<TraceId, TracedProcess>;
 
 }  // namespace leakscope

@@ -1,0 +1,66 @@
+// A kernel side in memory, for unit tests of the tracer's parts: what the
+// tracer asks of it is recorded, what it reads is what the test put there.
+#pragma once
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "probes/kernel.h"
+
+namespace leakscope::testing {
+
+class FakeKernel final : public Kernel {
+ public:
+  // What the kernel holds, set by the test.
+  std::map<pid_t, KernelImage> filter;
+  std::vector<LedgerRow> ledger;
+  std::map<int32_t, std::vector<uint64_t>> stacks;
+  Counters counter_values{};
+  MapSizes map_sizes;
+  bool heap = true;
+  // What the tracer did, recorded.
+  std::set<pid_t> probed;
+  std::vector<pid_t> detached;
+  std::vector<TraceId> dropped;
+  int attach_calls = 0;
+  bool fail_attach = false;
+
+  void track(pid_t pid, TraceId id, bool follow) override { filter[pid] = KernelImage{id, follow}; }
+  void untrack(pid_t pid) override {
+    filter.erase(pid);
+    detach_allocator(pid);
+  }
+  std::map<pid_t, KernelImage> read_targets() const override { return filter; }
+  AttachResult attach_allocator(pid_t pid, const AllocatorPlan& plan) override {
+    ++attach_calls;
+    if (fail_attach) return {};
+    probed.insert(pid);
+    return AttachResult{plan.sites.size(), {}};
+  }
+  void detach_allocator(pid_t pid) override {
+    if (probed.erase(pid)) detached.push_back(pid);
+  }
+  bool has_allocator_probes(pid_t pid) const override { return probed.count(pid) != 0; }
+  size_t probes_attached() const override { return probed.size(); }
+  std::optional<std::vector<LedgerRow>> read_ledger() const override { return ledger; }
+  std::vector<uint64_t> read_stack(int32_t id) const override {
+    auto it = stacks.find(id);
+    return it == stacks.end() ? std::vector<uint64_t>{} : it->second;
+  }
+  std::vector<ObjectAges> object_ages(const std::set<TraceId>&) const override { return {}; }
+  void drop_image(TraceId id) override {
+    dropped.push_back(id);
+    std::erase_if(ledger, [id](const LedgerRow& r) { return r.trace_id == id; });
+  }
+  size_t drain_events(const EventHandlers&) override { return 0; }
+  size_t drain_faults(const std::function<void(const FaultEvent&)>&) override { return 0; }
+  Counters counters() const override { return counter_values; }
+  size_t entries(MapName) const override { return 0; }
+  std::vector<MapMemory> map_memory() const override { return {}; }
+  const MapSizes& sizes() const override { return map_sizes; }
+  SyscallProbes syscall_probes() const override { return SyscallProbes::None; }
+  bool heap_enabled() const override { return heap; }
+};
+
+}  // namespace leakscope::testing

@@ -1,0 +1,200 @@
+#include "probes/attachments.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "leakscope_bpf.skel.h"
+
+namespace leakscope {
+
+namespace {
+
+bpf_program* entry_program(struct ::leakscope_bpf& skel, AllocFn fn) {
+  switch (fn) {
+    case AllocFn::Malloc: return skel.progs.malloc_enter;
+    case AllocFn::Calloc: return skel.progs.calloc_enter;
+    case AllocFn::Realloc: return skel.progs.realloc_enter;
+    case AllocFn::Reallocarray: return skel.progs.reallocarray_enter;
+    case AllocFn::PosixMemalign: return skel.progs.posix_memalign_enter;
+    case AllocFn::AlignedAlloc: return skel.progs.aligned_alloc_enter;
+    case AllocFn::Memalign: return skel.progs.memalign_enter;
+    case AllocFn::Valloc: return skel.progs.valloc_enter;
+    case AllocFn::Pvalloc: return skel.progs.pvalloc_enter;
+    case AllocFn::OperatorNew: return skel.progs.operator_new_enter;
+    case AllocFn::Free: return skel.progs.free_enter;
+  }
+  return nullptr;
+}
+
+std::string attach_error(const ProbeSite& site, int err) {
+  std::string msg = site.symbol + " in " + site.module_path + ": " + std::strerror(err);
+  if (err == EINVAL)
+    msg += " (another tracer, e.g. a BCC tool, may hold a uprobe at the same place with a "
+           "different reference counter; stop it and retry)";
+  return msg;
+}
+
+constexpr const char* kSyscalls[] = {
+    "mmap",   "munmap",   "mremap",          "brk",          "timerfd_create",
+    "timerfd_settime", "epoll_create", "epoll_create1", "epoll_ctl", "close",
+    "close_range", "dup", "dup2", "dup3", "fcntl"};
+
+}  // namespace
+
+Attachments::Attachments(const BpfObject& object, bool probes_at_entry)
+    : object_(object), probes_at_entry_(probes_at_entry) {}
+
+Attachments::~Attachments() {
+  // Every link goes before the object does (it is destroyed after us).
+  std::vector<Link> links = std::move(tracepoints_);
+  for (auto& [pid, probes] : uprobes_)
+    for (Link& l : probes.links) links.push_back(std::move(l));
+  uprobes_.clear();
+  reaper_.reap(std::move(links));
+  reaper_.finish();
+}
+
+void Attachments::attach_tracepoints(const std::string& tracefs) {
+  attach_lifecycle();
+  attach_syscalls(tracefs);
+  attach_faults();
+}
+
+void Attachments::attach_lifecycle() {
+  auto& progs = object_.skel().progs;
+  for (bpf_program* prog : {progs.lifecycle_fork, progs.lifecycle_exec, progs.lifecycle_exit}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link)
+      throw FatalError(ExitCode::KernelUnsupported,
+                       std::string("cannot attach the scheduler tracepoints (fork, exec, exit): ") +
+                           std::strerror(errno));
+    tracepoints_.emplace_back(link);
+  }
+}
+
+void Attachments::attach_syscalls(const std::string& tracefs) {
+  auto& progs = object_.skel().progs;
+  switch (object_.syscall_probes()) {
+    case SyscallProbes::None: return;
+    case SyscallProbes::RawTracepoints:
+      for (bpf_program* prog : {progs.sys_enter_raw, progs.sys_exit_raw}) {
+        bpf_link* link = bpf_program__attach(prog);
+        if (!link)
+          throw FatalError(ExitCode::KernelUnsupported,
+                           std::string("cannot attach the raw syscall tracepoints: ") + std::strerror(errno));
+        tracepoints_.emplace_back(link);
+      }
+      log_verbose("syscall kinds: raw tracepoints sys_enter/sys_exit (no tracefs at " + tracefs +
+                  "; every syscall on the host passes the tgid check)");
+      return;
+    case SyscallProbes::Tracepoints: {
+      size_t attached = 0;
+      for (const char* name : kSyscalls) {
+        for (bool enter : {true, false}) {
+          std::string tp = std::string(enter ? "sys_enter_" : "sys_exit_") + name;
+          bpf_program* prog = enter ? progs.sys_enter_tp : progs.sys_exit_tp;
+          bpf_link* link = bpf_program__attach_tracepoint(prog, "syscalls", tp.c_str());
+          if (!link) {
+            log_verbose("syscall tracepoint " + tp + " not attached: " + std::strerror(errno));
+            continue;
+          }
+          tracepoints_.emplace_back(link);
+          ++attached;
+        }
+      }
+      log_verbose("syscall kinds: " + std::to_string(attached) +
+                  " tracepoints syscalls:sys_{enter,exit}_* (tracefs at " + tracefs + ")");
+      return;
+    }
+  }
+}
+
+void Attachments::attach_faults() {
+  if (!object_.kind_enabled(LS_KIND_FAULT)) return;
+  bpf_link* link = bpf_program__attach(object_.skel().progs.fault_user);
+  if (!link)
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot attach the page-fault tracepoint (kind fault): ") +
+                         std::strerror(errno));
+  tracepoints_.emplace_back(link);
+  log_verbose("kind fault: BTF tracepoint exceptions:page_fault_user");
+}
+
+AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan) {
+  if (!object_.kind_enabled(LS_KIND_HEAP)) return {};
+  ProcessProbes& probes = uprobes_[pid];
+  AttachResult result;
+  bool have_malloc = false, have_free = false;
+
+  auto attach_one = [&](const ProbeSite& site, bool retprobe) {
+    const uint64_t offset = probes_at_entry_ || retprobe ? site.entry_offset : site.file_offset;
+    struct stat st {};
+    if (::stat(site.attach_path.c_str(), &st) != 0) {
+      result.skipped.push_back(site.symbol + ": " + site.attach_path + ": " + std::strerror(errno));
+      return false;
+    }
+    std::ostringstream id;
+    id << st.st_dev << ':' << st.st_ino << ':' << offset << ':' << retprobe;
+    if (probes.sites.count(id.str())) return true;
+    bpf_uprobe_opts opts{};
+    opts.sz = sizeof(opts);
+    opts.retprobe = retprobe;
+    bpf_program* prog = retprobe ? object_.skel().progs.alloc_return : entry_program(object_.skel(), site.fn);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, site.attach_path.c_str(), offset, &opts);
+    if (!link) {
+      int err = errno;
+      if (err == ESRCH)
+        throw FatalError(ExitCode::NoSuchProcess,
+                         "PID " + std::to_string(pid) + " exited while probes were attached");
+      result.skipped.push_back(attach_error(site, err));
+      return false;
+    }
+    probes.links.emplace_back(link);
+    probes.sites.insert(id.str());
+    ++result.probes;
+    return true;
+  };
+
+  // Return probes before entry probes: an entry that records a call always
+  // has its return probe in place, so per-thread state cannot go stale.
+  for (const ProbeSite& site : plan.sites)
+    if (site.fn != AllocFn::Free) attach_one(site, true);
+  for (const ProbeSite& site : plan.sites) {
+    bool ok = attach_one(site, false);
+    if (site.fn == AllocFn::Malloc) have_malloc |= ok;
+    if (site.fn == AllocFn::Free) have_free |= ok;
+  }
+  bool first_time = probes.links.size() == result.probes;
+  if (first_time && (!have_malloc || !have_free)) {
+    std::string why = result.skipped.empty() ? "malloc/free not in plan" : result.skipped.front();
+    detach_allocator(pid);
+    throw FatalError(ExitCode::KernelUnsupported,
+                     "cannot attach allocator probes to PID " + std::to_string(pid) + ": " + why);
+  }
+  return result;
+}
+
+void Attachments::detach_allocator(pid_t pid) {
+  auto it = uprobes_.find(pid);
+  if (it == uprobes_.end()) return;
+  reaper_.reap(std::move(it->second.links));
+  uprobes_.erase(it);
+}
+
+bool Attachments::has_allocator_probes(pid_t pid) const {
+  auto it = uprobes_.find(pid);
+  return it != uprobes_.end() && !it->second.links.empty();
+}
+
+size_t Attachments::probes_attached() const {
+  size_t n = 0;
+  for (const auto& [pid, probes] : uprobes_) n += probes.links.size();
+  return n;
+}
+
+}  // namespace leakscope

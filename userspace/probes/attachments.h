@@ -1,0 +1,52 @@
+// Everything attached to the kernel: the always-on tracepoints (lifecycle,
+// syscall kinds, page faults) and each traced process's allocator uprobes.
+// Owns every link; detaching happens in the background (link_reaper.h).
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "probes/bpf_object.h"
+#include "probes/link.h"
+#include "probes/link_reaper.h"
+
+namespace leakscope {
+
+class Attachments {
+ public:
+  Attachments(const BpfObject& object, bool probes_at_entry);
+  ~Attachments();
+  Attachments(const Attachments&) = delete;
+  Attachments& operator=(const Attachments&) = delete;
+
+  // The tracepoints every session has: fork/exec/exit, then those of the
+  // kinds enabled. Throws FatalError(KernelUnsupported).
+  void attach_tracepoints(const std::string& tracefs);
+
+  AttachResult attach_allocator(pid_t pid, const AllocatorPlan& plan);
+  void detach_allocator(pid_t pid);
+  bool has_allocator_probes(pid_t pid) const;
+  size_t probes_attached() const;
+
+ private:
+  struct ProcessProbes {
+    std::vector<Link> links;
+    std::set<std::string> sites;  // "dev:inode:offset:ret" already attached
+  };
+
+  void attach_lifecycle();
+  void attach_syscalls(const std::string& tracefs);
+  void attach_faults();
+
+  const BpfObject& object_;
+  bool probes_at_entry_;
+  std::vector<Link> tracepoints_;
+  std::map<pid_t, ProcessProbes> uprobes_;  // processes with allocator probes
+  LinkReaper reaper_;
+};
+
+}  // namespace leakscope

@@ -1,0 +1,58 @@
+#include "probes/bpf_kernel.h"
+
+namespace leakscope {
+
+BpfKernel::BpfKernel(const KernelOptions& options)
+    : object_(options),
+      maps_(object_, options.sample_every),
+      rings_(object_),
+      attachments_(object_, options.probes_at_entry) {
+  attachments_.attach_tracepoints(options.tracefs);
+}
+
+std::unique_ptr<Kernel> open_kernel(const KernelOptions& options) {
+  return std::make_unique<BpfKernel>(options);
+}
+
+void BpfKernel::track(pid_t pid, TraceId id, bool follow_children) { maps_.track(pid, id, follow_children); }
+
+void BpfKernel::untrack(pid_t pid) {
+  maps_.untrack(pid);
+  attachments_.detach_allocator(pid);
+}
+
+std::map<pid_t, KernelImage> BpfKernel::read_targets() const { return maps_.read_targets(); }
+
+AttachResult BpfKernel::attach_allocator(pid_t pid, const AllocatorPlan& plan) {
+  return attachments_.attach_allocator(pid, plan);
+}
+
+void BpfKernel::detach_allocator(pid_t pid) { attachments_.detach_allocator(pid); }
+
+bool BpfKernel::has_allocator_probes(pid_t pid) const { return attachments_.has_allocator_probes(pid); }
+
+size_t BpfKernel::probes_attached() const { return attachments_.probes_attached(); }
+
+std::optional<std::vector<LedgerRow>> BpfKernel::read_ledger() const { return maps_.read_ledger(); }
+
+std::vector<uint64_t> BpfKernel::read_stack(int32_t stack_id) const { return maps_.read_stack(stack_id); }
+
+std::vector<ObjectAges> BpfKernel::object_ages(const std::set<TraceId>& ids) const {
+  return maps_.object_ages(ids, monotonic_now_ns());
+}
+
+void BpfKernel::drop_image(TraceId id) { maps_.drop_image(id); }
+
+size_t BpfKernel::drain_events(const EventHandlers& handlers) { return rings_.drain_events(handlers); }
+
+size_t BpfKernel::drain_faults(const std::function<void(const FaultEvent&)>& visit) {
+  return rings_.drain_faults(visit);
+}
+
+Counters BpfKernel::counters() const { return maps_.counters(); }
+
+size_t BpfKernel::entries(MapName map) const { return maps_.entries(map); }
+
+std::vector<MapMemory> BpfKernel::map_memory() const { return maps_.map_memory(); }
+
+}  // namespace leakscope

@@ -1,0 +1,50 @@
+// The kernel side over libbpf: the BPF object, its maps, its event rings
+// and everything attached, behind the Kernel interface.
+#pragma once
+
+#include "probes/attachments.h"
+#include "probes/bpf_object.h"
+#include "probes/event_rings.h"
+#include "probes/kernel.h"
+#include "probes/kernel_maps.h"
+
+namespace leakscope {
+
+class BpfKernel final : public Kernel {
+ public:
+  explicit BpfKernel(const KernelOptions& options);
+
+  void track(pid_t pid, TraceId id, bool follow_children) override;
+  void untrack(pid_t pid) override;
+  std::map<pid_t, KernelImage> read_targets() const override;
+
+  AttachResult attach_allocator(pid_t pid, const AllocatorPlan& plan) override;
+  void detach_allocator(pid_t pid) override;
+  bool has_allocator_probes(pid_t pid) const override;
+  size_t probes_attached() const override;
+
+  std::optional<std::vector<LedgerRow>> read_ledger() const override;
+  std::vector<uint64_t> read_stack(int32_t stack_id) const override;
+  std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids) const override;
+  void drop_image(TraceId id) override;
+
+  size_t drain_events(const EventHandlers& handlers) override;
+  size_t drain_faults(const std::function<void(const FaultEvent&)>& visit) override;
+
+  Counters counters() const override;
+  size_t entries(MapName map) const override;
+  std::vector<MapMemory> map_memory() const override;
+  const MapSizes& sizes() const override { return object_.sizes(); }
+  SyscallProbes syscall_probes() const override { return object_.syscall_probes(); }
+  bool heap_enabled() const override { return object_.kind_enabled(LS_KIND_HEAP); }
+
+ private:
+  // Declared in the order they are built; links and rings go before the
+  // object they belong to.
+  BpfObject object_;
+  KernelMaps maps_;
+  EventRings rings_;
+  Attachments attachments_;
+};
+
+}  // namespace leakscope

@@ -1,0 +1,129 @@
+#include "probes/event_rings.h"
+
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "core/errors.h"
+#include "leakscope_bpf.skel.h"
+
+namespace leakscope {
+
+namespace {
+
+std::optional<LifecycleEvent::Op> lifecycle_op(uint32_t op) {
+  switch (op) {
+    case LS_SYS_FORK: return LifecycleEvent::Op::Fork;
+    case LS_SYS_EXEC: return LifecycleEvent::Op::Exec;
+    case LS_SYS_EXIT: return LifecycleEvent::Op::Exit;
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+EventRings::EventRings(const BpfObject& object) {
+  events_ = ring_buffer__new(bpf_map__fd(object.skel().maps.sys_events), on_event, this, nullptr);
+  if (!events_)
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot open the syscall event ring buffer: ") + std::strerror(errno));
+  if (!object.kind_enabled(LS_KIND_FAULT)) return;
+  faults_ = ring_buffer__new(bpf_map__fd(object.skel().maps.fault_events), on_fault, this, nullptr);
+  if (!faults_)
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot open the page-fault ring buffer: ") + std::strerror(errno));
+}
+
+EventRings::~EventRings() {
+  if (events_) ring_buffer__free(events_);
+  if (faults_) ring_buffer__free(faults_);
+}
+
+int EventRings::on_event(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<EventRings*>(ctx);
+  if (size < LS_SYS_EVENT_SHORT || !self->handlers_) return 0;
+  // Events without a stack end before frames[].
+  ls_sys_event e{};
+  std::memcpy(&e, data, std::min(size, sizeof e));
+  const EventHandlers& h = *self->handlers_;
+  if (auto op = lifecycle_op(e.op)) {
+    if (!h.lifecycle) return 0;
+    LifecycleEvent ev;
+    ev.op = *op;
+    ev.tgid = e.tgid;
+    ev.trace_id = e.trace_id;
+    if (*op == LifecycleEvent::Op::Fork) {
+      ev.child_tgid = static_cast<uint32_t>(e.args[0]);
+      ev.next_id = static_cast<TraceId>(e.args[1]);
+    } else if (*op == LifecycleEvent::Op::Exec) {
+      ev.next_id = static_cast<TraceId>(e.args[0]);
+    }
+    h.lifecycle(ev);
+    return 0;
+  }
+  if (!h.syscall) return 0;
+  SyscallEvent ev;
+  ev.op = e.op;
+  ev.tgid = e.tgid;
+  ev.trace_id = e.trace_id;
+  ev.ts_ns = e.ts_ns;
+  ev.ret = e.ret;
+  std::copy(std::begin(e.args), std::end(e.args), ev.args.begin());
+  if (e.nframes > 0 && size >= sizeof e) {
+    ev.frames.assign(e.frames, e.frames + std::min<size_t>(e.nframes, LS_MAX_STACK_DEPTH));
+    ev.stack_top.assign(std::begin(e.stack_top), std::end(e.stack_top));
+  }
+  h.syscall(ev);
+  return 0;
+}
+
+int EventRings::on_fault(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<EventRings*>(ctx);
+  if (size < LS_FAULT_EVENT_SHORT || !self->fault_visit_) return 0;
+  // An event with LS_FAULT_SAME_STACK or LS_FAULT_NO_STACK is only the
+  // head: nothing past it is read.
+  auto* e = static_cast<const ls_fault_event*>(data);
+  FaultEvent ev;
+  ev.tgid = e->tgid;
+  ev.trace_id = e->trace_id;
+  ev.tid = e->tid;
+  ev.ts_ns = e->ts_ns;
+  ev.address = e->address;
+  if (e->flags & LS_FAULT_NO_STACK) {
+    ev.stack = FaultEvent::Stack::None;
+  } else if (e->flags & LS_FAULT_SAME_STACK) {
+    ev.stack = FaultEvent::Stack::SamePlace;
+  } else {
+    if (size < sizeof(ls_fault_event)) return 0;
+    ev.stack = FaultEvent::Stack::Full;
+    std::copy(std::begin(e->regs), std::end(e->regs), ev.regs.begin());
+    for (uint64_t ret : e->hijacked) {
+      if (!ret) break;
+      ev.hijacked.push_back(ret);
+    }
+    ev.stack_bytes = std::span<const uint8_t>(e->stack, std::min<size_t>(e->stack_len, sizeof e->stack));
+  }
+  (*self->fault_visit_)(ev);
+  return 0;
+}
+
+size_t EventRings::drain_events(const EventHandlers& handlers) {
+  if (!events_) return 0;
+  handlers_ = &handlers;
+  int n = ring_buffer__consume(events_);
+  handlers_ = nullptr;
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+size_t EventRings::drain_faults(const std::function<void(const FaultEvent&)>& visit) {
+  if (!faults_) return 0;
+  fault_visit_ = &visit;
+  int n = ring_buffer__consume(faults_);
+  fault_visit_ = nullptr;
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+}  // namespace leakscope

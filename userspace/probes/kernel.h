@@ -1,0 +1,194 @@
+// The kernel side as the tracer sees it: one interface, plain values in and
+// out. No file descriptor and no kernel key layout crosses it; BpfKernel
+// (bpf_kernel.h) implements it over libbpf, and the tracer's parts are
+// unit-tested against a fake.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/types.h"
+#include "leakscope.h"
+#include "target/allocator.h"
+
+namespace leakscope {
+
+struct MapSizes {
+  uint32_t max_objects = 1u << 20;  // live objects across all images
+  uint32_t max_stacks = 1u << 16;   // ledger rows (image x kind x stack)
+  // Distinct user stacks. The kernel's stack map is a hash without chaining:
+  // a stack whose slot is taken is lost (counted), so it is sized well above
+  // the stacks expected (~18 MiB at 65536).
+  uint32_t max_stack_traces = 1u << 16;
+  uint32_t max_targets = 1024;
+  uint32_t max_threads = 1u << 14;  // threads inside an allocator at once
+};
+
+struct KernelOptions {
+  MapSizes sizes;
+  std::string btf_path = "/sys/kernel/btf/vmlinux";
+  uint32_t kinds_mask = ~0u;  // LS_KIND_BIT() of the kinds to account
+  std::string tracefs = "/sys/kernel/tracing";
+  bool force_raw_syscalls = false;      // skip tracefs even when it is there
+  bool probes_at_entry = false;         // never move an entry probe (see probe_placement.h)
+  uint32_t sample_every = 1;            // heap: account 1 block in N, chosen by address
+  uint32_t fault_stacks_per_sec = 256;  // fault: stacks each image may send a second
+};
+
+// The kernel's maps whose fill is shown in status.
+enum class MapName { Targets, Objects, Ledger };
+
+// Kernel memory one BPF map holds, from its fdinfo ("memlock").
+struct MapMemory {
+  std::string name;
+  uint32_t max_entries = 0;
+  uint64_t bytes = 0;
+};
+
+// How the syscall kinds reach the kernel's syscalls.
+enum class SyscallProbes { None, Tracepoints, RawTracepoints };
+
+// What could be attached for one process.
+struct AttachResult {
+  size_t probes = 0;                 // probes created by this call
+  std::vector<std::string> skipped;  // "symbol: reason" for sites that failed
+};
+
+// The kernel's health counters, indexed by enum ls_counter.
+using Counters = std::array<uint64_t, LS_CNT__COUNT>;
+
+// A traced process as the kernel's filter holds it.
+struct KernelImage {
+  TraceId id = 0;               // its current image
+  bool follow_children = false;
+};
+
+// A successful syscall of a traced image (the syscall kinds).
+struct SyscallEvent {
+  uint32_t op = 0;  // enum ls_sys_op
+  uint32_t tgid = 0;
+  TraceId trace_id = 0;
+  uint64_t ts_ns = 0;
+  int64_t ret = 0;
+  std::array<uint64_t, 5> args{};
+  // Frame-pointer walk, innermost first (frames[0] inside the libc
+  // wrapper), and the top words of the user stack among which is the
+  // wrapper's return address; both empty for calls that create nothing.
+  std::vector<uint64_t> frames;
+  std::vector<uint64_t> stack_top;
+};
+
+// A traced process forked, exec'd or exited.
+struct LifecycleEvent {
+  enum class Op { Fork, Exec, Exit };
+  Op op = Op::Exit;
+  uint32_t tgid = 0;
+  TraceId trace_id = 0;   // the image the event happened to
+  uint32_t child_tgid = 0;  // Fork: the child process
+  TraceId next_id = 0;      // Fork: the child's image; Exec: the new image
+};
+
+// A first touch of a page of private anonymous memory (kind fault).
+struct FaultEvent {
+  // Full: registers and a copy of the stack to unwind. SamePlace: the
+  // thread is where its last full event was (one memset over many pages).
+  // NoStack: over the image's budget of stacks a second.
+  enum class Stack { Full, SamePlace, None };
+  uint32_t tgid = 0;
+  TraceId trace_id = 0;
+  uint32_t tid = 0;
+  uint64_t ts_ns = 0;
+  uint64_t address = 0;
+  Stack stack = Stack::None;
+  // Only for Stack::Full (DWARF register numbering, see LS_DWARF_REGS).
+  std::array<uint64_t, LS_DWARF_REGS> regs{};
+  std::vector<uint64_t> hijacked;  // return addresses a uretprobe replaced, innermost first
+  std::span<const uint8_t> stack_bytes;  // from regs[sp] up
+};
+
+// Ages of the live objects behind one ledger row.
+struct ObjectAges {
+  TraceId trace_id = 0;
+  Kind kind = Kind::Heap;
+  int32_t stack_id = LS_STACK_UNKNOWN;
+  uint32_t fn = 0;
+  double oldest_seconds = 0;
+  double median_seconds = 0;
+  uint64_t objects = 0;
+};
+
+struct EventHandlers {
+  std::function<void(const SyscallEvent&)> syscall;
+  std::function<void(const LifecycleEvent&)> lifecycle;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+
+  // --- which processes are traced (the in-kernel filter) ---
+  // Starts accounting for `pid` under `id`; with `follow_children` its
+  // children are traced from birth under ids of their own. Throws
+  // FatalError when the filter is full.
+  virtual void track(pid_t pid, TraceId id, bool follow_children) = 0;
+  // Stops accounting for `pid` and detaches its allocator probes.
+  virtual void untrack(pid_t pid) = 0;
+  // The filter as the kernel holds it now: tgid -> image.
+  virtual std::map<pid_t, KernelImage> read_targets() const = 0;
+
+  // --- allocator probes ---
+  // Attaches the uprobes of `plan` filtered to `pid` (tracked already).
+  // Sites attached before for the pid are skipped, so a plan can be
+  // re-applied when the process maps new objects. Throws FatalError when
+  // not even malloc and free attach.
+  virtual AttachResult attach_allocator(pid_t pid, const AllocatorPlan& plan) = 0;
+  virtual void detach_allocator(pid_t pid) = 0;  // in the background
+  virtual bool has_allocator_probes(pid_t pid) const = 0;
+  virtual size_t probes_attached() const = 0;
+
+  // --- what the kernel counted ---
+  // Every ledger row (heap rows scaled by --sample); nullopt when the map
+  // cannot be read.
+  virtual std::optional<std::vector<LedgerRow>> read_ledger() const = 0;
+  // The user stack behind a kernel stack id, innermost frame first.
+  virtual std::vector<uint64_t> read_stack(int32_t stack_id) const = 0;
+  // Ages of the live objects of the images `ids` (one pass over the
+  // objects map: for reports, not ticks).
+  virtual std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids) const = 0;
+  // Deletes an ended image's ledger rows and live objects from the maps.
+  virtual void drop_image(TraceId id) = 0;
+
+  // --- events ---
+  virtual size_t drain_events(const EventHandlers& handlers) = 0;
+  virtual size_t drain_faults(const std::function<void(const FaultEvent&)>& visit) = 0;
+
+  // --- health and cost ---
+  virtual Counters counters() const = 0;
+  virtual size_t entries(MapName map) const = 0;
+  virtual std::vector<MapMemory> map_memory() const = 0;  // largest first
+  virtual const MapSizes& sizes() const = 0;
+  virtual SyscallProbes syscall_probes() const = 0;
+  virtual bool heap_enabled() const = 0;
+
+  uint64_t map_bytes() const {
+    uint64_t total = 0;
+    for (const MapMemory& m : map_memory()) total += m.bytes;
+    return total;
+  }
+};
+
+// Checks privileges and BTF, loads the BPF object, attaches the
+// always-on tracepoints. Throws FatalError (Permission, KernelUnsupported).
+std::unique_ptr<Kernel> open_kernel(const KernelOptions& options);
+
+}  // namespace leakscope

@@ -1,0 +1,202 @@
+#include "probes/kernel_maps.h"
+
+#include <bpf/bpf.h>
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <tuple>
+
+#include "core/errors.h"
+#include "leakscope_bpf.skel.h"
+#include "probes/map_iter.h"
+
+namespace leakscope {
+
+namespace {
+
+// Births kept per stack for the median: a uniform reservoir sample.
+constexpr size_t kReservoir = 1024;
+
+// Deletes the entries of `fd` whose key's first 32 bits are `id`.
+void delete_by_trace_id(int fd, size_t key_size, size_t value_size, TraceId id) {
+  std::vector<uint8_t> doomed;
+  for_each_entry(fd, key_size, value_size, [&](const void* k, const void*) {
+    uint32_t key_id;
+    std::memcpy(&key_id, k, sizeof key_id);
+    if (key_id != id) return;
+    auto* bytes = static_cast<const uint8_t*>(k);
+    doomed.insert(doomed.end(), bytes, bytes + key_size);
+  });
+  delete_keys(fd, key_size, doomed);
+}
+
+LedgerValue ledger_value(const ls_ledger_val& v) {
+  return LedgerValue{v.live_bytes, v.live_objects, v.allocs, v.frees, v.bytes_allocated, v.first_ns};
+}
+
+}  // namespace
+
+uint64_t monotonic_now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+KernelMaps::KernelMaps(const BpfObject& object, uint32_t heap_scale)
+    : object_(object), heap_scale_(heap_scale ? heap_scale : 1) {}
+
+void KernelMaps::track(pid_t pid, TraceId id, bool follow_children) {
+  uint32_t tgid = static_cast<uint32_t>(pid);
+  ls_target value{id, follow_children ? LS_TARGET_FOLLOW : 0u};
+  if (bpf_map_update_elem(bpf_map__fd(object_.skel().maps.targets), &tgid, &value, BPF_ANY))
+    throw FatalError(ExitCode::Failure, "cannot trace PID " + std::to_string(pid) +
+                                            ": target map full (" + std::strerror(errno) + ")");
+}
+
+void KernelMaps::untrack(pid_t pid) {
+  uint32_t tgid = static_cast<uint32_t>(pid);
+  bpf_map_delete_elem(bpf_map__fd(object_.skel().maps.targets), &tgid);
+}
+
+std::map<pid_t, KernelImage> KernelMaps::read_targets() const {
+  std::map<pid_t, KernelImage> out;
+  for_each_entry(bpf_map__fd(object_.skel().maps.targets), sizeof(uint32_t), sizeof(ls_target),
+                 [&](const void* k, const void* v) {
+                   auto* target = static_cast<const ls_target*>(v);
+                   out[static_cast<pid_t>(*static_cast<const uint32_t*>(k))] =
+                       KernelImage{target->id, (target->flags & LS_TARGET_FOLLOW) != 0};
+                 });
+  return out;
+}
+
+std::optional<std::vector<LedgerRow>> KernelMaps::read_ledger() const {
+  std::vector<LedgerRow> rows;
+  const int64_t n = heap_scale_;
+  bool ok = for_each_entry(bpf_map__fd(object_.skel().maps.ledger), sizeof(ls_ledger_key),
+                           sizeof(ls_ledger_val), [&](const void* k, const void* v) {
+                             auto* key = static_cast<const ls_ledger_key*>(k);
+                             LedgerRow row;
+                             row.trace_id = key->trace_id;
+                             row.kind = static_cast<Kind>(key->kind);
+                             row.stack_id = key->stack_id;
+                             row.fn = key->fn;
+                             row.value = ledger_value(*static_cast<const ls_ledger_val*>(v));
+                             if (n > 1 && row.kind == Kind::Heap) {
+                               row.counted_objects = row.value.live_objects;
+                               row.value.live_bytes *= n;
+                               row.value.live_objects *= n;
+                               row.value.allocs *= static_cast<uint64_t>(n);
+                               row.value.frees *= static_cast<uint64_t>(n);
+                               row.value.bytes_allocated *= static_cast<uint64_t>(n);
+                             }
+                             rows.push_back(row);
+                           });
+  if (!ok) return std::nullopt;
+  return rows;
+}
+
+std::vector<uint64_t> KernelMaps::read_stack(int32_t stack_id) const {
+  std::vector<uint64_t> out;
+  if (stack_id < 0) return out;
+  std::array<uint64_t, LS_MAX_STACK_DEPTH> ips{};
+  uint32_t id = static_cast<uint32_t>(stack_id);
+  if (bpf_map_lookup_elem(bpf_map__fd(object_.skel().maps.stacks), &id, ips.data()) != 0) return out;
+  for (uint64_t ip : ips) {
+    if (ip == 0) break;
+    out.push_back(ip);
+  }
+  return out;
+}
+
+std::vector<ObjectAges> KernelMaps::object_ages(const std::set<TraceId>& ids, uint64_t now_ns) const {
+  struct Births {
+    uint64_t oldest = UINT64_MAX;
+    uint64_t seen = 0;
+    std::vector<uint64_t> sample;
+  };
+  using Key = std::tuple<TraceId, uint32_t, int32_t, uint32_t>;
+  std::map<Key, Births> births;
+  std::mt19937_64 rng(42);
+  for_each_entry(bpf_map__fd(object_.skel().maps.objects), sizeof(ls_obj_key), sizeof(ls_obj_val),
+                 [&](const void* k, const void* v) {
+                   auto* key = static_cast<const ls_obj_key*>(k);
+                   auto* val = static_cast<const ls_obj_val*>(v);
+                   if (!ids.count(key->trace_id)) return;
+                   Births& b = births[Key{key->trace_id, key->kind, val->stack_id, val->fn}];
+                   b.oldest = std::min<uint64_t>(b.oldest, val->birth_ns);
+                   ++b.seen;
+                   if (b.sample.size() < kReservoir) {
+                     b.sample.push_back(val->birth_ns);
+                   } else {
+                     uint64_t j = rng() % b.seen;
+                     if (j < kReservoir) b.sample[j] = val->birth_ns;
+                   }
+                 });
+  auto age = [now_ns](uint64_t birth) {
+    return birth < now_ns ? static_cast<double>(now_ns - birth) / 1e9 : 0.0;
+  };
+  std::vector<ObjectAges> out;
+  for (auto& [key, b] : births) {
+    auto mid = b.sample.begin() + static_cast<long>(b.sample.size() / 2);
+    std::nth_element(b.sample.begin(), mid, b.sample.end());
+    ObjectAges a;
+    std::tie(a.trace_id, std::ignore, a.stack_id, a.fn) = key;
+    a.kind = static_cast<Kind>(std::get<1>(key));
+    a.oldest_seconds = age(b.oldest);
+    a.median_seconds = age(*mid);
+    a.objects = b.seen;
+    out.push_back(a);
+  }
+  return out;
+}
+
+void KernelMaps::drop_image(TraceId id) {
+  static_assert(offsetof(ls_obj_key, trace_id) == 0);
+  static_assert(offsetof(ls_ledger_key, trace_id) == 0);
+  auto& maps = object_.skel().maps;
+  delete_by_trace_id(bpf_map__fd(maps.ledger), sizeof(ls_ledger_key), sizeof(ls_ledger_val), id);
+  delete_by_trace_id(bpf_map__fd(maps.objects), sizeof(ls_obj_key), sizeof(ls_obj_val), id);
+}
+
+Counters KernelMaps::counters() const {
+  Counters out{};
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = __atomic_load_n(&object_.skel().bss->counters[i], __ATOMIC_RELAXED);
+  return out;
+}
+
+size_t KernelMaps::entries(MapName name) const {
+  auto& maps = object_.skel().maps;
+  const bpf_map* m = name == MapName::Targets ? maps.targets
+                     : name == MapName::Objects ? maps.objects
+                                                : maps.ledger;
+  size_t n = 0;
+  for_each_entry(bpf_map__fd(m), bpf_map__key_size(m), bpf_map__value_size(m),
+                 [&](const void*, const void*) { ++n; });
+  return n;
+}
+
+std::vector<MapMemory> KernelMaps::map_memory() const {
+  std::vector<MapMemory> out;
+  bpf_map* map;
+  bpf_object__for_each_map(map, object_.skel().obj) {
+    int fd = bpf_map__fd(map);
+    if (fd < 0) continue;
+    MapMemory m{bpf_map__name(map), bpf_map__max_entries(map), 0};
+    std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("memlock:", 0) == 0) m.bytes = std::stoull(line.substr(8));
+    out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(), [](const MapMemory& a, const MapMemory& b) { return a.bytes > b.bytes; });
+  return out;
+}
+
+}  // namespace leakscope

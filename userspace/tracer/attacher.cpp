@@ -1,0 +1,196 @@
+#include "tracer/attacher.h"
+
+#include <unistd.h>
+
+#include <functional>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "target/cgroup.h"
+#include "target/proc_maps.h"
+
+namespace leakscope {
+
+namespace {
+
+// Identity of the executable objects a process maps: when it changes (a
+// dlopen, an exec) the allocator plan is worth computing again.
+size_t executable_maps_hash(const std::vector<MapEntry>& maps) {
+  size_t h = 0;
+  for (const MapEntry& m : maps)
+    if (m.executable() && m.file_backed())
+      h = h * 1000003u ^ std::hash<std::string>{}(m.path) ^ (m.inode << 1);
+  return h;
+}
+
+}  // namespace
+
+Attacher::Attacher(const TraceConfig& config, Kernel& kernel, ImageTable& images, Symbolizer& symbolizer)
+    : config_(config), kernel_(kernel), images_(images), symbolizer_(symbolizer) {}
+
+TraceId Attacher::attach(pid_t pid, Origin origin, double t) {
+  if (images_.live(pid))
+    throw FatalError(ExitCode::Usage, "PID " + std::to_string(pid) + " is already being traced");
+  ProcessInfo info = inspect_process(pid);
+  // Under --all a process gets allocator probes only when drilled into.
+  bool heap = kernel_.heap_enabled() && origin != Origin::Host;
+  std::optional<std::vector<MapEntry>> maps;
+  AllocatorPlan plan;
+  if (heap) {
+    maps = read_maps(pid);
+    if (!maps)
+      throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited before it could be traced");
+    plan = plan_allocator(pid, *maps);
+  }
+  TraceId id = images_.new_id();
+  kernel_.track(pid, id, config_.follow_children || config_.all);
+  try {
+    // The maps are read now, while they are the ones of the image that
+    // makes the calls (under --all, later and only for processes in view).
+    if (origin != Origin::Host) symbolizer_.observe(pid);
+    if (heap) {
+      AttachResult res = kernel_.attach_allocator(pid, plan);
+      for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
+      log_verbose("PID " + std::to_string(pid) + " (" + info.comm + "): " + std::to_string(res.probes) +
+                  " probes on " + plan.allocator_module);
+      for (const ProbeSite& site : plan.sites)
+        if (!site.placement.empty()) log_verbose(site.symbol + " probed at " + site.placement);
+    }
+  } catch (...) {
+    kernel_.untrack(pid);
+    throw;
+  }
+  TracedImage image;
+  image.id = id;
+  image.origin = origin;
+  image.info = std::move(info);
+  image.identified = true;
+  image.named = origin != Origin::Host;
+  image.heap_probes = heap;
+  image.allocator_module = plan.allocator_module;
+  image.cgroup = process_cgroup(pid);
+  image.container_id = container_id_from_cgroup(image.cgroup);
+  image.maps_hash = maps ? executable_maps_hash(*maps) : 0;
+  image.attached_at = t;
+  images_.add(std::move(image));
+  return id;
+}
+
+void Attacher::start_command(const sigset_t& original_mask, double t) {
+  // Probes go on the allocator we map ourselves; uprobes follow the child
+  // across exec, and the plan is computed again from its own maps later.
+  auto own = read_maps(::getpid());
+  AllocatorPlan plan;
+  if (kernel_.heap_enabled()) plan = plan_allocator(::getpid(), own.value_or(std::vector<MapEntry>{}));
+  child_.emplace(ChildCommand::spawn_suspended(config_.command, original_mask));
+  pid_t pid = child_->pid();
+  TraceId id = images_.new_id();
+  kernel_.track(pid, id, config_.follow_children);
+  AttachResult res = kernel_.attach_allocator(pid, plan);
+  log_verbose("command PID " + std::to_string(pid) + ": " + std::to_string(res.probes) + " probes on " +
+              plan.allocator_module);
+  TracedImage image;
+  image.id = id;
+  image.origin = Origin::Command;
+  image.named = true;
+  image.info.pid = pid;
+  image.info.comm = config_.command.front();
+  image.info.cmdline = config_.command;
+  image.heap_probes = kernel_.heap_enabled();
+  image.allocator_module = plan.allocator_module;
+  image.attached_at = t;
+  TracedImage& started = images_.add(std::move(image));
+  child_->release();
+  if (auto start = process_start_time(pid)) started.info.start_time_ticks = *start;
+  started.cgroup = process_cgroup(pid);
+  started.container_id = container_id_from_cgroup(started.cgroup);
+}
+
+void Attacher::detach(pid_t pid, double t) {
+  TracedImage* image = images_.live(pid);
+  if (!image) throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " is not being traced");
+  kernel_.untrack(pid);
+  images_.end(*image, End::Detach, t);
+  log_info("PID " + std::to_string(pid) + " (" + image->info.comm + ") detached; its ledger is kept");
+}
+
+void Attacher::replan(TracedImage& image, double t, bool quiet_failure) {
+  if (!image.heap_probes) return;  // only allocator probes need a plan
+  pid_t pid = image.pid();
+  auto maps = read_maps(pid);
+  if (!maps) return;
+  size_t h = executable_maps_hash(*maps);
+  if (h == image.maps_hash && kernel_.has_allocator_probes(pid)) return;
+  try {
+    AllocatorPlan plan = plan_allocator(pid, *maps);
+    AttachResult res = kernel_.attach_allocator(pid, plan);
+    image.maps_hash = h;
+    image.allocator_module = plan.allocator_module;
+    if (res.probes)
+      log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(res.probes) + " allocator probes on " +
+                  plan.allocator_module);
+  } catch (const FatalError& e) {
+    // A freshly exec'd command may not have mapped its allocator yet; a
+    // child may be gone already.
+    image.maps_hash = h;
+    if (!quiet_failure && !image.warned_no_allocator && t - image.attached_at > 2) {
+      log_warn(e.what());
+      image.warned_no_allocator = true;
+    }
+  }
+}
+
+void Attacher::refresh(TracedImage& image, double t) {
+  pid_t pid = image.pid();
+  if (child_ && pid == child_->pid() && child_->poll_exit().has_value()) {
+    // Reaped here; the kernel's exit event ends the image too.
+    images_.end(image, End::Exit, t);
+    return;
+  }
+  if (!image.identified) {
+    // A child or a new image: who it is now that it runs on its own.
+    if (auto stat_time = process_start_time(pid)) {
+      try {
+        image.info = inspect_process(pid);
+      } catch (const FatalError&) {
+      }
+      image.info.start_time_ticks = *stat_time;
+      image.cgroup = process_cgroup(pid);
+      image.container_id = container_id_from_cgroup(image.cgroup);
+      image.identified = true;
+    }
+  } else if (image.origin == Origin::Command && image.info.comm == config_.command.front()) {
+    if (auto comm = process_comm(pid)) image.info.comm = *comm;
+  }
+  // Under --all most processes need no symbols until one of their stacks
+  // shows up (events observe them then).
+  if (image.heap_probes || symbolizer_.knows(pid)) symbolizer_.observe(pid);
+  replan(image, t, false);
+}
+
+void Attacher::add_allocator_probes(TracedImage& image, double t) {
+  image.heap_probes = image.named = true;
+  image.maps_hash = 0;
+  replan(image, t, true);
+  symbolizer_.observe(image.pid());
+}
+
+bool Attacher::start(TracedImage& image, double t) {
+  image.heap_probes = true;
+  image.maps_hash = 0;
+  replan(image, t, true);
+  if (!kernel_.has_allocator_probes(image.pid())) {
+    image.heap_probes = false;
+    return false;
+  }
+  symbolizer_.observe(image.pid());
+  return true;
+}
+
+void Attacher::stop(TracedImage& image) {
+  kernel_.detach_allocator(image.pid());
+  image.heap_probes = false;
+  image.maps_hash = 0;
+}
+
+}  // namespace leakscope

@@ -1,0 +1,127 @@
+#include "tracer/event_ledgers.h"
+
+#include <sstream>
+
+#include "core/log.h"
+#include "target/pagemap.h"
+
+namespace leakscope {
+
+namespace {
+
+LedgerRow ledger_row(const ResourceRow& r) {
+  LedgerRow row;
+  row.trace_id = r.trace_id;
+  row.kind = r.kind;
+  row.stack_id = r.stack_id;
+  row.fn = r.sub;
+  row.value.live_bytes = r.live_bytes;
+  row.value.live_objects = r.live_objects;
+  row.value.allocs = r.allocs;
+  row.value.frees = r.frees;
+  row.value.bytes_allocated = r.bytes_allocated;
+  row.value.first_ns = r.first_ns;
+  row.armed = r.armed;
+  return row;
+}
+
+}  // namespace
+
+EventLedgers::EventLedgers(const ImageTable& images, StackStore& stacks, Symbolizer& symbolizer)
+    : images_(images), stacks_(stacks), symbolizer_(symbolizer) {}
+
+void EventLedgers::apply(const SyscallEvent& e) {
+  const TracedImage* image = images_.find(e.trace_id);
+  if (!image || image->exited()) return;
+  pid_t pid = static_cast<pid_t>(e.tgid);
+  // Stacks are read against the view of the process's maps taken at the
+  // last tick, which is the image that made the calls.
+  if (!symbolizer_.knows(pid)) symbolizer_.observe(pid);
+  SysEvent ev;
+  ev.op = e.op;
+  ev.trace_id = e.trace_id;
+  ev.ts_ns = e.ts_ns;
+  ev.ret = e.ret;
+  for (size_t i = 0; i < e.args.size(); ++i) ev.args[i] = e.args[i];
+  ev.stack_id = stacks_.syscall_stack(pid, e);
+  if (log_level() >= LogLevel::Debug) {
+    std::ostringstream msg;
+    msg << "event op " << e.op << " pid " << pid << " image " << e.trace_id << " ret " << e.ret << " a0 "
+        << e.args[0] << " stack " << ev.stack_id << std::hex;
+    for (uint64_t ip : stacks_.addresses(ev.stack_id)) msg << " 0x" << ip;
+    log_debug(msg.str());
+  }
+  resources_.apply(ev);
+  if (ev.stack_id != LS_STACK_UNKNOWN) stacks_.frames(e.trace_id, pid, ev.stack_id);  // symbolized now
+}
+
+void EventLedgers::apply(const FaultEvent& e) {
+  const TracedImage* image = images_.find(e.trace_id);
+  if (!image || image->exited()) return;
+  pid_t pid = static_cast<pid_t>(e.tgid);
+  if (!symbolizer_.knows(pid)) symbolizer_.observe(pid);
+  // The kernel side could not always tell (see faults.bpf.c).
+  if (symbolizer_.anonymous_at(pid, e.address) != true) return;
+  int32_t stack_id = LS_STACK_UNKNOWN;
+  if (e.stack == FaultEvent::Stack::SamePlace) {
+    // The thread is where its last full event was (one memset over many
+    // pages): that event's stack.
+    auto last = fault_thread_stack_.find(e.tid);
+    if (last != fault_thread_stack_.end() && last->second.first == e.trace_id) stack_id = last->second.second;
+  } else if (e.stack == FaultEvent::Stack::Full) {
+    stack_id = stacks_.fault_stack(pid, e);
+    // Bounded like the kernel's LRU of places (16k threads): past that a
+    // thread's next short event counts under an unknown stack.
+    if (fault_thread_stack_.size() >= (1u << 16)) fault_thread_stack_.clear();
+    fault_thread_stack_[e.tid] = {e.trace_id, stack_id};
+  }
+  pages_.touch(e.trace_id, e.address, stack_id, e.ts_ns);
+  if (stack_id != LS_STACK_UNKNOWN) stacks_.frames(e.trace_id, pid, stack_id);  // symbolized now
+}
+
+void EventLedgers::release_gone_pages() {
+  for (TraceId id : pages_.images()) {
+    const TracedImage* image = images_.find(id);
+    if (!image || image->exited()) continue;
+    std::vector<uint64_t> pages = pages_.pages(id);
+    auto resident = pages_resident(image->pid(), pages, pages_.page_size());
+    if (!resident) continue;  // gone: its exit event releases everything
+    std::vector<uint64_t> gone;
+    for (size_t i = 0; i < pages.size(); ++i)
+      if (!(*resident)[i]) gone.push_back(pages[i]);
+    if (!gone.empty()) {
+      log_debug("PID " + std::to_string(image->pid()) + ": " + std::to_string(gone.size()) +
+                " touched pages gone");
+      pages_.release(id, gone);
+    }
+  }
+}
+
+void EventLedgers::image_execd(TraceId old, TraceId next) {
+  SysEvent ev;
+  ev.op = LS_SYS_EXEC;
+  ev.trace_id = old;
+  ev.args[0] = next;
+  resources_.apply(ev);
+}
+
+void EventLedgers::image_ended(const TracedImage& image) {
+  if (image.end == End::Exit) resources_.process_exited(image.id);  // exit unmaps and closes everything
+  // Exit and exec both leave the image's memory behind; a detached one is
+  // no longer watched.
+  pages_.process_exited(image.id);
+}
+
+void EventLedgers::forget(TraceId id) {
+  resources_.forget(id);
+  pages_.forget(id);
+}
+
+std::vector<LedgerRow> EventLedgers::rows() const {
+  std::vector<LedgerRow> rows;
+  for (const ResourceRow& r : resources_.rows()) rows.push_back(ledger_row(r));
+  for (const ResourceRow& r : pages_.rows()) rows.push_back(ledger_row(r));
+  return rows;
+}
+
+}  // namespace leakscope

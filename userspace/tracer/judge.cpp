@@ -1,0 +1,57 @@
+#include "tracer/judge.h"
+
+#include "tracer/output.h"
+
+namespace leakscope {
+
+Judge::Judge(const TraceConfig& config) : config_(config), host_(host_name()), alerts_(config.alerts) {
+  std::vector<std::unique_ptr<Sink>> sinks;
+  for (const std::string& spec : config.alert_sinks) sinks.push_back(make_sink(spec));
+  if (!sinks.empty()) dispatcher_ = std::make_unique<Dispatcher>(std::move(sinks));
+}
+
+void Judge::judge(TickView& view, const ImageTable& images, const Timeline& timeline, StackStore& stacks) {
+  std::vector<AlertSubject> suspects;
+  for (const LedgerRow& row : view.rows) {
+    const TracedImage* image = images.find(row.trace_id);
+    if (!image) continue;
+    bool fresh = !image->exited() || image->exited_at == view.t;
+    if (!fresh) continue;  // an exited process keeps its last verdict
+    const Series* series = timeline.find(key_of(row));
+    if (!series) continue;
+    Assessment a = assess(*series, row.kind, config_.detector);
+    view.verdicts[key_of(row)] = a;
+    if (a.verdict != Verdict::Leak || image->exited()) continue;
+    AlertSubject s;
+    s.host = host_;
+    s.pid = image->pid();
+    s.comm = image->info.comm;
+    s.cmdline = image->info.cmdline;
+    s.cgroup = image->cgroup;
+    s.container_id = image->container_id;
+    s.kind = row.kind;
+    s.frames = stacks.frames(row.trace_id, image->pid(), row.stack_id);
+    s.rate = a.evidence.rate;
+    s.rate_unit = std::string(a.evidence.unit);
+    s.live_bytes = row.value.live_bytes;
+    s.live_objects = row.value.live_objects;
+    s.confidence = a.confidence;
+    s.is_leak = true;
+    suspects.push_back(std::move(s));
+  }
+  auto records = alerts_.update(suspects, std::chrono::system_clock::now());
+  if (dispatcher_)
+    for (const AlertRecord& r : records) dispatcher_->submit(r);
+}
+
+void Judge::finish() {
+  if (!dispatcher_) return;
+  for (const AlertRecord& r : alerts_.resolve_all(std::chrono::system_clock::now())) dispatcher_->submit(r);
+  dispatcher_->drain(3);
+}
+
+std::vector<SinkHealth> Judge::sink_health() const {
+  return dispatcher_ ? dispatcher_->health() : std::vector<SinkHealth>{};
+}
+
+}  // namespace leakscope

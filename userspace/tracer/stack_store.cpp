@@ -1,0 +1,86 @@
+#include "tracer/stack_store.h"
+
+#include <algorithm>
+#include <climits>
+#include <string_view>
+
+namespace leakscope {
+
+namespace {
+
+// Runtime libraries whose frames stand between a fault and the code that
+// asked for the memory: the allocator itself, memset/memcpy, operator new.
+bool runtime_library(std::string_view path) {
+  auto slash = path.rfind('/');
+  std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  for (std::string_view lib : {"libc.so", "libc-", "ld-linux", "libstdc++.so", "libgcc_s.so"})
+    if (base.substr(0, lib.size()) == lib) return true;
+  return false;
+}
+
+}  // namespace
+
+StackStore::StackStore(const Kernel& kernel, Symbolizer& symbolizer, size_t max_user_stacks)
+    : kernel_(kernel), symbolizer_(symbolizer), max_user_stacks_(max_user_stacks) {}
+
+const std::vector<Frame>& StackStore::frames(TraceId id, pid_t pid, int32_t stack_id) {
+  auto key = std::make_pair(id, stack_id);
+  auto it = frames_.find(key);
+  if (it != frames_.end()) return it->second;
+  return frames_[key] = symbolizer_.resolve_stack(pid, addresses(stack_id));
+}
+
+int32_t StackStore::intern(std::vector<uint64_t> stack) {
+  if (stack.empty()) return LS_STACK_UNKNOWN;
+  auto it = user_ids_.find(stack);
+  if (it != user_ids_.end()) return it->second;
+  if (user_stacks_.size() >= max_user_stacks_) return LS_STACK_UNKNOWN;
+  int32_t id = kUserStackBase + static_cast<int32_t>(user_stacks_.size());
+  user_stacks_.push_back(stack);
+  user_ids_.emplace(std::move(stack), id);
+  return id;
+}
+
+std::vector<uint64_t> StackStore::addresses(int32_t stack_id) const {
+  if (stack_id >= kUserStackBase) {
+    size_t i = static_cast<size_t>(stack_id - kUserStackBase);
+    return i < user_stacks_.size() ? user_stacks_[i] : std::vector<uint64_t>{};
+  }
+  return kernel_.read_stack(stack_id);
+}
+
+int32_t StackStore::syscall_stack(pid_t pid, const SyscallEvent& e) {
+  if (e.frames.empty()) return LS_STACK_UNKNOWN;
+  std::vector<uint64_t> stack;
+  for (uint64_t word : e.stack_top) {
+    if (symbolizer_.is_code(pid, word)) {
+      stack.push_back(word);
+      break;
+    }
+  }
+  for (size_t i = 1; i < e.frames.size(); ++i) stack.push_back(e.frames[i]);
+  if (stack.empty()) stack.push_back(e.frames[0]);
+  return intern(std::move(stack));
+}
+
+int32_t StackStore::fault_stack(pid_t pid, const FaultEvent& e) {
+  StackSnapshot snapshot;
+  static_assert(kDwarfRegs == LS_DWARF_REGS);
+  std::copy(e.regs.begin(), e.regs.end(), snapshot.regs.begin());
+  snapshot.stack_base = snapshot.regs[kDwarfRsp];
+  snapshot.stack = e.stack_bytes;
+  snapshot.hijacked.assign(e.hijacked.begin(), e.hijacked.end());
+  std::vector<uint64_t> pcs = symbolizer_.unwind(pid, snapshot, LS_MAX_STACK_DEPTH);
+  size_t skip = 0;
+  while (skip < pcs.size() && runtime_library(symbolizer_.module_path(pid, pcs[skip] - (skip ? 1 : 0))))
+    ++skip;
+  if (skip < pcs.size()) pcs.erase(pcs.begin(), pcs.begin() + static_cast<std::ptrdiff_t>(skip));
+  return intern(std::move(pcs));
+}
+
+void StackStore::forget(TraceId id) {
+  for (auto it = frames_.lower_bound({id, INT32_MIN}); it != frames_.end() && it->first.first == id;)
+    it = frames_.erase(it);
+}
+
+}  // namespace leakscope
