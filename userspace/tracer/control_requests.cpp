@@ -55,9 +55,9 @@ ControlReply TraceSession::handle_control(const nlohmann::json& request) {
             return reply_error("PID " + std::to_string(pid) + " is already traced");
           // Under --all: the operator asks for allocator probes on it, to stay.
           proc->heap_probes = proc->named = proc->drill_confirmed = true;
-          proc->maps_hash = 0;
+          proc->code_generation = 0;
           replan(*proc, now(), true);
-          symbolizer_.observe(pid);
+          spaces_.observe(pid);
           log_info("PID " + std::to_string(pid) + " (" + proc->info.comm + "): allocator probes on");
           return reply_ok({{"message", "allocator probes on PID " + std::to_string(pid) + " (" +
                                            proc->info.comm + ")"}});

@@ -35,8 +35,10 @@ std::vector<uint64_t> TraceSession::fault_stack(pid_t pid, const ls_fault_event&
   for (uint64_t ret : e.hijacked)
     if (ret) snapshot.hijacked.push_back(ret);
   std::vector<uint64_t> pcs = symbolizer_.unwind(pid, snapshot, LS_MAX_STACK_DEPTH);
+  const AddressSpace* space = spaces_.find(pid);
   size_t skip = 0;
-  while (skip < pcs.size() && runtime_library(symbolizer_.module_path(pid, pcs[skip] - (skip ? 1 : 0))))
+  while (skip < pcs.size() && space != nullptr &&
+         runtime_library(space->module_path(pcs[skip] - (skip ? 1 : 0))))
     ++skip;
   if (skip < pcs.size()) pcs.erase(pcs.begin(), pcs.begin() + static_cast<std::ptrdiff_t>(skip));
   return pcs;
@@ -47,9 +49,9 @@ void TraceSession::apply_fault_events() {
     auto it = targets_.find(e.trace_id);
     if (it == targets_.end() || it->second.exited()) return;
     pid_t pid = static_cast<pid_t>(e.tgid);
-    if (!symbolizer_.knows(pid)) symbolizer_.observe(pid);
     // The kernel side could not always tell (see faults.bpf.c).
-    if (symbolizer_.anonymous_at(pid, e.address) != true) return;
+    const Mapping* at = spaces_.mapping_at(pid, e.address);
+    if (at == nullptr || !at->is_anonymous()) return;
     int32_t stack_id = LS_STACK_UNKNOWN;
     if (e.flags & LS_FAULT_SAME_STACK) {
       // The thread is where its last full event was (one memset over

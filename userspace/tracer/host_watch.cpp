@@ -106,7 +106,7 @@ void TraceSession::steer_drills(double t) {
       session_->detach_allocator(proc.info.pid);
       proc.heap_probes = false;
       proc.drill_until = -1;
-      proc.maps_hash = 0;
+      proc.code_generation = 0;
       // It grows, but not through the heap: look again later, and later
       // each time (2x, 4x, ... --drill-for, at most 64x).
       proc.drills_without_leak = std::min(proc.drills_without_leak + 1, 6);
@@ -133,7 +133,7 @@ void TraceSession::steer_drills(double t) {
     if (drilling >= config_.drill_max) break;
     TracedProcess& proc = targets_.at(id);
     proc.heap_probes = true;
-    proc.maps_hash = 0;
+    proc.code_generation = 0;
     replan(proc, t, true);
     if (!session_->has_allocator_probes(proc.info.pid)) {
       proc.heap_probes = false;
@@ -142,7 +142,7 @@ void TraceSession::steer_drills(double t) {
     }
     proc.drill_until = t + config_.drill_seconds;
     ++drilling;
-    symbolizer_.observe(proc.info.pid);
+    spaces_.observe(proc.info.pid);
     log_info("PID " + std::to_string(proc.info.pid) + " (" + proc.info.comm + ") grows " +
              format_bytes(rate) + "/s: allocator probes on for " +
              std::to_string(static_cast<int>(config_.drill_seconds)) + " s");

@@ -178,7 +178,10 @@ void TraceSession::close_ended(std::vector<LedgerRow>& kernel_rows) {
     session_->drop_ledger(id);
     session_->drop_objects(id);
     proc->closed = true;
-    if (!live_.count(proc->info.pid)) symbolizer_.forget(proc->info.pid);
+    if (!live_.count(proc->info.pid)) {
+      symbolizer_.forget(proc->info.pid);
+      spaces_.forget(proc->info.pid);
+    }
   }
 }
 

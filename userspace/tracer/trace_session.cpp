@@ -32,16 +32,6 @@ double cpu_seconds() {
          double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// Identity of the executable objects a process maps: when it changes (a
-// dlopen, an exec) the allocator plan is worth computing again.
-size_t executable_maps_hash(const std::vector<MapEntry>& maps) {
-  size_t h = 0;
-  for (const MapEntry& m : maps)
-    if (m.executable() && m.file_backed())
-      h = h * 1000003u ^ std::hash<std::string>{}(m.path) ^ (m.inode << 1);
-  return h;
-}
-
 }  // namespace
 
 SeriesKey key_of(const LedgerRow& row) {
@@ -78,21 +68,21 @@ TraceId TraceSession::attach_pid(pid_t pid, Origin origin) {
   ProcessInfo info = inspect_process(pid);
   // Under --all a process gets allocator probes only when drilled into.
   bool heap = session_->heap_enabled() && origin != Origin::Host;
-  std::optional<std::vector<MapEntry>> maps;
+  const AddressSpace* space = nullptr;
   AllocatorPlan plan;
   if (heap) {
-    maps = read_maps(pid);
-    if (!maps)
+    space = spaces_.observe(pid);
+    if (space == nullptr || !space->alive())
       throw FatalError(ExitCode::NoSuchProcess,
                        "PID " + std::to_string(pid) + " exited before it could be traced");
-    plan = plan_allocator(pid, *maps);
+    plan = plan_allocator(pid, space->entries());
   }
   TraceId id = next_id_++;
   session_->track(pid, id, config_.follow_children || config_.all);
   try {
     // The maps are read now, while they are the ones of the image that
     // makes the calls (under --all, later and only for processes in view).
-    if (origin != Origin::Host) symbolizer_.observe(pid);
+    if (origin != Origin::Host) spaces_.observe(pid);
     if (heap) {
       AttachResult res = session_->attach_allocator(pid, plan);
       for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
@@ -115,7 +105,7 @@ TraceId TraceSession::attach_pid(pid_t pid, Origin origin) {
   proc.allocator_module = plan.allocator_module;
   proc.cgroup = process_cgroup(pid);
   proc.container_id = container_id_from_cgroup(proc.cgroup);
-  proc.maps_hash = maps ? executable_maps_hash(*maps) : 0;
+  proc.code_generation = space != nullptr ? space->code_generation() : 0;
   proc.attached_at = now();
   targets_[id] = std::move(proc);
   live_[pid] = id;
@@ -158,14 +148,14 @@ void TraceSession::start_command() {
 void TraceSession::replan(TracedProcess& proc, double t, bool quiet_failure) {
   if (!proc.heap_probes) return;  // only allocator probes need a plan
   pid_t pid = proc.info.pid;
-  auto maps = read_maps(pid);
-  if (!maps) return;
-  size_t h = executable_maps_hash(*maps);
-  if (h == proc.maps_hash && session_->has_allocator_probes(pid)) return;
+  const AddressSpace* space = spaces_.observe(pid);
+  if (space == nullptr || !space->alive()) return;
+  const uint64_t generation = space->code_generation();
+  if (generation == proc.code_generation && session_->has_allocator_probes(pid)) return;
   try {
-    AllocatorPlan plan = plan_allocator(pid, *maps);
+    AllocatorPlan plan = plan_allocator(pid, space->entries());
     AttachResult res = session_->attach_allocator(pid, plan);
-    proc.maps_hash = h;
+    proc.code_generation = generation;
     proc.allocator_module = plan.allocator_module;
     if (res.probes)
       log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(res.probes) +
@@ -173,7 +163,7 @@ void TraceSession::replan(TracedProcess& proc, double t, bool quiet_failure) {
   } catch (const FatalError& e) {
     // A freshly exec'd command may not have mapped its allocator yet; a
     // child may be gone already.
-    proc.maps_hash = h;
+    proc.code_generation = generation;
     if (!quiet_failure && !proc.warned_no_allocator && t - proc.attached_at > 2) {
       log_warn(e.what());
       proc.warned_no_allocator = true;
@@ -206,7 +196,7 @@ void TraceSession::refresh(TracedProcess& proc, double t) {
   }
   // Under --all most processes need no symbols until one of their stacks
   // shows up (apply_syscall_events observes them then).
-  if (proc.heap_probes || symbolizer_.knows(pid)) symbolizer_.observe(pid);
+  if (proc.heap_probes || spaces_.find(pid)) spaces_.observe(pid);
   replan(proc, t, false);
 }
 
@@ -264,7 +254,7 @@ void TraceSession::apply_syscall_events(double t) {
     if (it == targets_.end() || it->second.exited()) return;
     // Stacks are read against the view of the process's maps taken at the
     // last tick, which is the image that made the calls.
-    if (!symbolizer_.knows(pid) && observed.insert(pid).second) symbolizer_.observe(pid);
+    if (!spaces_.find(pid) && observed.insert(pid).second) spaces_.observe(pid);
     SysEvent ev;
     ev.op = e.op;
     ev.trace_id = e.trace_id;
@@ -309,6 +299,7 @@ std::vector<LedgerRow> TraceSession::resource_rows() const {
 }
 
 void TraceSession::tick(double t) {
+  spaces_.begin_tick();
   apply_syscall_events(t);
   apply_fault_events();
   reconcile_targets(t);

@@ -26,6 +26,7 @@
 #include "resources/resource_ledger.h"
 #include "report/formats.h"
 #include "symbols/symbolizer.h"
+#include "target/address_space.h"
 #include "timeline/timeline.h"
 #include "tracer/command.h"
 #include "tracer/config.h"
@@ -91,7 +92,8 @@ class TraceSession {
   SignalWatch signals_;
   std::unique_ptr<Session> session_;
   Collector collector_;
-  Symbolizer symbolizer_;
+  AddressSpaces spaces_;              // before symbolizer_, which reads it
+  Symbolizer symbolizer_{spaces_};
   Timeline timeline_;
   TargetSet targets_;                 // by trace id, ended images included
   std::map<pid_t, TraceId> live_;     // PID -> its current image
