@@ -17,6 +17,8 @@
 
 #include "symbols/module.h"
 #include "symbols/symbolizer.h"
+#include "target/address_space.h"
+#include "target/elf_file.h"
 #include "target/proc_maps.h"
 
 namespace leakscope_test_symbols {
@@ -85,8 +87,9 @@ struct ChildGuard {
 };
 
 TEST(Symbolizer, ResolvesFunctionInThisExecutable) {
-  Symbolizer sym;
-  sym.observe(getpid());
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  spaces.observe(getpid());
   // Frames are return addresses: resolve looks up address - 1.
   const Frame f = sym.resolve(getpid(), target_address() + 1);
   EXPECT_EQ(f.address, target_address() + 1);
@@ -99,7 +102,8 @@ TEST(Symbolizer, ResolvesFunctionInThisExecutable) {
 }
 
 TEST(Symbolizer, ObservesOnFirstResolve) {
-  Symbolizer sym;
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
   EXPECT_EQ(sym.stats().processes, 0u);
   const Frame f = sym.resolve(getpid(), target_address() + 1);
   EXPECT_EQ(f.function, "leakscope_test_symbols::symbolizer_target_function(int)");
@@ -117,8 +121,9 @@ TEST(Symbolizer, ResolvesLibc) {
   void* malloc_addr = ::dlsym(libc, "malloc");
   ::dlclose(libc);
   ASSERT_NE(malloc_addr, nullptr);
-  Symbolizer sym;
-  sym.observe(getpid());
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  spaces.observe(getpid());
   const Frame f = sym.resolve(getpid(), reinterpret_cast<uint64_t>(malloc_addr) + 1);
   EXPECT_NE(f.module.find("libc.so"), std::string::npos) << f.module;
   EXPECT_FALSE(f.function.empty());
@@ -126,8 +131,9 @@ TEST(Symbolizer, ResolvesLibc) {
 }
 
 TEST(Symbolizer, ResolvesStack) {
-  Symbolizer sym;
-  sym.observe(getpid());
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  spaces.observe(getpid());
   const uint64_t stack[] = {target_address() + 1, reinterpret_cast<uint64_t>(&::free) + 1, 0};
   const std::vector<Frame> frames = sym.resolve_stack(getpid(), stack);
   ASSERT_EQ(frames.size(), 3u);
@@ -140,8 +146,9 @@ TEST(Symbolizer, AnonymousMemoryWithoutPerfMapIsUnknown) {
   ::unlink(perf_map_path(getpid()).c_str());
   AnonPage page(PROT_READ | PROT_WRITE);
   ASSERT_TRUE(page.ok());
-  Symbolizer sym;
-  sym.observe(getpid());
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  spaces.observe(getpid());
   const Frame f = sym.resolve(getpid(), page.address() + 0x11);
   EXPECT_TRUE(f.function.empty());
   EXPECT_EQ(f.file, "");
@@ -151,7 +158,8 @@ TEST(Symbolizer, AnonymousMemoryWithoutPerfMapIsUnknown) {
 }
 
 TEST(Symbolizer, UnknownProcessNeverThrows) {
-  Symbolizer sym;
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
   const Frame f = sym.resolve(0x3ffffff0, 0x1234);
   EXPECT_TRUE(f.function.empty());
   EXPECT_EQ(f.module, "[unknown]");
@@ -168,19 +176,21 @@ TEST(Symbolizer, JitFramesFromPerfMap) {
     std::ofstream out(path);
     out << hex(page.address()) << " 100 LazyCompile:*handler /srv/app.js:12\n";
   }
-  Symbolizer sym;
-  sym.observe(getpid());
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  spaces.observe(getpid());
   Frame f = sym.resolve(getpid(), page.address() + 0x20);
   EXPECT_NE(f.function.find("handler"), std::string::npos) << f.function;
   EXPECT_EQ(f.module, "[jit]");
   EXPECT_EQ(f.module_offset, 0x20u);
 
-  // The JIT appends more code: picked up on the next observe().
+  // The JIT appends more code: picked up on the next tick's read.
   {
     std::ofstream out(path, std::ios::app);
     out << hex(page.address() + 0x200) << " 80 LazyCompile:*onTimeout /srv/app.js:40\n";
   }
-  sym.observe(getpid());
+  spaces.begin_tick();
+  spaces.observe(getpid());
   f = sym.resolve(getpid(), page.address() + 0x210);
   EXPECT_NE(f.function.find("onTimeout"), std::string::npos) << f.function;
   EXPECT_EQ(f.module, "[jit]");
@@ -197,10 +207,14 @@ TEST(Symbolizer, ResolvesAfterChildExits) {
     for (;;) ::pause();
   }
   const pid_t pid = child.pid;
-  Symbolizer sym;
-  sym.observe(pid);
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  spaces.observe(pid);
   child.kill_and_reap();
-  sym.observe(pid);  // gone now: the last view is kept
+  spaces.begin_tick();
+  spaces.observe(pid);  // gone now: the last view is kept
+  ASSERT_NE(spaces.find(pid), nullptr);
+  EXPECT_FALSE(spaces.find(pid)->alive());
 
   // The child is a fork of this process: same executable at the same address.
   const Frame f = sym.resolve(pid, target_address() + 1);
@@ -247,8 +261,9 @@ TEST(Symbolizer, ResolvesDeletedExecutableAfterExit) {
   ASSERT_EQ(std::string(buf).rfind("ready", 0), 0u) << buf;
 
   const pid_t pid = child.pid;
-  Symbolizer sym;
-  sym.observe(pid);
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  spaces.observe(pid);
   const auto maps = read_maps(pid);
   ASSERT_TRUE(maps.has_value());
   std::vector<MapEntry> text;
@@ -259,7 +274,10 @@ TEST(Symbolizer, ResolvesDeletedExecutableAfterExit) {
   child.kill_and_reap();
   ::close(to_child[1]);
   fs::remove(copy);
-  sym.observe(pid);
+  spaces.begin_tick();
+  spaces.observe(pid);
+  ASSERT_NE(spaces.find(pid), nullptr);
+  EXPECT_FALSE(spaces.find(pid)->alive());
 
   // Somewhere in its code is cache_put().
   bool found = false;
@@ -280,8 +298,9 @@ TEST(Symbolizer, ResolvesDeletedExecutableAfterExit) {
 }
 
 TEST(Symbolizer, EvictsOnlyUnmappedModules) {
-  Symbolizer sym(1);
-  sym.observe(getpid());
+  AddressSpaces spaces;
+  Symbolizer sym(spaces, 1);
+  spaces.observe(getpid());
   // Everything this process maps stays open despite the bound of 1.
   EXPECT_GT(sym.stats().modules_cached, 1u);
   EXPECT_EQ(sym.resolve(getpid(), target_address() + 1).function,
@@ -291,6 +310,21 @@ TEST(Symbolizer, EvictsOnlyUnmappedModules) {
   // Forgotten processes are observed again on demand.
   EXPECT_EQ(sym.resolve(getpid(), target_address() + 1).function,
             "leakscope_test_symbols::symbolizer_target_function(int)");
+}
+
+TEST(Symbolizer, BuildIdAgreesWithElfFile) {
+  std::string error;
+  const auto elf = ElfFile::open("/proc/self/exe", &error);
+  ASSERT_TRUE(elf.has_value()) << error;
+  ASSERT_EQ(elf->build_id().size(), 40u) << elf->build_id();
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  const Frame f = sym.resolve(getpid(), target_address() + 1);
+  EXPECT_EQ(f.function, "leakscope_test_symbols::symbolizer_target_function(int)");
+  EXPECT_EQ(f.build_id, elf->build_id());
+  const auto module = Module::open("/proc/self/exe");
+  ASSERT_TRUE(module.has_value());
+  EXPECT_EQ(module->build_id(), elf->build_id());
 }
 
 TEST(SymbolizerModule, FileOffsetToVaddrAndBuildId) {

@@ -13,6 +13,7 @@
 
 #include "symbols/symbolizer.h"
 #include "symbols/unwind.h"
+#include "target/address_space.h"
 #include "target/proc_maps.h"
 
 namespace leakscope {
@@ -185,8 +186,9 @@ __attribute__((noinline)) int unwind_outer(int x) {
 
 TEST(UnwindTest, OwnStackUnwindsThroughTheExecutablesCfi) {
   ASSERT_GT(unwind_outer(1), 0);
-  Symbolizer symbolizer;
-  symbolizer.observe(::getpid());
+  AddressSpaces spaces;
+  Symbolizer symbolizer(spaces);
+  spaces.observe(::getpid());
   std::vector<uint64_t> pcs = symbolizer.unwind(::getpid(), g_snapshot, 32);
   ASSERT_GE(pcs.size(), 4u);
   std::vector<std::string> names;

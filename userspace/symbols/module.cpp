@@ -25,17 +25,6 @@ namespace {
 
 constexpr size_t kMaxMemo = 1 << 16;
 
-std::string hex(const unsigned char* bytes, size_t len) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (size_t i = 0; i < len; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xf]);
-  }
-  return out;
-}
-
 // The main file is always reported with its descriptor, so dwfl never has to
 // look for it.
 int no_find_elf(Dwfl_Module*, void**, const char*, Dwarf_Addr, char**, Elf**) { return -1; }
@@ -45,11 +34,10 @@ int no_find_elf(Dwfl_Module*, void**, const char*, Dwarf_Addr, char**, Elf**) { 
 // over the network when nothing is found locally.
 int local_build_id_debuginfo(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const char*,
                              const char*, GElf_Word, char** debuginfo_file_name) {
-  const unsigned char* bits = nullptr;
-  GElf_Addr vaddr = 0;
-  const int len = dwfl_module_build_id(mod, &bits, &vaddr);
-  if (len < 2 || bits == nullptr) return -1;
-  const std::string id = hex(bits, static_cast<size_t>(len));
+  // The main file is loaded by now (Module::open asked for it).
+  GElf_Addr bias = 0;
+  const std::string id = elf_build_id(dwfl_module_getelf(mod, &bias));
+  if (id.size() < 4) return -1;
   const std::string path =
       "/usr/lib/debug/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -147,21 +135,8 @@ std::optional<Module> Module::open(const std::string& path, std::string* error) 
     return std::nullopt;
   }
   m.bias_ = bias;
-
-  size_t phnum = 0;
-  if (elf_getphdrnum(elf, &phnum) == 0) {
-    for (size_t i = 0; i < phnum; ++i) {
-      GElf_Phdr phdr;
-      if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) continue;
-      if (phdr.p_type != PT_LOAD) continue;
-      m.segments_.push_back({phdr.p_offset, phdr.p_filesz, phdr.p_vaddr});
-    }
-  }
-
-  const unsigned char* bits = nullptr;
-  GElf_Addr id_vaddr = 0;
-  const int len = dwfl_module_build_id(m.module_, &bits, &id_vaddr);
-  if (len > 0 && bits != nullptr) m.build_id_ = hex(bits, static_cast<size_t>(len));
+  m.segments_ = elf_load_segments(elf);
+  m.build_id_ = elf_build_id(elf);
   return m;
 }
 
@@ -188,14 +163,14 @@ Module& Module::operator=(Module&& other) noexcept {
 Module::~Module() = default;
 
 std::optional<uint64_t> Module::file_offset_to_vaddr(uint64_t file_offset) const {
-  for (const Segment& s : segments_) {
+  for (const ElfFile::Segment& s : segments_) {
     if (file_offset >= s.offset && file_offset - s.offset < s.filesz)
       return file_offset - s.offset + s.vaddr;
   }
   // Mappings start on page boundaries, segments need not: accept the part of
   // the segment's first page that lies before its own start.
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  for (const Segment& s : segments_) {
+  for (const ElfFile::Segment& s : segments_) {
     const uint64_t page_start = s.offset & ~(page - 1);
     if (file_offset >= page_start && file_offset < s.offset && s.vaddr >= s.offset - file_offset)
       return s.vaddr - (s.offset - file_offset);

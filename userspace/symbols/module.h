@@ -1,5 +1,6 @@
-// One ELF object (executable or shared library): symbols and source lines by
-// ELF virtual address, through elfutils libdwfl.
+// One ELF object (executable or shared library): symbols, source lines and
+// call-frame rules by ELF virtual address, through elfutils libdwfl. Its
+// build id and segments are read by target/elf_file.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "symbols/unwind.h"
+#include "target/elf_file.h"
 
 struct Dwfl;
 struct Dwfl_Module;
@@ -58,11 +60,6 @@ class Module {
   std::optional<CfiRow> cfi_row(uint64_t vaddr) const;
 
  private:
-  struct Segment {
-    uint64_t offset;
-    uint64_t filesz;
-    uint64_t vaddr;
-  };
   struct DwflDeleter {
     void operator()(Dwfl* dwfl) const;
   };
@@ -74,7 +71,7 @@ class Module {
   Dwfl_Module* module_ = nullptr;  // owned by dwfl_
   uint64_t bias_ = 0;              // dwfl address = ELF vaddr + bias_
   std::string build_id_;
-  std::vector<Segment> segments_;
+  std::vector<ElfFile::Segment> segments_;  // PT_LOAD
   std::unordered_map<uint64_t, ModuleSymbol> memo_;
 };
 

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <functional>
 #include <string_view>
 #include <utility>
 
@@ -19,7 +18,6 @@ namespace leakscope {
 
 namespace {
 
-constexpr std::string_view kDeleted = " (deleted)";
 constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
 
 // Reads `length` bytes at `offset`, or until end of file when `length` is 0.
@@ -48,12 +46,6 @@ std::optional<std::string> read_text(const std::string& path) {
 
 std::string proc_path(pid_t pid, std::string_view rest) {
   return "/proc/" + std::to_string(pid) + std::string(rest);
-}
-
-std::string strip_deleted(const std::string& path) {
-  if (path.size() > kDeleted.size() && path.ends_with(kDeleted))
-    return path.substr(0, path.size() - kDeleted.size());
-  return path;
 }
 
 std::string file_identity(const MapEntry& e, const std::string& path) {
@@ -87,24 +79,44 @@ Frame unknown_frame(uint64_t address) {
 
 }  // namespace
 
-Symbolizer::Symbolizer(size_t max_modules) : max_modules_(max_modules) {}
+Symbolizer::Symbolizer(AddressSpaces& spaces, size_t max_modules)
+    : spaces_(spaces), max_modules_(max_modules) {
+  read_hook_ =
+      spaces_.add_read_hook([this](pid_t pid, const AddressSpace& space) { on_read(pid, space); });
+}
 
-Symbolizer::~Symbolizer() = default;
+Symbolizer::~Symbolizer() { spaces_.remove_read_hook(read_hook_); }
 
-void Symbolizer::observe(pid_t pid) {
+void Symbolizer::on_read(pid_t pid, const AddressSpace& space) {
   try {
-    refresh(pid);
-    if (auto it = processes_.find(pid); it != processes_.end())
-      it->second.refreshed_on_miss = false;
+    Process& process = processes_[pid];
+    if (process.generation != space.generation()) update_modules(pid, process, space);
+    refresh_perf_map(pid, process);
+    evict();
   } catch (...) {
-    // Out of memory or similar: keep the last view, try again next tick.
+    // Out of memory or similar: caught up with on the next read or lookup.
   }
+}
+
+Symbolizer::Process* Symbolizer::process_for(pid_t pid) {
+  const AddressSpace* space = spaces_.find(pid);
+  if (space == nullptr) space = spaces_.observe(pid);  // on_read runs if it reads
+  if (space == nullptr) return nullptr;
+  // A space read before this Symbolizer existed, or after forget(pid).
+  auto [it, added] = processes_.try_emplace(pid);
+  Process& process = it->second;
+  if (added && space->alive()) refresh_perf_map(pid, process);
+  if (process.generation != space->generation()) {
+    update_modules(pid, process, *space);
+    evict();
+  }
+  return &process;
 }
 
 void Symbolizer::forget(pid_t pid) {
   auto it = processes_.find(pid);
   if (it == processes_.end()) return;
-  for (const std::string& key : it->second.module_keys) {
+  for (const std::string& key : it->second.keys) {
     if (auto slot = slots_.find(key); slot != slots_.end() && slot->second.users > 0)
       --slot->second.users;
   }
@@ -112,70 +124,38 @@ void Symbolizer::forget(pid_t pid) {
   evict();
 }
 
-bool Symbolizer::refresh(pid_t pid) {
-  auto it = processes_.find(pid);
-  const auto text = read_text(proc_path(pid, "/maps"));
-  // A zombie's maps read as empty: the process is gone, keep its last view.
-  if (!text || text->empty()) {
-    if (it != processes_.end()) it->second.alive = false;
-    return false;
-  }
-  if (it == processes_.end()) it = processes_.emplace(pid, Process{}).first;
-  Process& process = it->second;
-  process.alive = true;
-
-  const size_t hash = std::hash<std::string_view>{}(*text);
-  if (!process.has_maps || hash != process.maps_hash || text->size() != process.maps_length) {
-    update_maps(pid, process, parse_maps(*text));
-    process.has_maps = true;
-    process.maps_hash = hash;
-    process.maps_length = text->size();
-  }
-  refresh_perf_map(pid, process);
-  evict();
-  return true;
-}
-
-void Symbolizer::update_maps(pid_t pid, Process& process, std::vector<MapEntry> entries) {
+void Symbolizer::update_modules(pid_t pid, Process& process, const AddressSpace& space) {
   // Open each object that has executable code once, through one of its
   // executable mappings.
   std::unordered_map<std::string, std::string> keys_by_file;
-  for (const MapEntry& e : entries) {
-    if (!e.executable() || !e.file_backed()) continue;
-    const std::string path = strip_deleted(e.path);
-    const std::string identity = file_identity(e, path);
+  for (const Mapping& m : space.mappings()) {
+    if (!m.entry.executable() || !m.entry.file_backed()) continue;
+    const std::string identity = file_identity(m.entry, m.path);
     if (!keys_by_file.contains(identity))
-      keys_by_file.emplace(identity, module_key_for(pid, e, path));
+      keys_by_file.emplace(identity, module_key_for(pid, m.entry, m.path));
   }
 
-  std::vector<Mapping> mappings;
+  std::unordered_map<uint64_t, std::string> module_keys;
   std::unordered_set<std::string> keys;
-  mappings.reserve(entries.size());
-  for (MapEntry& e : entries) {
-    Mapping m;
-    m.path = strip_deleted(e.path);
-    if (e.file_backed()) {
-      if (auto k = keys_by_file.find(file_identity(e, m.path)); k != keys_by_file.end()) {
-        m.module_key = k->second;
-        keys.insert(k->second);
-      }
+  for (const Mapping& m : space.mappings()) {
+    if (!m.entry.file_backed()) continue;
+    if (auto k = keys_by_file.find(file_identity(m.entry, m.path)); k != keys_by_file.end()) {
+      module_keys.emplace(m.entry.start, k->second);
+      keys.insert(k->second);
     }
-    m.entry = std::move(e);
-    mappings.push_back(std::move(m));
   }
-  std::sort(mappings.begin(), mappings.end(),
-            [](const Mapping& a, const Mapping& b) { return a.entry.start < b.entry.start; });
 
   for (const std::string& key : keys) {
-    if (!process.module_keys.contains(key)) ++slots_[key].users;
+    if (!process.keys.contains(key)) ++slots_[key].users;
   }
-  for (const std::string& key : process.module_keys) {
+  for (const std::string& key : process.keys) {
     if (keys.contains(key)) continue;
     if (auto slot = slots_.find(key); slot != slots_.end() && slot->second.users > 0)
       --slot->second.users;
   }
-  process.mappings = std::move(mappings);
-  process.module_keys = std::move(keys);
+  process.module_keys = std::move(module_keys);
+  process.keys = std::move(keys);
+  process.generation = space.generation();
 }
 
 std::string Symbolizer::module_key_for(pid_t pid, const MapEntry& entry, const std::string& path) {
@@ -255,33 +235,31 @@ void Symbolizer::refresh_perf_map(pid_t pid, Process& process) {
   perf.parsed_bytes += complete + 1;
 }
 
-const Symbolizer::Mapping* Symbolizer::find_mapping(const Process& process,
-                                                    uint64_t address) const {
-  auto it = std::upper_bound(process.mappings.begin(), process.mappings.end(), address,
-                             [](uint64_t addr, const Mapping& m) { return addr < m.entry.start; });
-  if (it == process.mappings.begin()) return nullptr;
-  --it;
-  return it->entry.contains(address) ? &*it : nullptr;
+Module* Symbolizer::module_at(const Process& process, const Mapping& mapping) {
+  auto key = process.module_keys.find(mapping.entry.start);
+  if (key == process.module_keys.end()) return nullptr;
+  auto slot = slots_.find(key->second);
+  if (slot == slots_.end() || !slot->second.module) return nullptr;
+  slot->second.last_used = ++clock_;
+  return &*slot->second.module;
 }
 
-Frame Symbolizer::resolve_in(Process& process, uint64_t address, bool* missed) {
+Frame Symbolizer::resolve_in(const AddressSpace& space, Process& process, uint64_t address,
+                             bool* missed) {
   Frame f;
   f.address = address;
   // A return address points after the call: the call itself is one byte back.
   const uint64_t pc = address > 0 ? address - 1 : 0;
-  const Mapping* m = find_mapping(process, pc);
+  const Mapping* m = space.find(pc);
 
   if (m != nullptr && m->entry.file_backed()) {
     f.module = m->path;
     f.module_offset = address - m->entry.start + m->entry.offset;
-    if (m->module_key.empty()) return f;
-    auto slot = slots_.find(m->module_key);
-    if (slot == slots_.end() || !slot->second.module) return f;
-    slot->second.last_used = ++clock_;
-    Module& module = *slot->second.module;
-    f.build_id = module.build_id();
-    if (auto vaddr = module.file_offset_to_vaddr(pc - m->entry.start + m->entry.offset)) {
-      ModuleSymbol sym = module.lookup(*vaddr);
+    Module* module = module_at(process, *m);
+    if (module == nullptr) return f;
+    f.build_id = module->build_id();
+    if (auto vaddr = module->file_offset_to_vaddr(pc - m->entry.start + m->entry.offset)) {
+      ModuleSymbol sym = module->lookup(*vaddr);
       f.function = std::move(sym.function);
       f.file = std::move(sym.file);
       f.line = sym.line;
@@ -308,32 +286,26 @@ Frame Symbolizer::resolve_in(Process& process, uint64_t address, bool* missed) {
 }
 
 bool Symbolizer::is_code(pid_t pid, uint64_t address) const {
+  const AddressSpace* space = spaces_.find(pid);
+  if (space == nullptr || address == 0) return false;
+  if (const Mapping* m = space->find(address - 1)) return m->is_code();
   auto it = processes_.find(pid);
-  if (it == processes_.end() || address == 0) return false;
-  const Mapping* m = find_mapping(it->second, address - 1);
-  if (m != nullptr) return m->entry.executable() && (m->entry.file_backed() || m->path == "[vdso]");
-  return it->second.perf.map.lookup(address - 1) != nullptr;
+  return it != processes_.end() && it->second.perf.map.lookup(address - 1) != nullptr;
 }
 
 Frame Symbolizer::resolve(pid_t pid, uint64_t address) {
   Frame f = unknown_frame(address);
   try {
-    auto it = processes_.find(pid);
-    if (it == processes_.end()) {
-      refresh(pid);
-      it = processes_.find(pid);
-    }
-    if (it != processes_.end()) {
+    if (Process* process = process_for(pid)) {
+      const AddressSpace& space = *spaces_.find(pid);
       bool missed = false;
-      f = resolve_in(it->second, address, &missed);
-      // Mapped since the last observe() (dlopen, new JIT code): look again,
-      // at most once per tick so garbage frames do not cost a maps read each.
-      if (missed && it->second.alive && !it->second.refreshed_on_miss) {
-        it->second.refreshed_on_miss = true;
-        if (refresh(pid)) {
-          missed = false;
-          f = resolve_in(it->second, address, &missed);
-        }
+      f = resolve_in(space, *process, address, &missed);
+      if (missed) {
+        // Maybe mapped since the last read (dlopen, new JIT code):
+        // mapping_at reads the maps again, at most once a tick, and on_read
+        // catches up with them (and the perf map); then look again.
+        spaces_.mapping_at(pid, address > 0 ? address - 1 : 0);
+        f = resolve_in(space, *process, address, &missed);
       }
     }
   } catch (...) {
@@ -354,57 +326,24 @@ std::vector<Frame> Symbolizer::resolve_stack(pid_t pid, std::span<const uint64_t
 }
 
 std::vector<uint64_t> Symbolizer::unwind(pid_t pid, StackSnapshot snapshot, size_t max_frames) {
-  auto it = processes_.find(pid);
-  if (it == processes_.end()) {
-    refresh(pid);
-    it = processes_.find(pid);
-  }
-  if (it == processes_.end()) return {snapshot.regs[kDwarfRip]};
-  Process& process = it->second;
-  for (const Mapping& m : process.mappings)
-    if (m.path == "[uprobes]") snapshot.trampoline = m.entry.start;
-  CfiLookup lookup = [&](uint64_t pc) -> std::optional<CfiRow> {
-    const Mapping* m = find_mapping(process, pc);
-    if (m == nullptr || !m->entry.file_backed() || m->module_key.empty()) return std::nullopt;
-    auto slot = slots_.find(m->module_key);
-    if (slot == slots_.end() || !slot->second.module) return std::nullopt;
-    const Module& module = *slot->second.module;
-    auto vaddr = module.file_offset_to_vaddr(pc - m->entry.start + m->entry.offset);
-    if (!vaddr) return std::nullopt;
-    return module.cfi_row(*vaddr);
-  };
   try {
+    Process* process = process_for(pid);
+    if (process == nullptr) return {snapshot.regs[kDwarfRip]};
+    const AddressSpace& space = *spaces_.find(pid);
+    if (uint64_t trampoline = space.uprobe_trampoline()) snapshot.trampoline = trampoline;
+    CfiLookup lookup = [&](uint64_t pc) -> std::optional<CfiRow> {
+      const Mapping* m = space.find(pc);
+      if (m == nullptr || !m->entry.file_backed()) return std::nullopt;
+      const Module* module = module_at(*process, *m);
+      if (module == nullptr) return std::nullopt;
+      auto vaddr = module->file_offset_to_vaddr(pc - m->entry.start + m->entry.offset);
+      if (!vaddr) return std::nullopt;
+      return module->cfi_row(*vaddr);
+    };
     return unwind_stack(snapshot, lookup, max_frames);
   } catch (...) {
     return {snapshot.regs[kDwarfRip]};
   }
-}
-
-std::optional<bool> Symbolizer::anonymous_at(pid_t pid, uint64_t address) {
-  auto it = processes_.find(pid);
-  if (it == processes_.end()) {
-    refresh(pid);
-    it = processes_.find(pid);
-    if (it == processes_.end()) return std::nullopt;
-  }
-  const Mapping* m = find_mapping(it->second, address);
-  if (m == nullptr && it->second.alive && !it->second.refreshed_on_miss) {
-    // Mapped since the last observe(): look again, at most once a tick.
-    it->second.refreshed_on_miss = true;
-    if (refresh(pid)) m = find_mapping(it->second, address);
-  }
-  if (m == nullptr) return std::nullopt;
-  const MapEntry& e = m->entry;
-  bool shared = e.perms.size() > 3 && e.perms[3] == 's';
-  return !e.file_backed() && !shared && m->path != "[stack]" && m->path != "[vvar]" &&
-         m->path != "[vdso]" && m->path.rfind("[stack:", 0) != 0;
-}
-
-std::string Symbolizer::module_path(pid_t pid, uint64_t address) const {
-  auto it = processes_.find(pid);
-  if (it == processes_.end()) return {};
-  const Mapping* m = find_mapping(it->second, address);
-  return m != nullptr && m->entry.file_backed() ? m->path : std::string();
 }
 
 SymbolizerStats Symbolizer::stats() const {

@@ -1,11 +1,13 @@
 // Turns user-space addresses of traced processes into frames: function, source
 // line and module. The one entry point the rest of the program uses.
 //
-// Not thread-safe: one thread owns a Symbolizer and makes every call (no locks
-// inside). Symbols come from the ELF objects a process maps (symtab/dynsym and
-// DWARF lines through elfutils, separate debug info only from the local
-// /usr/lib/debug/.build-id tree, never debuginfod) and, for JIT code in
-// anonymous memory, from the process's /tmp/perf-PID.map.
+// Not thread-safe: one thread owns a Symbolizer and its AddressSpaces and
+// makes every call (no locks inside). What each process maps comes from the
+// AddressSpaces (target/address_space.h). Symbols come from the ELF objects
+// a process maps (symtab/dynsym and DWARF lines through elfutils, separate
+// debug info only from the local /usr/lib/debug/.build-id tree, never
+// debuginfod) and, for JIT code in anonymous memory, from the process's
+// /tmp/perf-PID.map.
 #pragma once
 
 #include <sys/types.h>
@@ -23,41 +25,40 @@
 #include "symbols/module.h"
 #include "symbols/perf_map.h"
 #include "symbols/unwind.h"
+#include "target/address_space.h"
 
 namespace leakscope {
 
 struct SymbolizerStats {
   size_t modules_cached = 0;  // ELF objects open
-  size_t processes = 0;       // processes observed and not forgotten
+  size_t processes = 0;       // processes symbolized for and not forgotten
   uint64_t frames_resolved = 0;
   uint64_t frames_unknown = 0;
 };
 
 class Symbolizer {
  public:
+  // Mappings come from `spaces`, which must outlive the Symbolizer. Each time
+  // `spaces` reads a live process's maps, the Symbolizer opens the objects
+  // newly mapped with code (so they still resolve after the process exits or
+  // the file is deleted) and reloads the process's perf map when it changed.
   // At most `max_modules` ELF objects are kept open (least recently used go
-  // first), except that a module mapped by an observed process is never
-  // dropped before forget().
-  explicit Symbolizer(size_t max_modules = 256);
+  // first), except that a module mapped by a process not forgotten is never
+  // dropped.
+  explicit Symbolizer(AddressSpaces& spaces, size_t max_modules = 256);
 
+  // `spaces` calls back into it: it stays where it was made.
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
-  Symbolizer(Symbolizer&&) = default;
-  Symbolizer& operator=(Symbolizer&&) = default;
   ~Symbolizer();
 
-  // Call every tick while `pid` is alive: re-reads /proc/PID/maps (no work when
-  // unchanged), opens newly mapped executable objects right away so they still
-  // resolve after the process exits, and reloads the process's perf map when
-  // it changed. After the process is gone, its last view is kept until
-  // forget().
-  void observe(pid_t pid);
-
-  // Drops everything kept for `pid`.
+  // Drops what is kept for `pid` here (its address space is the caller's to
+  // forget).
   void forget(pid_t pid);
 
   // `address` is a return address (every frame of a captured stack is): the
-  // lookup is done at address - 1, the frame reports `address`. Never throws.
+  // lookup is done at address - 1, the frame reports `address`. A process not
+  // observed yet is observed first. Never throws.
   // Unknown: empty function, module = mapped path or "[unknown]"/"[heap]"...,
   // module_offset set, so Frame::display_name() gives "module+0xoff".
   Frame resolve(pid_t pid, uint64_t address);
@@ -68,22 +69,11 @@ class Symbolizer {
   // snapshot's uretprobe trampoline is taken from the process's maps.
   std::vector<uint64_t> unwind(pid_t pid, StackSnapshot snapshot, size_t max_frames);
 
-  // Whether `address` in `pid` lies in private anonymous memory (the heap,
-  // an anonymous mapping; not a file, not the main stack). nullopt when no
-  // mapping holds it, even after the maps are read again.
-  std::optional<bool> anonymous_at(pid_t pid, uint64_t address);
-
-  // Path of the file-backed object mapped at `address` in `pid`; empty when
-  // none is.
-  std::string module_path(pid_t pid, uint64_t address) const;
-
-  // True when `address` lies in an executable file-backed mapping of the
-  // observed `pid` (or in JIT code its perf map names): a plausible return
-  // address. False for unobserved pids.
+  // True when `address` is a plausible return address of `pid`: the mapping
+  // at address - 1 is code (AddressSpace::is_code), or no mapping holds it
+  // and the perf map names JIT code there. False for pids the address spaces
+  // do not know. Reads nothing.
   bool is_code(pid_t pid, uint64_t address) const;
-
-  // True once observe() has seen `pid` (alive or since exited).
-  bool knows(pid_t pid) const { return processes_.count(pid) != 0; }
 
   SymbolizerStats stats() const;
 
@@ -92,12 +82,7 @@ class Symbolizer {
     std::optional<Module> module;        // nullopt: the object could not be opened
     std::vector<std::string> file_keys;  // file identities that lead here
     uint64_t last_used = 0;
-    size_t users = 0;  // observed processes mapping it
-  };
-  struct Mapping {
-    MapEntry entry;
-    std::string path;        // entry.path without " (deleted)"
-    std::string module_key;  // key into slots_; empty when none
+    size_t users = 0;  // processes not forgotten mapping it
   };
   struct PerfMapFile {
     PerfMap map;
@@ -108,26 +93,29 @@ class Symbolizer {
     uint64_t parsed_bytes = 0;  // consumed up to the last complete line
   };
   struct Process {
-    bool alive = true;
-    bool has_maps = false;
-    size_t maps_hash = 0;
-    size_t maps_length = 0;
-    std::vector<Mapping> mappings;  // sorted by start
-    std::unordered_set<std::string> module_keys;
-    bool refreshed_on_miss = false;  // maps re-read for an unmapped address since observe()
-    std::optional<pid_t> ns_pid;     // pid inside its own pid namespace
+    uint64_t generation = 0;  // of the address space module_keys were taken from
+    // Mapping start -> key into slots_, for the file-backed mappings of
+    // objects with code.
+    std::unordered_map<uint64_t, std::string> module_keys;
+    std::unordered_set<std::string> keys;  // the values of module_keys
+    std::optional<pid_t> ns_pid;           // pid inside its own pid namespace
     PerfMapFile perf;
   };
 
-  // Returns false when the process is gone (or was never readable).
-  bool refresh(pid_t pid);
-  void update_maps(pid_t pid, Process& process, std::vector<MapEntry> entries);
+  // Called by `spaces_` after each read of a live process's maps.
+  void on_read(pid_t pid, const AddressSpace& space);
+  // What is kept for `pid`, observing it when unknown and catching up with
+  // its address space when that changed; nullptr when it cannot be read.
+  Process* process_for(pid_t pid);
+  void update_modules(pid_t pid, Process& process, const AddressSpace& space);
   void refresh_perf_map(pid_t pid, Process& process);
   std::string module_key_for(pid_t pid, const MapEntry& entry, const std::string& path);
+  Module* module_at(const Process& process, const Mapping& mapping);
   void evict();
-  const Mapping* find_mapping(const Process& process, uint64_t address) const;
-  Frame resolve_in(Process& process, uint64_t address, bool* missed);
+  Frame resolve_in(const AddressSpace& space, Process& process, uint64_t address, bool* missed);
 
+  AddressSpaces& spaces_;
+  size_t read_hook_ = 0;
   size_t max_modules_;
   uint64_t clock_ = 0;
   std::unordered_map<std::string, Slot> slots_;             // module key -> slot

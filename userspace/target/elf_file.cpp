@@ -173,24 +173,7 @@ void ElfFile::reset() {
   fd_ = -1;
 }
 
-std::string ElfFile::build_id() const {
-  if (elf_ == nullptr) return {};
-  // Program headers first: they survive stripping of section headers.
-  for (const GElf_Phdr& phdr : program_headers(elf_)) {
-    if (phdr.p_type != PT_NOTE) continue;
-    Elf_Type type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
-    std::string id = build_id_in_notes(
-        elf_getdata_rawchunk(elf_, static_cast<int64_t>(phdr.p_offset), phdr.p_filesz, type));
-    if (!id.empty()) return id;
-  }
-  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
-    GElf_Shdr shdr;
-    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE) continue;
-    std::string id = build_id_in_notes(elf_getdata(scn, nullptr));
-    if (!id.empty()) return id;
-  }
-  return {};
-}
+std::string ElfFile::build_id() const { return elf_build_id(elf_); }
 
 bool ElfFile::is_dynamic() const {
   if (elf_ == nullptr) return false;
@@ -235,13 +218,34 @@ std::vector<uint8_t> ElfFile::read_bytes(uint64_t offset, size_t n) const {
   return out;
 }
 
-std::vector<ElfFile::Segment> ElfFile::load_segments() const {
-  std::vector<Segment> out;
-  if (elf_ == nullptr) return out;
-  for (const GElf_Phdr& phdr : program_headers(elf_)) {
+std::vector<ElfFile::Segment> ElfFile::load_segments() const { return elf_load_segments(elf_); }
+
+std::string elf_build_id(Elf* elf) {
+  if (elf == nullptr) return {};
+  // Program headers first: they survive stripping of section headers.
+  for (const GElf_Phdr& phdr : program_headers(elf)) {
+    if (phdr.p_type != PT_NOTE) continue;
+    Elf_Type type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
+    std::string id = build_id_in_notes(
+        elf_getdata_rawchunk(elf, static_cast<int64_t>(phdr.p_offset), phdr.p_filesz, type));
+    if (!id.empty()) return id;
+  }
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE) continue;
+    std::string id = build_id_in_notes(elf_getdata(scn, nullptr));
+    if (!id.empty()) return id;
+  }
+  return {};
+}
+
+std::vector<ElfFile::Segment> elf_load_segments(Elf* elf) {
+  std::vector<ElfFile::Segment> out;
+  if (elf == nullptr) return out;
+  for (const GElf_Phdr& phdr : program_headers(elf)) {
     if (phdr.p_type != PT_LOAD) continue;
-    out.push_back(Segment{phdr.p_vaddr, phdr.p_memsz, phdr.p_offset, phdr.p_filesz,
-                          (phdr.p_flags & PF_X) != 0});
+    out.push_back(ElfFile::Segment{phdr.p_vaddr, phdr.p_memsz, phdr.p_offset, phdr.p_filesz,
+                                   (phdr.p_flags & PF_X) != 0});
   }
   return out;
 }

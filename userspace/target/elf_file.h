@@ -76,4 +76,9 @@ class ElfFile {
   Elf* elf_ = nullptr;
 };
 
+// The same readers on an ELF image opened elsewhere (symbols/Module gets its
+// handle from libdwfl), so that build ids and segments are read one way.
+std::string elf_build_id(Elf* elf);
+std::vector<ElfFile::Segment> elf_load_segments(Elf* elf);
+
 }  // namespace leakscope

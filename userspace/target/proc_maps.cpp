@@ -53,13 +53,26 @@ std::vector<MapEntry> parse_maps(std::string_view text) {
   return out;
 }
 
-std::optional<std::vector<MapEntry>> read_maps(pid_t pid) {
+std::optional<std::string> read_maps_text(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
   if (!in) return std::nullopt;
   std::stringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return std::nullopt;
-  return parse_maps(ss.str());
+  return ss.str();
+}
+
+std::optional<std::vector<MapEntry>> read_maps(pid_t pid) {
+  auto text = read_maps_text(pid);
+  if (!text) return std::nullopt;
+  return parse_maps(*text);
+}
+
+std::string without_deleted_suffix(std::string_view path) {
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (path.size() > kDeleted.size() && path.ends_with(kDeleted))
+    path.remove_suffix(kDeleted.size());
+  return std::string(path);
 }
 
 std::string openable_path(pid_t pid, const MapEntry& entry) {
@@ -67,10 +80,7 @@ std::string openable_path(pid_t pid, const MapEntry& entry) {
   std::snprintf(name, sizeof name, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, entry.start,
                 entry.end);
   if (::access(name, R_OK) == 0) return name;
-  std::string path = entry.path;
-  const std::string deleted = " (deleted)";
-  if (path.size() > deleted.size() && path.ends_with(deleted))
-    path.resize(path.size() - deleted.size());
+  const std::string path = without_deleted_suffix(entry.path);
   // Not through "/proc/PID/root" + path: an absolute symlink in a
   // container's tree would be followed on the host.
   return pinned_path_in_root(pid, path);

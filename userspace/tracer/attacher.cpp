@@ -11,22 +11,8 @@
 
 namespace leakscope {
 
-namespace {
-
-// Identity of the executable objects a process maps: when it changes (a
-// dlopen, an exec) the allocator plan is worth computing again.
-size_t executable_maps_hash(const std::vector<MapEntry>& maps) {
-  size_t h = 0;
-  for (const MapEntry& m : maps)
-    if (m.executable() && m.file_backed())
-      h = h * 1000003u ^ std::hash<std::string>{}(m.path) ^ (m.inode << 1);
-  return h;
-}
-
-}  // namespace
-
-Attacher::Attacher(const TraceConfig& config, Kernel& kernel, ImageTable& images, Symbolizer& symbolizer)
-    : config_(config), kernel_(kernel), images_(images), symbolizer_(symbolizer) {}
+Attacher::Attacher(const TraceConfig& config, Kernel& kernel, ImageTable& images, AddressSpaces& spaces)
+    : config_(config), kernel_(kernel), images_(images), spaces_(spaces) {}
 
 TraceId Attacher::attach(pid_t pid, Origin origin, double t) {
   if (images_.live(pid))
@@ -34,20 +20,20 @@ TraceId Attacher::attach(pid_t pid, Origin origin, double t) {
   ProcessInfo info = inspect_process(pid);
   // Under --all a process gets allocator probes only when drilled into.
   bool heap = kernel_.heap_enabled() && origin != Origin::Host;
-  std::optional<std::vector<MapEntry>> maps;
+  const AddressSpace* space = nullptr;
   AllocatorPlan plan;
   if (heap) {
-    maps = read_maps(pid);
-    if (!maps)
+    space = spaces_.observe(pid);
+    if (!space || !space->alive())
       throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited before it could be traced");
-    plan = plan_allocator(pid, *maps);
+    plan = plan_allocator(pid, space->entries());
   }
   TraceId id = images_.new_id();
   kernel_.track(pid, id, config_.follow_children || config_.all);
   try {
     // The maps are read now, while they are the ones of the image that
     // makes the calls (under --all, later and only for processes in view).
-    if (origin != Origin::Host) symbolizer_.observe(pid);
+    if (origin != Origin::Host) spaces_.observe(pid);
     if (heap) {
       AttachResult res = kernel_.attach_allocator(pid, plan);
       for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
@@ -70,7 +56,7 @@ TraceId Attacher::attach(pid_t pid, Origin origin, double t) {
   image.allocator_module = plan.allocator_module;
   image.cgroup = process_cgroup(pid);
   image.container_id = container_id_from_cgroup(image.cgroup);
-  image.maps_hash = maps ? executable_maps_hash(*maps) : 0;
+  image.code_generation = space ? space->code_generation() : 0;
   image.attached_at = t;
   images_.add(std::move(image));
   return id;
@@ -117,14 +103,14 @@ void Attacher::detach(pid_t pid, double t) {
 void Attacher::replan(TracedImage& image, double t, bool quiet_failure) {
   if (!image.heap_probes) return;  // only allocator probes need a plan
   pid_t pid = image.pid();
-  auto maps = read_maps(pid);
-  if (!maps) return;
-  size_t h = executable_maps_hash(*maps);
-  if (h == image.maps_hash && kernel_.has_allocator_probes(pid)) return;
+  const AddressSpace* space = spaces_.observe(pid);
+  if (!space || !space->alive()) return;
+  const uint64_t generation = space->code_generation();
+  if (generation == image.code_generation && kernel_.has_allocator_probes(pid)) return;
   try {
-    AllocatorPlan plan = plan_allocator(pid, *maps);
+    AllocatorPlan plan = plan_allocator(pid, space->entries());
     AttachResult res = kernel_.attach_allocator(pid, plan);
-    image.maps_hash = h;
+    image.code_generation = generation;
     image.allocator_module = plan.allocator_module;
     if (res.probes)
       log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(res.probes) + " allocator probes on " +
@@ -132,7 +118,7 @@ void Attacher::replan(TracedImage& image, double t, bool quiet_failure) {
   } catch (const FatalError& e) {
     // A freshly exec'd command may not have mapped its allocator yet; a
     // child may be gone already.
-    image.maps_hash = h;
+    image.code_generation = generation;
     if (!quiet_failure && !image.warned_no_allocator && t - image.attached_at > 2) {
       log_warn(e.what());
       image.warned_no_allocator = true;
@@ -164,33 +150,31 @@ void Attacher::refresh(TracedImage& image, double t) {
   }
   // Under --all most processes need no symbols until one of their stacks
   // shows up (events observe them then).
-  if (image.heap_probes || symbolizer_.knows(pid)) symbolizer_.observe(pid);
+  if (image.heap_probes || spaces_.find(pid)) spaces_.observe(pid);
   replan(image, t, false);
 }
 
 void Attacher::add_allocator_probes(TracedImage& image, double t) {
   image.heap_probes = image.named = true;
-  image.maps_hash = 0;
+  image.code_generation = 0;
   replan(image, t, true);
-  symbolizer_.observe(image.pid());
 }
 
 bool Attacher::start(TracedImage& image, double t) {
   image.heap_probes = true;
-  image.maps_hash = 0;
+  image.code_generation = 0;
   replan(image, t, true);
   if (!kernel_.has_allocator_probes(image.pid())) {
     image.heap_probes = false;
     return false;
   }
-  symbolizer_.observe(image.pid());
   return true;
 }
 
 void Attacher::stop(TracedImage& image) {
   kernel_.detach_allocator(image.pid());
   image.heap_probes = false;
-  image.maps_hash = 0;
+  image.code_generation = 0;
 }
 
 }  // namespace leakscope

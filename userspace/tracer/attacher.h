@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "probes/kernel.h"
-#include "symbols/symbolizer.h"
+#include "target/address_space.h"
 #include "tracer/command.h"
 #include "tracer/config.h"
 #include "tracer/host_watch.h"
@@ -19,7 +19,7 @@ namespace leakscope {
 
 class Attacher final : public DrillProbes {
  public:
-  Attacher(const TraceConfig& config, Kernel& kernel, ImageTable& images, Symbolizer& symbolizer);
+  Attacher(const TraceConfig& config, Kernel& kernel, ImageTable& images, AddressSpaces& spaces);
 
   // Throws FatalError (Usage: traced already; NoSuchProcess; ...).
   TraceId attach(pid_t pid, Origin origin, double t);
@@ -44,7 +44,7 @@ class Attacher final : public DrillProbes {
   const TraceConfig& config_;
   Kernel& kernel_;
   ImageTable& images_;
-  Symbolizer& symbolizer_;
+  AddressSpaces& spaces_;
   std::optional<ChildCommand> child_;
 };
 

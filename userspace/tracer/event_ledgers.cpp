@@ -27,8 +27,8 @@ LedgerRow ledger_row(const ResourceRow& r) {
 
 }  // namespace
 
-EventLedgers::EventLedgers(const ImageTable& images, StackStore& stacks, Symbolizer& symbolizer)
-    : images_(images), stacks_(stacks), symbolizer_(symbolizer) {}
+EventLedgers::EventLedgers(const ImageTable& images, StackStore& stacks, AddressSpaces& spaces)
+    : images_(images), stacks_(stacks), spaces_(spaces) {}
 
 void EventLedgers::apply(const SyscallEvent& e) {
   const TracedImage* image = images_.find(e.trace_id);
@@ -36,7 +36,7 @@ void EventLedgers::apply(const SyscallEvent& e) {
   pid_t pid = static_cast<pid_t>(e.tgid);
   // Stacks are read against the view of the process's maps taken at the
   // last tick, which is the image that made the calls.
-  if (!symbolizer_.knows(pid)) symbolizer_.observe(pid);
+  if (!spaces_.find(pid)) spaces_.observe(pid);
   SysEvent ev;
   ev.op = e.op;
   ev.trace_id = e.trace_id;
@@ -59,9 +59,9 @@ void EventLedgers::apply(const FaultEvent& e) {
   const TracedImage* image = images_.find(e.trace_id);
   if (!image || image->exited()) return;
   pid_t pid = static_cast<pid_t>(e.tgid);
-  if (!symbolizer_.knows(pid)) symbolizer_.observe(pid);
   // The kernel side could not always tell (see faults.bpf.c).
-  if (symbolizer_.anonymous_at(pid, e.address) != true) return;
+  const Mapping* at = spaces_.mapping_at(pid, e.address);
+  if (!at || !at->is_anonymous()) return;
   int32_t stack_id = LS_STACK_UNKNOWN;
   if (e.stack == FaultEvent::Stack::SamePlace) {
     // The thread is where its last full event was (one memset over many

@@ -13,7 +13,7 @@
 #include "probes/kernel.h"
 #include "resources/page_ledger.h"
 #include "resources/resource_ledger.h"
-#include "symbols/symbolizer.h"
+#include "target/address_space.h"
 #include "tracer/image_table.h"
 #include "tracer/stack_store.h"
 
@@ -21,7 +21,7 @@ namespace leakscope {
 
 class EventLedgers {
  public:
-  EventLedgers(const ImageTable& images, StackStore& stacks, Symbolizer& symbolizer);
+  EventLedgers(const ImageTable& images, StackStore& stacks, AddressSpaces& spaces);
 
   void apply(const SyscallEvent& event);
   void apply(const FaultEvent& event);
@@ -42,7 +42,7 @@ class EventLedgers {
  private:
   const ImageTable& images_;
   StackStore& stacks_;
-  Symbolizer& symbolizer_;
+  AddressSpaces& spaces_;
   ResourceLedger resources_;
   PageLedger pages_;
   // Kind fault: thread -> (image, stack) of its last full fault event.

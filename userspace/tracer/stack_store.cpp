@@ -20,8 +20,9 @@ bool runtime_library(std::string_view path) {
 
 }  // namespace
 
-StackStore::StackStore(const Kernel& kernel, Symbolizer& symbolizer, size_t max_user_stacks)
-    : kernel_(kernel), symbolizer_(symbolizer), max_user_stacks_(max_user_stacks) {}
+StackStore::StackStore(const Kernel& kernel, Symbolizer& symbolizer, const AddressSpaces& spaces,
+                       size_t max_user_stacks)
+    : kernel_(kernel), symbolizer_(symbolizer), spaces_(spaces), max_user_stacks_(max_user_stacks) {}
 
 const std::vector<Frame>& StackStore::frames(TraceId id, pid_t pid, int32_t stack_id) {
   auto key = std::make_pair(id, stack_id);
@@ -71,9 +72,9 @@ int32_t StackStore::fault_stack(pid_t pid, const FaultEvent& e) {
   snapshot.stack = e.stack_bytes;
   snapshot.hijacked.assign(e.hijacked.begin(), e.hijacked.end());
   std::vector<uint64_t> pcs = symbolizer_.unwind(pid, snapshot, LS_MAX_STACK_DEPTH);
+  const AddressSpace* space = spaces_.find(pid);
   size_t skip = 0;
-  while (skip < pcs.size() && runtime_library(symbolizer_.module_path(pid, pcs[skip] - (skip ? 1 : 0))))
-    ++skip;
+  while (space && skip < pcs.size() && runtime_library(space->module_path(pcs[skip] - (skip ? 1 : 0)))) ++skip;
   if (skip < pcs.size()) pcs.erase(pcs.begin(), pcs.begin() + static_cast<std::ptrdiff_t>(skip));
   return intern(std::move(pcs));
 }

@@ -15,6 +15,7 @@
 #include "core/types.h"
 #include "probes/kernel.h"
 #include "symbols/symbolizer.h"
+#include "target/address_space.h"
 
 namespace leakscope {
 
@@ -23,7 +24,7 @@ inline constexpr int32_t kUserStackBase = 1 << 24;
 class StackStore {
  public:
   // At most `max_user_stacks` composed stacks; past that a new one is unknown.
-  StackStore(const Kernel& kernel, Symbolizer& symbolizer, size_t max_user_stacks);
+  StackStore(const Kernel& kernel, Symbolizer& symbolizer, const AddressSpaces& spaces, size_t max_user_stacks);
 
   // The frames of `stack_id` in image `id` of process `pid`, leak site first.
   const std::vector<Frame>& frames(TraceId id, pid_t pid, int32_t stack_id);
@@ -49,6 +50,7 @@ class StackStore {
  private:
   const Kernel& kernel_;
   Symbolizer& symbolizer_;
+  const AddressSpaces& spaces_;
   size_t max_user_stacks_;
   std::map<std::pair<TraceId, int32_t>, std::vector<Frame>> frames_;
   std::map<std::vector<uint64_t>, int32_t> user_ids_;

@@ -39,10 +39,11 @@ nlohmann::json enabled_kinds(uint32_t kinds_mask) {
 TraceSession::TraceSession(const TraceConfig& config)
     : config_(config),
       kernel_(open_kernel(config.kernel)),
+      symbolizer_(spaces_),
       images_(*kernel_, *this, ImagePolicy{config.all, config.keep_exited}),
-      attacher_(config, *kernel_, images_, symbolizer_),
-      stacks_(*kernel_, symbolizer_, config.kernel.sizes.max_stack_traces),
-      ledgers_(images_, stacks_, symbolizer_),
+      attacher_(config, *kernel_, images_, spaces_),
+      stacks_(*kernel_, symbolizer_, spaces_, config.kernel.sizes.max_stack_traces),
+      ledgers_(images_, stacks_, spaces_),
       judge_(config),
       start_(std::chrono::steady_clock::now()) {
   if (config.all) host_.emplace(config);
@@ -73,7 +74,10 @@ void TraceSession::image_execd(TraceId old, TraceId next) {
 
 void TraceSession::image_closed(const TracedImage& image) {
   resolve_live_stacks(image.final_rows, image);
-  if (!images_.traces(image.pid())) symbolizer_.forget(image.pid());
+  if (!images_.traces(image.pid())) {
+    symbolizer_.forget(image.pid());
+    spaces_.forget(image.pid());
+  }
 }
 
 void TraceSession::image_forgotten(TraceId id) {
@@ -85,6 +89,7 @@ void TraceSession::image_forgotten(TraceId id) {
 }
 
 void TraceSession::tick(double t) {
+  spaces_.begin_tick();
   EventHandlers handlers;
   handlers.syscall = [this](const SyscallEvent& e) { ledgers_.apply(e); };
   handlers.lifecycle = [this, t](const LifecycleEvent& e) { images_.apply(e, t); };

@@ -16,6 +16,7 @@
 #include "metrics/metrics.h"
 #include "probes/kernel.h"
 #include "symbols/symbolizer.h"
+#include "target/address_space.h"
 #include "timeline/timeline.h"
 #include "tracer/attacher.h"
 #include "tracer/config.h"
@@ -56,6 +57,7 @@ class TraceSession final : private ImageObserver {
   const TraceConfig& config_;
   SignalWatch signals_;
   std::unique_ptr<Kernel> kernel_;
+  AddressSpaces spaces_;  // before the symbolizer, which reads them
   Symbolizer symbolizer_;
   Timeline timeline_;
   ImageTable images_;

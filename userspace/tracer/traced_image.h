@@ -41,7 +41,7 @@ struct TracedImage {
   std::string allocator_module;
   std::string cgroup;
   std::string container_id;
-  size_t maps_hash = 0;       // of the executable mappings last planned for
+  uint64_t code_generation = 0;  // AddressSpace::code_generation() last planned for; 0: plan again
   double attached_at = 0;     // seconds since tracing began
   double exited_at = -1;      // when tracing it ended; < 0 while traced
   End end = End::None;
