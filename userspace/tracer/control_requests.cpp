@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "report/text.h"
+#include "tracer/health.h"
 #include "tracer/trace_session.h"
 
 namespace leakscope {
@@ -113,7 +114,9 @@ nlohmann::json TraceSession::status_json() const {
                        {"live_bytes", live[id].first},
                        {"live_objects", live[id].second}});
   }
-  Counters c = session_->counters();
+  nlohmann::json drops = nlohmann::json::object();
+  for (const HealthLoss& loss : health_from(session_->counters(), pages_.pages_dropped()).losses())
+    drops[std::string(loss.name)] = loss.value;
   nlohmann::json sinks = nlohmann::json::array();
   if (dispatcher_)
     for (const SinkHealth& h : dispatcher_->health())
@@ -146,16 +149,7 @@ nlohmann::json TraceSession::status_json() const {
             {"ledger", {{"used", session_->entries(MapName::Ledger)}, {"capacity", sizes.max_stacks}}},
             {"targets", {{"used", session_->entries(MapName::Targets)}, {"capacity", sizes.max_targets}}}}},
           {"live_objects", live_objects},
-          {"drops",
-           {{"objects_map_full", c[LS_CNT_OBJ_MAP_FULL]},
-            {"ledger_map_full", c[LS_CNT_LEDGER_FULL]},
-            {"stack_missed", c[LS_CNT_STACK_MISS]},
-            {"calls_missed", c[LS_CNT_INFLIGHT_FULL]},
-            {"events_lost", c[LS_CNT_EVENTS_LOST]},
-            {"fault_events_lost", c[LS_CNT_FAULTS_LOST]},
-            {"fault_stacks_over_budget", c[LS_CNT_FAULT_NO_STACK]},
-            {"fault_pages_over_limit", pages_.pages_dropped()},
-            {"children_not_followed", c[LS_CNT_TARGETS_FULL]}}},
+          {"drops", drops},
           {"alerts_firing", alerts_.firing()},
           {"sinks", sinks},
           {"control", control_ ? control_->path() : ""},

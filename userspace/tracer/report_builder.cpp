@@ -2,6 +2,7 @@
 #include <set>
 
 #include "collector/object_ages.h"
+#include "tracer/health.h"
 #include "tracer/output.h"
 #include "tracer/trace_session.h"
 
@@ -113,15 +114,10 @@ Report TraceSession::build_report(double t, bool final, bool with_ages) {
 
   Counters c = session_->counters();
   Health& h = r.health;
-  h.allocs = c[LS_CNT_ALLOCS];
-  h.frees = c[LS_CNT_FREES];
-  h.frees_unknown = c[LS_CNT_FREES_UNKNOWN];
-  h.dropped_objects = c[LS_CNT_OBJ_MAP_FULL] + pages_.pages_dropped();  // kind fault: books full
-  h.dropped_ledger = c[LS_CNT_LEDGER_FULL];
-  h.stack_misses = c[LS_CNT_STACK_MISS] + c[LS_CNT_FAULT_NO_STACK];
-  h.inflight_drops = c[LS_CNT_INFLIGHT_FULL];
-  h.stale_replaced = c[LS_CNT_STALE_REPLACED];
-  h.events_lost = c[LS_CNT_EVENTS_LOST] + c[LS_CNT_FAULTS_LOST];
+  Health counted = health_from(c, pages_.pages_dropped());
+  counted.unknown_frames = h.unknown_frames;  // counted above, while symbolizing
+  counted.total_frames = h.total_frames;
+  h = counted;
   h.objects_capacity = session_->sizes().max_objects;
   h.ledger_rows = static_cast<uint32_t>(rows_.size());
   h.ledger_capacity = session_->sizes().max_stacks;
