@@ -1,13 +1,18 @@
-// Health: one figure per kernel counter and one list of losses.
+// Health: one figure per kernel counter, one list of losses, and every
+// renderer agreeing on what was lost.
 #include <gtest/gtest.h>
 
 #include <array>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "metrics/metrics.h"
+#include "report/json.h"
 #include "report/model.h"
 #include "tracer/health.h"
 
@@ -116,6 +121,58 @@ TEST(HealthTest, AnyLossMakesItLossy) {
     }
   }
   EXPECT_EQ(losses, Health{}.losses().size());
+}
+
+// leakscope_dropped_total{reason=...} samples, by reason.
+std::map<std::string, uint64_t> dropped_samples(const std::string& text) {
+  std::map<std::string, uint64_t> out;
+  std::istringstream in(text);
+  const std::string prefix = "leakscope_dropped_total{reason=\"";
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with(prefix)) continue;
+    const size_t end = line.find('"', prefix.size());
+    const std::string reason = line.substr(prefix.size(), end - prefix.size());
+    EXPECT_EQ(out.count(reason), 0u) << "reason emitted twice: " << reason;
+    out[reason] = std::stoull(line.substr(line.rfind(' ') + 1));
+  }
+  return out;
+}
+
+// The report's lost total and /metrics' drops, from one Health, agree: in
+// total and reason by reason.
+TEST(HealthTest, ReportAndMetricsCountTheSameLosses) {
+  Counters c{};
+  for (size_t i = 0; i < c.size(); ++i) c[i] = distinct(i);
+  Report r;
+  r.health = health_from(c, 77);
+  MetricsSnapshot m;
+  m.health = r.health;
+
+  const nlohmann::json report = nlohmann::json::parse(render_json(r));
+  const std::map<std::string, uint64_t> dropped = dropped_samples(render_prometheus(m));
+
+  uint64_t metrics_total = 0;
+  for (const auto& [reason, value] : dropped) metrics_total += value;
+  const uint64_t report_total = report["health"]["lost_total"].get<uint64_t>();
+  EXPECT_EQ(report_total, metrics_total);
+  EXPECT_EQ(report_total, r.health.lost_total());
+  EXPECT_GE(report_total, 77u + distinct(LS_CNT_FAULTS_LOST) + distinct(LS_CNT_TARGETS_FULL));
+  EXPECT_EQ(report["health"]["lossless"], false);
+
+  // Reason by reason: the JSON key of each loss holds the metrics sample.
+  uint64_t report_sum = 0;
+  size_t losses = 0;
+  for (const HealthFigureInfo& info : kHealthFigures) {
+    if (info.loss.empty()) continue;
+    ++losses;
+    const std::string key(info.key), reason(info.loss);
+    ASSERT_TRUE(report["health"].contains(key)) << key;
+    ASSERT_EQ(dropped.count(reason), 1u) << reason;
+    EXPECT_EQ(report["health"][key].get<uint64_t>(), dropped.at(reason)) << key << " / " << reason;
+    report_sum += report["health"][key].get<uint64_t>();
+  }
+  EXPECT_EQ(dropped.size(), losses);
+  EXPECT_EQ(report_sum, report_total);
 }
 
 }  // namespace

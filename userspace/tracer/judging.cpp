@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "tracer/health.h"
 #include "tracer/trace_session.h"
 
 namespace leakscope {
@@ -77,11 +78,7 @@ void TraceSession::publish_metrics(double tick_seconds) {
   m.objects_map_fill = double(live) / double(session_->sizes().max_objects);
   m.ledger_map_fill = double(rows_.size()) / double(session_->sizes().max_stacks);
   Counters c = session_->counters();
-  m.dropped_objects = c[LS_CNT_OBJ_MAP_FULL];
-  m.dropped_ledger = c[LS_CNT_LEDGER_FULL];
-  m.stack_misses = c[LS_CNT_STACK_MISS];
-  m.missed_calls = c[LS_CNT_INFLIGHT_FULL];
-  m.events_lost = c[LS_CNT_EVENTS_LOST];
+  m.health = health_from(c, pages_.pages_dropped());
   m.symbol_cache_modules = symbolizer_.stats().modules_cached;
   m.alerts_firing = alerts_.firing();
   if (dispatcher_) {
