@@ -251,6 +251,10 @@ TEST(FoldedTest, FirstLineCarriesTheTrustFigures) {
   r.health.stack_misses = 5;
   r.health.inflight_drops = 6;
   r.health.events_lost = 2;
+  r.health.children_not_followed = 13;
+  r.health.fault_events_lost = 14;
+  r.health.fault_stacks_over_budget = 15;
+  r.health.fault_pages_dropped = 16;
   r.health.stale_replaced = 8;
   r.health.unknown_frames = 11;
   r.health.total_frames = 90;
@@ -263,8 +267,11 @@ TEST(FoldedTest, FirstLineCarriesTheTrustFigures) {
        {"LOSSY", "1200 allocs, 900 frees (7 of blocks from before attach)",
         "3 objects dropped (object map full)", "4 ledger rows dropped (ledger full)",
         "5 stacks not captured", "6 calls missed", "2 syscall events lost",
-        "8 addresses reused with no free seen", "11 of 90 frames unsymbolized",
-        "12 of 65536 ledger rows in use"}) {
+        "13 children not followed (targets map full)",
+        "14 page-fault events lost (ring buffer full)",
+        "15 page-fault stacks not taken (over the --fault-stacks budget)",
+        "16 pages not booked (page ledger full)", "8 addresses reused with no free seen",
+        "11 of 90 frames unsymbolized", "12 of 65536 ledger rows in use"}) {
     EXPECT_NE(first.find(figure), std::string::npos) << figure << "\n" << first;
   }
   // The stacks are unchanged by it.

@@ -258,8 +258,17 @@ TEST(HtmlTest, LossyAndEmptyReports) {
   std::string page = render_html(lossy);
   EXPECT_NE(page.find("Not lossless."), std::string::npos);
   EXPECT_NE(page.find("17 objects dropped"), std::string::npos);
-  EXPECT_NE(page.find("3 stacks missed"), std::string::npos);
+  EXPECT_NE(page.find("3 stacks not captured"), std::string::npos);
   EXPECT_EQ(page.find("Lossless."), std::string::npos);
+  // The trust line names the losses that happened, in the words every format uses.
+  EXPECT_EQ(page.find("calls missed"), std::string::npos) << "no calls were missed";
+
+  // A loss of kind fault alone is enough to make a report not lossless.
+  Report faulty = synthetic_report();
+  faulty.health.fault_pages_dropped = 21;
+  page = render_html(faulty);
+  EXPECT_NE(page.find("Not lossless."), std::string::npos);
+  EXPECT_NE(page.find("21 pages not booked (page ledger full)"), std::string::npos);
 
   // Odd stacks: one sample of history, all zero, counted objects (timerfd),
   // no frames at all.

@@ -82,11 +82,17 @@ MetricsSnapshot sample_snapshot() {
   s.last_tick_seconds = 0.0125;
   s.objects_map_fill = 0.5;
   s.ledger_map_fill = 0.01;
-  s.dropped_objects = 1;
-  s.dropped_ledger = 2;
-  s.stack_misses = 3;
-  s.missed_calls = 4;
-  s.events_lost = 5;
+  s.health.dropped_objects = 1;
+  s.health.dropped_ledger = 2;
+  s.health.stack_misses = 3;
+  s.health.inflight_drops = 4;
+  s.health.events_lost = 5;
+  s.health.children_not_followed = 6;
+  s.health.fault_events_lost = 7;
+  s.health.fault_stacks_over_budget = 8;
+  s.health.fault_pages_dropped = 9;
+  s.health.allocs = 1000;  // counted, not lost: no drop reason
+  s.health.stale_replaced = 10;
   s.symbol_cache_modules = 12;
   s.alerts_firing = 1;
   s.sinks = {{"jsonl", 5, 0, 0, 0}, {"alertmanager", 7, 2, 1, 3}, {"alertmanager", 1, 1, 0, 1}};
@@ -150,6 +156,15 @@ TEST(MetricsTest, RendersSamplesAndLabels) {
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"calls_missed\"} 4\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"events_lost\"} 5\n"))
       << "syscall events lost (ring buffer full) are a drop reason like the others";
+  // Losses the report always counted, now on /metrics too, each under its own reason.
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"children_not_followed\"} 6\n"));
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"fault_events_lost\"} 7\n"));
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"fault_stacks_over_budget\"} 8\n"));
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"fault_pages_over_limit\"} 9\n"));
+  size_t dropped_samples = 0;
+  for (const std::string& line : lines_of(text))
+    if (line.starts_with("leakscope_dropped_total{")) ++dropped_samples;
+  EXPECT_EQ(dropped_samples, 9u) << "one sample per loss, no more: " << text;
   EXPECT_TRUE(contains(text, "\nleakscope_symbol_cache_modules 12\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_alerts_firing 1\n"));
   // Two sinks of one type are summed into one series.
@@ -218,7 +233,7 @@ TEST(MetricsTest, PromtoolAcceptsExposition) {
 TEST(MetricsTest, EventsLostIsADropReasonPromtoolAccepts) {
   REQUIRE_PROMTOOL();
   MetricsSnapshot s;
-  s.events_lost = 7;
+  s.health.events_lost = 7;
   const std::string text = render_prometheus(s);
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"events_lost\"} 7\n")) << text;
   expect_promtool_accepts(text);

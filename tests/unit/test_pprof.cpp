@@ -331,6 +331,10 @@ TEST_F(PprofTest, CommentsCarryTheTrustFigures) {
   r.health.stack_misses = 5;
   r.health.inflight_drops = 6;
   r.health.events_lost = 2;
+  r.health.children_not_followed = 13;
+  r.health.fault_events_lost = 14;
+  r.health.fault_stacks_over_budget = 15;
+  r.health.fault_pages_dropped = 16;
   r.health.stale_replaced = 8;
   r.health.unknown_frames = 11;
   r.health.total_frames = 90;
@@ -345,6 +349,10 @@ TEST_F(PprofTest, CommentsCarryTheTrustFigures) {
         "trust: 3 objects dropped (object map full)", "trust: 4 ledger rows dropped (ledger full)",
         "trust: 5 stacks not captured", "trust: 6 calls missed (per-thread state not saved)",
         "trust: 2 syscall events lost (ring buffer full)",
+        "trust: 13 children not followed (targets map full)",
+        "trust: 14 page-fault events lost (ring buffer full)",
+        "trust: 15 page-fault stacks not taken (over the --fault-stacks budget)",
+        "trust: 16 pages not booked (page ledger full)",
         "trust: 8 addresses reused with no free seen", "trust: 11 of 90 frames unsymbolized",
         "trust: 12 of 65536 ledger rows in use"}) {
     EXPECT_EQ(std::count(lines.begin(), lines.end(), figure), 1) << figure << "\n" << comments.out;

@@ -87,12 +87,37 @@ TEST(ReportTest, JsonCarriesTheContractFields) {
   EXPECT_EQ(j["health"]["dropped_objects"], 3);
 }
 
+// Each loss is reported under its own key: a fault loss is not a syscall
+// event lost, a stack over the fault budget is not an allocation stack missed.
+TEST(ReportTest, JsonKeepsEachLossApart) {
+  Report r = sample_report();
+  r.health.dropped_objects = 0;
+  r.health.fault_events_lost = 4;
+  r.health.fault_stacks_over_budget = 5;
+  r.health.fault_pages_dropped = 6;
+  r.health.children_not_followed = 7;
+  auto j = nlohmann::json::parse(render_json(r));
+  const auto& h = j["health"];
+  EXPECT_EQ(h["lossless"], false);
+  EXPECT_EQ(h["events_lost"], 0);
+  EXPECT_EQ(h["stack_misses"], 0);
+  EXPECT_EQ(h["dropped_objects"], 0);
+  EXPECT_EQ(h["fault_events_lost"], 4);
+  EXPECT_EQ(h["fault_stacks_over_budget"], 5);
+  EXPECT_EQ(h["fault_pages_dropped"], 6);
+  EXPECT_EQ(h["children_not_followed"], 7);
+  EXPECT_EQ(h["lost_total"], 4 + 5 + 6 + 7);
+  EXPECT_EQ(h["allocs"], 10);
+}
+
 TEST(ReportTest, TextShowsLeakSiteFirstAndWhatWasLost) {
   Report r = sample_report();
   std::string text = render_text(r, 10);
   EXPECT_LT(text.find("remember"), text.find("load_table"));
   EXPECT_NE(text.find("cache.c:42"), std::string::npos);
   EXPECT_NE(text.find("LOST"), std::string::npos);
+  EXPECT_NE(text.find("3 objects dropped (object map full)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("stacks not captured"), std::string::npos) << "only losses that happened";
   std::string table = render_table(r, 1);
   EXPECT_NE(table.find("remember"), std::string::npos);
   EXPECT_EQ(table.find("load_table"), std::string::npos);  // --top 1

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -244,6 +245,11 @@ Report realistic_report() {
   r.health.frees_unknown = 3;
   r.health.dropped_objects = 1;
   r.health.stack_misses = 2;
+  r.health.events_lost = 6;
+  r.health.children_not_followed = 7;
+  r.health.fault_events_lost = 8;
+  r.health.fault_stacks_over_budget = 9;
+  r.health.fault_pages_dropped = 10;
   r.health.unknown_frames = 1;
   r.health.total_frames = 4;
   r.health.objects_capacity = 1048576;
@@ -320,6 +326,30 @@ TEST(ReportSchemaTest, MissingFrameFieldFails) {
   nlohmann::json j = realistic_json();
   j["stacks"][0]["frames"][2].erase("module_offset");
   expect_invalid(j.dump(), "module_offset");
+}
+
+// The schema lets later versions add fields, so validation alone would not
+// notice a health figure it never declares: check each one by name.
+TEST(ReportSchemaTest, DeclaresAndRequiresEveryHealthFigure) {
+  require_validator();
+  std::ifstream in(schema_path());
+  const nlohmann::json schema = nlohmann::json::parse(in);
+  const nlohmann::json& declared = schema.at("$defs").at("health");
+  const nlohmann::json j = realistic_json();
+  ASSERT_GE(j["health"].size(), kHealthFigures.size() + 2);  // + lossless, lost_total
+  for (const auto& [key, value] : j["health"].items()) {
+    EXPECT_TRUE(declared.at("properties").contains(key)) << key << " is not declared";
+    EXPECT_NE(std::find(declared.at("required").begin(), declared.at("required").end(), key),
+              declared.at("required").end())
+        << key << " is not required";
+  }
+}
+
+TEST(ReportSchemaTest, NegativeLossFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["health"]["fault_pages_dropped"] = -1;
+  expect_invalid(j.dump(), "health/fault_pages_dropped");
 }
 
 TEST(ReportSchemaTest, WrongHealthTypeFails) {

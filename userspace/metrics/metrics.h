@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "report/health.h"
+
 namespace leakscope {
 
 struct ProcessKindMetrics {
@@ -41,11 +43,7 @@ struct MetricsSnapshot {
   uint64_t map_bytes = 0;            // kernel memory of its BPF maps
   double objects_map_fill = 0;       // 0..1
   double ledger_map_fill = 0;        // 0..1
-  uint64_t dropped_objects = 0;      // map full
-  uint64_t dropped_ledger = 0;
-  uint64_t stack_misses = 0;
-  uint64_t missed_calls = 0;         // per-thread state not saved
-  uint64_t events_lost = 0;          // syscall events dropped (ring buffer full)
+  Health health;                     // its losses are leakscope_dropped_total, by reason
   uint64_t symbol_cache_modules = 0;
   uint64_t alerts_firing = 0;
   std::vector<SinkMetrics> sinks;

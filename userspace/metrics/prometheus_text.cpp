@@ -216,13 +216,13 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
   w.sample("leakscope_map_fill_ratio", {{"map", "objects"}}, snapshot.objects_map_fill);
   w.sample("leakscope_map_fill_ratio", {{"map", "ledger"}}, snapshot.ledger_map_fill);
 
+  // One sample per loss the report counts, so that the report's lost total
+  // and the sum of this family agree.
   w.family("leakscope_dropped_total", "counter",
-           "Events lost by the kernel side, by reason; each one costs accuracy.");
-  w.sample("leakscope_dropped_total", {{"reason", "objects_map_full"}}, snapshot.dropped_objects);
-  w.sample("leakscope_dropped_total", {{"reason", "ledger_map_full"}}, snapshot.dropped_ledger);
-  w.sample("leakscope_dropped_total", {{"reason", "stack_missed"}}, snapshot.stack_misses);
-  w.sample("leakscope_dropped_total", {{"reason", "calls_missed"}}, snapshot.missed_calls);
-  w.sample("leakscope_dropped_total", {{"reason", "events_lost"}}, snapshot.events_lost);
+           "Allocations, events, stacks and pages the tracer could not account for, by "
+           "reason; each one costs accuracy.");
+  for (const HealthLoss& loss : snapshot.health.losses())
+    w.sample("leakscope_dropped_total", {{"reason", std::string(loss.name)}}, loss.value);
 
   w.family("leakscope_symbol_cache_modules", "gauge", "Modules held in the symbol cache.");
   w.sample("leakscope_symbol_cache_modules", {}, snapshot.symbol_cache_modules);

@@ -45,11 +45,9 @@ std::vector<std::string> trust_figures(const Health& h) {
                              : "LOSSY: some allocations or events were not accounted for");
   out.push_back(n(h.allocs) + " allocs, " + n(h.frees) + " frees (" + n(h.frees_unknown) +
                 " of blocks from before attach)");
-  out.push_back(n(h.dropped_objects) + " objects dropped (object map full)");
-  out.push_back(n(h.dropped_ledger) + " ledger rows dropped (ledger full)");
-  out.push_back(n(h.stack_misses) + " stacks not captured");
-  out.push_back(n(h.inflight_drops) + " calls missed (per-thread state not saved)");
-  out.push_back(n(h.events_lost) + " syscall events lost (ring buffer full)");
+  // Every loss, zero or not: a reader sees what was checked, not only what went wrong.
+  for (const HealthLoss& loss : h.losses())
+    out.push_back(n(loss.value) + " " + std::string(loss.text));
   out.push_back(n(h.stale_replaced) + " addresses reused with no free seen");
   out.push_back(n(h.unknown_frames) + " of " + n(h.total_frames) + " frames unsymbolized");
   out.push_back(n(h.ledger_rows) + " of " + n(h.ledger_capacity) + " ledger rows in use");

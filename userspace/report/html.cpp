@@ -83,20 +83,26 @@ std::string trust_line(const Health& h) {
 
   std::string out;
   if (h.lossless()) {
-    out = "<div class=\"trust ok\" id=\"trust\"><strong>&#10003; Lossless.</strong>"
-          "Every traced allocation and free was recorded: no objects, ledger rows, stacks or calls "
-          "dropped. <span class=\"detail\">" +
-          escape(counts + "; " + frames) + ".</span></div>";
+    out =
+        "<div class=\"trust ok\" id=\"trust\"><strong>&#10003; Lossless.</strong>"
+        "Every traced allocation, free and event was recorded: nothing dropped, missed or lost. "
+        "<span class=\"detail\">" +
+        escape(counts + "; " + frames) + ".</span></div>";
   } else {
-    std::string lost = with_commas(h.dropped_objects) + " objects dropped (object map full";
-    if (h.objects_capacity) lost += ", capacity " + with_commas(uint64_t(h.objects_capacity));
-    lost += "), " + with_commas(h.dropped_ledger) + " ledger rows dropped (ledger full";
-    if (h.ledger_capacity) lost += ", capacity " + with_commas(uint64_t(h.ledger_capacity));
-    lost += "), " + with_commas(h.stack_misses) + " stacks missed, " + with_commas(h.inflight_drops) +
-            " calls lost";
-    out = "<div class=\"trust warn\" id=\"trust\"><strong>&#9888; Not lossless.</strong>" + escape(lost) +
-          ": live bytes and objects may be under-counted. <span class=\"detail\">" +
-          escape(counts + "; " + frames) + ".</span></div>";
+    // Only the losses that happened; the map sizes explain the usual ones.
+    std::string lost;
+    for (const HealthLoss& loss : h.losses()) {
+      if (loss.value == 0) continue;
+      if (!lost.empty()) lost += ", ";
+      lost += with_commas(loss.value) + " " + std::string(loss.text);
+    }
+    std::string sizes;
+    if (h.objects_capacity)
+      sizes += "; object map capacity " + with_commas(uint64_t(h.objects_capacity));
+    if (h.ledger_capacity) sizes += "; ledger capacity " + with_commas(uint64_t(h.ledger_capacity));
+    out = "<div class=\"trust warn\" id=\"trust\"><strong>&#9888; Not lossless.</strong>" +
+          escape(lost) + ": live bytes and objects may be under-counted. <span class=\"detail\">" +
+          escape(counts + "; " + frames + sizes) + ".</span></div>";
   }
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include "core/types.h"
 #include "detector/detector.h"
+#include "report/health.h"
 #include "timeline/timeline.h"
 
 namespace leakscope {
@@ -65,29 +66,6 @@ struct ProcessEntry {
   double traced_seconds = 0;
   int64_t live_bytes = 0;  // sum over its stacks
   int64_t live_objects = 0;
-};
-
-// How much to trust the report: what the tracer could not account for.
-struct Health {
-  uint64_t allocs = 0;
-  uint64_t frees = 0;
-  uint64_t frees_unknown = 0;     // blocks allocated before attach
-  uint64_t dropped_objects = 0;   // per-object map full
-  uint64_t dropped_ledger = 0;    // ledger map full
-  uint64_t stack_misses = 0;      // stacks not captured
-  uint64_t inflight_drops = 0;    // per-thread state not saved
-  uint64_t stale_replaced = 0;    // an address reused with no free seen
-  uint64_t events_lost = 0;       // syscall events dropped (ring buffer full)
-  uint64_t unknown_frames = 0;    // frames left unsymbolized
-  uint64_t total_frames = 0;
-  uint32_t objects_capacity = 0;
-  uint32_t ledger_rows = 0;
-  uint32_t ledger_capacity = 0;
-  uint32_t live_object_entries = 0;  // sum of live objects over the ledger
-  bool lossless() const {
-    return dropped_objects == 0 && dropped_ledger == 0 && stack_misses == 0 &&
-           inflight_drops == 0 && events_lost == 0;
-  }
 };
 
 struct SinkStatus {

@@ -98,10 +98,16 @@ std::string health_line(const Report& r) {
   std::ostringstream out;
   out << "allocs " << h.allocs << ", frees " << h.frees;
   if (h.frees_unknown) out << ", frees of blocks from before attach " << h.frees_unknown;
-  if (!h.lossless())
-    out << "; LOST: " << h.dropped_objects << " objects (map full), " << h.dropped_ledger
-        << " ledger rows (map full), " << h.stack_misses << " stacks, " << h.inflight_drops
-        << " calls";
+  if (!h.lossless()) {
+    // Only the losses that happened: this is one line above a table.
+    out << "; LOST:";
+    const char* sep = " ";
+    for (const HealthLoss& loss : h.losses()) {
+      if (loss.value == 0) continue;
+      out << sep << loss.value << " " << loss.text;
+      sep = ", ";
+    }
+  }
   if (h.unknown_frames) out << "; " << h.unknown_frames << "/" << h.total_frames << " frames unsymbolized";
   return out.str();
 }

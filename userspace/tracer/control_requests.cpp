@@ -108,7 +108,8 @@ nlohmann::json TraceSession::status_json() const {
                      {"queued", h.queued},
                      {"last_error", h.last_error}});
   const MapSizes& sizes = kernel_->sizes();
-  const Counters c = kernel_->counters();
+  nlohmann::json drops = nlohmann::json::object();
+  for (const HealthLoss& loss : view_.health.losses()) drops[std::string(loss.name)] = loss.value;
   return {{"pid", ::getpid()},
           {"version", LEAKSCOPE_VERSION},
           {"uptime_seconds", t},
@@ -131,16 +132,7 @@ nlohmann::json TraceSession::status_json() const {
             {"ledger", {{"used", kernel_->entries(MapName::Ledger)}, {"capacity", sizes.max_stacks}}},
             {"targets", {{"used", kernel_->entries(MapName::Targets)}, {"capacity", sizes.max_targets}}}}},
           {"live_objects", live_objects},
-          {"drops",
-           {{"objects_map_full", c[LS_CNT_OBJ_MAP_FULL]},
-            {"ledger_map_full", c[LS_CNT_LEDGER_FULL]},
-            {"stack_missed", c[LS_CNT_STACK_MISS]},
-            {"calls_missed", c[LS_CNT_INFLIGHT_FULL]},
-            {"events_lost", c[LS_CNT_EVENTS_LOST]},
-            {"fault_events_lost", c[LS_CNT_FAULTS_LOST]},
-            {"fault_stacks_over_budget", c[LS_CNT_FAULT_NO_STACK]},
-            {"fault_pages_over_limit", ledgers_.pages_dropped()},
-            {"children_not_followed", c[LS_CNT_TARGETS_FULL]}}},
+          {"drops", drops},
           {"alerts_firing", judge_.alerts_firing()},
           {"sinks", sinks},
           {"control", control_ ? control_->path() : ""},

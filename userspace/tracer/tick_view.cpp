@@ -1,5 +1,7 @@
 #include "tracer/tick_view.h"
 
+#include "tracer/kernel_health.h"
+
 namespace leakscope {
 
 SeriesKey key_of(const LedgerRow& row) {
@@ -20,16 +22,7 @@ void TickView::set_rows(double now, std::vector<LedgerRow> all_rows, const Count
     total.live_objects += row.value.live_objects;
     if (row.value.live_objects > 0) live_objects += static_cast<uint64_t>(row.value.live_objects);
   }
-  Health h;
-  h.allocs = counters[LS_CNT_ALLOCS];
-  h.frees = counters[LS_CNT_FREES];
-  h.frees_unknown = counters[LS_CNT_FREES_UNKNOWN];
-  h.dropped_objects = counters[LS_CNT_OBJ_MAP_FULL] + fault_pages_dropped;
-  h.dropped_ledger = counters[LS_CNT_LEDGER_FULL];
-  h.stack_misses = counters[LS_CNT_STACK_MISS] + counters[LS_CNT_FAULT_NO_STACK];
-  h.inflight_drops = counters[LS_CNT_INFLIGHT_FULL];
-  h.stale_replaced = counters[LS_CNT_STALE_REPLACED];
-  h.events_lost = counters[LS_CNT_EVENTS_LOST] + counters[LS_CNT_FAULTS_LOST];
+  Health h = health_from(counters, fault_pages_dropped);
   h.objects_capacity = sizes.max_objects;
   h.ledger_rows = static_cast<uint32_t>(rows.size());
   h.ledger_capacity = sizes.max_stacks;
@@ -72,12 +65,7 @@ MetricsSnapshot metrics_snapshot(const TickView& view, const ImageTable& images,
   m.last_tick_cpu_seconds = view.tick_cpu_seconds;
   m.objects_map_fill = double(live) / double(sizes.max_objects);
   m.ledger_map_fill = double(view.rows.size()) / double(sizes.max_stacks);
-  const Health& h = view.health;
-  m.dropped_objects = h.dropped_objects;
-  m.dropped_ledger = h.dropped_ledger;
-  m.stack_misses = h.stack_misses;
-  m.missed_calls = h.inflight_drops;
-  m.events_lost = h.events_lost;
+  m.health = view.health;
   return m;
 }
 
