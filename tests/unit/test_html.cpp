@@ -110,20 +110,20 @@ Report synthetic_report() {
                             frame("start_thread", "", 0, "/usr/lib/x86_64-linux-gnu/libc.so.6", 0x89000)},
                            Verdict::Stable, 0.0, history(1536 << 10, 0, 512 << 10, 65536)));
 
-  ProcessEntry a;
+  ImageEntry a;
   a.pid = 4242;
   a.comm = "cache-svc";
   a.cmdline = {"/usr/bin/cache-svc", "--port", "8080"};
   a.allocator_module = "/usr/lib/x86_64-linux-gnu/libc.so.6";
   a.traced_seconds = 57.3;
-  ProcessEntry b;
+  ImageEntry b;
   b.pid = 4300;
   b.comm = kHostile;
   b.cmdline = {"/usr/bin/worker", "--name=\"<b>x</b>\" & more"};
   b.allocator_module = "/usr/lib/x86_64-linux-gnu/libc.so.6";
   b.traced_seconds = 57.3;
   for (const StackEntry& s : r.stacks) {
-    ProcessEntry& p = s.pid == a.pid ? a : b;
+    ImageEntry& p = s.pid == a.pid ? a : b;
     p.live_bytes += s.live_bytes;
     p.live_objects += s.live_objects;
   }

@@ -46,7 +46,7 @@ Report sample_report() {
   r.stacks = {stack(7, 1, 8 << 20, 0, "load_table"), stack(7, 2, 4096, 300, "cache_put"),
               stack(7, 3, 1 << 20, 300, "remember")};
   rank_stacks(r.stacks);
-  ProcessEntry p;
+  ImageEntry p;
   p.pid = 7;
   p.comm = "svc";
   r.processes.push_back(p);

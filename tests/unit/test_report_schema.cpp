@@ -152,7 +152,7 @@ Report realistic_report() {
   r.window_seconds = 60;
   r.alerts_firing = 1;
 
-  ProcessEntry server;
+  ImageEntry server;
   server.pid = 14446;
   server.comm = "server";
   server.cmdline = {"/usr/local/bin/server", "--port", "8080"};
@@ -163,7 +163,7 @@ Report realistic_report() {
   server.live_bytes = 2 << 20;
   server.live_objects = 4097;
   r.processes.push_back(server);
-  ProcessEntry worker;
+  ImageEntry worker;
   worker.pid = 14450;
   worker.comm = "worker";
   worker.cmdline = {"worker"};

@@ -307,7 +307,7 @@ std::string processes_section(const Report& r) {
                     "<table class=\"subtable\"><thead><tr><th class=\"num\">PID</th><th>Command</th>"
                     "<th>Command line</th><th>Allocator</th><th>Container</th><th class=\"num\">Traced</th>"
                     "<th class=\"num\">Live</th><th class=\"num\">Objects</th></tr></thead><tbody>\n";
-  for (const ProcessEntry& p : r.processes) {
+  for (const ImageEntry& p : r.processes) {
     std::string cmdline;
     for (size_t i = 0; i < p.cmdline.size(); ++i) cmdline += (i ? " " : "") + p.cmdline[i];
     if (cmdline.size() > 300) cmdline = cmdline.substr(0, 297) + "...";

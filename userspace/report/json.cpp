@@ -41,7 +41,7 @@ std::string render_json(const Report& r) {
   j["final"] = r.final;
 
   ordered_json procs = ordered_json::array();
-  for (const ProcessEntry& p : r.processes) {
+  for (const ImageEntry& p : r.processes) {
     ordered_json pj;
     pj["pid"] = p.pid;
     pj["trace_id"] = p.trace_id;

@@ -48,9 +48,11 @@ struct StackEntry {
   std::vector<Sample> history;
 };
 
-struct ProcessEntry {
+// One traced image of a process (the JSON report lists them under
+// "processes": a process that exec'd shows once per image).
+struct ImageEntry {
   pid_t pid = 0;
-  uint32_t trace_id = 0;
+  TraceId trace_id = 0;
   pid_t parent_pid = 0;          // the traced process that forked it or whose exec it is
   std::string origin = "pid";    // "pid", "command", "child", "exec", "host"
   std::string ended;             // "", "exit", "exec", "detach"
@@ -83,7 +85,7 @@ struct Report {
   std::string generated_at;  // RFC 3339, UTC
   double elapsed_seconds = 0;
   bool final = false;
-  std::vector<ProcessEntry> processes;
+  std::vector<ImageEntry> processes;
   size_t processes_traced = 0;  // images traced in all (--all lists only some)
   uint32_t sample_every = 1;    // --sample N: heap blocks are accounted 1 in N
   std::vector<StackEntry> stacks;  // rank order: leaks first, then fastest growth

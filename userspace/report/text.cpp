@@ -143,7 +143,7 @@ std::string render_text(const Report& r, size_t top) {
   out << "leakscope " << (r.final ? "final report" : "report") << " — " << r.host << ", "
       << r.generated_at << ", traced for " << format_seconds(r.elapsed_seconds) << "\n\n";
   out << "Processes:\n";
-  for (const ProcessEntry& p : r.processes) {
+  for (const ImageEntry& p : r.processes) {
     out << "  " << p.pid << " " << p.comm << (p.exited ? " (exited)" : "") << "  live "
         << format_bytes(double(p.live_bytes)) << " in " << p.live_objects << " objects"
         << "  allocator " << basename_of(p.allocator_module) << "\n";

@@ -22,9 +22,9 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
   std::map<SeriesKey, const ObjectAges*> ages;
   for (const ObjectAges& a : src.ages) ages[SeriesKey{a.trace_id, static_cast<uint32_t>(a.kind), a.stack_id, a.fn}] = &a;
 
-  std::map<TraceId, ProcessEntry> procs;
+  std::map<TraceId, ImageEntry> procs;
   for (const auto& [id, image] : src.images.images()) {
-    ProcessEntry& p = procs[id];
+    ImageEntry& p = procs[id];
     p.pid = image.pid();
     p.trace_id = id;
     p.parent_pid = image.parent_pid;
@@ -71,7 +71,7 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
       s.oldest_age_seconds = age->second->oldest_seconds;
       s.median_age_seconds = age->second->median_seconds;
     }
-    ProcessEntry& p = procs[row.trace_id];
+    ImageEntry& p = procs[row.trace_id];
     p.live_bytes += s.live_bytes;
     p.live_objects += s.live_objects;
     if (s.live_objects <= 0 && s.growth_bytes_per_sec <= 0 && s.growth_objects_per_sec <= 0) continue;
