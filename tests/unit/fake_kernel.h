@@ -1,5 +1,6 @@
 // A kernel side in memory, for unit tests of the tracer's parts: what the
 // tracer asks of it is recorded, what it reads is what the test put there.
+// And an image observer that ignores every notice.
 #pragma once
 
 #include <map>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "probes/kernel.h"
+#include "tracer/image_table.h"
 
 namespace leakscope::testing {
 
@@ -61,6 +63,15 @@ class FakeKernel final : public Kernel {
   const MapSizes& sizes() const override { return map_sizes; }
   SyscallProbes syscall_probes() const override { return SyscallProbes::None; }
   bool heap_enabled() const override { return heap; }
+};
+
+// For tests of parts that need an image table but not its notices.
+class NullImageObserver final : public ImageObserver {
+ public:
+  void image_ended(const TracedImage&) override {}
+  void image_execd(TraceId, TraceId) override {}
+  void image_closed(const TracedImage&) override {}
+  void image_forgotten(TraceId) override {}
 };
 
 }  // namespace leakscope::testing

@@ -14,16 +14,9 @@ namespace leakscope {
 namespace {
 
 using testing::FakeKernel;
+using testing::NullImageObserver;
 
 constexpr pid_t kFast = 90000011, kSlow = 90000012, kFlat = 90000013;
-
-class NullObserver final : public ImageObserver {
- public:
-  void image_ended(const TracedImage&) override {}
-  void image_execd(TraceId, TraceId) override {}
-  void image_closed(const TracedImage&) override {}
-  void image_forgotten(TraceId) override {}
-};
 
 class FakeDrillProbes final : public DrillProbes {
  public:
@@ -44,7 +37,7 @@ class FakeDrillProbes final : public DrillProbes {
 struct Host {
   TraceConfig config;
   FakeKernel kernel;
-  NullObserver observer;
+  NullImageObserver observer;
   ImageTable images{kernel, observer, ImagePolicy{true, 256}};
   Timeline timeline;
   FakeDrillProbes probes;

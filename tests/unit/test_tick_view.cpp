@@ -16,14 +16,7 @@ namespace leakscope {
 namespace {
 
 using testing::FakeKernel;
-
-class NullObserver final : public ImageObserver {
- public:
-  void image_ended(const TracedImage&) override {}
-  void image_execd(TraceId, TraceId) override {}
-  void image_closed(const TracedImage&) override {}
-  void image_forgotten(TraceId) override {}
-};
+using testing::NullImageObserver;
 
 LedgerRow row(TraceId id, Kind kind, int32_t stack, int64_t bytes, int64_t objects) {
   LedgerRow r;
@@ -38,7 +31,7 @@ LedgerRow row(TraceId id, Kind kind, int32_t stack, int64_t bytes, int64_t objec
 struct Session {
   TraceConfig config;
   FakeKernel kernel;
-  NullObserver observer;
+  NullImageObserver observer;
   ImageTable images{kernel, observer, ImagePolicy{}};
   AddressSpaces spaces;
   Symbolizer symbolizer{spaces};
