@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/bpf_contract.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "leakscope_bpf.skel.h"
@@ -100,9 +101,7 @@ BpfObject::BpfObject(const KernelOptions& options)
   skel->rodata->fault_stacks_per_sec = options.fault_stacks_per_sec;
 
   // Which way in for the syscall kinds; the other pair is not loaded.
-  const uint32_t syscall_kinds = LS_KIND_BIT(LS_KIND_MMAP) | LS_KIND_BIT(LS_KIND_BRK) |
-                                 LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL);
-  if (options.kinds_mask & syscall_kinds)
+  if (options.kinds_mask & syscall_kinds())
     syscall_probes_ = !options.force_raw_syscalls && ensure_tracefs(options.tracefs)
                           ? SyscallProbes::Tracepoints
                           : SyscallProbes::RawTracepoints;

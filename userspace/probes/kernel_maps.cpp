@@ -56,7 +56,7 @@ void KernelMaps::track(pid_t pid, TraceId id, bool follow_children) {
   ls_target value{id, follow_children ? LS_TARGET_FOLLOW : 0u};
   if (bpf_map_update_elem(bpf_map__fd(object_.skel().maps.targets), &tgid, &value, BPF_ANY))
     throw FatalError(ExitCode::Failure, "cannot trace PID " + std::to_string(pid) +
-                                            ": target map full (" + std::strerror(errno) + ")");
+                                            ": targets map full (" + std::strerror(errno) + ")");
 }
 
 void KernelMaps::untrack(pid_t pid) {
@@ -68,9 +68,9 @@ std::map<pid_t, KernelImage> KernelMaps::read_targets() const {
   std::map<pid_t, KernelImage> out;
   for_each_entry(bpf_map__fd(object_.skel().maps.targets), sizeof(uint32_t), sizeof(ls_target),
                  [&](const void* k, const void* v) {
-                   auto* target = static_cast<const ls_target*>(v);
+                   auto* image = static_cast<const ls_target*>(v);
                    out[static_cast<pid_t>(*static_cast<const uint32_t*>(k))] =
-                       KernelImage{target->id, (target->flags & LS_TARGET_FOLLOW) != 0};
+                       KernelImage{image->id, (image->flags & LS_TARGET_FOLLOW) != 0};
                  });
   return out;
 }
