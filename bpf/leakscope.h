@@ -91,20 +91,20 @@ enum ls_alloc_fn {
 /*
  * Every traced process image has a trace id: a PID names a process, which
  * can exec into another image and whose number can be reused after it
- * exits, so ledgers are keyed by trace id, never by PID. The targets map
+ * exits, so ledgers are keyed by trace id, never by PID. The images map
  * says which image (trace id) a traced tgid currently runs. Userspace hands
  * out ids from 1 up; the kernel side hands out ids from LS_FIRST_KERNEL_ID
  * up when a traced process forks a child or execs.
  */
 #define LS_FIRST_KERNEL_ID 0x40000000u
 
-/* Target flags. */
-#define LS_TARGET_FOLLOW 1u /* children forked by this process are traced too */
+/* Image flags. */
+#define LS_IMAGE_FOLLOW 1u /* children forked by this process are traced too */
 
-/* Value of the targets map, whose key is a tgid. */
-struct ls_target {
+/* Value of the images map, whose key is a tgid. */
+struct ls_image {
 	__u32 id;    /* trace id of the process's current image */
-	__u32 flags; /* LS_TARGET_* */
+	__u32 flags; /* LS_IMAGE_* */
 };
 
 /* One live object: {trace id, kind, object} -> {size, stack, birth}. For
@@ -143,7 +143,7 @@ struct ls_ledger_val {
 /* Map keys are hashed byte by byte: a hole the compiler pads is bytes
  * nobody set, and a lookup would miss. Values are read by both compilers:
  * no hole leaves their layouts to chance. */
-LS_STATIC_ASSERT(sizeof(struct ls_target) == 2 * 4, "ls_target has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_image) == 2 * 4, "ls_image has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_obj_key) == 2 * 4 + 8, "ls_obj_key has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_obj_val) == 2 * 8 + 2 * 4, "ls_obj_val has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_ledger_key) == 4 * 4, "ls_ledger_key has padding");
@@ -161,7 +161,7 @@ enum ls_counter {
 	LS_CNT_INFLIGHT_FULL,     /* entry state could not be saved */
 	LS_CNT_STALE_REPLACED,    /* an address came back live with no free seen */
 	LS_CNT_EVENTS_LOST,       /* syscall or lifecycle events dropped: ring buffer full */
-	LS_CNT_TARGETS_FULL,       /* a traced process's child not followed: targets map full */
+	LS_CNT_IMAGES_FULL,       /* a traced process's child not followed: images map full */
 	LS_CNT_FAULTS_LOST,       /* page-fault events dropped: their ring buffer full */
 	LS_CNT_FAULT_NO_STACK,    /* page faults sent without a stack: over the budget */
 	LS_CNT__COUNT,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The maps every kind shares: traced tgids, live objects, the per-stack
+ * The maps every kind shares: traced tgids' images, live objects, the per-stack
  * ledger, user stacks and health counters; and the helpers that keep the
  * object map and the ledger in step. Sizes here are placeholders: userspace
  * sets them from options between open and load.
@@ -16,13 +16,13 @@
 
 #define EEXIST 17
 
-/* tgid -> trace id and flags of every process we trace. */
+/* tgid -> the image (trace id) and flags of every process we trace. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, struct ls_target);
-} targets SEC(".maps") __weak;
+	__type(value, struct ls_image);
+} images SEC(".maps") __weak;
 
 /* Events to userspace: syscalls of the syscall kinds (ls_sys_event) and
  * the lifecycle of traced processes (ls_life_event: fork, exec, exit). */
@@ -68,7 +68,7 @@ static __always_inline void count(enum ls_counter c)
 /* The trace id of a traced tgid's image, or 0 when it is not traced. */
 static __always_inline __u32 traced_id(__u32 tgid)
 {
-	struct ls_target *image = bpf_map_lookup_elem(&targets, &tgid);
+	struct ls_image *image = bpf_map_lookup_elem(&images, &tgid);
 	return image ? image->id : 0;
 }
 

@@ -93,7 +93,7 @@ BpfObject::BpfObject(const KernelOptions& options)
   bpf_map__set_max_entries(skel->maps.objects, s.max_objects);
   bpf_map__set_max_entries(skel->maps.ledger, s.max_stacks);
   bpf_map__set_max_entries(skel->maps.stacks, s.max_stack_traces);
-  bpf_map__set_max_entries(skel->maps.targets, s.max_targets);
+  bpf_map__set_max_entries(skel->maps.images, s.max_targets);
   bpf_map__set_max_entries(skel->maps.inflight, s.max_threads);
   skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   skel->rodata->kinds_mask = options.kinds_mask;

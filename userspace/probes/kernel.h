@@ -45,8 +45,9 @@ struct KernelOptions {
   uint32_t fault_stacks_per_sec = 256;  // fault: stacks each image may send a second
 };
 
-// The kernel's maps whose fill is shown in status.
-enum class MapName { Targets, Objects, Ledger };
+// The kernel's maps whose fill is shown in status (Images: traced tgid ->
+// image, the kernel's filter).
+enum class MapName { Images, Objects, Ledger };
 
 // Kernel memory one BPF map holds, from its fdinfo ("memlock").
 struct MapMemory {
