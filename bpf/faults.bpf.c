@@ -19,6 +19,23 @@ struct {
 	__uint(max_entries, 1 << 24);
 } fault_events SEC(".maps");
 
+/* Where a thread was at its last full fault event. */
+struct ls_fault_place {
+	__u64 ip;
+	__u64 sp;
+	__u64 top_hash; /* of the top LS_FAULT_PLACE_WORDS words of its stack */
+	__u32 trace_id;
+	__u32 pad;
+};
+#define LS_FAULT_PLACE_WORDS 16
+
+/* Full events (with a stack to unwind) an image may send per second. */
+struct ls_fault_budget {
+	__u64 second;  /* ktime / 1e9 of the current second */
+	__u32 used;
+	__u32 pad;
+};
+
 /* tid -> where the thread was at its last full event. An LRU is right
  * here: it is a cache of stacks already sent, never a ledger; an evicted
  * thread's next fault sends a full event again. */

@@ -35,6 +35,17 @@ static __always_inline int sampled(__u64 addr)
 
 #define SIZE_OVERFLOW (~0ULL)
 
+/* Per-thread state between an allocator's entry and its return. */
+struct ls_inflight {
+	__u64 size;      /* bytes asked for */
+	__u64 old_ptr;   /* realloc: the block being resized */
+	__u64 out_ptr;   /* posix_memalign: where the result is written */
+	__u64 entry_sp;  /* stack pointer at entry: tells nested calls apart */
+	__u64 entry_ns;
+	__u32 fn;        /* enum ls_alloc_fn */
+	__u32 pad;
+};
+
 /* tid -> the allocator call in flight. LRU: a thread that dies inside the
  * allocator leaves an entry nobody will read; eviction costs nothing. */
 struct {
@@ -225,3 +236,13 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 	object_died(trace_id, LS_KIND_HEAP, ptr, 0);
 	return 0;
 }
+
+/* Userspace attaches each function of LS_ALLOC_FNS and LS_FREE_FN
+ * (leakscope.h) to the entry program the list names: each must be one of
+ * the uprobe programs here. (It checks again, by name, at load.) */
+#define LS_CHECK_ENTRY_PROGRAM_(e, cxx, name, program, ...)                          \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(program), int(struct pt_regs *)), \
+		       #program " is not an entry program");
+LS_ALLOC_FNS(LS_CHECK_ENTRY_PROGRAM_)
+LS_FREE_FN(LS_CHECK_ENTRY_PROGRAM_)
+#undef LS_CHECK_ENTRY_PROGRAM_

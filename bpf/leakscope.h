@@ -11,6 +11,13 @@
 #include <linux/types.h>
 #endif
 
+/* Checks of the layout both sides must agree on, in either language. */
+#ifdef __cplusplus
+#define LS_STATIC_ASSERT(cond, why) static_assert(cond, why)
+#else
+#define LS_STATIC_ASSERT(cond, why) _Static_assert(cond, why)
+#endif
+
 /* What kind of resource a ledger row counts. Numbers are part of the ABI
  * between the BPF object and userspace; append, never renumber. */
 enum ls_kind {
@@ -19,26 +26,61 @@ enum ls_kind {
 	LS_KIND_BRK = 2,
 	LS_KIND_TIMERFD = 3,
 	LS_KIND_EPOLL = 4,
-	/* 5 is userspace's rss (sampled from /proc, never in a kernel map) */
+	/* Userspace's rss (sampled from /proc, never in a kernel map): named
+	 * so that no kernel kind takes its number. */
+	LS_KIND_RSS_USERSPACE = 5,
 	LS_KIND_FAULT = 6,
 	LS_KIND__COUNT,
 };
 
+/*
+ * The allocator entry points the heap kind probes: the one list of them.
+ * It gives enum ls_alloc_fn below and, in userspace, the table that names
+ * the functions in reports, says which symbols to probe and which entry
+ * program each gets (core/bpf_contract.h). The entry programs themselves
+ * are written by hand in heap.bpf.c (their arguments differ), under the
+ * names given here; heap.bpf.c checks at compile time, and userspace at
+ * load time, that each one is there.
+ *
+ * Columns: enum ls_alloc_fn suffix, C++ enumerator (AllocFn), name in
+ * reports, BPF entry program, then the symbols that are this function.
+ * Order: the C allocator's functions in the order their probes are placed
+ * (a symbol at the address of an earlier one, as glibc's memalign is its
+ * aligned_alloc, is probed once, as the earlier), then the C++ operator
+ * new family. The order gives the numbers kept in the maps.
+ */
+#define LS_ALLOC_FNS(X)                                                                  \
+	X(MALLOC, Malloc, "malloc", malloc_enter, "malloc")                              \
+	X(CALLOC, Calloc, "calloc", calloc_enter, "calloc")                              \
+	X(REALLOC, Realloc, "realloc", realloc_enter, "realloc")                         \
+	X(REALLOCARRAY, Reallocarray, "reallocarray", reallocarray_enter, "reallocarray") \
+	X(POSIX_MEMALIGN, PosixMemalign, "posix_memalign", posix_memalign_enter,          \
+	  "posix_memalign")                                                              \
+	X(ALIGNED_ALLOC, AlignedAlloc, "aligned_alloc", aligned_alloc_enter,             \
+	  "aligned_alloc")                                                               \
+	X(MEMALIGN, Memalign, "memalign", memalign_enter, "memalign")                    \
+	X(VALLOC, Valloc, "valloc", valloc_enter, "valloc")                              \
+	X(PVALLOC, Pvalloc, "pvalloc", pvalloc_enter, "pvalloc")                         \
+	X(OPERATOR_NEW, OperatorNew, "operator new", operator_new_enter, "_Znwm", "_Znam", \
+	  "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",           \
+	  "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_t",                   \
+	  "_ZnamSt11align_val_tRKSt9nothrow_t")
+
+/*
+ * free is probed too, with the same columns, but it is not an ls_alloc_fn:
+ * it allocates nothing, so no ledger row or live object ever holds it, and
+ * it has no return probe.
+ */
+#define LS_FREE_FN(X) X(FREE, Free, "free", free_enter, "free")
+
 /* Which allocator entry point a call came through (kept per thread between
- * the entry probe and the return probe). */
+ * the entry probe and the return probe, and in every heap row). */
+#define LS_FN_ENUMERATOR_(e, cxx, name, program, ...) LS_FN_##e,
 enum ls_alloc_fn {
-	LS_FN_MALLOC = 0,
-	LS_FN_CALLOC,
-	LS_FN_REALLOC,
-	LS_FN_REALLOCARRAY,
-	LS_FN_POSIX_MEMALIGN,
-	LS_FN_ALIGNED_ALLOC,
-	LS_FN_MEMALIGN,
-	LS_FN_VALLOC,
-	LS_FN_PVALLOC,
-	LS_FN_OPERATOR_NEW,
+	LS_ALLOC_FNS(LS_FN_ENUMERATOR_)
 	LS_FN__COUNT,
 };
+#undef LS_FN_ENUMERATOR_
 
 /* Frames kept per user stack. */
 #define LS_MAX_STACK_DEPTH 32
@@ -49,19 +91,20 @@ enum ls_alloc_fn {
 /*
  * Every traced process image has a trace id: a PID names a process, which
  * can exec into another image and whose number can be reused after it
- * exits, so ledgers are keyed by trace id, never by PID. The targets map
- * says which id a traced tgid currently has. Userspace hands out ids from
- * 1 up; the kernel side hands out ids from LS_FIRST_KERNEL_ID up when a
- * traced process forks a child or execs.
+ * exits, so ledgers are keyed by trace id, never by PID. The images map
+ * says which image (trace id) a traced tgid currently runs. Userspace hands
+ * out ids from 1 up; the kernel side hands out ids from LS_FIRST_KERNEL_ID
+ * up when a traced process forks a child or execs.
  */
 #define LS_FIRST_KERNEL_ID 0x40000000u
 
-/* Target flags. */
-#define LS_TARGET_FOLLOW 1u /* children forked by this process are traced too */
+/* Image flags. */
+#define LS_IMAGE_FOLLOW 1u /* children forked by this process are traced too */
 
-struct ls_target {
-	__u32 id;    /* trace id of the current image */
-	__u32 flags; /* LS_TARGET_* */
+/* Value of the images map, whose key is a tgid. */
+struct ls_image {
+	__u32 id;    /* trace id of the process's current image */
+	__u32 flags; /* LS_IMAGE_* */
 };
 
 /* One live object: {trace id, kind, object} -> {size, stack, birth}. For
@@ -97,16 +140,14 @@ struct ls_ledger_val {
 	__u64 first_ns; /* when this stack first allocated */
 };
 
-/* Per-thread state between an allocator's entry and its return. */
-struct ls_inflight {
-	__u64 size;      /* bytes asked for */
-	__u64 old_ptr;   /* realloc: the block being resized */
-	__u64 out_ptr;   /* posix_memalign: where the result is written */
-	__u64 entry_sp;  /* stack pointer at entry: tells nested calls apart */
-	__u64 entry_ns;
-	__u32 fn;        /* enum ls_alloc_fn */
-	__u32 pad;
-};
+/* Map keys are hashed byte by byte: a hole the compiler pads is bytes
+ * nobody set, and a lookup would miss. Values are read by both compilers:
+ * no hole leaves their layouts to chance. */
+LS_STATIC_ASSERT(sizeof(struct ls_image) == 2 * 4, "ls_image has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_obj_key) == 2 * 4 + 8, "ls_obj_key has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_obj_val) == 2 * 8 + 2 * 4, "ls_obj_val has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_ledger_key) == 4 * 4, "ls_ledger_key has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_ledger_val) == 6 * 8, "ls_ledger_val has padding");
 
 /* Health counters: what the kernel side could not account for. Userspace
  * reports every one of them; a nonzero value lowers a report's confidence. */
@@ -119,8 +160,8 @@ enum ls_counter {
 	LS_CNT_STACK_MISS,        /* stack not captured (collision, map full, fault) */
 	LS_CNT_INFLIGHT_FULL,     /* entry state could not be saved */
 	LS_CNT_STALE_REPLACED,    /* an address came back live with no free seen */
-	LS_CNT_EVENTS_LOST,       /* syscall events dropped: ring buffer full */
-	LS_CNT_TARGETS_FULL,      /* a traced process's child not followed: targets map full */
+	LS_CNT_EVENTS_LOST,       /* syscall or lifecycle events dropped: ring buffer full */
+	LS_CNT_IMAGES_FULL,       /* a traced process's child not followed: images map full */
 	LS_CNT_FAULTS_LOST,       /* page-fault events dropped: their ring buffer full */
 	LS_CNT_FAULT_NO_STACK,    /* page faults sent without a stack: over the budget */
 	LS_CNT__COUNT,
@@ -141,6 +182,7 @@ enum ls_counter {
 /* Bits of the kinds_mask knob: which kinds the kernel side accounts. */
 #define LS_KIND_BIT(kind) (1u << (kind))
 
+/* What a syscall event reports; its arguments as ls_sys_event carries them. */
 enum ls_sys_op {
 	LS_SYS_MMAP = 1,          /* a0 addr, a1 len, a2 prot, a3 flags, a4 fd; ret = address */
 	LS_SYS_MUNMAP,            /* a0 addr, a1 len */
@@ -155,10 +197,37 @@ enum ls_sys_op {
 	LS_SYS_DUP,               /* a0 old fd; ret = new fd */
 	LS_SYS_DUP2,              /* a0 old fd, a1 new fd, a2 flags (dup3's O_CLOEXEC); ret = new fd */
 	LS_SYS_FCNTL,             /* a0 fd, a1 cmd, a2 arg; ret (new fd for F_DUPFD*) */
-	LS_SYS_EXEC,              /* the process exec'd: CLOEXEC descriptors are gone; a0 new trace id */
-	LS_SYS_EXIT,              /* the whole process exited */
-	LS_SYS_FORK,              /* a0 child tgid (a process, not a thread), a1 its trace id */
+	LS_SYS__END,              /* one past the last op */
 };
+
+/* The descriptor kinds: the calls that end or copy descriptors matter to both. */
+#define LS_FD_KINDS (LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL))
+
+/*
+ * The traced syscalls: the one list of them. It gives the tracepoints
+ * userspace attaches (syscalls:sys_enter_NAME and sys_exit_NAME, see
+ * core/bpf_contract.h) and the cases of the kernel side's syscall number
+ * -> op switch (syscalls.bpf.c, where each NAME's number for the
+ * architecture is NR_NAME). Columns: syscall name, the op its events carry
+ * (several syscalls may share one), the kinds that need it (LS_KIND_BIT):
+ * with none of them on, the call is not followed.
+ */
+#define LS_SYSCALLS(X)                                                        \
+	X(mmap, LS_SYS_MMAP, LS_KIND_BIT(LS_KIND_MMAP))                       \
+	X(munmap, LS_SYS_MUNMAP, LS_KIND_BIT(LS_KIND_MMAP))                   \
+	X(mremap, LS_SYS_MREMAP, LS_KIND_BIT(LS_KIND_MMAP))                   \
+	X(brk, LS_SYS_BRK, LS_KIND_BIT(LS_KIND_BRK))                          \
+	X(timerfd_create, LS_SYS_TIMERFD_CREATE, LS_KIND_BIT(LS_KIND_TIMERFD)) \
+	X(timerfd_settime, LS_SYS_TIMERFD_SETTIME, LS_KIND_BIT(LS_KIND_TIMERFD)) \
+	X(epoll_create, LS_SYS_EPOLL_CREATE, LS_KIND_BIT(LS_KIND_EPOLL))      \
+	X(epoll_create1, LS_SYS_EPOLL_CREATE, LS_KIND_BIT(LS_KIND_EPOLL))     \
+	X(epoll_ctl, LS_SYS_EPOLL_CTL, LS_KIND_BIT(LS_KIND_EPOLL))            \
+	X(close, LS_SYS_CLOSE, LS_FD_KINDS)                                   \
+	X(close_range, LS_SYS_CLOSE_RANGE, LS_FD_KINDS)                       \
+	X(dup, LS_SYS_DUP, LS_FD_KINDS)                                       \
+	X(dup2, LS_SYS_DUP2, LS_FD_KINDS)                                     \
+	X(dup3, LS_SYS_DUP2, LS_FD_KINDS)                                     \
+	X(fcntl, LS_SYS_FCNTL, LS_FD_KINDS)
 
 struct ls_sys_event {
 	__u32 op;       /* enum ls_sys_op */
@@ -181,7 +250,43 @@ struct ls_sys_event {
 };
 
 /* Size of an event without stack: everything before frames[]. */
-#define LS_SYS_EVENT_SHORT (4 * 4 + 8 + 8 + 5 * 8)
+#define LS_SYS_EVENT_SHORT __builtin_offsetof(struct ls_sys_event, frames)
+
+/* No hole in the head (a short event is sent whole, so every byte of it is
+ * set), none before or after the stack words. */
+LS_STATIC_ASSERT(LS_SYS_EVENT_SHORT == 4 * 4 + 8 + 8 + 5 * 8, "ls_sys_event's head has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_sys_event) ==
+			 LS_SYS_EVENT_SHORT + (LS_MAX_STACK_DEPTH + LS_STACK_TOP_WORDS) * 8,
+		 "ls_sys_event has padding");
+
+/*
+ * The lifecycle of a traced process: not syscalls but the scheduler's
+ * fork, exec and exit (lifecycle.bpf.c). Sent on the syscall events' ring,
+ * so a process's syscalls and its exec or exit reach userspace in the
+ * order they happened (descriptors closed before an exec are closed in the
+ * image that closed them). Both events begin with their op, and the two
+ * ranges of ops are apart: the first word of an event tells its struct.
+ */
+enum ls_life_op {
+	LS_LIFE_FORK = 0x100,     /* a process (not a thread) was forked and is traced */
+	LS_LIFE_EXEC,             /* exec'd into a new image: CLOEXEC descriptors are gone */
+	LS_LIFE_EXIT,             /* the whole process exited */
+	LS_LIFE__END,             /* one past the last op */
+};
+LS_STATIC_ASSERT((unsigned)LS_SYS__END <= (unsigned)LS_LIFE_FORK, "syscall and lifecycle ops overlap");
+
+struct ls_life_event {
+	__u32 op;         /* enum ls_life_op */
+	__u32 tgid;
+	__u32 trace_id;   /* the image the event happened to */
+	__u32 child_tgid; /* LS_LIFE_FORK: the child process */
+	__u32 next_id;    /* LS_LIFE_FORK: the child's image; LS_LIFE_EXEC: the new image */
+	__u32 pad;
+};
+LS_STATIC_ASSERT(__builtin_offsetof(struct ls_life_event, op) ==
+			 __builtin_offsetof(struct ls_sys_event, op),
+		 "the op of both events on the ring must be at one place");
+LS_STATIC_ASSERT(sizeof(struct ls_life_event) == 6 * 4, "ls_life_event has padding");
 
 /*
  * Kind fault: growth seen without allocator probes. A traced process's
@@ -229,23 +334,14 @@ struct ls_fault_event {
 
 /* Size of an event with LS_FAULT_SAME_STACK or LS_FAULT_NO_STACK:
  * everything before regs[]. */
-#define LS_FAULT_EVENT_SHORT (4 * 4 + 2 * 8)
+#define LS_FAULT_EVENT_SHORT __builtin_offsetof(struct ls_fault_event, regs)
 
-/* Where a thread was at its last full fault event. */
-struct ls_fault_place {
-	__u64 ip;
-	__u64 sp;
-	__u64 top_hash; /* of the top LS_FAULT_PLACE_WORDS words of its stack */
-	__u32 trace_id;
-	__u32 pad;
-};
-#define LS_FAULT_PLACE_WORDS 16
-
-/* Full events (with a stack to unwind) an image may send per second. */
-struct ls_fault_budget {
-	__u64 second;  /* ktime / 1e9 of the current second */
-	__u32 used;
-	__u32 pad;
-};
+LS_STATIC_ASSERT(LS_FAULT_EVENT_SHORT == 4 * 4 + 2 * 8, "ls_fault_event's head has padding");
+LS_STATIC_ASSERT(__builtin_offsetof(struct ls_fault_event, stack) ==
+			 LS_FAULT_EVENT_SHORT + (LS_DWARF_REGS + LS_FAULT_HIJACKED) * 8 + 2 * 4,
+		 "ls_fault_event has padding before its stack");
+LS_STATIC_ASSERT(sizeof(struct ls_fault_event) ==
+			 __builtin_offsetof(struct ls_fault_event, stack) + LS_FAULT_STACK_BYTES,
+		 "ls_fault_event has padding after its stack");
 
 #endif /* LEAKSCOPE_SHARED_H */

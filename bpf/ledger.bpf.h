@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The maps every kind shares: traced tgids, live objects, the per-stack
+ * The maps every kind shares: traced tgids' images, live objects, the per-stack
  * ledger, user stacks and health counters; and the helpers that keep the
  * object map and the ledger in step. Sizes here are placeholders: userspace
  * sets them from options between open and load.
@@ -16,16 +16,16 @@
 
 #define EEXIST 17
 
-/* tgid -> trace id and flags of every process we trace. */
+/* tgid -> the image (trace id) and flags of every process we trace. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, struct ls_target);
-} targets SEC(".maps") __weak;
+	__type(value, struct ls_image);
+} images SEC(".maps") __weak;
 
-/* Events to userspace: syscalls of the syscall kinds and the lifecycle of
- * traced processes (fork, exec, exit). */
+/* Events to userspace: syscalls of the syscall kinds (ls_sys_event) and
+ * the lifecycle of traced processes (ls_life_event: fork, exec, exit). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
@@ -65,34 +65,11 @@ static __always_inline void count(enum ls_counter c)
 	__sync_fetch_and_add(&counters[c], 1);
 }
 
-/* The trace id of a traced tgid, or 0 when it is not traced. */
+/* The trace id of a traced tgid's image, or 0 when it is not traced. */
 static __always_inline __u32 traced_id(__u32 tgid)
 {
-	struct ls_target *t = bpf_map_lookup_elem(&targets, &tgid);
-	return t ? t->id : 0;
-}
-
-/* Sends an event that carries no stack. */
-static __always_inline void emit_short(__u32 op, __u32 tgid, __u32 trace_id, __s64 ret,
-				       __u64 a0, __u64 a1, __u64 a2)
-{
-	struct ls_sys_event *e = bpf_ringbuf_reserve(&sys_events, LS_SYS_EVENT_SHORT, 0);
-	if (!e) {
-		count(LS_CNT_EVENTS_LOST);
-		return;
-	}
-	e->op = op;
-	e->tgid = tgid;
-	e->trace_id = trace_id;
-	e->nframes = 0;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->ret = ret;
-	e->args[0] = a0;
-	e->args[1] = a1;
-	e->args[2] = a2;
-	e->args[3] = 0;
-	e->args[4] = 0;
-	bpf_ringbuf_submit(e, 0);
+	struct ls_image *image = bpf_map_lookup_elem(&images, &tgid);
+	return image ? image->id : 0;
 }
 
 static __always_inline struct ls_ledger_val *ledger_row(__u32 trace_id, __u32 kind,

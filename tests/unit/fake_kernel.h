@@ -33,7 +33,7 @@ class FakeKernel final : public Kernel {
     filter.erase(pid);
     detach_allocator(pid);
   }
-  std::map<pid_t, KernelImage> read_targets() const override { return filter; }
+  std::map<pid_t, KernelImage> read_images() const override { return filter; }
   AttachResult attach_allocator(pid_t pid, const AllocatorPlan& plan) override {
     ++attach_calls;
     if (fail_attach) return {};

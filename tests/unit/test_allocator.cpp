@@ -173,6 +173,34 @@ TEST_F(AllocatorTest, OwnProcessUsesLibcAndLibstdcxx) {
   }
 }
 
+// The sites come from kAllocFns: each symbol is one of its function's, the C
+// allocator's functions in the table's order with free last, then operator
+// new (attach order and the "C allocator first" contract of AllocatorPlan).
+TEST_F(AllocatorTest, SitesFollowTheTableOfAllocatorFunctions) {
+  const pid_t self = ::getpid();
+  AllocatorPlan plan = plan_allocator(self, *read_maps(self));
+  std::set<AllocFn> fns;
+  bool in_operator_new = false;
+  size_t last = 0;
+  for (const ProbeSite& site : plan.sites) {
+    SCOPED_TRACE(site.symbol);
+    const auto& symbols = alloc_fn_info(site.fn).symbols;
+    EXPECT_NE(std::find(symbols.begin(), symbols.end(), site.symbol), symbols.end());
+    fns.insert(site.fn);
+    if (site.fn == AllocFn::OperatorNew) {
+      in_operator_new = true;
+      continue;
+    }
+    EXPECT_FALSE(in_operator_new) << "a C function after operator new";
+    EXPECT_GE(static_cast<size_t>(site.fn), last) << "out of the table's order";
+    last = static_cast<size_t>(site.fn);
+  }
+  EXPECT_EQ(plan.sites.back().fn, AllocFn::OperatorNew);  // we link libstdc++
+  for (AllocFn fn : {AllocFn::Malloc, AllocFn::Calloc, AllocFn::Realloc, AllocFn::PosixMemalign,
+                     AllocFn::Free, AllocFn::OperatorNew})
+    EXPECT_TRUE(fns.count(fn)) << alloc_fn_name(fn);
+}
+
 TEST_F(AllocatorTest, StaticExecutableDefinesItsAllocator) {
   auto elf = ElfFile::open(path("static"), nullptr);
   ASSERT_TRUE(elf);

@@ -64,7 +64,7 @@ TEST(HealthTest, CountersMeanWhatTheirFiguresSay) {
       {LS_CNT_INFLIGHT_FULL, "inflight_drops"},
       {LS_CNT_STALE_REPLACED, "stale_replaced"},
       {LS_CNT_EVENTS_LOST, "events_lost"},
-      {LS_CNT_TARGETS_FULL, "children_not_followed"},
+      {LS_CNT_IMAGES_FULL, "children_not_followed"},
       {LS_CNT_FAULTS_LOST, "fault_events_lost"},
       {LS_CNT_FAULT_NO_STACK, "fault_stacks_over_budget"},
   };
@@ -156,7 +156,7 @@ TEST(HealthTest, ReportAndMetricsCountTheSameLosses) {
   const uint64_t report_total = report["health"]["lost_total"].get<uint64_t>();
   EXPECT_EQ(report_total, metrics_total);
   EXPECT_EQ(report_total, r.health.lost_total());
-  EXPECT_GE(report_total, 77u + distinct(LS_CNT_FAULTS_LOST) + distinct(LS_CNT_TARGETS_FULL));
+  EXPECT_GE(report_total, 77u + distinct(LS_CNT_FAULTS_LOST) + distinct(LS_CNT_IMAGES_FULL));
   EXPECT_EQ(report["health"]["lossless"], false);
 
   // Reason by reason: the JSON key of each loss holds the metrics sample.

@@ -72,7 +72,10 @@ class Events {
   void fcntl(int fd, uint64_t cmd, uint64_t arg, int64_t ret) {
     send(LS_SYS_FCNTL, ret, {uint64_t(fd), cmd, arg});
   }
-  void exec() { send(LS_SYS_EXEC, 0, {}); }
+  // Exec keeping the trace id (the ledger's oldest tests predate images).
+  void exec() { ledger_.image_execd(static_cast<uint32_t>(pid_), static_cast<uint32_t>(pid_)); }
+  // Exec into image `next`.
+  void exec_into(uint32_t next) { ledger_.image_execd(static_cast<uint32_t>(pid_), next); }
 
  private:
   ResourceLedger& ledger_;
@@ -526,12 +529,17 @@ TEST(ResourceLedgerTest, ProcessExitedReleasesEverythingAndKeepsTheRows) {
   expect_row(l, Kind::Timerfd, 3, 0, 0, 0, 1, 1);
 }
 
-TEST(ResourceLedgerTest, ExitEventIsProcessExited) {
+// Lifecycle ops are not syscall ops: sent to apply() by mistake they
+// change nothing; process_exited() is what an exit does.
+TEST(ResourceLedgerTest, LifecycleOpsAreNoSyscallEventsProcessExitedIsTheExit) {
   ResourceLedger l;
   Events ev(l);
   ev.timerfd(5, 1);
   ev.mmap(kA, kPage, kMapAnon, 1);
-  ev.send(LS_SYS_EXIT, 0, {});
+  for (uint32_t op : {LS_LIFE_FORK, LS_LIFE_EXEC, LS_LIFE_EXIT}) ev.send(op, 0, {101});
+  expect_row(l, Kind::Timerfd, 1, 0, 0, 1, 1, 0);
+  expect_row(l, Kind::Mmap, 1, kAnon, kPage, 1, 1, 0);
+  l.process_exited(kPid);
   expect_row(l, Kind::Timerfd, 1, 0, 0, 0, 1, 1);
   expect_row(l, Kind::Mmap, 1, kAnon, 0, 0, 1, 1);
 }
@@ -645,7 +653,7 @@ TEST(ResourceLedgerTest, ExecIntoANewImageCarriesSurvivingDescriptorsOnTheOldRow
   old_image.timerfd(3, 1);            // survives exec
   old_image.timerfd(4, 2, kCloexec);  // does not
   old_image.mmap(kA, kPage, kMapAnon, 3);
-  old_image.send(LS_SYS_EXEC, 0, {101});
+  old_image.exec_into(101);
   EXPECT_EQ(l.live_objects(100, Kind::Timerfd), 1);  // still charged to the image that made it
   EXPECT_EQ(l.live_bytes(100, Kind::Mmap), 0);       // the address space is gone
   new_image.timerfd(5, 9);
@@ -661,7 +669,7 @@ TEST(ResourceLedgerTest, ForgetDropsAnImagesRowsButNotOnesStillHeldByItsSuccesso
   Events old_image(l, 100), new_image(l, 101);
   old_image.timerfd(3, 1);
   old_image.mmap(kA, kPage, kMapAnon, 3);
-  old_image.send(LS_SYS_EXEC, 0, {101});
+  old_image.exec_into(101);
   l.forget(100);
   EXPECT_TRUE(find(l, Kind::Timerfd, 1, 0, 100).has_value());   // timer 3 lives on in 101
   EXPECT_FALSE(find(l, Kind::Mmap, 3, kAnon, 100).has_value());  // nothing left of it

@@ -237,7 +237,7 @@ int TraceCommand::run() {
       f.config.drill_rate = rate->per_second;
     }
     f.config.drill_seconds = *parse_duration(f.drill_for);
-    if (f.config.all) f.config.kernel.sizes.max_targets = 1u << 16;
+    if (f.config.all) f.config.kernel.sizes.max_images = 1u << 16;
     f.config.tick_seconds = *parse_duration(f.tick);
     f.config.interval_seconds = *parse_duration(f.interval);
     if (!f.duration.empty()) f.config.duration_seconds = *parse_duration(f.duration);

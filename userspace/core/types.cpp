@@ -3,12 +3,25 @@
 #include <array>
 #include <cstdio>
 
+#include "core/bpf_contract.h"
+#include "leakscope.h"
+
 namespace leakscope {
 
+// Kind mirrors enum ls_kind value by value: ledger rows carry the number.
+static_assert(static_cast<uint32_t>(Kind::Heap) == LS_KIND_HEAP);
+static_assert(static_cast<uint32_t>(Kind::Mmap) == LS_KIND_MMAP);
+static_assert(static_cast<uint32_t>(Kind::Brk) == LS_KIND_BRK);
+static_assert(static_cast<uint32_t>(Kind::Timerfd) == LS_KIND_TIMERFD);
+static_assert(static_cast<uint32_t>(Kind::Epoll) == LS_KIND_EPOLL);
+static_assert(static_cast<uint32_t>(Kind::Rss) == LS_KIND_RSS_USERSPACE);
+static_assert(static_cast<uint32_t>(Kind::Fault) == LS_KIND_FAULT);
+
 namespace {
-constexpr std::array<std::string_view, 7> kKindNames = {"heap",  "mmap", "brk",  "timerfd",
-                                                        "epoll", "rss",  "fault"};
-}
+constexpr std::array<std::string_view, LS_KIND__COUNT> kKindNames = {
+    "heap", "mmap", "brk", "timerfd", "epoll", "rss", "fault"};
+static_assert(kKindNames.back() != "", "a name for every kind");
+}  // namespace
 
 std::string_view kind_name(Kind kind) {
   auto i = static_cast<size_t>(kind);
@@ -23,16 +36,15 @@ std::optional<Kind> parse_kind(std::string_view name) {
 }
 
 std::string_view alloc_fn_name(uint32_t fn) {
-  static constexpr std::array<std::string_view, 10> kNames = {
-      "malloc",   "calloc", "realloc", "reallocarray", "posix_memalign",
-      "aligned_alloc", "memalign", "valloc", "pvalloc", "operator new"};
-  return fn < kNames.size() ? kNames[fn] : "unknown";
+  // Not free's entry: free is no ls_alloc_fn, no row holds it.
+  return fn < LS_FN__COUNT ? kAllocFns[fn].name : "unknown";
 }
 
 std::string origin_name(Kind kind, uint32_t fn) {
   switch (kind) {
     case Kind::Heap: return std::string(alloc_fn_name(fn));
-    case Kind::Mmap: return fn == 1 ? "mmap (file)" : "mmap (anonymous)";
+    case Kind::Mmap:
+      return fn == static_cast<uint32_t>(MmapBacking::File) ? "mmap (file)" : "mmap (anonymous)";
     case Kind::Brk: return "brk";
     case Kind::Timerfd: return "timerfd_create";
     case Kind::Epoll: return "epoll_ctl ADD";

@@ -9,16 +9,18 @@
 
 namespace leakscope {
 
-// Numbers match enum ls_kind in bpf/leakscope.h.
-// The first five are counted by the BPF side (enum ls_kind); Rss is a
-// process's anonymous resident memory, sampled from /proc under --all; Fault
-// is anonymous memory first touched (page faults) per stack, still resident.
+// Numbers are enum ls_kind's in bpf/leakscope.h (types.cpp checks each).
+// Heap to Epoll and Fault are counted by the BPF side; Rss is a process's
+// anonymous resident memory, sampled from /proc under --all (its number is
+// reserved there); Fault is anonymous memory first touched (page faults) per
+// stack, still resident.
 enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4, Rss = 5, Fault = 6 };
 
 std::string_view kind_name(Kind kind);
 std::optional<Kind> parse_kind(std::string_view name);
 
-// Name of the allocator entry point (enum ls_alloc_fn) a heap row came from.
+// Name of the allocator entry point (enum ls_alloc_fn) a heap row came
+// from; "unknown" for a number that is no ls_alloc_fn.
 std::string_view alloc_fn_name(uint32_t fn);
 
 // What created a ledger row's objects: the allocator function for the heap,
@@ -33,6 +35,10 @@ bool counts_objects(Kind kind);
 // exec) and its exec or exit. Ledgers are keyed by it, never by PID (see
 // LS_FIRST_KERNEL_ID in bpf/leakscope.h).
 using TraceId = uint32_t;
+
+// Sub-kinds of mmap and brk rows, stored where the heap keeps its
+// allocator function.
+enum class MmapBacking : uint32_t { Anonymous = 0, File = 1 };
 
 // What one ledger row holds: the kernel's per-stack counts, or the same
 // figures kept in userspace for the syscall kinds, page faults and rss.

@@ -14,23 +14,6 @@ namespace leakscope {
 
 namespace {
 
-bpf_program* entry_program(struct ::leakscope_bpf& skel, AllocFn fn) {
-  switch (fn) {
-    case AllocFn::Malloc: return skel.progs.malloc_enter;
-    case AllocFn::Calloc: return skel.progs.calloc_enter;
-    case AllocFn::Realloc: return skel.progs.realloc_enter;
-    case AllocFn::Reallocarray: return skel.progs.reallocarray_enter;
-    case AllocFn::PosixMemalign: return skel.progs.posix_memalign_enter;
-    case AllocFn::AlignedAlloc: return skel.progs.aligned_alloc_enter;
-    case AllocFn::Memalign: return skel.progs.memalign_enter;
-    case AllocFn::Valloc: return skel.progs.valloc_enter;
-    case AllocFn::Pvalloc: return skel.progs.pvalloc_enter;
-    case AllocFn::OperatorNew: return skel.progs.operator_new_enter;
-    case AllocFn::Free: return skel.progs.free_enter;
-  }
-  return nullptr;
-}
-
 std::string attach_error(const ProbeSite& site, int err) {
   std::string msg = site.symbol + " in " + site.module_path + ": " + std::strerror(err);
   if (err == EINVAL)
@@ -39,15 +22,23 @@ std::string attach_error(const ProbeSite& site, int err) {
   return msg;
 }
 
-constexpr const char* kSyscalls[] = {
-    "mmap",   "munmap",   "mremap",          "brk",          "timerfd_create",
-    "timerfd_settime", "epoll_create", "epoll_create1", "epoll_ctl", "close",
-    "close_range", "dup", "dup2", "dup3", "fcntl"};
-
 }  // namespace
 
 Attachments::Attachments(const BpfObject& object, bool probes_at_entry)
-    : object_(object), probes_at_entry_(probes_at_entry) {}
+    : object_(object), probes_at_entry_(probes_at_entry) {
+  // Each allocator function's program, by the name the list in
+  // bpf/leakscope.h gives it: a list and a heap.bpf.c that disagree fail
+  // here, at start, not when a process is attached.
+  for (const AllocFnInfo& f : kAllocFns) {
+    bpf_program* prog =
+        bpf_object__find_program_by_name(object_.skel().obj, std::string(f.program).c_str());
+    if (!prog)
+      throw FatalError(ExitCode::Failure,
+                       "the BPF object has no program " + std::string(f.program) + " for " +
+                           std::string(f.name) + " (bpf/leakscope.h and heap.bpf.c disagree)");
+    entry_programs_[static_cast<size_t>(f.fn)] = prog;
+  }
+}
 
 Attachments::~Attachments() {
   // Every link goes before the object does (it is destroyed after us).
@@ -94,9 +85,9 @@ void Attachments::attach_syscalls(const std::string& tracefs) {
       return;
     case SyscallProbes::Tracepoints: {
       size_t attached = 0;
-      for (const char* name : kSyscalls) {
+      for (const TracedSyscall& syscall : kTracedSyscalls) {
         for (bool enter : {true, false}) {
-          std::string tp = std::string(enter ? "sys_enter_" : "sys_exit_") + name;
+          std::string tp = std::string(enter ? "sys_enter_" : "sys_exit_") + std::string(syscall.name);
           bpf_program* prog = enter ? progs.sys_enter_tp : progs.sys_exit_tp;
           bpf_link* link = bpf_program__attach_tracepoint(prog, "syscalls", tp.c_str());
           if (!link) {
@@ -144,7 +135,8 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
     bpf_uprobe_opts opts{};
     opts.sz = sizeof(opts);
     opts.retprobe = retprobe;
-    bpf_program* prog = retprobe ? object_.skel().progs.alloc_return : entry_program(object_.skel(), site.fn);
+    bpf_program* prog =
+        retprobe ? object_.skel().progs.alloc_return : entry_programs_[static_cast<size_t>(site.fn)];
     bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, site.attach_path.c_str(), offset, &opts);
     if (!link) {
       int err = errno;

@@ -5,19 +5,25 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "core/bpf_contract.h"
 #include "probes/bpf_object.h"
 #include "probes/link.h"
 #include "probes/link_reaper.h"
+
+struct bpf_program;
 
 namespace leakscope {
 
 class Attachments {
  public:
+  // Throws FatalError when the object lacks an allocator function's entry
+  // program (see kAllocFns).
   Attachments(const BpfObject& object, bool probes_at_entry);
   ~Attachments();
   Attachments(const Attachments&) = delete;
@@ -44,6 +50,7 @@ class Attachments {
 
   const BpfObject& object_;
   bool probes_at_entry_;
+  std::array<bpf_program*, std::size(kAllocFns)> entry_programs_{};  // by AllocFn
   std::vector<Link> tracepoints_;
   std::map<pid_t, ProcessProbes> uprobes_;  // processes with allocator probes
   LinkReaper reaper_;

@@ -21,7 +21,7 @@ void BpfKernel::untrack(pid_t pid) {
   attachments_.detach_allocator(pid);
 }
 
-std::map<pid_t, KernelImage> BpfKernel::read_targets() const { return maps_.read_targets(); }
+std::map<pid_t, KernelImage> BpfKernel::read_images() const { return maps_.read_images(); }
 
 AttachResult BpfKernel::attach_allocator(pid_t pid, const AllocatorPlan& plan) {
   return attachments_.attach_allocator(pid, plan);

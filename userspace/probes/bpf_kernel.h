@@ -16,7 +16,7 @@ class BpfKernel final : public Kernel {
 
   void track(pid_t pid, TraceId id, bool follow_children) override;
   void untrack(pid_t pid) override;
-  std::map<pid_t, KernelImage> read_targets() const override;
+  std::map<pid_t, KernelImage> read_images() const override;
 
   AttachResult attach_allocator(pid_t pid, const AllocatorPlan& plan) override;
   void detach_allocator(pid_t pid) override;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/bpf_contract.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "leakscope_bpf.skel.h"
@@ -92,7 +93,7 @@ BpfObject::BpfObject(const KernelOptions& options)
   bpf_map__set_max_entries(skel->maps.objects, s.max_objects);
   bpf_map__set_max_entries(skel->maps.ledger, s.max_stacks);
   bpf_map__set_max_entries(skel->maps.stacks, s.max_stack_traces);
-  bpf_map__set_max_entries(skel->maps.targets, s.max_targets);
+  bpf_map__set_max_entries(skel->maps.images, s.max_images);
   bpf_map__set_max_entries(skel->maps.inflight, s.max_threads);
   skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   skel->rodata->kinds_mask = options.kinds_mask;
@@ -100,9 +101,7 @@ BpfObject::BpfObject(const KernelOptions& options)
   skel->rodata->fault_stacks_per_sec = options.fault_stacks_per_sec;
 
   // Which way in for the syscall kinds; the other pair is not loaded.
-  const uint32_t syscall_kinds = LS_KIND_BIT(LS_KIND_MMAP) | LS_KIND_BIT(LS_KIND_BRK) |
-                                 LS_KIND_BIT(LS_KIND_TIMERFD) | LS_KIND_BIT(LS_KIND_EPOLL);
-  if (options.kinds_mask & syscall_kinds)
+  if (options.kinds_mask & syscall_kinds())
     syscall_probes_ = !options.force_raw_syscalls && ensure_tracefs(options.tracefs)
                           ? SyscallProbes::Tracepoints
                           : SyscallProbes::RawTracepoints;

@@ -14,13 +14,48 @@ namespace leakscope {
 
 namespace {
 
+static_assert(sizeof(SyscallEvent::args) == sizeof(ls_sys_event::args), "every argument is kept");
+
 std::optional<LifecycleEvent::Op> lifecycle_op(uint32_t op) {
   switch (op) {
-    case LS_SYS_FORK: return LifecycleEvent::Op::Fork;
-    case LS_SYS_EXEC: return LifecycleEvent::Op::Exec;
-    case LS_SYS_EXIT: return LifecycleEvent::Op::Exit;
+    case LS_LIFE_FORK: return LifecycleEvent::Op::Fork;
+    case LS_LIFE_EXEC: return LifecycleEvent::Op::Exec;
+    case LS_LIFE_EXIT: return LifecycleEvent::Op::Exit;
     default: return std::nullopt;
   }
+}
+
+void decode_lifecycle(const EventHandlers& h, LifecycleEvent::Op op, const void* data,
+                      size_t size) {
+  if (size < sizeof(ls_life_event) || !h.lifecycle) return;
+  ls_life_event e{};
+  std::memcpy(&e, data, sizeof e);
+  LifecycleEvent ev;
+  ev.op = op;
+  ev.tgid = e.tgid;
+  ev.trace_id = e.trace_id;
+  if (op == LifecycleEvent::Op::Fork) ev.child_tgid = e.child_tgid;
+  if (op != LifecycleEvent::Op::Exit) ev.next_id = e.next_id;
+  h.lifecycle(ev);
+}
+
+void decode_syscall(const EventHandlers& h, const void* data, size_t size) {
+  if (size < LS_SYS_EVENT_SHORT || !h.syscall) return;
+  // Events without a stack end before frames[].
+  ls_sys_event e{};
+  std::memcpy(&e, data, std::min(size, sizeof e));
+  SyscallEvent ev;
+  ev.op = e.op;
+  ev.tgid = e.tgid;
+  ev.trace_id = e.trace_id;
+  ev.ts_ns = e.ts_ns;
+  ev.ret = e.ret;
+  std::copy(std::begin(e.args), std::end(e.args), ev.args.begin());
+  if (e.nframes > 0 && size >= sizeof e) {
+    ev.frames.assign(e.frames, e.frames + std::min<size_t>(e.nframes, LS_MAX_STACK_DEPTH));
+    ev.stack_top.assign(std::begin(e.stack_top), std::end(e.stack_top));
+  }
+  h.syscall(ev);
 }
 
 }  // namespace
@@ -44,39 +79,15 @@ EventRings::~EventRings() {
 
 int EventRings::on_event(void* ctx, void* data, size_t size) {
   auto* self = static_cast<EventRings*>(ctx);
-  if (size < LS_SYS_EVENT_SHORT || !self->handlers_) return 0;
-  // Events without a stack end before frames[].
-  ls_sys_event e{};
-  std::memcpy(&e, data, std::min(size, sizeof e));
-  const EventHandlers& h = *self->handlers_;
-  if (auto op = lifecycle_op(e.op)) {
-    if (!h.lifecycle) return 0;
-    LifecycleEvent ev;
-    ev.op = *op;
-    ev.tgid = e.tgid;
-    ev.trace_id = e.trace_id;
-    if (*op == LifecycleEvent::Op::Fork) {
-      ev.child_tgid = static_cast<uint32_t>(e.args[0]);
-      ev.next_id = static_cast<TraceId>(e.args[1]);
-    } else if (*op == LifecycleEvent::Op::Exec) {
-      ev.next_id = static_cast<TraceId>(e.args[0]);
-    }
-    h.lifecycle(ev);
-    return 0;
-  }
-  if (!h.syscall) return 0;
-  SyscallEvent ev;
-  ev.op = e.op;
-  ev.tgid = e.tgid;
-  ev.trace_id = e.trace_id;
-  ev.ts_ns = e.ts_ns;
-  ev.ret = e.ret;
-  std::copy(std::begin(e.args), std::end(e.args), ev.args.begin());
-  if (e.nframes > 0 && size >= sizeof e) {
-    ev.frames.assign(e.frames, e.frames + std::min<size_t>(e.nframes, LS_MAX_STACK_DEPTH));
-    ev.stack_top.assign(std::begin(e.stack_top), std::end(e.stack_top));
-  }
-  h.syscall(ev);
+  if (size < sizeof(uint32_t) || !self->handlers_) return 0;
+  // Both structs on this ring begin with their op, and the ops of the two
+  // are apart (leakscope.h): the op says which struct this is.
+  uint32_t op;
+  std::memcpy(&op, data, sizeof op);
+  if (auto life = lifecycle_op(op))
+    decode_lifecycle(*self->handlers_, *life, data, size);
+  else
+    decode_syscall(*self->handlers_, data, size);
   return 0;
 }
 

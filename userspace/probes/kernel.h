@@ -30,7 +30,7 @@ struct MapSizes {
   // a stack whose slot is taken is lost (counted), so it is sized well above
   // the stacks expected (~18 MiB at 65536).
   uint32_t max_stack_traces = 1u << 16;
-  uint32_t max_targets = 1024;
+  uint32_t max_images = 1024;
   uint32_t max_threads = 1u << 14;  // threads inside an allocator at once
 };
 
@@ -45,8 +45,9 @@ struct KernelOptions {
   uint32_t fault_stacks_per_sec = 256;  // fault: stacks each image may send a second
 };
 
-// The kernel's maps whose fill is shown in status.
-enum class MapName { Targets, Objects, Ledger };
+// The kernel's maps whose fill is shown in status (Images: traced tgid ->
+// image, the kernel's filter).
+enum class MapName { Images, Objects, Ledger };
 
 // Kernel memory one BPF map holds, from its fdinfo ("memlock").
 struct MapMemory {
@@ -144,7 +145,7 @@ class Kernel {
   // Stops accounting for `pid` and detaches its allocator probes.
   virtual void untrack(pid_t pid) = 0;
   // The filter as the kernel holds it now: tgid -> image.
-  virtual std::map<pid_t, KernelImage> read_targets() const = 0;
+  virtual std::map<pid_t, KernelImage> read_images() const = 0;
 
   // --- allocator probes ---
   // Attaches the uprobes of `plan` filtered to `pid` (tracked already).

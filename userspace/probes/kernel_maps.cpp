@@ -53,24 +53,24 @@ KernelMaps::KernelMaps(const BpfObject& object, uint32_t heap_scale)
 
 void KernelMaps::track(pid_t pid, TraceId id, bool follow_children) {
   uint32_t tgid = static_cast<uint32_t>(pid);
-  ls_target value{id, follow_children ? LS_TARGET_FOLLOW : 0u};
-  if (bpf_map_update_elem(bpf_map__fd(object_.skel().maps.targets), &tgid, &value, BPF_ANY))
+  ls_image value{id, follow_children ? LS_IMAGE_FOLLOW : 0u};
+  if (bpf_map_update_elem(bpf_map__fd(object_.skel().maps.images), &tgid, &value, BPF_ANY))
     throw FatalError(ExitCode::Failure, "cannot trace PID " + std::to_string(pid) +
-                                            ": target map full (" + std::strerror(errno) + ")");
+                                            ": images map full (" + std::strerror(errno) + ")");
 }
 
 void KernelMaps::untrack(pid_t pid) {
   uint32_t tgid = static_cast<uint32_t>(pid);
-  bpf_map_delete_elem(bpf_map__fd(object_.skel().maps.targets), &tgid);
+  bpf_map_delete_elem(bpf_map__fd(object_.skel().maps.images), &tgid);
 }
 
-std::map<pid_t, KernelImage> KernelMaps::read_targets() const {
+std::map<pid_t, KernelImage> KernelMaps::read_images() const {
   std::map<pid_t, KernelImage> out;
-  for_each_entry(bpf_map__fd(object_.skel().maps.targets), sizeof(uint32_t), sizeof(ls_target),
+  for_each_entry(bpf_map__fd(object_.skel().maps.images), sizeof(uint32_t), sizeof(ls_image),
                  [&](const void* k, const void* v) {
-                   auto* target = static_cast<const ls_target*>(v);
+                   auto* image = static_cast<const ls_image*>(v);
                    out[static_cast<pid_t>(*static_cast<const uint32_t*>(k))] =
-                       KernelImage{target->id, (target->flags & LS_TARGET_FOLLOW) != 0};
+                       KernelImage{image->id, (image->flags & LS_IMAGE_FOLLOW) != 0};
                  });
   return out;
 }
@@ -173,7 +173,7 @@ Counters KernelMaps::counters() const {
 
 size_t KernelMaps::entries(MapName name) const {
   auto& maps = object_.skel().maps;
-  const bpf_map* m = name == MapName::Targets ? maps.targets
+  const bpf_map* m = name == MapName::Images ? maps.images
                      : name == MapName::Objects ? maps.objects
                                                 : maps.ledger;
   size_t n = 0;

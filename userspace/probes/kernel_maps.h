@@ -1,4 +1,4 @@
-// Reading and writing the kernel's maps: the targets filter, the per-stack
+// Reading and writing the kernel's maps: the images filter, the per-stack
 // ledger, the stack map, the live objects, the health counters. The only
 // place that knows their key and value layouts.
 #pragma once
@@ -21,7 +21,7 @@ class KernelMaps {
 
   void track(pid_t pid, TraceId id, bool follow_children);
   void untrack(pid_t pid);
-  std::map<pid_t, KernelImage> read_targets() const;
+  std::map<pid_t, KernelImage> read_images() const;
 
   std::optional<std::vector<LedgerRow>> read_ledger() const;
   std::vector<uint64_t> read_stack(int32_t stack_id) const;

@@ -16,10 +16,11 @@
 //   free: a stale mapping of it is dropped as if closed. dup2/dup3 from an
 //   unknown descriptor closes the target number (it was replaced) but maps
 //   nothing.
-// - FORK events are ignored: the child's inherited regions and descriptors
-//   were allocated by the parent and are not counted twice; unknown
-//   descriptors of the child get placeholders when epoll_ctl names them.
-// - EXIT events are process_exited().
+// - Lifecycle is not a syscall event: image_execd() and process_exited()
+//   say what exec and exit do. A fork needs nothing: the child's inherited
+//   regions and descriptors were allocated by the parent and are not
+//   counted twice; unknown descriptors of the child get placeholders when
+//   epoll_ctl names them.
 #include "resources/resource_ledger.h"
 
 #include <cstdint>
@@ -48,6 +49,8 @@ constexpr uint64_t kFSetfd = 2;
 constexpr uint64_t kFDupfdCloexec = 1030;
 
 using RowKey = std::tuple<uint32_t, uint32_t, int32_t, uint32_t>;  // image, kind, stack, sub
+
+static_assert(sizeof(SysEvent::args) == sizeof(ls_sys_event::args), "every argument is kept");
 
 uint32_t as_fd(uint64_t v) { return static_cast<uint32_t>(v); }
 
@@ -95,18 +98,33 @@ struct ResourceLedger::State {
   }
 
   void apply(const SysEvent& e);
+  void execd(uint32_t old, uint32_t next);
+  void exited(uint32_t trace_id);
 };
 
+void ResourceLedger::State::exited(uint32_t trace_id) {
+  auto it = procs.find(trace_id);
+  if (it == procs.end()) return;
+  it->second.regions.clear();
+  it->second.fds.clear();
+  procs.erase(it);
+}
+
+void ResourceLedger::State::execd(uint32_t old, uint32_t next) {
+  // The new image starts with the descriptors that survive exec; what they
+  // hold stays on the old image's rows. Its address space is new: no
+  // regions, no break yet.
+  Process& p = procs[old];
+  p.fds.exec();
+  p.regions.clear();
+  p.brk.reset();
+  if (next == 0 || next == old) return;  // 0 is no image: keep the id
+  Process moved = std::move(p);
+  procs.erase(old);
+  procs[next] = std::move(moved);
+}
+
 void ResourceLedger::State::apply(const SysEvent& e) {
-  if (e.op == LS_SYS_EXIT) {
-    auto it = procs.find(e.trace_id);
-    if (it == procs.end()) return;
-    it->second.regions.clear();
-    it->second.fds.clear();
-    procs.erase(it);
-    return;
-  }
-  if (e.op == LS_SYS_FORK) return;
   Process& p = procs[e.trace_id];
   const uint64_t* a = e.args;
 
@@ -186,20 +204,6 @@ void ResourceLedger::State::apply(const SysEvent& e) {
         p.fds.set_cloexec(as_fd(a[0]), (a[2] & kFdCloexec) != 0);
       }
       return;
-    case LS_SYS_EXEC: {
-      // The new image (trace id a0) starts with the descriptors that
-      // survive exec; what they hold stays on the old image's rows. Its
-      // address space is new: no regions, no break yet.
-      p.fds.exec();
-      p.regions.clear();
-      p.brk.reset();
-      const uint32_t next = static_cast<uint32_t>(a[0]);
-      if (next == 0 || next == e.trace_id) return;
-      Process moved = std::move(p);
-      procs.erase(e.trace_id);
-      procs[next] = std::move(moved);
-      return;
-    }
     default:
       return;
   }
@@ -211,12 +215,9 @@ ResourceLedger::~ResourceLedger() = default;
 
 void ResourceLedger::apply(const SysEvent& event) { state_->apply(event); }
 
-void ResourceLedger::process_exited(uint32_t trace_id) {
-  SysEvent e;
-  e.op = LS_SYS_EXIT;
-  e.trace_id = trace_id;
-  state_->apply(e);
-}
+void ResourceLedger::image_execd(uint32_t old, uint32_t next) { state_->execd(old, next); }
+
+void ResourceLedger::process_exited(uint32_t trace_id) { state_->exited(trace_id); }
 
 void ResourceLedger::forget(uint32_t trace_id) {
   process_exited(trace_id);

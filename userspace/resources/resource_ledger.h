@@ -15,7 +15,8 @@
 
 namespace leakscope {
 
-// One event, as decoded from struct ls_sys_event.
+// One syscall event, as decoded from struct ls_sys_event. The lifecycle of
+// a process (exec, exit) is not one: it has methods of its own below.
 struct SysEvent {
   uint32_t op = 0;  // enum ls_sys_op
   uint32_t trace_id = 0;  // the process image that made the call
@@ -24,9 +25,6 @@ struct SysEvent {
   uint64_t args[5] = {0, 0, 0, 0, 0};
   int32_t stack_id = -1;
 };
-
-// Sub-kinds, stored where the heap keeps its allocator function.
-enum class MmapBacking : uint32_t { Anonymous = 0, File = 1 };
 
 // One (image, kind, stack, sub) row, like the heap's BPF ledger rows.
 struct ResourceRow {
@@ -54,8 +52,17 @@ class ResourceLedger {
   // process made the calls. Events of failed calls are never sent.
   void apply(const SysEvent& event);
 
+  // Image `old` exec'd into image `next`: the address space is new (every
+  // region goes, the break is forgotten) and the descriptors that survive
+  // exec (not CLOEXEC) carry on in `next`, still charged to the rows of
+  // the image that made them. `next` equal to `old` (or 0, no image) keeps
+  // the id.
+  void image_execd(uint32_t old, uint32_t next);
+
   // The process is gone: every region, timer and registration it held is
-  // released (exit unmaps and closes everything). Its rows stay.
+  // released (exit unmaps and closes everything). Its rows stay. (A fork
+  // needs nothing: the child's inherited regions and descriptors were
+  // allocated by the parent and are not counted twice.)
   void process_exited(uint32_t trace_id);
 
   // Drops the rows of an image whose report is no longer kept (but not

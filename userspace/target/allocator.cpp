@@ -16,36 +16,6 @@ namespace leakscope {
 
 namespace {
 
-struct Function {
-  AllocFn fn;
-  const char* symbol;
-};
-
-// The C allocator, in the order its sites are listed (malloc and free required).
-constexpr Function kCAllocator[] = {
-    {AllocFn::Malloc, "malloc"},
-    {AllocFn::Calloc, "calloc"},
-    {AllocFn::Realloc, "realloc"},
-    {AllocFn::Reallocarray, "reallocarray"},
-    {AllocFn::PosixMemalign, "posix_memalign"},
-    {AllocFn::AlignedAlloc, "aligned_alloc"},
-    {AllocFn::Memalign, "memalign"},
-    {AllocFn::Valloc, "valloc"},
-    {AllocFn::Pvalloc, "pvalloc"},
-    {AllocFn::Free, "free"},
-};
-
-constexpr const char* kOperatorNew[] = {
-    "_Znwm",
-    "_Znam",
-    "_ZnwmRKSt9nothrow_t",
-    "_ZnamRKSt9nothrow_t",
-    "_ZnwmSt11align_val_t",
-    "_ZnwmSt11align_val_tRKSt9nothrow_t",
-    "_ZnamSt11align_val_t",
-    "_ZnamSt11align_val_tRKSt9nothrow_t",
-};
-
 struct Module {
   std::string module_path;
   std::string attach_path;
@@ -76,7 +46,7 @@ bool is_loader(std::string_view path) {
 // File offset of a definition of SYMBOL in MODULE that a uprobe can use: a
 // global, non-IFUNC function, exported unless MODULE is the main executable
 // (a static binary has only .symtab).
-std::optional<uint64_t> site_offset(const Module& module, const char* symbol) {
+std::optional<uint64_t> site_offset(const Module& module, std::string_view symbol) {
   if (!module.elf) return std::nullopt;
   auto found = module.elf->find_function(symbol);
   if (!found || !found->global || found->ifunc) return std::nullopt;
@@ -84,8 +54,14 @@ std::optional<uint64_t> site_offset(const Module& module, const char* symbol) {
   return module.elf->vaddr_to_file_offset(found->vaddr);
 }
 
+bool defines(const Module& module, AllocFn fn) {
+  for (std::string_view symbol : alloc_fn_info(fn).symbols)
+    if (site_offset(module, symbol)) return true;
+  return false;
+}
+
 bool defines_c_allocator(const Module& module) {
-  return site_offset(module, "malloc") && site_offset(module, "free");
+  return defines(module, AllocFn::Malloc) && defines(module, AllocFn::Free);
 }
 
 const Module* choose_c_allocator(const std::vector<Module>& modules) {
@@ -123,34 +99,6 @@ const Module* choose_c_allocator(const std::vector<Module>& modules) {
 
 }  // namespace
 
-std::string_view alloc_fn_name(AllocFn fn) {
-  switch (fn) {
-    case AllocFn::Malloc:
-      return "malloc";
-    case AllocFn::Calloc:
-      return "calloc";
-    case AllocFn::Realloc:
-      return "realloc";
-    case AllocFn::Reallocarray:
-      return "reallocarray";
-    case AllocFn::PosixMemalign:
-      return "posix_memalign";
-    case AllocFn::AlignedAlloc:
-      return "aligned_alloc";
-    case AllocFn::Memalign:
-      return "memalign";
-    case AllocFn::Valloc:
-      return "valloc";
-    case AllocFn::Pvalloc:
-      return "pvalloc";
-    case AllocFn::OperatorNew:
-      return "operator new";
-    case AllocFn::Free:
-      return "free";
-  }
-  return "?";
-}
-
 AllocatorPlan plan_allocator_in_files(
     const std::vector<std::pair<std::string, std::string>>& modules, bool first_is_main) {
   std::vector<Module> opened;
@@ -170,11 +118,11 @@ AllocatorPlan plan_allocator_in_files(
   AllocatorPlan plan;
   plan.allocator_module = allocator->module_path;
   std::set<std::pair<const Module*, uint64_t>> probed;  // one probe per address
-  auto add_site = [&](const Module& m, AllocFn fn, const char* symbol) {
+  auto add_site = [&](const Module& m, AllocFn fn, std::string_view symbol) {
     auto offset = site_offset(m, symbol);
     if (!offset) return false;
     if (!probed.emplace(&m, *offset).second) return true;
-    ProbeSite site{fn, symbol, m.attach_path, m.module_path, *offset, *offset, ""};
+    ProbeSite site{fn, std::string(symbol), m.attach_path, m.module_path, *offset, *offset, ""};
     // Only free has no return probe, whose breakpoint sits at the entry:
     // its entry probe may move to an instruction the kernel emulates.
     if (fn == AllocFn::Free) {
@@ -186,8 +134,15 @@ AllocatorPlan plan_allocator_in_files(
     plan.sites.push_back(std::move(site));
     return true;
   };
-  for (const Function& f : kCAllocator) add_site(*allocator, f.fn, f.symbol);
-  for (const char* symbol : kOperatorNew) {
+  // The C allocator's functions, in the table's order, from its module...
+  for (const AllocFnInfo& f : kAllocFns) {
+    if (f.fn == AllocFn::OperatorNew) continue;
+    for (std::string_view symbol : f.symbols) add_site(*allocator, f.fn, symbol);
+  }
+  // ...then operator new, which a C++ program may get from a library of its
+  // own (libstdc++ beside jemalloc): each symbol from the first module that
+  // defines it.
+  for (std::string_view symbol : alloc_fn_info(AllocFn::OperatorNew).symbols) {
     for (const Module& m : opened)
       if (add_site(m, AllocFn::OperatorNew, symbol)) break;
   }

@@ -9,29 +9,14 @@
 #include <utility>
 #include <vector>
 
+#include "core/bpf_contract.h"
 #include "core/types.h"
 
 namespace leakscope {
 
-enum class AllocFn {
-  Malloc,
-  Calloc,
-  Realloc,
-  Reallocarray,
-  PosixMemalign,
-  AlignedAlloc,
-  Memalign,
-  Valloc,
-  Pvalloc,
-  OperatorNew,
-  Free
-};
-
-std::string_view alloc_fn_name(AllocFn fn);
-
 struct ProbeSite {
   AllocFn fn = AllocFn::Malloc;
-  std::string symbol;        // "malloc", "_Znwm", ...
+  std::string symbol;        // "malloc", "_Znwm", ... (one of kAllocFns' symbols of fn)
   std::string attach_path;   // path we open/attach through (/proc/PID/map_files/..., ...)
   std::string module_path;   // path as the target sees it (as in its maps)
   uint64_t file_offset = 0;  // uprobe offset inside the file
@@ -52,10 +37,12 @@ AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps);
 
 // The core, on files. MODULES are {module path, openable path}; the FIRST one
 // is the main executable when first_is_main (plan_allocator puts it first).
-// The C allocator (malloc ... free) comes from one module: the main executable
-// if it defines malloc and free, else the first other non-libc library that
-// exports both (jemalloc, tcmalloc, ...), else libc. The operator new family is
-// taken symbol by symbol from the first module defining it (main first).
+// The functions and their symbols are kAllocFns' (core/bpf_contract.h).
+// The C allocator (every function but operator new) comes from one module:
+// the main executable if it defines malloc and free, else the first other
+// non-libc library that exports both (jemalloc, tcmalloc, ...), else libc. The
+// operator new family is taken symbol by symbol from the first module
+// defining it (main first).
 // Symbols the module lacks are skipped, IFUNCs too (their address is a
 // resolver), and a symbol at the same offset as an earlier one of the module
 // (glibc's aligned_alloc = memalign) is kept once. Throws FatalError(NoAllocator).

@@ -130,7 +130,7 @@ nlohmann::json TraceSession::status_json() const {
           {"maps",
            {{"objects", {{"used", kernel_->entries(MapName::Objects)}, {"capacity", sizes.max_objects}}},
             {"ledger", {{"used", kernel_->entries(MapName::Ledger)}, {"capacity", sizes.max_stacks}}},
-            {"targets", {{"used", kernel_->entries(MapName::Targets)}, {"capacity", sizes.max_targets}}}}},
+            {"targets", {{"used", kernel_->entries(MapName::Images)}, {"capacity", sizes.max_images}}}}},
           {"live_objects", live_objects},
           {"drops", drops},
           {"alerts_firing", judge_.alerts_firing()},

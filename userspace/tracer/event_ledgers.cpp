@@ -97,13 +97,7 @@ void EventLedgers::release_gone_pages() {
   }
 }
 
-void EventLedgers::image_execd(TraceId old, TraceId next) {
-  SysEvent ev;
-  ev.op = LS_SYS_EXEC;
-  ev.trace_id = old;
-  ev.args[0] = next;
-  resources_.apply(ev);
-}
+void EventLedgers::image_execd(TraceId old, TraceId next) { resources_.image_execd(old, next); }
 
 void EventLedgers::image_ended(const TracedImage& image) {
   if (image.end == End::Exit) resources_.process_exited(image.id);  // exit unmaps and closes everything

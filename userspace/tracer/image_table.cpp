@@ -82,7 +82,7 @@ void ImageTable::apply(const LifecycleEvent& e, double t) {
 }
 
 void ImageTable::reconcile(double t) {
-  auto kernel = kernel_.read_targets();
+  auto kernel = kernel_.read_images();
   std::vector<std::pair<TraceId, End>> ended;
   for (auto& [id, image] : images_) {
     if (image.exited()) continue;

@@ -19,7 +19,7 @@ constexpr std::array<uint64_t Health::*, LS_CNT__COUNT> kFigureOf = [] {
   f[LS_CNT_INFLIGHT_FULL] = &Health::inflight_drops;
   f[LS_CNT_STALE_REPLACED] = &Health::stale_replaced;
   f[LS_CNT_EVENTS_LOST] = &Health::events_lost;
-  f[LS_CNT_TARGETS_FULL] = &Health::children_not_followed;
+  f[LS_CNT_IMAGES_FULL] = &Health::children_not_followed;
   f[LS_CNT_FAULTS_LOST] = &Health::fault_events_lost;
   f[LS_CNT_FAULT_NO_STACK] = &Health::fault_stacks_over_budget;
   return f;
