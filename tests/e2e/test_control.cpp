@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "control/client.h"
+#include "core/errors.h"
 #include "harness.h"
 #include "services.h"
 
@@ -107,6 +111,61 @@ TEST(ControlE2E, ReportsOverTheSocketWhileTheTargetRuns) {
   EXPECT_EQ(ls.stop(), 0);
   EXPECT_TRUE(fx.running());
   EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "the socket is removed on exit";
+}
+
+// One raw line to the socket, the reply's header line back ("" when none).
+std::string raw_request(const std::string& sock, const std::string& line) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+  std::string reply;
+  char c;
+  while (::recv(fd, &c, 1, 0) == 1 && c != '\n') reply += c;
+  ::close(fd);
+  return reply;
+}
+
+TEST(ControlE2E, MalformedRequestsGetAnErrorAndTheTraceGoesOn) {
+  Fixture fx("patterns", {"steady"});
+  std::string sock = socket_path("malformed");
+  std::string report_path = "/tmp/leakscope-e2e-malformed-" + std::to_string(::getpid()) + ".json";
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "200ms", "-q", "--control", sock, "--json",
+                report_path});
+  ASSERT_TRUE(ls.wait_tracing()) << ls.err();
+  fx.go();
+  const std::vector<std::string> lines = {
+      R"({"cmd":123})",
+      R"({"cmd":null})",
+      R"({"cmd":"report","top":"x"})",
+      R"({"cmd":"report","formats":"json"})",
+      R"({"cmd":"attach","pid":"1"})",
+      R"({"cmd":"detach","pid":-5})",
+      R"({"cmd":"shutdown"})",
+      R"([1,2,3])",
+      "not json at all",
+      "{\"cmd\":\"\xff\xfe\"}",
+  };
+  for (const std::string& line : lines) {
+    json reply = json::parse(raw_request(sock, line + "\n"), nullptr, false);
+    ASSERT_TRUE(reply.is_object()) << "no reply to " << line << "\n" << ls.err();
+    EXPECT_EQ(reply["ok"], false) << line;
+    EXPECT_TRUE(reply["error"].is_string()) << line;
+  }
+  // Still tracing, and answering.
+  leakscope::ClientReply status = leakscope::control_request(sock, {{"cmd", "status"}});
+  EXPECT_EQ(status.header["ok"], true);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(ls.stop(), 0) << ls.err();
+  json report = take_json(report_path);
+  ASSERT_FALSE(report.is_null()) << "the final report is written";
+  EXPECT_GT(live_bytes_at(report, "leak_steadily"), 0);
+  EXPECT_TRUE(fx.running());
 }
 
 TEST(ControlE2E, AttachAndDetachAtRunTime) {

@@ -30,7 +30,9 @@ std::string encode_reply(const ControlReply& reply) {
     total += p.bytes.size();
   }
   header["parts"] = std::move(parts);
-  std::string out = header.dump() + "\n";
+  // Names read from targets (comm, cmdline, symbols) may hold any bytes:
+  // replaced where not UTF-8, never thrown over.
+  std::string out = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   out.reserve(out.size() + total);
   for (const ControlPart& p : reply.parts) out += p.bytes;
   return out;

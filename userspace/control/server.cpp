@@ -91,11 +91,19 @@ void ControlServer::serve_one(const Handler& handler) {
       ::close(conn);
       return;
     }
-    auto request = nlohmann::json::parse(line, nullptr, false);
-    if (!request.is_object() || !request.contains("cmd"))
-      reply = reply_error("malformed request");
-    else
-      reply = handler(request);
+    auto json = nlohmann::json::parse(line, nullptr, false);
+    auto request = parse_control_request(json);
+    if (auto* error = std::get_if<std::string>(&request)) {
+      reply = reply_error(*error);
+    } else {
+      try {
+        reply = handler(std::get<ControlRequest>(request));
+      } catch (const std::exception& e) {
+        // A request must never end the trace: the operator loses the report.
+        log_warn(std::string("control: request failed: ") + e.what());
+        reply = reply_error(std::string("request failed: ") + e.what());
+      }
+    }
   }
   write_all(conn, encode_reply(reply));
   ::close(conn);

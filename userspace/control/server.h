@@ -7,12 +7,14 @@
 #include <string>
 
 #include "control/protocol.h"
+#include "control/request.h"
 
 namespace leakscope {
 
 class ControlServer {
  public:
-  using Handler = std::function<ControlReply(const nlohmann::json& request)>;
+  // Gets requests checked already (control/request.h).
+  using Handler = std::function<ControlReply(const ControlRequest& request)>;
 
   // Creates the directory (0700) and the socket. A stale socket left by a
   // dead tracer is replaced; one a live tracer answers on is an error.
@@ -26,7 +28,9 @@ class ControlServer {
   const std::string& path() const { return path_; }
 
   // Accepts one pending connection and answers it (bounded by socket
-  // timeouts, so a stuck client cannot hold the trace loop for long).
+  // timeouts, so a stuck client cannot hold the trace loop for long). A
+  // malformed request gets a one-line error; nothing a client sends ends
+  // the tracer.
   void serve_one(const Handler& handler);
 
  private:

@@ -135,7 +135,8 @@ std::string render_json(const Report& r) {
   alerts["sinks"] = std::move(sinks);
   j["alerts"] = std::move(alerts);
   j["detector"] = {{"window_seconds", r.window_seconds}};
-  return j.dump(2) + "\n";
+  // comm, cmdline and symbols come from targets and may hold any bytes.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace leakscope

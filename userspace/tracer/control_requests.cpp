@@ -13,63 +13,54 @@ namespace leakscope {
 
 namespace {
 
-std::vector<Format> formats_of(const nlohmann::json& request) {
-  std::vector<Format> out;
-  if (request.contains("formats") && request["formats"].is_array()) {
-    for (const auto& f : request["formats"]) {
-      auto format = f.is_string() ? parse_format(f.get<std::string>()) : std::nullopt;
-      if (!format)
-        throw FatalError(ExitCode::Usage, "unknown report format " + f.dump() +
-                                              " (text, json, folded, pprof, html)");
-      out.push_back(*format);
-    }
-  }
-  if (out.empty()) out.push_back(Format::Text);
-  return out;
-}
+// std::visit over the request kinds, one lambda each.
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
 
 }  // namespace
 
-ControlReply TraceSession::handle_control(const nlohmann::json& request) {
-  std::string cmd = request.value("cmd", "");
+ControlReply TraceSession::handle_control(const ControlRequest& request) {
   try {
-    if (cmd == "report") {
-      RenderOptions options;
-      options.top = request.value("top", config_.top);
-      options.weight = request.value("weight", "live") == "growth" ? FoldedWeight::Growth
-                                                                   : FoldedWeight::LiveBytes;
-      std::vector<Format> formats = formats_of(request);
-      Report r = report(false);
-      ControlReply reply = reply_ok();
-      for (Format f : formats)
-        reply.parts.push_back(ControlPart{std::string(format_name(f)), render(r, f, options)});
-      return reply;
-    }
-    if (cmd == "attach" || cmd == "detach") {
-      if (!request.contains("pid") || !request["pid"].is_number_integer())
-        return reply_error(cmd + ": a pid is required");
-      pid_t pid = request["pid"].get<pid_t>();
-      if (cmd == "attach") {
-        if (TracedImage* image = images_.live(pid)) {
-          if (!host_ || image->heap_probes) return reply_error("PID " + std::to_string(pid) + " is already traced");
-          // Under --all: the operator asks for allocator probes on it, to stay.
-          attacher_.add_allocator_probes(*image, now());
-          host_->keep(image->id);
-          log_info("PID " + std::to_string(pid) + " (" + image->info.comm + "): allocator probes on");
-          return reply_ok({{"message", "allocator probes on PID " + std::to_string(pid) + " (" +
-                                           image->info.comm + ")"}});
-        }
-        TraceId id = attacher_.attach(pid, Origin::Pid, now());
-        const std::string& comm = images_.find(id)->info.comm;
-        log_info("PID " + std::to_string(pid) + " (" + comm + ") attached");
-        return reply_ok({{"message", "tracing PID " + std::to_string(pid) + " (" + comm + ")"}});
-      }
-      attacher_.detach(pid, now());
-      return reply_ok({{"message", "detached from PID " + std::to_string(pid) +
-                                       "; its ledger stays in the report"}});
-    }
-    if (cmd == "status") return reply_ok({{"status", status_json()}});
-    return reply_error("unknown command '" + cmd + "' (report, attach, detach, status)");
+    return std::visit(
+        Overloaded{
+            [&](const ReportRequest& r) {
+              RenderOptions options;
+              options.top = r.top ? r.top : config_.top;
+              options.weight = r.weight;
+              Report rep = report(false);
+              ControlReply reply = reply_ok();
+              for (Format f : r.formats)
+                reply.parts.push_back(ControlPart{std::string(format_name(f)), render(rep, f, options)});
+              return reply;
+            },
+            [&](const AttachRequest& r) {
+              if (TracedImage* image = images_.live(r.pid)) {
+                if (!host_ || image->heap_probes)
+                  return reply_error("PID " + std::to_string(r.pid) + " is already traced");
+                // Under --all: the operator asks for allocator probes on it, to stay.
+                attacher_.add_allocator_probes(*image, now());
+                host_->keep(image->id);
+                log_info("PID " + std::to_string(r.pid) + " (" + image->info.comm + "): allocator probes on");
+                return reply_ok({{"message", "allocator probes on PID " + std::to_string(r.pid) + " (" +
+                                                 image->info.comm + ")"}});
+              }
+              TraceId id = attacher_.attach(r.pid, Origin::Pid, now());
+              const std::string& comm = images_.find(id)->info.comm;
+              log_info("PID " + std::to_string(r.pid) + " (" + comm + ") attached");
+              return reply_ok({{"message", "tracing PID " + std::to_string(r.pid) + " (" + comm + ")"}});
+            },
+            [&](const DetachRequest& r) {
+              attacher_.detach(r.pid, now());
+              return reply_ok({{"message", "detached from PID " + std::to_string(r.pid) +
+                                               "; its ledger stays in the report"}});
+            },
+            [&](const StatusRequest&) { return reply_ok({{"status", status_json()}}); },
+        },
+        request);
   } catch (const FatalError& e) {
     return reply_error(e.what());
   }

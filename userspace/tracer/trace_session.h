@@ -50,7 +50,7 @@ class TraceSession final : private ImageObserver {
   Report report(bool final, bool with_ages = true);
   void publish_metrics();
   // control_requests.cpp
-  ControlReply handle_control(const nlohmann::json& request);
+  ControlReply handle_control(const ControlRequest& request);
   nlohmann::json status_json() const;
   void write_report_files(const char* why);
 
