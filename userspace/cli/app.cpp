@@ -21,8 +21,13 @@ int run_app(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : static_cast<int>(ExitCode::Usage);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // One line, as every other error: "leakscope: error: ...".
+    std::string message = e.what();
+    for (char& c : message)
+      if (c == '\n') c = ' ';
+    log_error(message + " (see --help)");
+    return static_cast<int>(ExitCode::Usage);
   }
 
   try {

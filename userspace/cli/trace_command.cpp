@@ -1,8 +1,11 @@
 #include "cli/trace_command.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -44,6 +47,24 @@ struct TraceFlags {
 
 namespace {
 
+// Flags that name where output goes are checked before tracing starts: a
+// trace of an hour must not end in "cannot write the report".
+void check_output_flags(const CLI::App& sub, const std::string& json_path) {
+  for (const char* flag : {"--json", "--control", "--report-dir", "--metrics", "--btf"}) {
+    const CLI::Option* option = sub.get_option_no_throw(flag);
+    if (option && option->count() > 0 && option->as<std::string>().empty())
+      throw FatalError(ExitCode::Usage, std::string(flag) + ": the value is empty");
+  }
+  if (json_path.empty()) return;
+  struct stat st {};
+  if (::stat(json_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw FatalError(ExitCode::Usage, "--json: " + json_path + " is a directory");
+  const auto slash = json_path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : json_path.substr(0, slash);
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw FatalError(ExitCode::Usage, "--json: cannot write in " + dir + ": " + std::strerror(errno));
+}
+
 std::vector<pid_t> parse_pids(const std::vector<std::string>& specs) {
   std::vector<pid_t> pids;
   for (const std::string& spec : specs) {
@@ -73,8 +94,8 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->allow_extra_args(false);
   sub_->add_option("--interval", f.interval, "How often to print the top stacks")
       ->check(DurationValidator(0.05))->capture_default_str();
-  sub_->add_option("--tick", f.tick, "How often to sample the ledger")
-      ->check(DurationValidator(0.05))->capture_default_str();
+  sub_->add_option("--tick", f.tick, "How often to sample the ledger (at most 1m)")
+      ->check(DurationValidator(0.05, 60))->capture_default_str();
   sub_->add_option("--duration", f.duration, "Stop after this long (default: until Ctrl-C or the targets exit)")
       ->check(DurationValidator(0.05));
   sub_->add_option("--top", f.config.top, "Stacks shown in tables and the text report")
@@ -219,6 +240,7 @@ int TraceCommand::run() {
       set_log_level(LogLevel::Debug);
     else if (f.verbose == 1)
       set_log_level(LogLevel::Verbose);
+    check_output_flags(*sub_, f.config.json_path);
     f.config.pids = parse_pids(f.pid_specs);
     if (f.config.pids.empty() && f.config.command.empty() && !f.config.all)
       throw FatalError(ExitCode::Usage, "trace: give -p PID, -- COMMAND or --all (see --help)");

@@ -206,8 +206,11 @@ int TraceSession::run() {
   double next_table = config_.interval_seconds;
   double next_report = config_.report_every_seconds > 0 ? config_.report_every_seconds : -1;
   bool stop = false;
+  // --duration is honoured to the moment, not at the first tick after it.
+  const double end = config_.duration_seconds > 0 ? config_.duration_seconds : -1;
   while (!stop) {
-    auto events = signals_.wait(next_tick - now(), control_ ? control_->fd() : -1);
+    const double wake = end > 0 ? std::min(next_tick, end) : next_tick;
+    auto events = signals_.wait(wake - now(), control_ ? control_->fd() : -1);
     bool report_now = false;
     for (int sig : events.signals) {
       if (sig == SIGUSR1) {
@@ -221,7 +224,7 @@ int TraceSession::run() {
     if (events.extra_ready) {
       // A request between ticks: answer it against the latest tick.
       control_->serve_one([this](const ControlRequest& req) { return handle_control(req); });
-      if (t < next_tick && !report_now && !stop) continue;
+      if (t < wake && !report_now && !stop) continue;
     }
     double cpu_before = cpu_seconds();
     tick(t);
@@ -233,7 +236,7 @@ int TraceSession::run() {
       log_info("every traced process has exited");
       stop = true;
     }
-    if (config_.duration_seconds > 0 && t >= config_.duration_seconds) stop = true;
+    if (end > 0 && t >= end) stop = true;
     if (next_report > 0 && t >= next_report) {
       while (next_report <= t) next_report += config_.report_every_seconds;
       report_now = true;
