@@ -168,6 +168,42 @@ TEST(ControlE2E, MalformedRequestsGetAnErrorAndTheTraceGoesOn) {
   EXPECT_TRUE(fx.running());
 }
 
+// A tracer killed with -9 leaves its socket in /run/leakscope: the next
+// tracer removes it, and `leakscope status` finds the live one meanwhile.
+TEST(ControlE2E, StaleSocketsOfDeadTracersAreNotTakenForLiveOnes) {
+  Fixture fx("patterns", {"steady"});
+  Leakscope first({"trace", "-p", std::to_string(fx.pid()), "-q"});
+  ASSERT_TRUE(first.wait_tracing()) << first.err();
+  const std::string first_sock = "/run/leakscope/leakscope-" + std::to_string(first.pid()) + ".sock";
+  ASSERT_EQ(::access(first_sock.c_str(), F_OK), 0);
+  ASSERT_EQ(::kill(first.pid(), SIGKILL), 0);
+  first.wait();
+  ASSERT_EQ(::access(first_sock.c_str(), F_OK), 0) << "kill -9 leaves the socket behind";
+
+  // Another stale one, of a PID that is no leakscope, made by hand.
+  // PIDs above pid_max are never a process.
+  const std::string fake_sock = "/run/leakscope/leakscope-99999999.sock";
+  {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", fake_sock.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+    ::close(fd);
+  }
+  auto [status_code, status_err] = run_leakscope({"status"});
+  EXPECT_EQ(status_err.find("several"), std::string::npos) << status_err;
+  EXPECT_EQ(status_code, 8) << "none is running (NotRunning): " << status_err;
+
+  Leakscope second({"trace", "-p", std::to_string(fx.pid()), "-q"});
+  ASSERT_TRUE(second.wait_tracing()) << second.err();
+  EXPECT_NE(::access(first_sock.c_str(), F_OK), 0) << "the next tracer removes a dead one's socket";
+  EXPECT_NE(::access(fake_sock.c_str(), F_OK), 0);
+  auto [code, err] = run_leakscope({"status"});
+  EXPECT_EQ(code, 0) << err;
+  EXPECT_EQ(second.stop(), 0) << second.err();
+}
+
 TEST(ControlE2E, AttachAndDetachAtRunTime) {
   Fixture a("patterns", {"steady"}), b("leaky");
   std::string sock = socket_path("attach");

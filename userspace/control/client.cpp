@@ -19,7 +19,8 @@ std::string find_control_socket(const std::string& explicit_path) {
   if (DIR* d = ::opendir(kControlDir)) {
     while (dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
-      if (name.rfind("leakscope-", 0) == 0 && name.ends_with(".sock"))
+      // A tracer killed with -9 leaves its socket behind: not a candidate.
+      if (name.rfind("leakscope-", 0) == 0 && name.ends_with(".sock") && !stale_control_socket(name))
         found.push_back(std::string(kControlDir) + "/" + name);
     }
     ::closedir(d);

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <string_view>
 
 namespace leakscope {
 
@@ -74,6 +77,19 @@ bool read_exact(int fd, size_t n, std::string* out) {
     done += static_cast<size_t>(r);
   }
   return true;
+}
+
+bool stale_control_socket(const std::string& file_name) {
+  constexpr std::string_view prefix = "leakscope-", suffix = ".sock";
+  std::string_view name = file_name;
+  if (!name.starts_with(prefix) || !name.ends_with(suffix)) return false;
+  name = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  int pid = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+  if (ec != std::errc() || end != name.data() + name.size() || pid <= 0) return false;
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string line;
+  return !std::getline(comm, line) || line != "leakscope";
 }
 
 std::string default_control_path(int pid) {

@@ -43,4 +43,9 @@ bool read_exact(int fd, size_t n, std::string* out);
 // The default socket path for a tracer with process id `pid`.
 std::string default_control_path(int pid);
 
+// A default socket (leakscope-PID.sock under kControlDir) whose tracer is
+// gone: PID is not a running leakscope. Decided from /proc, without
+// connecting (a probe connection would hold the tracer's loop).
+bool stale_control_socket(const std::string& file_name);
+
 }  // namespace leakscope

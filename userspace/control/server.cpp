@@ -1,5 +1,6 @@
 #include "control/server.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -41,10 +42,27 @@ bool someone_listens(const sockaddr_un& addr) {
 
 }  // namespace
 
+// Sockets of tracers that died (kill -9) in the default directory go, so
+// that `leakscope status` finds the live one.
+void ControlServer::remove_stale_sockets() {
+  DIR* d = ::opendir(kControlDir);
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (!stale_control_socket(name)) continue;
+    std::string stale = std::string(kControlDir) + "/" + name;
+    struct stat st {};
+    if (::lstat(stale.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && ::unlink(stale.c_str()) == 0)
+      log_verbose("control: removed " + stale + ", left by a tracer that is gone");
+  }
+  ::closedir(d);
+}
+
 ControlServer::ControlServer(std::string path) : path_(std::move(path)) {
   std::string dir = path_.substr(0, path_.find_last_of('/'));
   if (!dir.empty() && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     throw FatalError(ExitCode::Failure, "cannot create " + dir + ": " + std::strerror(errno));
+  remove_stale_sockets();
   sockaddr_un addr = address_of(path_);
   struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0) {

@@ -34,6 +34,8 @@ class ControlServer {
   void serve_one(const Handler& handler);
 
  private:
+  void remove_stale_sockets();
+
   std::string path_;
   int fd_ = -1;
 };
