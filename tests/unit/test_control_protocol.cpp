@@ -66,3 +66,19 @@ TEST(ControlProtocol, OverlongLineIsRejected) {
 
 }  // namespace
 }  // namespace leakscope
+
+namespace leakscope {
+namespace {
+
+TEST(ControlProtocol, StaleSocketsAreThoseOfNoRunningLeakscope) {
+  EXPECT_TRUE(stale_control_socket("leakscope-99999999.sock")) << "no such process";
+  EXPECT_TRUE(stale_control_socket("leakscope-" + std::to_string(::getpid()) + ".sock"))
+      << "alive, but not a leakscope";
+  EXPECT_TRUE(stale_control_socket("leakscope-1.sock")) << "init is no leakscope";
+  for (const char* other : {"leakscope-.sock", "leakscope-12x.sock", "leakscope-12.sock.bak", "other-12.sock",
+                            "leakscope--5.sock", "mine.sock"})
+    EXPECT_FALSE(stale_control_socket(other)) << other << ": not a default socket, never removed";
+}
+
+}  // namespace
+}  // namespace leakscope
