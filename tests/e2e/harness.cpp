@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -19,6 +20,9 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
+
+#include "target/elf_file.h"
 
 namespace e2e {
 
@@ -243,13 +247,91 @@ nlohmann::json take_json(const std::string& path) {
   if (!in) return nlohmann::json();
   nlohmann::json j = nlohmann::json::parse(in);
   std::remove(path.c_str());
+  expect_no_garbage_frames(j);
   return j;
 }
 
 nlohmann::json Leakscope::json() const {
   std::ifstream in(json_path_);
   if (!in) throw std::runtime_error("no JSON report at " + json_path_ + "; stderr: " + err());
-  return nlohmann::json::parse(in);
+  nlohmann::json j = nlohmann::json::parse(in);
+  expect_no_garbage_frames(j);
+  return j;
+}
+
+namespace {
+
+// Whether file offset `offset` of the object at `path` lies in a page the
+// loader maps executable; nullopt when the file cannot be opened (it may
+// have gone since the report was made: not judged).
+std::optional<bool> in_executable_segment(const std::string& path, uint64_t offset) {
+  struct Known {
+    bool elf = false;
+    std::vector<std::pair<uint64_t, uint64_t>> code;  // file ranges mapped executable
+  };
+  static std::map<std::string, std::optional<Known>> cache;
+  auto it = cache.find(path);
+  if (it == cache.end()) {
+    std::optional<Known> known;
+    if (::access(path.c_str(), R_OK) == 0) {
+      known.emplace();
+      std::string error;
+      if (auto elf = leakscope::ElfFile::open(path, &error)) {
+        known->elf = true;
+        const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+        for (const auto& s : elf->load_segments())
+          if (s.executable)
+            known->code.emplace_back(s.offset / page * page,
+                                     (s.offset + s.filesz + page - 1) / page * page);
+      }
+    }
+    it = cache.emplace(path, std::move(known)).first;
+  }
+  if (!it->second) return std::nullopt;
+  for (const auto& [begin, end] : it->second->code)
+    if (offset >= begin && offset < end) return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> garbage_frames(const nlohmann::json& report) {
+  std::vector<std::string> out;
+  if (!report.is_object() || !report.contains("stacks")) return out;
+  for (const auto& s : report.at("stacks")) {
+    size_t i = 0;
+    for (const auto& f : s.value("frames", nlohmann::json::array())) {
+      ++i;
+      const std::string module = f.value("module", "");
+      bool garbage = false;
+      if (module.starts_with("/")) {
+        // Every frame but a fault's first is a return address: the call
+        // before it is one byte back.
+        uint64_t offset = std::stoull(f.value("module_offset", "0x0"), nullptr, 16);
+        garbage = !in_executable_segment(module, offset > 0 ? offset - 1 : 0).value_or(true);
+      } else {
+        garbage = module != "[jit]" && module != "[vdso]";
+      }
+      if (garbage)
+        out.push_back("stack #" + std::to_string(s.value("rank", 0)) + " (" + s.value("kind", "") +
+                      ") frame #" + std::to_string(i) + ": " + f.value("function", "") + " in " +
+                      (module.empty() ? "\"\"" : module));
+    }
+  }
+  return out;
+}
+
+void expect_no_garbage_frames(const nlohmann::json& report) {
+  // find_stack sees the same report many times: one failure per report.
+  static std::unordered_set<size_t> checked;
+  if (!report.is_object() || !report.contains("stacks")) return;
+  if (!checked.insert(std::hash<std::string>{}(report.dump())).second) return;
+  const std::vector<std::string> garbage = garbage_frames(report);
+  if (garbage.empty()) return;
+  std::string lines;
+  for (const std::string& g : garbage) lines += "\n  " + g;
+  ADD_FAILURE() << garbage.size()
+                << " frame(s) of the report are no code of their process:" << lines;
 }
 
 std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args, bool as_nobody,
@@ -261,6 +343,7 @@ std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args, 
 
 const nlohmann::json* find_stack(const nlohmann::json& report, const std::string& function,
                                  pid_t pid, const std::string& kind) {
+  expect_no_garbage_frames(report);
   for (const auto& s : report.at("stacks")) {
     if (pid && s.at("pid").get<pid_t>() != pid) continue;
     if (!kind.empty() && s.at("kind") != kind) continue;

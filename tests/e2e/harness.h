@@ -101,6 +101,18 @@ nlohmann::json take_json(const std::string& path);
 std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args,
                                           bool as_nobody = false, double timeout_s = 60);
 
+// The frames of a JSON report that are no code of their process, as
+// "stack #RANK frame #I: FUNCTION in MODULE" lines: module "[unknown]",
+// "[stack...]", "[heap]", "[anon...]", "[vvar...]" or any other bracketed
+// name but "[jit]" and "[vdso]", or a file whose module_offset lies in no
+// executable segment (not an ELF object, or its data). Bytes read off a
+// stack and printed as return addresses; there must be none (issue 12).
+std::vector<std::string> garbage_frames(const nlohmann::json& report);
+// A test failure (not fatal) for each garbage frame of `report`, once per
+// report. take_json, Leakscope::json and find_stack call it, so that every
+// report a test reads is checked.
+void expect_no_garbage_frames(const nlohmann::json& report);
+
 // The stack whose leak site (first frame) is `function`, or null; with a
 // kind, only stacks of that kind.
 const nlohmann::json* find_stack(const nlohmann::json& report, const std::string& function,

@@ -279,3 +279,20 @@ TEST(FoldedTest, FirstLineCarriesTheTrustFigures) {
   EXPECT_NE(lines_of(render_folded(sample_report(), FoldedWeight::LiveBytes))[0].find("lossless"),
             std::string::npos);
 }
+
+TEST(FoldedTest, TruncatedStacksStartAtAnUnknownCallersFrame) {
+  Report r;
+  // The same two frames, once whole and once cut: they must not merge, or
+  // the cut one would read as if main called handle_request.
+  r.stacks.push_back(stack(7, "svc", Kind::Heap, 4096, {fn("remember_client"), fn("main")}));
+  r.stacks.push_back(stack(7, "svc", Kind::Heap, 100, {fn("remember_client"), fn("main")}));
+  r.stacks.back().truncated = true;
+  r.stacks.push_back(stack(7, "svc", Kind::Fault, 8192, {}));
+  r.stacks.back().truncated = true;  // cut at its first frame
+  const std::string folded = render_folded(r, FoldedWeight::LiveBytes);
+  EXPECT_EQ(stacks_of(folded),
+            "svc (7);fault;[...] 8192\n"
+            "svc (7);heap;[...];main;remember_client 100\n"
+            "svc (7);heap;main;remember_client 4096\n");
+  expect_parseable(folded);
+}

@@ -196,6 +196,38 @@ TEST(HtmlTest, FlameTreeMergesCommonPrefixes) {
   EXPECT_EQ(html::flame_depth(root), 5u);  // all, process, 3 frames
 }
 
+TEST(HtmlTest, FlameTreePutsUnknownCallersAtTheRootEnd) {
+  Report r;
+  const std::vector<Frame> frames = {frame("cache_put", "/src/cache.c", 12),
+                                     frame("main", "/src/main.c", 49)};
+  r.stacks.push_back(stack(7, "svc", 1, frames, Verdict::Stable, 0.5, history(4096, 0, 0, 64)));
+  r.stacks.push_back(stack(7, "svc", 2, frames, Verdict::Leak, 0.9, history(8192, 100, 0, 64)));
+  r.stacks.back().truncated = true;
+  r.stacks.push_back(stack(7, "svc", 3, {}, Verdict::Leak, 0.9, history(1024, 10, 0, 64)));
+  r.stacks.back().truncated = true;  // cut at its leak site
+  html::FlameNode root = html::build_flame_tree(r);
+  ASSERT_EQ(root.children.size(), 1u);
+  const html::FlameNode& svc = root.children[0];
+  const html::FlameNode* cut = nullptr;
+  const html::FlameNode* whole = nullptr;
+  for (const auto& c : svc.children) {
+    if (c.name == "[...]") cut = &c;
+    if (c.name == "main") whole = &c;
+  }
+  ASSERT_NE(cut, nullptr) << "the truncated stacks begin at their unknown callers";
+  ASSERT_NE(whole, nullptr);
+  EXPECT_EQ(whole->bytes, r.stacks[0].live_bytes) << "not merged with the cut one";
+  EXPECT_EQ(cut->bytes, r.stacks[1].live_bytes + r.stacks[2].live_bytes);
+  EXPECT_FALSE(cut->symbolized);
+  EXPECT_TRUE(cut->leak_site) << "for the stack cut at its leak site, [...] is all there is";
+  ASSERT_EQ(cut->children.size(), 1u);
+  EXPECT_EQ(cut->children[0].name, "main");
+  ASSERT_EQ(cut->children[0].children.size(), 1u);
+  EXPECT_EQ(cut->children[0].children[0].name, "cache_put");
+  EXPECT_TRUE(cut->children[0].children[0].leak_site);
+  EXPECT_NE(render_html(r).find("<code>[...]</code> callers unknown"), std::string::npos);
+}
+
 TEST(HtmlTest, ReportIsSelfContainedAndEscaped) {
   std::string page = render_html(synthetic_report());
   ASSERT_FALSE(page.empty());

@@ -390,3 +390,37 @@ TEST_F(PprofTest, StackWithoutFramesStillCounts) {
   ASSERT_EQ(raw.status, 0) << raw.err << raw.out;
   EXPECT_NE(raw.out.find("4096         -4"), std::string::npos) << raw.out;
 }
+
+TEST_F(PprofTest, TruncatedStacksEndInATruncatedFrame) {
+  Report r;
+  r.generated_at = "2026-11-25T16:07:09Z";
+  r.stacks.push_back(
+      entry(1, 10 << 20, 4096, Verdict::Leak,
+            {frame("cache_put", "/src/svc/cache.c", 42, kModule, 0x555555555400, 0x1400),
+             handle_request_frame()}));
+  r.stacks.back().truncated = true;
+  r.stacks.push_back(entry(2, 8192, 0, Verdict::Stable, {}));
+  r.stacks.back().truncated = true;                                        // cut at the leak site
+  r.stacks.push_back(entry(3, 4096, 0, Verdict::Stable, {}));              // not captured at all
+  r.stacks.push_back(entry(4, 2048, 0, Verdict::Stable, {main_frame()}));  // whole
+  const fs::path file = write_profile(render_pprof(r));
+  const Result traces = pprof("-traces -sample_index=live_space", file);
+  ASSERT_EQ(traces.status, 0) << traces.err << traces.out;
+  // Each trace, leaf first, as the names of its lines.
+  std::vector<std::vector<std::string>> blocks(1);
+  for (const auto& line : lines_of(traces.out)) {
+    if (line.find("-----------+") != std::string::npos) {
+      blocks.emplace_back();
+      continue;
+    }
+    for (const char* name : {"cache_put", "handle_request", "main", "[truncated]", "[no stack]"})
+      if (line.find(name) != std::string::npos) blocks.back().push_back(name);
+  }
+  auto has = [&](std::vector<std::string> want) {
+    return std::find(blocks.begin(), blocks.end(), want) != blocks.end();
+  };
+  EXPECT_TRUE(has({"cache_put", "handle_request", "[truncated]"})) << traces.out;
+  EXPECT_TRUE(has({"[truncated]"})) << traces.out;
+  EXPECT_TRUE(has({"[no stack]"})) << "a stack not captured is told apart\n" << traces.out;
+  EXPECT_TRUE(has({"main"})) << "a whole stack has no such frame\n" << traces.out;
+}

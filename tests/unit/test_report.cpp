@@ -143,3 +143,31 @@ TEST(DurationTest, ParsesUnitsAndRejectsNonsense) {
   EXPECT_FALSE(parse_duration("1.2.3s"));
   EXPECT_FALSE(parse_duration("-1s"));
 }
+
+TEST(ReportTest, TruncatedStacksSayCallersAreUnknown) {
+  Report r = sample_report();
+  // "remember" ranks first; its walk was cut after its second frame.
+  ASSERT_EQ(r.stacks[0].frames[0].function, "remember");
+  r.stacks[0].truncated = true;
+  const std::string text = render_text(r, 10);
+  const size_t site = text.find("remember");
+  const size_t cut = text.find("      [...]");
+  ASSERT_NE(cut, std::string::npos) << text;
+  EXPECT_LT(site, cut);
+  EXPECT_LT(text.find("libfoo.so+0xbeef", site), cut) << "after the last frame";
+  EXPECT_EQ(text.find("      [...]", cut + 1), std::string::npos) << "only the truncated stack";
+  EXPECT_NE(render_table(r, 1).find("remember <- libfoo.so+0xbeef <- [...]"), std::string::npos)
+      << render_table(r, 1);
+
+  // Cut at the leak site itself: captured, but no frame is code.
+  r.stacks[0].frames.clear();
+  const std::string empty = render_text(r, 1);
+  EXPECT_NE(empty.find("      [...]"), std::string::npos) << empty;
+  EXPECT_EQ(empty.find("[stack not captured]"), std::string::npos) << empty;
+
+  const nlohmann::json j = nlohmann::json::parse(render_json(sample_report()));
+  for (const auto& s : j["stacks"]) EXPECT_EQ(s.at("truncated"), false);
+  const nlohmann::json t = nlohmann::json::parse(render_json(r));
+  EXPECT_EQ(t["stacks"][0]["truncated"], true);
+  EXPECT_EQ(t["stacks"][1]["truncated"], false);
+}

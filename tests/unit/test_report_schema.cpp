@@ -211,6 +211,7 @@ Report realistic_report() {
   timers.assessment.verdict = Verdict::Growing;
   timers.assessment.confidence = 0.5;
   timers.assessment.evidence = {0.3, "objects/s", 60, 0.6, 20, 3, 12, 61};
+  timers.truncated = true;  // its walk met a word that is not code
   r.stacks.push_back(timers);
 
   StackEntry cache = leak;
@@ -357,4 +358,23 @@ TEST(ReportSchemaTest, WrongHealthTypeFails) {
   nlohmann::json j = realistic_json();
   j["health"]["lossless"] = "no";
   expect_invalid(j.dump(), "health/lossless");
+}
+
+TEST(ReportSchemaTest, DeclaresEveryStackField) {
+  // A field written but not declared would pass validation unchecked.
+  std::ifstream in(schema_path());
+  const nlohmann::json schema = nlohmann::json::parse(in);
+  const nlohmann::json& declared = schema.at("$defs").at("stack").at("properties");
+  const nlohmann::json j = realistic_json();
+  EXPECT_EQ(j["stacks"][1].at("truncated"), true);
+  for (const auto& stack : j["stacks"])
+    for (const auto& [key, value] : stack.items())
+      EXPECT_TRUE(declared.contains(key)) << key << " is not declared";
+}
+
+TEST(ReportSchemaTest, TruncatedNotABooleanFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["stacks"][1]["truncated"] = "yes";
+  expect_invalid(j.dump(), "stacks/1/truncated");
 }

@@ -78,6 +78,10 @@ std::string render_folded(const Report& report, FoldedWeight weight) {
     std::string key = process_frame(s);
     key += ';';
     key += sanitize(kind_name(s.kind));
+    // A truncated stack's callers are unknown: one frame stands for them at
+    // the root end, so its leak site is not merged with a stack that truly
+    // starts there.
+    if (s.truncated) key += ";[...]";
     // frames[0] is the leak site: folded stacks run root first.
     for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it) {
       key += ';';

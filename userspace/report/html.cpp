@@ -38,7 +38,8 @@ std::string badge(Verdict v) {
 }
 
 std::string leak_site_name(const StackEntry& s) {
-  return s.frames.empty() ? std::string("[stack not captured]") : html::frame_name(s.frames.front());
+  if (s.frames.empty()) return s.truncated ? "[...]" : "[stack not captured]";
+  return html::frame_name(s.frames.front());
 }
 
 std::string rate_text(double rate, std::string_view unit) {
@@ -237,7 +238,9 @@ std::string frame_item(const Frame& f) {
 }
 
 std::string site_cell(const StackEntry& s) {
-  if (s.frames.empty()) return "<span class=\"muted\">[stack not captured]</span>";
+  if (s.frames.empty())
+    return s.truncated ? "<span class=\"muted\">[...] (callers unknown)</span>"
+                       : "<span class=\"muted\">[stack not captured]</span>";
   const Frame& site = s.frames.front();
   std::string loc = html::frame_location(site);
   std::string out = "<div class=\"fn\">" + escape(html::frame_name(site)) + "</div>";
@@ -253,7 +256,10 @@ std::string site_cell(const StackEntry& s) {
            (s.frames.size() > 2 ? "s" : "") + " <span class=\"muted\">" + callers +
            "</span></summary><ol>";
     for (const Frame& f : s.frames) out += frame_item(f);
+    if (s.truncated) out += "<li class=\"muted\"><code>[...]</code> callers unknown</li>";
     out += "</ol></details>";
+  } else if (s.truncated) {
+    out += "<div class=\"loc\">&larr; [...] callers unknown</div>";
   }
   return out;
 }

@@ -149,7 +149,15 @@ FlameNode build_flame_tree(const Report& report) {
     FlameNode* node = &child_for(root, proc_like);
     add_to(*node, s, leak);
 
-    if (s.frames.empty()) {
+    if (s.truncated) {
+      // The unknown callers of a truncated stack: one box at the root end.
+      FlameNode like;
+      like.name = "[...]";
+      like.symbolized = false;
+      node = &child_for(*node, like);
+      add_to(*node, s, leak);
+      if (s.frames.empty()) node->leak_site = node->leak_site || leak;
+    } else if (s.frames.empty()) {
       FlameNode like;
       like.name = "[stack not captured]";
       like.symbolized = false;

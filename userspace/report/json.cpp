@@ -106,6 +106,7 @@ std::string render_json(const Report& r) {
     ordered_json frames = ordered_json::array();
     for (const Frame& f : s.frames) frames.push_back(frame_json(f));
     sj["frames"] = std::move(frames);
+    sj["truncated"] = s.truncated;
     stacks.push_back(std::move(sj));
   }
   j["stacks"] = std::move(stacks);

@@ -39,6 +39,10 @@ struct StackEntry {
   double growth_bytes_per_sec = 0;
   double growth_objects_per_sec = 0;
   std::vector<Frame> frames;  // leak site (the allocator's caller) first
+  // The walk was cut at an address that is not code (tracer/stack_store.h):
+  // callers beyond the last frame exist but are unknown. Every format shows
+  // it, so that a short stack is not read as the whole story.
+  bool truncated = false;
   // The detector's judgement over its window, and the age of what is live.
   Assessment assessment;
   double oldest_age_seconds = 0;

@@ -207,9 +207,10 @@ class ProfileBuilder {
     return loc.id;
   }
 
-  // A location standing for a stack that was not captured.
+  // A location standing for frames that are not known, named `name` (one
+  // location per name).
   uint64_t placeholder_location(const std::string& name) {
-    auto key = std::make_pair(std::string("\0placeholder", 12), uint64_t{0});
+    auto key = std::make_pair(std::string("\0placeholder:", 13) + name, uint64_t{0});
     if (auto it = location_ids_.find(key); it != location_ids_.end()) return it->second;
     LocationInfo loc;
     loc.id = locations_.size() + 1;
@@ -332,7 +333,12 @@ std::string render_pprof(const Report& report) {
     std::vector<uint64_t> location_ids;
     location_ids.reserve(s.frames.size());
     for (const Frame& f : s.frames) location_ids.push_back(builder.location(f));
-    if (location_ids.empty()) location_ids.push_back(builder.placeholder_location("[no stack]"));
+    // Locations run leaf first: the callers a truncated stack lost stand at
+    // its root end.
+    if (s.truncated)
+      location_ids.push_back(builder.placeholder_location("[truncated]"));
+    else if (location_ids.empty())
+      location_ids.push_back(builder.placeholder_location("[no stack]"));
     const std::vector<int64_t> values = {s.live_objects, s.live_bytes,
                                          to_int64(s.growth_bytes_per_sec)};
     ProtoWriter sample;

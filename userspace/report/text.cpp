@@ -82,14 +82,20 @@ std::string short_frame(const Frame& f) {
   return name;
 }
 
+// The frame that stands for the callers of a truncated stack's last frame.
+constexpr const char* kTruncatedFrame = "[...]";
+
 std::string frames_line(const StackEntry& s, size_t max_frames) {
-  if (s.frames.empty()) return "[stack not captured]";
+  if (s.frames.empty()) return s.truncated ? kTruncatedFrame : "[stack not captured]";
   std::string out;
   for (size_t i = 0; i < s.frames.size() && i < max_frames; ++i) {
     if (i) out += " <- ";
     out += short_frame(s.frames[i]);
   }
-  if (s.frames.size() > max_frames) out += " <- ...";
+  if (s.frames.size() > max_frames)
+    out += " <- ...";
+  else if (s.truncated)
+    out += std::string(" <- ") + kTruncatedFrame;
   return out;
 }
 
@@ -169,13 +175,16 @@ std::string render_text(const Report& r, size_t top) {
     out << "  growth " << growth_text(s) << "  (" << s.allocs << " made, " << s.frees
         << " released)\n";
     out << "      evidence: " << evidence_line(s) << "\n";
-    if (s.frames.empty()) out << "      [stack not captured]\n";
+    if (s.frames.empty() && !s.truncated) out << "      [stack not captured]\n";
     for (const Frame& f : s.frames) {
       out << "      " << (f.function.empty() ? f.display_name() : f.function);
       std::string loc = frame_location(f);
       if (!loc.empty()) out << "  " << loc;
       out << "  [" << basename_of(f.module) << "]\n";
     }
+    if (s.truncated)
+      out << "      " << kTruncatedFrame
+          << "  (callers unknown: the walk met an address that is not code)\n";
   }
   out << "\nTrust: " << health_line(r) << "\n";
   if (!r.sinks.empty()) {

@@ -288,9 +288,14 @@ Frame Symbolizer::resolve_in(const AddressSpace& space, Process& process, uint64
 bool Symbolizer::is_code(pid_t pid, uint64_t address) const {
   const AddressSpace* space = spaces_.find(pid);
   if (space == nullptr || address == 0) return false;
-  if (const Mapping* m = space->find(address - 1)) return m->is_code();
+  const uint64_t pc = address - 1;
+  const Mapping* m = space->find(pc);
+  if (m != nullptr && (m->is_code() || m->entry.file_backed())) return m->is_code();
+  // Anonymous memory or none: code where the perf map names JIT code, as
+  // resolve_in reads it. V8 keeps its code in anonymous mappings, so a walk
+  // through JIT frames is not taken for garbage.
   auto it = processes_.find(pid);
-  return it != processes_.end() && it->second.perf.map.lookup(address - 1) != nullptr;
+  return it != processes_.end() && it->second.perf.map.lookup(pc) != nullptr;
 }
 
 Frame Symbolizer::resolve(pid_t pid, uint64_t address) {
@@ -306,6 +311,15 @@ Frame Symbolizer::resolve(pid_t pid, uint64_t address) {
         // catches up with them (and the perf map); then look again.
         spaces_.mapping_at(pid, address > 0 ? address - 1 : 0);
         f = resolve_in(space, *process, address, &missed);
+      } else if (f.function.empty() && space.alive()) {
+        // Executable anonymous memory the perf map does not name yet: JIT
+        // code compiled since the perf map was last read. Its line may be
+        // there now (an unchanged file costs an open and two stats).
+        const Mapping* m = space.find(address > 0 ? address - 1 : 0);
+        if (m != nullptr && !m->entry.file_backed() && m->entry.executable()) {
+          refresh_perf_map(pid, *process);
+          f = resolve_in(space, *process, address, &missed);
+        }
       }
     }
   } catch (...) {

@@ -70,9 +70,9 @@ class Symbolizer {
   std::vector<uint64_t> unwind(pid_t pid, StackSnapshot snapshot, size_t max_frames);
 
   // True when `address` is a plausible return address of `pid`: the mapping
-  // at address - 1 is code (AddressSpace::is_code), or no mapping holds it
-  // and the perf map names JIT code there. False for pids the address spaces
-  // do not know. Reads nothing.
+  // at address - 1 is code (Mapping::is_code), or no file backs it (anonymous
+  // memory or no mapping at all) and the perf map names JIT code there.
+  // False for pids the address spaces do not know. Reads nothing.
   bool is_code(pid_t pid, uint64_t address) const;
 
   SymbolizerStats stats() const;

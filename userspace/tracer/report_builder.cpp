@@ -85,7 +85,9 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
   r.stacks_total = r.stacks.size();
   if (r.stacks.size() > config.report_stacks) r.stacks.resize(config.report_stacks);
   for (StackEntry& s : r.stacks) {
-    s.frames = src.stacks.frames(s.trace_id, s.pid, s.stack_id);
+    const StackStore::Resolved& stack = src.stacks.resolved(s.trace_id, s.pid, s.stack_id);
+    s.frames = stack.frames;
+    s.truncated = stack.truncated;
     for (const Frame& f : s.frames) {
       ++r.health.total_frames;
       if (f.function.empty()) ++r.health.unknown_frames;

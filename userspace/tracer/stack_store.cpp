@@ -24,11 +24,23 @@ StackStore::StackStore(const Kernel& kernel, Symbolizer& symbolizer, const Addre
                        size_t max_user_stacks)
     : kernel_(kernel), symbolizer_(symbolizer), spaces_(spaces), max_user_stacks_(max_user_stacks) {}
 
-const std::vector<Frame>& StackStore::frames(TraceId id, pid_t pid, int32_t stack_id) {
+const StackStore::Resolved& StackStore::resolved(TraceId id, pid_t pid, int32_t stack_id) {
   auto key = std::make_pair(id, stack_id);
   auto it = frames_.find(key);
   if (it != frames_.end()) return it->second;
-  return frames_[key] = symbolizer_.resolve_stack(pid, addresses(stack_id));
+  Resolved r;
+  for (uint64_t address : addresses(stack_id)) {
+    // Resolved before it is judged: resolve() reads the maps (and the perf
+    // map) again when nothing holds the address, so code mapped since the
+    // last read (a dlopen, fresh JIT code) counts as code.
+    Frame frame = symbolizer_.resolve(pid, address);
+    if (!symbolizer_.is_code(pid, address)) {
+      r.truncated = true;
+      break;
+    }
+    r.frames.push_back(std::move(frame));
+  }
+  return frames_[key] = std::move(r);
 }
 
 int32_t StackStore::intern(std::vector<uint64_t> stack) {

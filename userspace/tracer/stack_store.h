@@ -3,6 +3,15 @@
 // events are composed here (from the event's frames, or unwound from its
 // copy of the thread's stack) and get ids from kUserStackBase up. Frames are
 // resolved once per (image, stack), against the process's maps of the time.
+//
+// No garbage frames: this is where every kind's stack becomes frames, so the
+// rule lives here. Walking from the leak site outwards, the first address
+// that is not code of the process (Symbolizer::is_code: an executable file
+// mapping, the vDSO, or JIT code its perf map names) ends the stack; what
+// followed it is dropped and the stack is marked truncated. A frame-pointer
+// walk through code without frame pointers reads data words (ASCII, stack
+// and heap pointers) as return addresses, and after the first such word
+// nothing further can be trusted.
 #pragma once
 
 #include <sys/types.h>
@@ -26,8 +35,19 @@ class StackStore {
   // At most `max_user_stacks` composed stacks; past that a new one is unknown.
   StackStore(const Kernel& kernel, Symbolizer& symbolizer, const AddressSpaces& spaces, size_t max_user_stacks);
 
-  // The frames of `stack_id` in image `id` of process `pid`, leak site first.
-  const std::vector<Frame>& frames(TraceId id, pid_t pid, int32_t stack_id);
+  // The frames of a stack, leak site first, and whether the walk was cut
+  // at an address that is not code (see above). A stack that simply ends
+  // (at _start, or shorter than the walk's limit) is not truncated.
+  struct Resolved {
+    std::vector<Frame> frames;
+    bool truncated = false;
+  };
+
+  // Stack `stack_id` in image `id` of process `pid`.
+  const Resolved& resolved(TraceId id, pid_t pid, int32_t stack_id);
+  const std::vector<Frame>& frames(TraceId id, pid_t pid, int32_t stack_id) {
+    return resolved(id, pid, stack_id).frames;
+  }
   bool has_frames(TraceId id, int32_t stack_id) const { return frames_.count({id, stack_id}) != 0; }
 
   // The id of a composed stack (LS_STACK_UNKNOWN for an empty one).
@@ -52,7 +72,7 @@ class StackStore {
   Symbolizer& symbolizer_;
   const AddressSpaces& spaces_;
   size_t max_user_stacks_;
-  std::map<std::pair<TraceId, int32_t>, std::vector<Frame>> frames_;
+  std::map<std::pair<TraceId, int32_t>, Resolved> frames_;
   std::map<std::vector<uint64_t>, int32_t> user_ids_;
   std::vector<std::vector<uint64_t>> user_stacks_;  // index: id - kUserStackBase
 };
