@@ -213,11 +213,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	if (!addr || call.size == SIZE_OVERFLOW || !sampled(addr))
 		return 0;
 
-	__s32 stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	if (stack_id < 0) {
-		count(LS_CNT_STACK_MISS);
-		stack_id = LS_STACK_UNKNOWN;
-	}
+	__s32 stack_id = user_stack_id(ctx);
 	object_born(trace_id, LS_KIND_HEAP, addr, call.size, stack_id, call.fn, bpf_ktime_get_ns());
 	return 0;
 }

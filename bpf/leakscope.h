@@ -85,6 +85,12 @@ enum ls_alloc_fn {
 /* Frames kept per user stack. */
 #define LS_MAX_STACK_DEPTH 32
 
+/* One stored user stack (value of the stacks map): innermost frame first,
+ * zeros after the last. */
+struct ls_stack {
+	__u64 frames[LS_MAX_STACK_DEPTH];
+};
+
 /* stack_id value for an allocation whose stack could not be captured. */
 #define LS_STACK_UNKNOWN (-1)
 
@@ -148,6 +154,7 @@ LS_STATIC_ASSERT(sizeof(struct ls_obj_key) == 2 * 4 + 8, "ls_obj_key has padding
 LS_STATIC_ASSERT(sizeof(struct ls_obj_val) == 2 * 8 + 2 * 4, "ls_obj_val has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_ledger_key) == 4 * 4, "ls_ledger_key has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_ledger_val) == 6 * 8, "ls_ledger_val has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_stack) == LS_MAX_STACK_DEPTH * 8, "ls_stack has padding");
 
 /* Health counters: what the kernel side could not account for. Userspace
  * reports every one of them; a nonzero value lowers a report's confidence. */
@@ -157,13 +164,17 @@ enum ls_counter {
 	LS_CNT_FREES_UNKNOWN,     /* frees of blocks not seen (allocated before attach) */
 	LS_CNT_OBJ_MAP_FULL,      /* allocations dropped: per-object map full */
 	LS_CNT_LEDGER_FULL,       /* allocations dropped: ledger map full */
-	LS_CNT_STACK_MISS,        /* stack not captured (collision, map full, fault) */
+	/* Slot 5 was "stack missed" (any reason) until the stack store of
+	 * ledger.bpf.h; the one reason left of it keeps its number. */
+	LS_CNT_STACK_UNREADABLE,  /* user stack not read (bpf_get_stack failed or gave 0 frames) */
 	LS_CNT_INFLIGHT_FULL,     /* entry state could not be saved */
 	LS_CNT_STALE_REPLACED,    /* an address came back live with no free seen */
 	LS_CNT_EVENTS_LOST,       /* syscall or lifecycle events dropped: ring buffer full */
 	LS_CNT_IMAGES_FULL,       /* a traced process's child not followed: images map full */
 	LS_CNT_FAULTS_LOST,       /* page-fault events dropped: their ring buffer full */
 	LS_CNT_FAULT_NO_STACK,    /* page faults sent without a stack: over the budget */
+	LS_CNT_STACK_IDS_FULL,    /* stack not stored: the stack id map refused it (full, no memory) */
+	LS_CNT_STACKS_FULL,       /* stack not stored: every stack slot handed out (--max-stack-traces) */
 	LS_CNT__COUNT,
 };
 

@@ -100,7 +100,7 @@ static __always_inline void capture_stack(void *ctx, struct ls_sys_event *e)
 {
 	long n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
 	if (n <= 0) {
-		count(LS_CNT_STACK_MISS);
+		count(LS_CNT_STACK_UNREADABLE);
 		return;
 	}
 	e->nframes = n / sizeof(__u64);

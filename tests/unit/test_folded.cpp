@@ -248,7 +248,7 @@ TEST(FoldedTest, FirstLineCarriesTheTrustFigures) {
   r.health.frees_unknown = 7;
   r.health.dropped_objects = 3;
   r.health.dropped_ledger = 4;
-  r.health.stack_misses = 5;
+  r.health.stacks_unreadable = 5;
   r.health.inflight_drops = 6;
   r.health.events_lost = 2;
   r.health.children_not_followed = 13;
@@ -266,7 +266,7 @@ TEST(FoldedTest, FirstLineCarriesTheTrustFigures) {
   for (const char* figure :
        {"LOSSY", "1200 allocs, 900 frees (7 of blocks from before attach)",
         "3 objects dropped (object map full)", "4 ledger rows dropped (ledger full)",
-        "5 stacks not captured", "6 calls missed", "2 syscall events lost",
+        "5 stacks not captured (user stack unreadable)", "6 calls missed", "2 syscall events lost",
         "13 children not followed (targets map full)",
         "14 page-fault events lost (ring buffer full)",
         "15 page-fault stacks not taken (over the --fault-stacks budget)",

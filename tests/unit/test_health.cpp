@@ -52,7 +52,9 @@ TEST(HealthTest, EachCounterLandsInExactlyOneFigure) {
 }
 
 // Which figure each counter is: the meanings issue 11 fixed (fault losses
-// apart from syscall ones, fault stacks apart from allocation stacks).
+// apart from syscall ones, fault stacks apart from allocation stacks) and
+// issue 12 (a stack lost because it could not be read apart from one the
+// stack store had no room for, id map apart from frames).
 TEST(HealthTest, CountersMeanWhatTheirFiguresSay) {
   const std::map<int, std::string> expected = {
       {LS_CNT_ALLOCS, "allocs"},
@@ -60,13 +62,15 @@ TEST(HealthTest, CountersMeanWhatTheirFiguresSay) {
       {LS_CNT_FREES_UNKNOWN, "frees_unknown"},
       {LS_CNT_OBJ_MAP_FULL, "dropped_objects"},
       {LS_CNT_LEDGER_FULL, "dropped_ledger"},
-      {LS_CNT_STACK_MISS, "stack_misses"},
+      {LS_CNT_STACK_UNREADABLE, "stacks_unreadable"},
       {LS_CNT_INFLIGHT_FULL, "inflight_drops"},
       {LS_CNT_STALE_REPLACED, "stale_replaced"},
       {LS_CNT_EVENTS_LOST, "events_lost"},
       {LS_CNT_IMAGES_FULL, "children_not_followed"},
       {LS_CNT_FAULTS_LOST, "fault_events_lost"},
       {LS_CNT_FAULT_NO_STACK, "fault_stacks_over_budget"},
+      {LS_CNT_STACK_IDS_FULL, "stack_ids_full"},
+      {LS_CNT_STACKS_FULL, "stacks_full"},
   };
   ASSERT_EQ(expected.size(), size_t{LS_CNT__COUNT});
   for (const auto& [counter, key] : expected) {
@@ -89,8 +93,9 @@ TEST(HealthTest, PageLedgerDropsAreTheirOwnFigure) {
   EXPECT_FALSE(h.lossless());
 }
 
-// The loss names are what dashboards match on: the five reasons /metrics
-// always had, then the ones the report and status counted alone.
+// The loss names are what dashboards match on: the reasons /metrics always
+// had (stack_missed split by issue 12 into the three ways a stack is lost),
+// then the ones the report and status counted alone.
 TEST(HealthTest, LossesHaveStableNamesAndTexts) {
   std::vector<std::string> names;
   for (const HealthLoss& loss : Health{}.losses()) {
@@ -98,10 +103,32 @@ TEST(HealthTest, LossesHaveStableNamesAndTexts) {
     EXPECT_FALSE(loss.text.empty()) << loss.name;
     EXPECT_EQ(loss.value, 0u);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"objects_map_full", "ledger_map_full", "stack_missed",
-                                             "calls_missed", "events_lost", "children_not_followed",
-                                             "fault_events_lost", "fault_stacks_over_budget",
-                                             "fault_pages_over_limit"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"objects_map_full", "ledger_map_full", "stack_unreadable",
+                                      "stack_id_map_full", "stack_map_full", "calls_missed",
+                                      "events_lost", "children_not_followed", "fault_events_lost",
+                                      "fault_stacks_over_budget", "fault_pages_over_limit"}));
+}
+
+// No counter says "stack missed" any more: each way a stack is lost is its
+// own loss, with words that tell a person which one to act on.
+TEST(HealthTest, EachWayOfLosingAStackIsItsOwnLoss) {
+  Counters c{};
+  c[LS_CNT_STACK_UNREADABLE] = 1;
+  c[LS_CNT_STACK_IDS_FULL] = 20;
+  c[LS_CNT_STACKS_FULL] = 300;
+  const Health h = health_from(c, 0);
+  std::map<std::string, std::pair<uint64_t, std::string>> lost;
+  for (const HealthLoss& loss : h.losses())
+    if (loss.value) lost[std::string(loss.name)] = {loss.value, std::string(loss.text)};
+  ASSERT_EQ(lost.size(), 3u);
+  EXPECT_EQ(lost["stack_unreadable"].first, 1u);
+  EXPECT_EQ(lost["stack_id_map_full"].first, 20u);
+  EXPECT_EQ(lost["stack_map_full"].first, 300u);
+  EXPECT_NE(lost["stack_unreadable"].second.find("unreadable"), std::string::npos);
+  EXPECT_NE(lost["stack_id_map_full"].second.find("id map full"), std::string::npos);
+  EXPECT_NE(lost["stack_map_full"].second.find("--max-stack-traces"), std::string::npos);
+  EXPECT_EQ(h.lost_total(), 321u);
 }
 
 TEST(HealthTest, AnyLossMakesItLossy) {

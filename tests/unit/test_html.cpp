@@ -286,7 +286,7 @@ TEST(HtmlTest, ReportIsSelfContainedAndEscaped) {
 TEST(HtmlTest, LossyAndEmptyReports) {
   Report lossy = synthetic_report();
   lossy.health.dropped_objects = 17;
-  lossy.health.stack_misses = 3;
+  lossy.health.stacks_unreadable = 3;
   std::string page = render_html(lossy);
   EXPECT_NE(page.find("Not lossless."), std::string::npos);
   EXPECT_NE(page.find("17 objects dropped"), std::string::npos);

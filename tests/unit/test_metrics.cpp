@@ -84,7 +84,7 @@ MetricsSnapshot sample_snapshot() {
   s.ledger_map_fill = 0.01;
   s.health.dropped_objects = 1;
   s.health.dropped_ledger = 2;
-  s.health.stack_misses = 3;
+  s.health.stacks_full = 3;
   s.health.inflight_drops = 4;
   s.health.events_lost = 5;
   s.health.children_not_followed = 6;
@@ -152,7 +152,7 @@ TEST(MetricsTest, RendersSamplesAndLabels) {
   EXPECT_TRUE(contains(text, "\nleakscope_map_fill_ratio{map=\"ledger\"} 0.01\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"objects_map_full\"} 1\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"ledger_map_full\"} 2\n"));
-  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"stack_missed\"} 3\n"));
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"stack_map_full\"} 3\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"calls_missed\"} 4\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"events_lost\"} 5\n"))
       << "syscall events lost (ring buffer full) are a drop reason like the others";
@@ -164,7 +164,10 @@ TEST(MetricsTest, RendersSamplesAndLabels) {
   size_t dropped_samples = 0;
   for (const std::string& line : lines_of(text))
     if (line.starts_with("leakscope_dropped_total{")) ++dropped_samples;
-  EXPECT_EQ(dropped_samples, 9u) << "one sample per loss, no more: " << text;
+  // The two other ways of losing a stack are reasons of their own, at 0 here.
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"stack_unreadable\"} 0\n"));
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"stack_id_map_full\"} 0\n"));
+  EXPECT_EQ(dropped_samples, 11u) << "one sample per loss, no more: " << text;
   EXPECT_TRUE(contains(text, "\nleakscope_symbol_cache_modules 12\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_alerts_firing 1\n"));
   // Two sinks of one type are summed into one series.

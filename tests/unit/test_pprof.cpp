@@ -328,7 +328,7 @@ TEST_F(PprofTest, CommentsCarryTheTrustFigures) {
   r.health.frees_unknown = 7;
   r.health.dropped_objects = 3;
   r.health.dropped_ledger = 4;
-  r.health.stack_misses = 5;
+  r.health.stacks_unreadable = 5;
   r.health.inflight_drops = 6;
   r.health.events_lost = 2;
   r.health.children_not_followed = 13;
@@ -347,7 +347,7 @@ TEST_F(PprofTest, CommentsCarryTheTrustFigures) {
        {"trust: LOSSY: some allocations or events were not accounted for",
         "trust: 1200 allocs, 900 frees (7 of blocks from before attach)",
         "trust: 3 objects dropped (object map full)", "trust: 4 ledger rows dropped (ledger full)",
-        "trust: 5 stacks not captured", "trust: 6 calls missed (per-thread state not saved)",
+        "trust: 5 stacks not captured (user stack unreadable)", "trust: 6 calls missed (per-thread state not saved)",
         "trust: 2 syscall events lost (ring buffer full)",
         "trust: 13 children not followed (targets map full)",
         "trust: 14 page-fault events lost (ring buffer full)",

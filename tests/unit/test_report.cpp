@@ -100,7 +100,7 @@ TEST(ReportTest, JsonKeepsEachLossApart) {
   const auto& h = j["health"];
   EXPECT_EQ(h["lossless"], false);
   EXPECT_EQ(h["events_lost"], 0);
-  EXPECT_EQ(h["stack_misses"], 0);
+  EXPECT_EQ(h["stacks_unreadable"], 0);
   EXPECT_EQ(h["dropped_objects"], 0);
   EXPECT_EQ(h["fault_events_lost"], 4);
   EXPECT_EQ(h["fault_stacks_over_budget"], 5);

@@ -245,7 +245,7 @@ Report realistic_report() {
   r.health.frees = 4097;
   r.health.frees_unknown = 3;
   r.health.dropped_objects = 1;
-  r.health.stack_misses = 2;
+  r.health.stacks_full = 2;
   r.health.events_lost = 6;
   r.health.children_not_followed = 7;
   r.health.fault_events_lost = 8;

@@ -92,7 +92,10 @@ BpfObject::BpfObject(const KernelOptions& options)
   const MapSizes& s = options.sizes;
   bpf_map__set_max_entries(skel->maps.objects, s.max_objects);
   bpf_map__set_max_entries(skel->maps.ledger, s.max_stacks);
+  // One slot per stack, one id per filled slot: the id map needs no more
+  // entries than the slots (see ledger.bpf.h).
   bpf_map__set_max_entries(skel->maps.stacks, s.max_stack_traces);
+  bpf_map__set_max_entries(skel->maps.stack_ids, s.max_stack_traces);
   bpf_map__set_max_entries(skel->maps.images, s.max_images);
   bpf_map__set_max_entries(skel->maps.inflight, s.max_threads);
   skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));

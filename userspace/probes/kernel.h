@@ -26,9 +26,11 @@ namespace leakscope {
 struct MapSizes {
   uint32_t max_objects = 1u << 20;  // live objects across all images
   uint32_t max_stacks = 1u << 16;   // ledger rows (image x kind x stack)
-  // Distinct user stacks. The kernel's stack map is a hash without chaining:
-  // a stack whose slot is taken is lost (counted), so it is sized well above
-  // the stacks expected (~18 MiB at 65536).
+  // Distinct user stacks the kernel side stores (ledger.bpf.h): a slot of
+  // 256 bytes each, taken only by a new stack (16 MiB at 65536), plus ~100
+  // bytes per stack seen in the hash -> id map. Past it new stacks are lost
+  // (counted); ids stay below it, far below the ids userspace gives the
+  // stacks it composes.
   uint32_t max_stack_traces = 1u << 16;
   uint32_t max_images = 1024;
   uint32_t max_threads = 1u << 14;  // threads inside an allocator at once

@@ -101,13 +101,15 @@ std::optional<std::vector<LedgerRow>> KernelMaps::read_ledger() const {
   return rows;
 }
 
+// The stacks map is an array indexed by stack id; a slot no stack took (or
+// one a race lost, see ledger.bpf.h) reads as zeros: no frames.
 std::vector<uint64_t> KernelMaps::read_stack(int32_t stack_id) const {
   std::vector<uint64_t> out;
   if (stack_id < 0) return out;
-  std::array<uint64_t, LS_MAX_STACK_DEPTH> ips{};
+  ls_stack stack{};
   uint32_t id = static_cast<uint32_t>(stack_id);
-  if (bpf_map_lookup_elem(bpf_map__fd(object_.skel().maps.stacks), &id, ips.data()) != 0) return out;
-  for (uint64_t ip : ips) {
+  if (bpf_map_lookup_elem(bpf_map__fd(object_.skel().maps.stacks), &id, &stack) != 0) return out;
+  for (uint64_t ip : stack.frames) {
     if (ip == 0) break;
     out.push_back(ip);
   }

@@ -1,5 +1,5 @@
 // Reading and writing the kernel's maps: the images filter, the per-stack
-// ledger, the stack map, the live objects, the health counters. The only
+// ledger, the stack store, the live objects, the health counters. The only
 // place that knows their key and value layouts.
 #pragma once
 

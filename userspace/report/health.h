@@ -1,6 +1,6 @@
 // How much to trust a report: what the tracer counted and what it could not
 // account for. One named figure per kernel counter (enum ls_counter in
-// bpf/leakscope.h; tracer/health.h maps them) plus the figures userspace
+// bpf/leakscope.h; tracer/kernel_health.h maps them) plus the figures userspace
 // counts itself. Every renderer (report formats, metrics, status) lists the
 // figures through figures() and losses(), never field by field, so that they
 // cannot drift apart again.
@@ -37,7 +37,9 @@ struct Health {
   uint64_t frees_unknown = 0;             // blocks allocated before attach
   uint64_t dropped_objects = 0;           // per-object map full
   uint64_t dropped_ledger = 0;            // ledger map full
-  uint64_t stack_misses = 0;              // allocation stacks not captured
+  uint64_t stacks_unreadable = 0;         // user stacks not read (heap and syscall kinds)
+  uint64_t stack_ids_full = 0;            // stacks not stored: stack id map refused them
+  uint64_t stacks_full = 0;               // stacks not stored: --max-stack-traces reached
   uint64_t inflight_drops = 0;            // per-thread state not saved: calls missed
   uint64_t stale_replaced = 0;            // an address reused with no free seen
   uint64_t events_lost = 0;               // syscall events dropped (their ring full)
@@ -73,7 +75,7 @@ struct HealthFigureInfo {
 
 // Loss names are the `reason` label of leakscope_dropped_total and the keys
 // of status's "drops": dashboards and scripts match on them, so keep them.
-inline constexpr std::array<HealthFigureInfo, 15> kHealthFigures = {{
+inline constexpr std::array<HealthFigureInfo, 17> kHealthFigures = {{
     {&Health::allocs, "allocs", "", "allocs", true},
     {&Health::frees, "frees", "", "frees", true},
     {&Health::frees_unknown, "frees_unknown", "", "frees of blocks from before attach", true},
@@ -81,7 +83,12 @@ inline constexpr std::array<HealthFigureInfo, 15> kHealthFigures = {{
      "objects dropped (object map full)", true},
     {&Health::dropped_ledger, "dropped_ledger", "ledger_map_full",
      "ledger rows dropped (ledger full)", true},
-    {&Health::stack_misses, "stack_misses", "stack_missed", "stacks not captured", true},
+    {&Health::stacks_unreadable, "stacks_unreadable", "stack_unreadable",
+     "stacks not captured (user stack unreadable)", true},
+    {&Health::stack_ids_full, "stack_ids_full", "stack_id_map_full",
+     "stacks not stored (stack id map full)", true},
+    {&Health::stacks_full, "stacks_full", "stack_map_full",
+     "stacks not stored (--max-stack-traces reached)", true},
     {&Health::inflight_drops, "inflight_drops", "calls_missed",
      "calls missed (per-thread state not saved)", true},
     {&Health::stale_replaced, "stale_replaced", "", "addresses reused with no free seen", true},
@@ -99,7 +106,7 @@ inline constexpr std::array<HealthFigureInfo, 15> kHealthFigures = {{
     {&Health::total_frames, "total_frames", "", "frames", false},
 }};
 
-// How many figures come from kernel counters: tracer/health.cpp and the unit
+// How many figures come from kernel counters: tracer/kernel_health.cpp and the unit
 // test check that it is LS_CNT__COUNT.
 inline constexpr size_t kHealthKernelFigures = [] {
   size_t n = 0;

@@ -15,13 +15,15 @@ constexpr std::array<uint64_t Health::*, LS_CNT__COUNT> kFigureOf = [] {
   f[LS_CNT_FREES_UNKNOWN] = &Health::frees_unknown;
   f[LS_CNT_OBJ_MAP_FULL] = &Health::dropped_objects;
   f[LS_CNT_LEDGER_FULL] = &Health::dropped_ledger;
-  f[LS_CNT_STACK_MISS] = &Health::stack_misses;
+  f[LS_CNT_STACK_UNREADABLE] = &Health::stacks_unreadable;
   f[LS_CNT_INFLIGHT_FULL] = &Health::inflight_drops;
   f[LS_CNT_STALE_REPLACED] = &Health::stale_replaced;
   f[LS_CNT_EVENTS_LOST] = &Health::events_lost;
   f[LS_CNT_IMAGES_FULL] = &Health::children_not_followed;
   f[LS_CNT_FAULTS_LOST] = &Health::fault_events_lost;
   f[LS_CNT_FAULT_NO_STACK] = &Health::fault_stacks_over_budget;
+  f[LS_CNT_STACK_IDS_FULL] = &Health::stack_ids_full;
+  f[LS_CNT_STACKS_FULL] = &Health::stacks_full;
   return f;
 }();
 
