@@ -25,7 +25,10 @@ namespace leakscope {
 
 struct MapSizes {
   uint32_t max_objects = 1u << 20;  // live objects across all images
-  uint32_t max_stacks = 1u << 16;   // ledger rows (image x kind x stack)
+  // Ledger rows (image x kind x stack x allocator function): above the
+  // stacks stored, since one stack has a row per kind and function and per
+  // image that runs it; a full ledger drops allocations outright.
+  uint32_t max_stacks = 1u << 17;
   // Distinct user stacks the kernel side stores (ledger.bpf.h): a slot of
   // 256 bytes each, taken only by a new stack (16 MiB at 65536), plus ~100
   // bytes per stack seen in the hash -> id map. Past it new stacks are lost
