@@ -95,6 +95,104 @@ struct ls_stack {
 #define LS_STACK_UNKNOWN (-1)
 
 /*
+ * Unwinding by call-frame information in the kernel (unwind.bpf.h).
+ *
+ * Userspace compiles each mapped module's CFI (.eh_frame, or .debug_frame
+ * where that is all there is) into an unwind table: for each range of the
+ * module's code, how to find the frame's CFA (canonical frame address: the
+ * caller's stack pointer), the return address (always at CFA - 8 on x86_64)
+ * and the caller's %rbp. A table is shared by every process that maps the
+ * module (one per file) and is an array of 64-bit words, loaded as one
+ * inner map of unwind_tables:
+ *
+ *   [0]                      the ELF virtual address table offsets count from
+ *   [1]                      (npages << 32) | nrows
+ *   [2 .. 2 + npages]        page index, npages + 1 words: word p is the index
+ *                            (among the rows) of the first row whose offset
+ *                            is >= p << LS_UNWIND_PAGE_SHIFT; the last is nrows
+ *   [3 + npages ..]          rows, sorted by offset: (offset << 32) | rule;
+ *                            a row holds from its offset to the next row's
+ *
+ * The row for an address is the last one whose offset is <= the address's
+ * offset: the row before the address's page's first row, or one inside it
+ * (a search over that page's rows only). Code not covered by any FDE gets a
+ * row of kind LS_CFA_NONE, and the table ends with one.
+ *
+ * A rule (the low 32 bits of a row):
+ *   bits 0-2    enum ls_cfa_kind
+ *   bits 3-4    enum ls_rbp_kind
+ *   bits 5-12   the caller's %rbp is saved at CFA + 8 * (this, signed)
+ *   bits 13-31  the CFA's offset from its register (unsigned, bytes)
+ * A rule outside that shape (a CFA expression other than the PLT's, a return
+ * address not at CFA - 8, an offset out of range) is LS_CFA_INVALID.
+ */
+#define LS_UNWIND_PAGE_SHIFT 12
+#define LS_UNWIND_HEADER_WORDS 2
+
+enum ls_cfa_kind {
+	LS_CFA_NONE = 0,    /* no CFI covers this code: walk by frame pointer */
+	LS_CFA_RSP = 1,     /* CFA = %rsp + offset */
+	LS_CFA_RBP = 2,     /* CFA = %rbp + offset */
+	LS_CFA_PLT = 3,     /* a PLT entry: CFA = %rsp + 8, + 8 more once past its push
+			     * ((%rip & 15) >= 11), as glibc's and binutils' PLT CFI says */
+	LS_CFA_END = 4,     /* the return address is undefined: the outermost frame
+			     * (_start, a thread's start): the stack is complete */
+	LS_CFA_INVALID = 5, /* a rule the kernel side cannot follow: the walk stops,
+			     * the stack is truncated */
+};
+
+enum ls_rbp_kind {
+	LS_RBP_SAME = 0,    /* the caller's %rbp is this frame's */
+	LS_RBP_SAVED = 1,   /* saved at CFA + 8 * (bits 5-12) */
+	LS_RBP_UNKNOWN = 2, /* undefined or not expressible: unknown in the caller */
+};
+
+#define LS_RULE_CFA_KIND(r) ((r) & 7u)
+#define LS_RULE_RBP_KIND(r) (((r) >> 3) & 3u)
+#define LS_RULE_RBP_OFFSET(r) ((__s32)(__s8)(((r) >> 5) & 0xffu) * 8)
+#define LS_RULE_CFA_OFFSET(r) ((r) >> 13)
+#define LS_RULE_MAX_CFA_OFFSET ((1u << 19) - 1)
+
+/* Modules with a table loaded at once (ids 1 .. LS_MAX_UNWIND_MODULES - 1). */
+#define LS_MAX_UNWIND_MODULES 4096
+
+/*
+ * What the unwinder knows of one traced process's executable memory: its
+ * executable mappings sorted by start, each with the module whose table
+ * covers it (0: none: JIT code, anonymous executable memory, the vDSO,
+ * where the walk follows frame pointers). A return address outside every
+ * one of them is not code: the walk ends there, truncated.
+ */
+#define LS_MAX_UNWIND_MAPPINGS 64
+
+/* module values besides table ids. */
+#define LS_UNWIND_NO_TABLE 0u
+#define LS_UNWIND_TRAMPOLINE 0xffffffffu /* [uprobes]: a hijacked return address */
+
+struct ls_unwind_mapping {
+	__u64 start;
+	__u64 end;
+	__u64 bias;   /* ELF virtual address = address - bias */
+	__u32 module; /* id of its table in unwind_tables, or LS_UNWIND_* */
+	__u32 pad;
+};
+
+struct ls_unwind_space {
+	__u32 count; /* mappings used, sorted by start */
+	__u32 pad;
+	struct ls_unwind_mapping mappings[LS_MAX_UNWIND_MAPPINGS];
+};
+
+LS_STATIC_ASSERT(sizeof(struct ls_unwind_mapping) == 4 * 8, "ls_unwind_mapping has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_unwind_space) == 8 + LS_MAX_UNWIND_MAPPINGS * 4 * 8,
+		 "ls_unwind_space has padding");
+
+/* A stack whose walk stopped at a frame it could not trust ends with this
+ * word after its last frame (the walk by frame pointers, which cannot tell,
+ * never writes it). */
+#define LS_FRAME_TRUNCATED 0xfffffffffffffffeULL
+
+/*
  * Every traced process image has a trace id: a PID names a process, which
  * can exec into another image and whose number can be reused after it
  * exits, so ledgers are keyed by trace id, never by PID. The images map
