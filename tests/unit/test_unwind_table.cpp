@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <string_view>
 
 #include "leakscope.h"
 #include "symbols/module.h"
@@ -395,6 +396,49 @@ TEST(UnwindTableFile, CorruptedEhFrameDoesNotCrash) {
     fs::remove(path);
   }
   std::printf("corrupted libc copies compiled: %zu of 12\n", compiled);
+}
+
+TEST(UnwindTableFile, FallsBackToDebugFrame) {
+  // The fixture's own functions have CFI only in .debug_frame; renaming
+  // .eh_frame in a copy's section names leaves .debug_frame the only CFI.
+  const std::string fixture = std::string(LEAKSCOPE_FIXTURE_DIR) + "/fixture_debug_frame";
+  std::vector<char> bytes = read_all(fixture);
+  const auto [strtab, strtab_size] = section_of(fixture, ".shstrtab");
+  ASSERT_GT(strtab_size, 0u);
+  const std::string name = ".eh_frame";
+  auto names = std::string_view(bytes.data() + strtab, strtab_size);
+  size_t renamed = 0;
+  for (size_t at = names.find(name); at != std::string_view::npos; at = names.find(name, at + 1))
+    if (at + name.size() < names.size() && names[at + name.size()] == '\0') {
+      bytes[strtab + at + 1] = 'x';  // ".xh_frame"
+      ++renamed;
+    }
+  ASSERT_EQ(renamed, 1u);
+  const std::string path = write_temp("debug_frame", bytes);
+
+  std::string error;
+  UnwindTableStats stats;
+  auto table = compile_unwind_table(path, &error, &stats);
+  ASSERT_TRUE(table) << error;
+  EXPECT_EQ(stats.fdes_skipped, 0u);
+  auto module = Module::open(fixture, &error);
+  ASSERT_TRUE(module) << error;
+  // Where the table has rules, they are libdw's (Module reads .debug_frame
+  // where .eh_frame has nothing).
+  size_t checked = 0;
+  for (const Row& row : rows_of(*table)) {
+    if (row.rule == LS_CFA_NONE) continue;
+    ++checked;
+    EXPECT_EQ(unwind_rule_at(table->words, row.vaddr), expected_rule(module->cfi_row(row.vaddr)))
+        << std::hex << row.vaddr;
+  }
+  EXPECT_GT(checked, 3u);
+  auto elf = ElfFile::open(fixture, &error);
+  ASSERT_TRUE(elf) << error;
+  auto main_fn = elf->find_function("main");
+  ASSERT_TRUE(main_fn);
+  EXPECT_NE(unwind_rule_at(table->words, main_fn->vaddr), uint32_t{LS_CFA_NONE});
+  fs::remove(path);
 }
 
 // ---- Particular rows ----
