@@ -441,6 +441,28 @@ TEST(UnwindTableFile, FallsBackToDebugFrame) {
   fs::remove(path);
 }
 
+TEST(UnwindTableFile, LimitsFailCleanly) {
+  std::string error;
+  UnwindTableLimits limits;
+  limits.max_rows = 1000;
+  EXPECT_FALSE(compile_unwind_table(kLibc, &error, nullptr, limits));
+  EXPECT_NE(error.find("rows"), std::string::npos) << error;
+  limits = {};
+  limits.max_cfi_work = 100000;
+  EXPECT_FALSE(compile_unwind_table(kLibc, &error, nullptr, limits));
+  EXPECT_NE(error.find("costly"), std::string::npos) << error;
+  limits = {};
+  limits.max_fdes = 100;
+  EXPECT_FALSE(compile_unwind_table(kLibc, &error, nullptr, limits));
+  EXPECT_NE(error.find("FDEs"), std::string::npos) << error;
+  // FDEs over the size cap are skipped, not fatal.
+  limits = {};
+  limits.max_fde_bytes = 64;
+  UnwindTableStats stats;
+  EXPECT_TRUE(compile_unwind_table(kLibc, &error, &stats, limits)) << error;
+  EXPECT_GT(stats.fdes_skipped, 0u);
+}
+
 // ---- Particular rows ----
 
 TEST(UnwindTableRules, LibcPltIsPlt) {
@@ -496,9 +518,11 @@ TEST(UnwindTableMeasure, DISABLED_SystemModules) {
       std::printf("%s: %s\n", path, error.c_str());
       continue;
     }
-    std::printf("%s: %.0f ms, %zu FDEs (%zu skipped, %zu overlapping), %zu rows, %zu pages, "
-                "%zu bytes; rows by kind none %zu rsp %zu rbp %zu plt %zu end %zu invalid %zu\n",
-                path, ms, stats.fdes, stats.fdes_skipped, stats.fdes_overlapping, table->rows(),
+    std::printf("%s: %.0f ms, %zu FDEs (%zu skipped, %zu overlapping), work %llu, %zu rows, "
+                "%zu pages, %zu bytes; rows by kind none %zu rsp %zu rbp %zu plt %zu end %zu "
+                "invalid %zu\n",
+                path, ms, stats.fdes, stats.fdes_skipped, stats.fdes_overlapping,
+                static_cast<unsigned long long>(stats.cfi_work), table->rows(),
                 table->pages(), table->bytes(), stats.rows_by_kind[0], stats.rows_by_kind[1],
                 stats.rows_by_kind[2], stats.rows_by_kind[3], stats.rows_by_kind[4],
                 stats.rows_by_kind[5]);

@@ -302,6 +302,7 @@ uint32_t rule_of_frame(Dwarf_Frame* frame, std::string* why) {
 struct FdeRange {
   uint64_t start = 0;
   uint64_t end = 0;
+  size_t bytes = 0;  // of the FDE in its section: what libdw runs per row
 };
 
 // How a CIE's FDEs encode their initial location (DW_EH_PE_*).
@@ -486,7 +487,7 @@ bool read_fde_ranges(Elf* elf, Elf_Data* data, bool eh_frame, uint64_t section_v
       ++*skipped;
       continue;
     }
-    out->push_back({start, start + length});
+    out->push_back({start, start + length, static_cast<size_t>(fde.end - fde.start)});
   }
   return true;
 }
@@ -575,12 +576,20 @@ std::optional<UnwindTable> compile_unwind_table_fd(int fd, std::string* error,
   std::vector<UnwindRange> ranges;
   uint64_t covered_end = 0;
   for (const FdeRange& fde : fdes) {
+    if (fde.bytes > limits.max_fde_bytes) {
+      ++st.fdes_skipped;
+      continue;
+    }
     uint64_t pc = fde.start;
     if (pc < covered_end) {
       ++st.fdes_overlapping;
       pc = covered_end;  // build_unwind_table would drop it anyway
     }
     while (pc < fde.end) {
+      st.cfi_work += fde.bytes;
+      if (st.cfi_work > limits.max_cfi_work)
+        return fail("call-frame information too costly to compile (over " +
+                    std::to_string(limits.max_cfi_work) + " instruction bytes run)");
       Dwarf_Frame* frame = nullptr;
       if (dwarf_cfi_addrframe(cfi, pc, &frame) != 0 || frame == nullptr) {
         ++st.fdes_skipped;  // the rest of this FDE: no rows, NONE

@@ -42,6 +42,9 @@ struct UnwindTableStats {
   size_t fdes = 0;          // FDEs with a non-empty range
   size_t fdes_skipped = 0;  // unreadable: bad pointer encoding, libdw errors
   size_t fdes_overlapping = 0;  // start inside code an earlier FDE covers
+  // libdw runs an FDE's instructions from its start for each of its rows:
+  // the sum, over rows, of their FDE's size in bytes (see max_cfi_work).
+  uint64_t cfi_work = 0;
   std::array<size_t, 6> rows_by_kind{};  // by enum ls_cfa_kind, after merging
   // Why rules were LS_CFA_INVALID (before merging: one count per CFI row),
   // e.g. "cfa=expr(breg7 deref)" or "ra=expr(...)".
@@ -52,6 +55,12 @@ struct UnwindTableStats {
 struct UnwindTableLimits {
   size_t max_rows = size_t{8} << 20;   // rows of the finished table
   size_t max_fdes = size_t{4} << 20;   // FDEs read from the section
+  // The cost of a module is quadratic in the size of its FDEs (each row
+  // re-runs its FDE's instructions): real FDEs are at most a few KiB (node's
+  // largest: 3 KiB), so a larger one is skipped as malformed, and the
+  // module fails past a total of `max_cfi_work` (node needs under 1/40th).
+  size_t max_fde_bytes = size_t{64} << 10;
+  uint64_t max_cfi_work = uint64_t{1} << 30;
 };
 
 // Packs a rule (bpf/leakscope.h: LS_RULE_*): LS_CFA_INVALID when the offsets
