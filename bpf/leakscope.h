@@ -342,28 +342,35 @@ struct ls_sys_event {
 	__u32 op;       /* enum ls_sys_op */
 	__u32 tgid;
 	__u32 trace_id; /* of the image that made the call */
-	__u32 nframes;
+	__u16 nframes;
+	__u16 stack_flags; /* LS_SYS_STACK_* */
 	__u64 ts_ns;    /* bpf_ktime_get_ns at exit */
 	__s64 ret;
 	__u64 args[5];
-	/* User stack of the calls that create objects, innermost first, as
-	 * the frame-pointer walk gives it: frames[0] is inside the libc
-	 * syscall wrapper, frames[1] the wrapper's caller's caller (wrappers
-	 * keep no frame pointer). The wrapper's caller itself is a return
-	 * address among the top words of the user stack (at [sp], or above
-	 * the wrapper's locals): userspace picks it out of stack_top, where
-	 * it knows which words point into code. nframes 0 for other calls,
-	 * whose events end before frames[] (LS_SYS_EVENT_SHORT bytes). */
+	/* User stack of the calls that create objects, innermost first:
+	 * frames[0] is the pc in the syscall wrapper. With LS_SYS_STACK_UNWOUND
+	 * the frames are the CFI walk's (unwind.bpf.h), exact, ending with
+	 * LS_FRAME_TRUNCATED when the walk was cut, and stack_top is zero.
+	 * Without it they are the frame-pointer walk's: frames[1] is the
+	 * wrapper's caller's caller (wrappers keep no frame pointer), and the
+	 * wrapper's caller itself is a return address among the top words of
+	 * the user stack (at [sp], or above the wrapper's locals): userspace
+	 * picks it out of stack_top, where it knows which words point into
+	 * code. nframes 0 for other calls, whose events end before frames[]
+	 * (LS_SYS_EVENT_SHORT bytes). */
 	__u64 frames[LS_MAX_STACK_DEPTH];
 	__u64 stack_top[LS_STACK_TOP_WORDS];
 };
+
+/* stack_flags: the frames were walked by CFI (see frames[]). */
+#define LS_SYS_STACK_UNWOUND 1u
 
 /* Size of an event without stack: everything before frames[]. */
 #define LS_SYS_EVENT_SHORT __builtin_offsetof(struct ls_sys_event, frames)
 
 /* No hole in the head (a short event is sent whole, so every byte of it is
  * set), none before or after the stack words. */
-LS_STATIC_ASSERT(LS_SYS_EVENT_SHORT == 4 * 4 + 8 + 8 + 5 * 8, "ls_sys_event's head has padding");
+LS_STATIC_ASSERT(LS_SYS_EVENT_SHORT == 3 * 4 + 2 * 2 + 8 + 8 + 5 * 8, "ls_sys_event's head has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_sys_event) ==
 			 LS_SYS_EVENT_SHORT + (LS_MAX_STACK_DEPTH + LS_STACK_TOP_WORDS) * 8,
 		 "ls_sys_event has padding");

@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "leakscope.h"
+#include "unwind.bpf.h"
 
 #define EEXIST 17
 
@@ -142,28 +143,42 @@ static __always_inline __s32 store_stack(const struct ls_stack *stack, __u64 has
 	return LS_STACK_UNKNOWN;
 }
 
-/*
- * The id of the current user stack, or LS_STACK_UNKNOWN (counted under its
- * reason). A stack seen before costs the walk, the hash and one lookup.
- * The frames are taken on the BPF stack, not in per-CPU scratch: uprobe
- * programs run with migration, not preemption, disabled, and on a
- * preemptible kernel another task on this CPU could overwrite scratch
- * between the walk and the hash.
- */
-static __always_inline __s32 user_stack_id(void *ctx)
+/* The id of a walked stack of n words, storing it if it is new. A stack
+ * seen before costs the hash and one lookup. */
+static __always_inline __s32 stack_id_of(const struct ls_stack *stack, __u32 n)
 {
-	struct ls_stack stack;
-	/* Fills the frames walked and zeroes the rest of the buffer. */
-	long len = bpf_get_stack(ctx, stack.frames, sizeof(stack.frames), BPF_F_USER_STACK);
-	if (len <= 0) {
-		count(LS_CNT_STACK_UNREADABLE);
-		return LS_STACK_UNKNOWN;
-	}
-	__u64 hash = stack_hash(&stack, (__u32)(len / sizeof(__u64)));
+	__u64 hash = stack_hash(stack, n);
 	__u32 *known = bpf_map_lookup_elem(&stack_ids, &hash);
 	if (known)
 		return (__s32)*known;
-	return store_stack(&stack, hash);
+	return store_stack(stack, hash);
+}
+
+/*
+ * The id of the current user stack, or LS_STACK_UNKNOWN (counted under its
+ * reason). The thread's user registers are pc, sp and bp; pc_is_return
+ * when pc is a return address (at an allocator's return). The walk is by
+ * CFI where the process has an unwind space (unwind.bpf.h), by the
+ * kernel's frame-pointer walk where it has none. The frames are taken on
+ * the BPF stack, not in per-CPU scratch: uprobe programs run with
+ * migration, not preemption, disabled, and on a preemptible kernel another
+ * task on this CPU could overwrite scratch between the walk and the hash.
+ */
+static __always_inline __s32 user_stack_id(void *ctx, __u64 pc, __u64 sp, __u64 bp, int pc_is_return)
+{
+	struct ls_walk walk;
+	__u32 n = unwind_user_stack(&walk, bpf_get_current_pid_tgid() >> 32, pc, sp, bp, pc_is_return);
+	if (!n) {
+		/* Fills the frames walked and zeroes the rest of the buffer. */
+		long len = bpf_get_stack(ctx, walk.stack.frames, sizeof(walk.stack.frames),
+					 BPF_F_USER_STACK);
+		if (len <= 0) {
+			count(LS_CNT_STACK_UNREADABLE);
+			return LS_STACK_UNKNOWN;
+		}
+		n = len / sizeof(__u64);
+	}
+	return stack_id_of(&walk.stack, n);
 }
 
 /* The trace id of a traced tgid's image, or 0 when it is not traced. */

@@ -93,19 +93,31 @@ static __always_inline int on_enter(long nr, __u64 a0, __u64 a1, __u64 a2, __u64
 	return 0;
 }
 
-/* The frame-pointer walk, plus the top of the user stack where the
- * syscall wrapper's return address into its caller lies (see
- * ls_sys_event: the walk skips that caller). */
+/* The user stack of a call that creates an object: walked by CFI from the
+ * thread's user registers where the process has an unwind space; else the
+ * frame-pointer walk, plus the top of the user stack where the syscall
+ * wrapper's return address into its caller lies (see ls_sys_event: the
+ * walk skips that caller). */
 static __always_inline void capture_stack(void *ctx, struct ls_sys_event *e)
 {
-	long n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
-	if (n <= 0) {
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 sp = BPF_CORE_READ(regs, sp);
+	struct ls_walk walk;
+	__u32 n = unwind_user_stack(&walk, e->tgid, BPF_CORE_READ(regs, ip), sp,
+				    BPF_CORE_READ(regs, bp), 0);
+	if (n) {
+		__builtin_memcpy(e->frames, walk.stack.frames, sizeof(e->frames));
+		__builtin_memset(e->stack_top, 0, sizeof(e->stack_top));
+		e->nframes = n;
+		e->stack_flags = LS_SYS_STACK_UNWOUND;
+		return;
+	}
+	long len = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
+	if (len <= 0) {
 		count(LS_CNT_STACK_UNREADABLE);
 		return;
 	}
-	e->nframes = n / sizeof(__u64);
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u64 sp = BPF_CORE_READ(regs, sp);
+	e->nframes = len / sizeof(__u64);
 	if (bpf_probe_read_user(e->stack_top, sizeof(e->stack_top), (void *)sp))
 		__builtin_memset(e->stack_top, 0, sizeof(e->stack_top));
 }
@@ -117,6 +129,7 @@ static __always_inline void fill_event(struct ls_sys_event *e, const struct sys_
 	e->tgid = tgid;
 	e->trace_id = trace_id;
 	e->nframes = 0;
+	e->stack_flags = 0;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->ret = ret;
 	for (int i = 0; i < 5; i++)

@@ -27,6 +27,9 @@ class FakeKernel final : public Kernel {
   std::vector<TraceId> dropped;
   int attach_calls = 0;
   bool fail_attach = false;
+  std::map<uint32_t, std::vector<uint64_t>> unwind_tables;  // module -> words
+  std::map<pid_t, ls_unwind_space> unwind_spaces;
+  bool refuse_tables = false;
 
   void track(pid_t pid, TraceId id, bool follow) override { filter[pid] = KernelImage{id, follow}; }
   void untrack(pid_t pid) override {
@@ -55,6 +58,20 @@ class FakeKernel final : public Kernel {
     dropped.push_back(id);
     std::erase_if(ledger, [id](const LedgerRow& r) { return r.trace_id == id; });
   }
+  bool load_unwind_table(uint32_t module, std::span<const uint64_t> words, std::string* error) override {
+    if (refuse_tables) {
+      if (error) *error = "refused";
+      return false;
+    }
+    unwind_tables[module].assign(words.begin(), words.end());
+    return true;
+  }
+  void drop_unwind_table(uint32_t module) override { unwind_tables.erase(module); }
+  bool set_unwind_space(pid_t pid, const ls_unwind_space& space) override {
+    unwind_spaces[pid] = space;
+    return true;
+  }
+  void clear_unwind_space(pid_t pid) override { unwind_spaces.erase(pid); }
   size_t drain_events(const EventHandlers&) override { return 0; }
   size_t drain_faults(const std::function<void(const FaultEvent&)>&) override { return 0; }
   Counters counters() const override { return counter_values; }

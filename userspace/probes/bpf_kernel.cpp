@@ -1,10 +1,13 @@
 #include "probes/bpf_kernel.h"
 
+#include <algorithm>
+
 namespace leakscope {
 
 BpfKernel::BpfKernel(const KernelOptions& options)
     : object_(options),
       maps_(object_, options.sample_every),
+      unwind_(object_),
       rings_(object_),
       attachments_(object_, options.probes_at_entry) {
   attachments_.attach_tracepoints(options.tracefs);
@@ -43,6 +46,15 @@ std::vector<ObjectAges> BpfKernel::object_ages(const std::set<TraceId>& ids) con
 
 void BpfKernel::drop_image(TraceId id) { maps_.drop_image(id); }
 
+bool BpfKernel::load_unwind_table(uint32_t module, std::span<const uint64_t> words, std::string* error) {
+  return unwind_.load_table(module, words, error);
+}
+void BpfKernel::drop_unwind_table(uint32_t module) { unwind_.drop_table(module); }
+bool BpfKernel::set_unwind_space(pid_t pid, const ls_unwind_space& space) {
+  return unwind_.set_space(pid, space);
+}
+void BpfKernel::clear_unwind_space(pid_t pid) { unwind_.clear_space(pid); }
+
 size_t BpfKernel::drain_events(const EventHandlers& handlers) { return rings_.drain_events(handlers); }
 
 size_t BpfKernel::drain_faults(const std::function<void(const FaultEvent&)>& visit) {
@@ -53,6 +65,16 @@ Counters BpfKernel::counters() const { return maps_.counters(); }
 
 size_t BpfKernel::entries(MapName map) const { return maps_.entries(map); }
 
-std::vector<MapMemory> BpfKernel::map_memory() const { return maps_.map_memory(); }
+std::vector<MapMemory> BpfKernel::map_memory() const {
+  std::vector<MapMemory> memory = maps_.map_memory();
+  // The tables' arrays are not the object's maps: one line for all of them.
+  if (unwind_.tables() > 0) {
+    MapMemory tables{"unwind tables (" + std::to_string(unwind_.tables()) + ")", 0, unwind_.table_bytes()};
+    auto at = std::find_if(memory.begin(), memory.end(),
+                           [&](const MapMemory& m) { return m.bytes < tables.bytes; });
+    memory.insert(at, std::move(tables));
+  }
+  return memory;
+}
 
 }  // namespace leakscope

@@ -7,6 +7,7 @@
 #include "probes/event_rings.h"
 #include "probes/kernel.h"
 #include "probes/kernel_maps.h"
+#include "probes/unwind_maps.h"
 
 namespace leakscope {
 
@@ -28,6 +29,11 @@ class BpfKernel final : public Kernel {
   std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids) const override;
   void drop_image(TraceId id) override;
 
+  bool load_unwind_table(uint32_t module, std::span<const uint64_t> words, std::string* error) override;
+  void drop_unwind_table(uint32_t module) override;
+  bool set_unwind_space(pid_t pid, const ls_unwind_space& space) override;
+  void clear_unwind_space(pid_t pid) override;
+
   size_t drain_events(const EventHandlers& handlers) override;
   size_t drain_faults(const std::function<void(const FaultEvent&)>& visit) override;
 
@@ -43,6 +49,7 @@ class BpfKernel final : public Kernel {
   // object they belong to.
   BpfObject object_;
   KernelMaps maps_;
+  UnwindMaps unwind_;
   EventRings rings_;
   Attachments attachments_;
 };

@@ -53,7 +53,8 @@ void decode_syscall(const EventHandlers& h, const void* data, size_t size) {
   std::copy(std::begin(e.args), std::end(e.args), ev.args.begin());
   if (e.nframes > 0 && size >= sizeof e) {
     ev.frames.assign(e.frames, e.frames + std::min<size_t>(e.nframes, LS_MAX_STACK_DEPTH));
-    ev.stack_top.assign(std::begin(e.stack_top), std::end(e.stack_top));
+    ev.unwound = e.stack_flags & LS_SYS_STACK_UNWOUND;
+    if (!ev.unwound) ev.stack_top.assign(std::begin(e.stack_top), std::end(e.stack_top));
   }
   h.syscall(ev);
 }

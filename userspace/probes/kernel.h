@@ -87,11 +87,14 @@ struct SyscallEvent {
   uint64_t ts_ns = 0;
   int64_t ret = 0;
   std::array<uint64_t, 5> args{};
-  // Frame-pointer walk, innermost first (frames[0] inside the libc
-  // wrapper), and the top words of the user stack among which is the
+  // The user stack, innermost first (frames[0] inside the libc wrapper):
+  // unless `unwound`, the frame-pointer walk's, with the top words of the user stack among which is the
   // wrapper's return address; both empty for calls that create nothing.
   std::vector<uint64_t> frames;
   std::vector<uint64_t> stack_top;
+  // The frames were walked by CFI in the kernel: exact, the wrapper's pc
+  // first, LS_FRAME_TRUNCATED last when the walk was cut; stack_top empty.
+  bool unwound = false;
 };
 
 // A traced process forked, exec'd or exited.
@@ -173,6 +176,18 @@ class Kernel {
   virtual std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids) const = 0;
   // Deletes an ended image's ledger rows and live objects from the maps.
   virtual void drop_image(TraceId id) = 0;
+
+  // --- the CFI unwinder (bpf/unwind.bpf.h) ---
+  // Loads an unwind table (leakscope.h's layout) as module `module` (1 ..
+  // LS_MAX_UNWIND_MODULES - 1), replacing one there; false and a one-line
+  // reason when the kernel refuses it.
+  virtual bool load_unwind_table(uint32_t module, std::span<const uint64_t> words,
+                                 std::string* error) = 0;
+  virtual void drop_unwind_table(uint32_t module) = 0;
+  // The executable mappings the walk uses for `pid`; without them its
+  // stacks are walked by frame pointer. False when the map is full.
+  virtual bool set_unwind_space(pid_t pid, const ls_unwind_space& space) = 0;
+  virtual void clear_unwind_space(pid_t pid) = 0;
 
   // --- events ---
   virtual size_t drain_events(const EventHandlers& handlers) = 0;

@@ -30,6 +30,12 @@ const StackStore::Resolved& StackStore::resolved(TraceId id, pid_t pid, int32_t 
   if (it != frames_.end()) return it->second;
   Resolved r;
   for (uint64_t address : addresses(stack_id)) {
+    // The kernel's CFI walk marks where it stopped at a frame it could
+    // not trust.
+    if (address == LS_FRAME_TRUNCATED) {
+      r.truncated = true;
+      break;
+    }
     // Resolved before it is judged: resolve() reads the maps (and the perf
     // map) again when nothing holds the address, so code mapped since the
     // last read (a dlopen, fresh JIT code) counts as code.
@@ -64,6 +70,13 @@ std::vector<uint64_t> StackStore::addresses(int32_t stack_id) const {
 
 int32_t StackStore::syscall_stack(pid_t pid, const SyscallEvent& e) {
   if (e.frames.empty()) return LS_STACK_UNKNOWN;
+  if (e.unwound) {
+    // Exact frames: the wrapper's pc goes when it is libc's, so that the
+    // stack starts, like a heap stack, at the return into its caller.
+    const AddressSpace* space = spaces_.find(pid);
+    const bool wrapper = e.frames.size() > 1 && space && runtime_library(space->module_path(e.frames[0]));
+    return intern(std::vector<uint64_t>(e.frames.begin() + (wrapper ? 1 : 0), e.frames.end()));
+  }
   std::vector<uint64_t> stack;
   for (uint64_t word : e.stack_top) {
     if (symbolizer_.is_code(pid, word)) {

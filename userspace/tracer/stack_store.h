@@ -55,9 +55,11 @@ class StackStore {
   // Return addresses behind any stack id, innermost first.
   std::vector<uint64_t> addresses(int32_t stack_id) const;
 
-  // The stack of a syscall event, leak site first: the wrapper's frame is
-  // replaced by the return address into its caller, the first word near the
-  // top of the user stack that points into code (see ls_sys_event).
+  // The stack of a syscall event, leak site first. Walked by CFI in the
+  // kernel: its frames without the libc wrapper's pc. Walked by frame
+  // pointer: the wrapper's frame is replaced by the return address into its
+  // caller, the first word near the top of the user stack that points into
+  // code (see ls_sys_event).
   int32_t syscall_stack(pid_t pid, const SyscallEvent& event);
   // The faulting thread's stack, leak site first: unwound from the copy with
   // the modules' CFI, the frames inside runtime libraries (the allocator,

@@ -13,6 +13,8 @@
 #include "report/json.h"
 #include "report/text.h"
 #include "report/units.h"
+#include "symbols/unwind_table.h"
+#include "target/proc_maps.h"
 #include "tracer/output.h"
 
 namespace leakscope {
@@ -25,6 +27,13 @@ double cpu_seconds() {
   ::getrusage(RUSAGE_SELF, &ru);
   return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// The unwind table of a module, as UnwindTables loads it.
+std::optional<std::vector<uint64_t>> compile_unwind_words(const std::string& path, std::string* error) {
+  std::optional<UnwindTable> table = compile_unwind_table(path, error);
+  if (!table) return std::nullopt;
+  return std::move(table->words);
 }
 
 }  // namespace
@@ -40,6 +49,7 @@ TraceSession::TraceSession(const TraceConfig& config)
     : config_(config),
       kernel_(open_kernel(config.kernel)),
       symbolizer_(spaces_),
+      unwind_(*kernel_, spaces_, compile_unwind_words, openable_path),
       images_(*kernel_, *this, ImagePolicy{config.all, config.keep_exited}),
       attacher_(config, *kernel_, images_, spaces_),
       stacks_(*kernel_, symbolizer_, spaces_, config.kernel.sizes.max_stack_traces),
@@ -76,6 +86,7 @@ void TraceSession::image_closed(const TracedImage& image) {
   resolve_live_stacks(image.final_rows, image);
   if (!images_.traces(image.pid())) {
     symbolizer_.forget(image.pid());
+    unwind_.forget(image.pid());
     spaces_.forget(image.pid());
   }
 }

@@ -1,7 +1,8 @@
 // One trace session: the loop (run, tick) and the wiring of its parts. Each
 // part owns its state: the kernel side (probes/kernel.h), the images
 // (image_table.h), attaching (attacher.h), the stacks (stack_store.h), the
-// ledgers kept from events (event_ledgers.h), --all (host_watch.h), judging
+// ledgers kept from events (event_ledgers.h), the kernel's unwind tables
+// (unwind_tables.h), --all (host_watch.h), judging
 // (judge.h) and the view of the last tick (tick_view.h), from which reports,
 // metrics and status are made. Split over trace_session.cpp (the loop) and
 // control_requests.cpp (the control socket and report files).
@@ -28,6 +29,7 @@
 #include "tracer/signal_watch.h"
 #include "tracer/stack_store.h"
 #include "tracer/tick_view.h"
+#include "tracer/unwind_tables.h"
 
 namespace leakscope {
 
@@ -59,6 +61,7 @@ class TraceSession final : private ImageObserver {
   std::unique_ptr<Kernel> kernel_;
   AddressSpaces spaces_;  // before the symbolizer, which reads them
   Symbolizer symbolizer_;
+  UnwindTables unwind_;  // serves every address space read from the start
   Timeline timeline_;
   ImageTable images_;
   Attacher attacher_;

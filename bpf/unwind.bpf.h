@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The user-stack walk by call-frame information (see leakscope.h, "Unwinding
+ * by call-frame information in the kernel"), shared by every kind.
+ *
+ * A walk starts from a thread's registers (pc, sp, rbp) and, frame by frame:
+ * finds the executable mapping holding pc in the process's unwind space (none:
+ * pc is not code, the walk ends truncated, pc is not kept); keeps pc; finds
+ * the rule of pc's module's table (or walks by frame pointer where no table
+ * covers it: JIT code, anonymous executable memory); reads the return address
+ * at CFA - 8 and the caller's %rbp where the rule says; and goes on from the
+ * caller. It ends complete at an outermost frame (the return address is
+ * undefined or 0), truncated at a frame it cannot trust (an invalid rule, a
+ * read that fails, a CFA that does not move up the stack) or at the depth
+ * limit. A truncated stack ends with LS_FRAME_TRUNCATED.
+ *
+ * A process without an unwind space (its tables are not loaded yet, or it is
+ * seen only host-wide) is walked by the kernel's frame-pointer walk instead.
+ */
+#ifndef LEAKSCOPE_UNWIND_BPF_H
+#define LEAKSCOPE_UNWIND_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "leakscope.h"
+
+/* Module id -> its unwind table (an array of u64 words, sized to the
+ * module: BPF_F_INNER_MAP lets each inner array have its own length).
+ * Userspace creates, fills and drops the inner arrays. */
+struct ls_unwind_words {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, LS_MAX_UNWIND_MODULES);
+	__type(key, __u32);
+	__array(values, struct ls_unwind_words);
+} unwind_tables SEC(".maps") __weak;
+
+/* tgid -> the executable mappings of a traced process whose tables are
+ * loaded. Memory follows the processes (4 KiB each). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct ls_unwind_space);
+} unwind_spaces SEC(".maps") __weak;
+
+/* The state of one walk, on the caller's BPF stack. */
+struct ls_walk {
+	__u64 pc;
+	__u64 sp;
+	__u64 bp;
+	__u64 ri;        /* the next pending uretprobe return instance (kernel address) */
+	__u32 tgid;
+	__u32 n;         /* frames kept */
+	__u32 pc_is_return; /* pc is a return address: its call is at pc - 1 */
+	__u32 done;      /* LS_WALK_* once the walk has ended */
+	struct ls_stack stack;
+};
+
+enum {
+	LS_WALK_GOING = 0,
+	LS_WALK_COMPLETE = 1,
+	LS_WALK_TRUNCATED = 2,
+};
+
+/* The index in space->mappings of the mapping holding addr, or -1. */
+static __always_inline int unwind_mapping_at(const struct ls_unwind_space *space, __u64 addr)
+{
+	__u32 lo = 0, hi = space->count;
+	if (hi > LS_MAX_UNWIND_MAPPINGS)
+		hi = LS_MAX_UNWIND_MAPPINGS;
+	/* The last mapping whose start <= addr: 7 halvings cover 64. */
+	for (int i = 0; i < 7 && lo < hi; i++) {
+		__u32 mid = (lo + hi) / 2;
+		if (space->mappings[mid & (LS_MAX_UNWIND_MAPPINGS - 1)].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return -1;
+	__u32 at = (lo - 1) & (LS_MAX_UNWIND_MAPPINGS - 1);
+	return addr < space->mappings[at].end ? (int)at : -1;
+}
+
+static __always_inline __u64 unwind_word(void *table, __u32 index, int *ok)
+{
+	__u64 *word = bpf_map_lookup_elem(table, &index);
+	if (!word) {
+		*ok = 0;
+		return 0;
+	}
+	return *word;
+}
+
+/* The rule covering ELF virtual address vaddr in table, LS_CFA_NONE where
+ * the table has none. */
+static __always_inline __u32 unwind_rule_at(void *table, __u64 vaddr)
+{
+	int ok = 1;
+	__u64 base = unwind_word(table, 0, &ok);
+	__u64 sizes = unwind_word(table, 1, &ok);
+	if (!ok || vaddr < base)
+		return LS_CFA_NONE;
+	__u64 npages = sizes >> 32;
+	__u64 off = vaddr - base;
+	if ((off >> LS_UNWIND_PAGE_SHIFT) >= npages)
+		return LS_CFA_NONE;
+	__u32 page = off >> LS_UNWIND_PAGE_SHIFT;
+	__u32 first = unwind_word(table, LS_UNWIND_HEADER_WORDS + page, &ok);
+	__u32 hi = unwind_word(table, LS_UNWIND_HEADER_WORDS + page + 1, &ok);
+	if (!ok)
+		return LS_CFA_NONE;
+	__u32 rows = LS_UNWIND_HEADER_WORDS + (__u32)npages + 1;
+	/* The row before the page's first row holds at the page's start. */
+	__u32 lo = first ? first - 1 : 0;
+	if (lo >= hi)
+		return LS_CFA_NONE;
+	/* The last row in [lo, hi) whose offset <= off: 20 halvings cover a
+	 * million rows in one page, far more than code can have. */
+	for (int i = 0; i < 20 && lo + 1 < hi; i++) {
+		__u32 mid = lo + (hi - lo) / 2;
+		__u64 row = unwind_word(table, rows + mid, &ok);
+		if ((row >> 32) <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	__u64 row = unwind_word(table, rows + lo, &ok);
+	if (!ok || (row >> 32) > off)
+		return LS_CFA_NONE;
+	return (__u32)row;
+}
+
+static __always_inline int read_word(__u64 addr, __u64 *out)
+{
+	return bpf_probe_read_user(out, sizeof(*out), (const void *)addr) == 0;
+}
+
+/* A return address a uretprobe hijacked: the trampoline stands for the
+ * next pending return instance's original address (chained instances share
+ * their slot with the next). 0 when there is none. */
+static __always_inline __u64 hijacked_return(struct ls_walk *w)
+{
+	struct return_instance *ri = (struct return_instance *)w->ri;
+	for (int i = 0; i < 8 && ri; i++) {
+		struct return_instance *next = BPF_CORE_READ(ri, next);
+		if (!BPF_CORE_READ(ri, chained)) {
+			w->ri = (__u64)next;
+			return BPF_CORE_READ(ri, orig_ret_vaddr);
+		}
+		ri = next;
+	}
+	w->ri = 0;
+	return 0;
+}
+
+static long unwind_step(__u64 index, void *ctx)
+{
+	struct ls_walk *w = ctx;
+	struct ls_unwind_space *space = bpf_map_lookup_elem(&unwind_spaces, &w->tgid);
+	if (!space) {
+		w->done = LS_WALK_TRUNCATED;
+		return 1;
+	}
+	__u64 pc = w->pc;
+	__u64 at = w->pc_is_return ? pc - 1 : pc;
+	int m = unwind_mapping_at(space, at);
+	if (m < 0) {
+		/* Not code of the process: a data word taken for a return address. */
+		w->done = LS_WALK_TRUNCATED;
+		return 1;
+	}
+	struct ls_unwind_mapping *mapping = &space->mappings[m & (LS_MAX_UNWIND_MAPPINGS - 1)];
+	if (mapping->module == LS_UNWIND_TRAMPOLINE) {
+		w->pc = hijacked_return(w);
+		if (!w->pc) {
+			w->done = LS_WALK_TRUNCATED;
+			return 1;
+		}
+		return 0; /* the same frame again, at its real return address */
+	}
+	if (w->n >= LS_MAX_STACK_DEPTH - 1) {
+		/* One slot is left, for the mark: the stack goes deeper. */
+		w->done = LS_WALK_TRUNCATED;
+		return 1;
+	}
+	w->stack.frames[w->n & (LS_MAX_STACK_DEPTH - 1)] = pc;
+	w->n++;
+
+	__u32 rule = LS_CFA_NONE;
+	if (mapping->module != LS_UNWIND_NO_TABLE) {
+		__u32 module = mapping->module;
+		void *table = bpf_map_lookup_elem(&unwind_tables, &module);
+		if (table)
+			rule = unwind_rule_at(table, at - mapping->bias);
+	}
+
+	__u64 cfa, ra, bp = w->bp;
+	switch (LS_RULE_CFA_KIND(rule)) {
+	case LS_CFA_NONE:
+		/* By frame pointer: the caller's rbp at [rbp], the return
+		 * address above it. */
+		if (!bp || bp < w->sp) {
+			w->done = LS_WALK_TRUNCATED;
+			return 1;
+		}
+		cfa = bp + 16;
+		if (!read_word(bp, &bp)) {
+			w->done = LS_WALK_TRUNCATED;
+			return 1;
+		}
+		break;
+	case LS_CFA_RSP:
+		cfa = w->sp + LS_RULE_CFA_OFFSET(rule);
+		break;
+	case LS_CFA_RBP:
+		cfa = bp + LS_RULE_CFA_OFFSET(rule);
+		break;
+	case LS_CFA_PLT:
+		cfa = w->sp + 8 + ((at & 15) >= 11 ? 8 : 0);
+		break;
+	case LS_CFA_END:
+		w->done = LS_WALK_COMPLETE;
+		return 1;
+	default:
+		w->done = LS_WALK_TRUNCATED;
+		return 1;
+	}
+	if (cfa < w->sp + 8 || !read_word(cfa - 8, &ra)) {
+		w->done = LS_WALK_TRUNCATED;
+		return 1;
+	}
+	switch (LS_RULE_RBP_KIND(rule)) {
+	case LS_RBP_SAVED:
+		if (!read_word(cfa + LS_RULE_RBP_OFFSET(rule), &bp))
+			bp = 0;
+		break;
+	case LS_RBP_UNKNOWN:
+		if (LS_RULE_CFA_KIND(rule) != LS_CFA_NONE)
+			bp = 0;
+		break;
+	default:
+		break;
+	}
+	if (!ra) {
+		w->done = LS_WALK_COMPLETE; /* the outermost frame */
+		return 1;
+	}
+	w->pc = ra;
+	w->sp = cfa;
+	w->bp = bp;
+	w->pc_is_return = 1;
+	return 0;
+}
+
+/*
+ * Walks the user stack from (pc, sp, bp) into w->stack. Returns the number
+ * of words written (frames, plus the truncation mark), 0 when the process
+ * has no unwind space (the caller walks by frame pointer instead) or the
+ * walk kept nothing. pc_is_return: pc is a return address (a uretprobe's),
+ * not the instruction the thread stopped at.
+ */
+static __always_inline __u32 unwind_user_stack(struct ls_walk *w, __u32 tgid, __u64 pc, __u64 sp,
+					       __u64 bp, int pc_is_return)
+{
+	if (!bpf_map_lookup_elem(&unwind_spaces, &tgid))
+		return 0;
+	w->pc = pc;
+	w->sp = sp;
+	w->bp = bp;
+	w->tgid = tgid;
+	w->n = 0;
+	w->pc_is_return = pc_is_return;
+	w->done = LS_WALK_GOING;
+	struct task_struct *task = bpf_get_current_task_btf();
+	w->ri = (__u64)BPF_CORE_READ(task, utask, return_instances);
+	/* A trampoline costs an iteration without a frame: room for a few. */
+	bpf_loop(LS_MAX_STACK_DEPTH + 4, unwind_step, w, 0);
+	__u32 n = w->n;
+	if (n > LS_MAX_STACK_DEPTH - 1)
+		n = LS_MAX_STACK_DEPTH - 1;
+	if (w->done != LS_WALK_COMPLETE && n > 0) {
+		w->stack.frames[n & (LS_MAX_STACK_DEPTH - 1)] = LS_FRAME_TRUNCATED;
+		n++;
+	}
+	for (__u32 i = 0; i < LS_MAX_STACK_DEPTH; i++)
+		if (i >= n)
+			w->stack.frames[i] = 0;
+	return n;
+}
+
+#endif /* LEAKSCOPE_UNWIND_BPF_H */

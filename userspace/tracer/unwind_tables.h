@@ -1,0 +1,93 @@
+// The kernel's unwind tables and which process uses which (bpf/unwind.bpf.h).
+//
+// Each module (an executable file a traced process maps, by device and
+// inode) is compiled once into an unwind table, loaded under an id of its
+// own and shared by every process that maps it; it is dropped when the last
+// of them is forgotten. Each process observed gets an unwind space: its
+// executable mappings, sorted, each with its module's table and bias (or
+// none: JIT code and the vDSO, walked by frame pointer). Spaces follow the
+// address spaces' reads: a process whose code changed (a dlopen, an exec)
+// gets a new space on the next read of its maps. A module that cannot be
+// compiled or loaded is kept as such (walked by frame pointer), said once.
+//
+// Not thread-safe: the trace loop's thread makes every call.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "probes/kernel.h"
+#include "target/address_space.h"
+#include "target/elf_file.h"
+
+namespace leakscope {
+
+class UnwindTables {
+ public:
+  // The unwind table of the ELF file at `path` (leakscope.h's layout, over
+  // the file's own virtual addresses); nullopt and a one-line reason when it
+  // has none that can be used.
+  using Compiler = std::function<std::optional<std::vector<uint64_t>>(const std::string& path, std::string* error)>;
+  // Where a mapped file can be opened (target/proc_maps.h's openable_path).
+  using Opener = std::function<std::string(pid_t, const MapEntry&)>;
+
+  // Serves every process `spaces` reads from now on.
+  UnwindTables(Kernel& kernel, AddressSpaces& spaces, Compiler compile, Opener open);
+  ~UnwindTables();
+  UnwindTables(const UnwindTables&) = delete;
+  UnwindTables& operator=(const UnwindTables&) = delete;
+
+  // Gives `pid` the tables of the code `space` holds, unless its code is
+  // what it was at the last update.
+  void update(pid_t pid, const AddressSpace& space);
+  // The process is gone: its space goes, and the tables no one else uses.
+  void forget(pid_t pid);
+
+  struct Stats {
+    size_t modules = 0;         // tables loaded
+    size_t failed_modules = 0;  // modules without a table (walked by frame pointer)
+    size_t processes = 0;       // processes with an unwind space
+    uint64_t table_bytes = 0;   // words of the loaded tables, in bytes
+  };
+  Stats stats() const;
+
+ private:
+  struct Module {
+    uint32_t id = LS_UNWIND_NO_TABLE;  // no table: the walk uses frame pointers
+    std::vector<ElfFile::Segment> segments;
+    std::set<pid_t> users;
+    uint64_t bytes = 0;
+  };
+  struct Space {
+    uint64_t code_generation = 0;
+    std::set<std::string> modules;  // keys of modules_
+  };
+
+  // The module of a file mapping, compiled and loaded on first sight.
+  Module& module_for(pid_t pid, const MapEntry& entry);
+  void release(pid_t pid, const std::string& key);
+  uint32_t new_id();
+
+  Kernel& kernel_;
+  AddressSpaces& spaces_;
+  Compiler compile_;
+  Opener open_;
+  size_t hook_ = 0;
+  std::map<std::string, Module> modules_;  // by "dev:inode"
+  std::map<pid_t, Space> spaces_used_;
+  std::vector<uint32_t> free_ids_;
+  uint32_t next_id_ = 1;
+};
+
+// The module bias of `entry` (address = ELF virtual address + bias), from
+// the PT_LOAD segment that holds its file offset; nullopt when none does.
+std::optional<uint64_t> mapping_bias(const MapEntry& entry, const std::vector<ElfFile::Segment>& segments);
+
+}  // namespace leakscope
