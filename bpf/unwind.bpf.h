@@ -59,6 +59,8 @@ struct ls_walk {
 	__u64 sp;
 	__u64 bp;
 	__u64 ri;        /* the next pending uretprobe return instance (kernel address) */
+	__u64 trampoline; /* where uretprobes send returns in this process (0: none yet) */
+	struct ls_unwind_mapping mapping; /* the last frame's (zero: none yet) */
 	__u32 tgid;
 	__u32 n;         /* frames kept */
 	__u32 pc_is_return; /* pc is a return address: its call is at pc - 1 */
@@ -72,24 +74,29 @@ enum {
 	LS_WALK_TRUNCATED = 2,
 };
 
-/* The index in space->mappings of the mapping holding addr, or -1. */
-static __always_inline int unwind_mapping_at(const struct ls_unwind_space *space, __u64 addr)
+/*
+ * Makes w->mapping the mapping of space holding addr; 0 when none does.
+ * The last frame's mapping is tried first (a stack's frames mostly lie in a
+ * few modules). The scan copies the mapping's fields out instead of keeping
+ * an index into the mappings: an index would have to be tracked precisely
+ * by the verifier, which then could not merge the walk's paths (a binary
+ * search that way runs it past its million instructions).
+ */
+static __always_inline int unwind_find_mapping(struct ls_walk *w, const struct ls_unwind_space *space,
+					       __u64 addr)
 {
-	__u32 lo = 0, hi = space->count;
-	if (hi > LS_MAX_UNWIND_MAPPINGS)
-		hi = LS_MAX_UNWIND_MAPPINGS;
-	/* The last mapping whose start <= addr: 7 halvings cover 64. */
-	for (int i = 0; i < 7 && lo < hi; i++) {
-		__u32 mid = (lo + hi) / 2;
-		if (space->mappings[mid & (LS_MAX_UNWIND_MAPPINGS - 1)].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (addr >= w->mapping.start && addr < w->mapping.end)
+		return 1;
+	__u32 count = space->count;
+	for (int i = 0; i < LS_MAX_UNWIND_MAPPINGS; i++) {
+		if (i >= count || space->mappings[i].start > addr)
+			break;
+		if (addr < space->mappings[i].end) {
+			w->mapping = space->mappings[i];
+			return 1;
+		}
 	}
-	if (lo == 0)
-		return -1;
-	__u32 at = (lo - 1) & (LS_MAX_UNWIND_MAPPINGS - 1);
-	return addr < space->mappings[at].end ? (int)at : -1;
+	return 0;
 }
 
 static __always_inline __u64 unwind_word(void *table, __u32 index, int *ok)
@@ -152,7 +159,7 @@ static __always_inline int read_word(__u64 addr, __u64 *out)
 static __always_inline __u64 hijacked_return(struct ls_walk *w)
 {
 	struct return_instance *ri = (struct return_instance *)w->ri;
-	for (int i = 0; i < 8 && ri; i++) {
+	for (int i = 0; i < 2 && ri; i++) {
 		struct return_instance *next = BPF_CORE_READ(ri, next);
 		if (!BPF_CORE_READ(ri, chained)) {
 			w->ri = (__u64)next;
@@ -173,36 +180,34 @@ static long unwind_step(__u64 index, void *ctx)
 		return 1;
 	}
 	__u64 pc = w->pc;
+	if (pc == w->trampoline && pc) {
+		/* A return a uretprobe hijacked. */
+		pc = hijacked_return(w);
+		w->pc = pc;
+	}
 	__u64 at = w->pc_is_return ? pc - 1 : pc;
-	int m = unwind_mapping_at(space, at);
-	if (m < 0) {
+	if (!unwind_find_mapping(w, space, at)) {
 		/* Not code of the process: a data word taken for a return address. */
 		w->done = LS_WALK_TRUNCATED;
 		return 1;
 	}
-	struct ls_unwind_mapping *mapping = &space->mappings[m & (LS_MAX_UNWIND_MAPPINGS - 1)];
-	if (mapping->module == LS_UNWIND_TRAMPOLINE) {
-		w->pc = hijacked_return(w);
-		if (!w->pc) {
-			w->done = LS_WALK_TRUNCATED;
-			return 1;
-		}
-		return 0; /* the same frame again, at its real return address */
-	}
-	if (w->n >= LS_MAX_STACK_DEPTH - 1) {
-		/* One slot is left, for the mark: the stack goes deeper. */
+	if (w->mapping.module == LS_UNWIND_TRAMPOLINE || index >= LS_MAX_STACK_DEPTH - 1) {
+		/* A trampoline other than the one we know of, or one slot left,
+		 * for the mark: the stack goes deeper. */
 		w->done = LS_WALK_TRUNCATED;
 		return 1;
 	}
-	w->stack.frames[w->n & (LS_MAX_STACK_DEPTH - 1)] = pc;
-	w->n++;
+	/* The frame's slot is the loop's index, not a count kept in *w: the
+	 * verifier then sees one state for every iteration. */
+	w->stack.frames[index & (LS_MAX_STACK_DEPTH - 1)] = pc;
+	w->n = index + 1;
 
 	__u32 rule = LS_CFA_NONE;
-	if (mapping->module != LS_UNWIND_NO_TABLE) {
-		__u32 module = mapping->module;
+	if (w->mapping.module != LS_UNWIND_NO_TABLE) {
+		__u32 module = w->mapping.module;
 		void *table = bpf_map_lookup_elem(&unwind_tables, &module);
 		if (table)
-			rule = unwind_rule_at(table, at - mapping->bias);
+			rule = unwind_rule_at(table, at - w->mapping.bias);
 	}
 
 	__u64 cfa, ra, bp = w->bp;
@@ -282,10 +287,11 @@ static __always_inline __u32 unwind_user_stack(struct ls_walk *w, __u32 tgid, __
 	w->n = 0;
 	w->pc_is_return = pc_is_return;
 	w->done = LS_WALK_GOING;
+	__builtin_memset(&w->mapping, 0, sizeof(w->mapping));
 	struct task_struct *task = bpf_get_current_task_btf();
 	w->ri = (__u64)BPF_CORE_READ(task, utask, return_instances);
-	/* A trampoline costs an iteration without a frame: room for a few. */
-	bpf_loop(LS_MAX_STACK_DEPTH + 4, unwind_step, w, 0);
+	w->trampoline = w->ri ? BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr) : 0;
+	bpf_loop(LS_MAX_STACK_DEPTH, unwind_step, w, 0);
 	__u32 n = w->n;
 	if (n > LS_MAX_STACK_DEPTH - 1)
 		n = LS_MAX_STACK_DEPTH - 1;
