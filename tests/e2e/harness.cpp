@@ -77,6 +77,7 @@ void drop_to_nobody() {
 }  // namespace
 
 std::string fixture_path(const std::string& name) {
+  if (name.starts_with("/")) return name;
   return std::string(LEAKSCOPE_FIXTURE_DIR) + "/fixture_" + name;
 }
 std::string leakscope_path() { return LEAKSCOPE_BIN; }
@@ -351,6 +352,54 @@ const nlohmann::json* find_stack(const nlohmann::json& report, const std::string
     if (!frames.empty() && frames[0].at("function").get<std::string>() == function) return &s;
   }
   return nullptr;
+}
+
+namespace {
+
+// "run_mod.lto_priv.0" is run_mod, "foo.part.0" is foo: GCC's clones keep
+// the name of their source function before the first dot.
+bool names(const std::string& function, const std::string& name) {
+  return function == name || (function.size() > name.size() && function.starts_with(name) &&
+                              function[name.size()] == '.');
+}
+
+}  // namespace
+
+std::string chain_text(const nlohmann::json& stack) {
+  std::string out;
+  for (const auto& f : stack.value("frames", nlohmann::json::array())) {
+    if (!out.empty()) out += " <- ";
+    out += f.value("function", "?");
+  }
+  return out.empty() ? "(no frames)" : out;
+}
+
+::testing::AssertionResult has_chain(const nlohmann::json& stack,
+                                     const std::vector<std::string>& chain) {
+  const nlohmann::json frames = stack.value("frames", nlohmann::json::array());
+  auto listing = [&] {
+    std::string out;
+    for (size_t i = 0; i < frames.size(); ++i)
+      out += "\n    #" + std::to_string(i) + " " + frames[i].value("function", "?") + "  (" +
+             frames[i].value("module", "?") + ")";
+    return out;
+  };
+  std::string wanted;
+  for (const auto& c : chain) wanted += (wanted.empty() ? "" : " <- ") + c;
+  for (size_t at = 0; at < chain.size(); ++at) {
+    if (at >= frames.size() || !names(frames[at].value("function", ""), chain[at])) {
+      std::string where = at >= frames.size()
+                              ? "the stack has only " + std::to_string(frames.size()) + " frame(s)"
+                              : "frame #" + std::to_string(at) + " is " +
+                                    frames[at].value("function", "?");
+      return ::testing::AssertionFailure()
+             << "expected the chain " << wanted
+             << "; " << chain[at] << " is missing: " << where
+             << (stack.value("truncated", false) ? " (the stack is marked truncated)" : "")
+             << ". Frames:" << listing();
+    }
+  }
+  return ::testing::AssertionSuccess();
 }
 
 const std::vector<std::string>& our_bpf_program_names() {

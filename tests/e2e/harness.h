@@ -2,6 +2,7 @@
 // protocol) and the leakscope binary itself, run as a user would run it.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <map>
@@ -13,7 +14,9 @@
 
 namespace e2e {
 
-std::string fixture_path(const std::string& name);  // "leaky" -> .../fixture_leaky
+// "leaky" -> .../fixture_leaky; an absolute path is taken as it is (a
+// program of the system that speaks the fixture protocol).
+std::string fixture_path(const std::string& name);
 std::string leakscope_path();
 
 struct Expect {
@@ -117,5 +120,18 @@ void expect_no_garbage_frames(const nlohmann::json& report);
 // kind, only stacks of that kind.
 const nlohmann::json* find_stack(const nlohmann::json& report, const std::string& function,
                                  pid_t pid = 0, const std::string& kind = "");
+
+// Whether the frames of `stack` (a JSON report's stack) are the call chain
+// `chain`, the leak site first: frame #0 is chain[0], frame #1 chain[1], and
+// so on, each frame the caller of the one before; frames below the chain's
+// last (the C library's start code) are not looked at. A frame is named by
+// its function: the same name, or that name with a compiler's suffix (GCC's
+// "run_mod.lto_priv.0", "foo.part.0"). On failure the message lists the
+// frames the report has, function and module.
+::testing::AssertionResult has_chain(const nlohmann::json& stack,
+                                     const std::vector<std::string>& chain);
+
+// The frames of a stack as "f <- g <- h", as the text report writes them.
+std::string chain_text(const nlohmann::json& stack);
 
 }  // namespace e2e
