@@ -22,6 +22,7 @@ struct ProbeSite {
   uint64_t file_offset = 0;  // uprobe offset inside the file
   uint64_t entry_offset = 0; // the function's entry (file_offset may lie a few bytes on)
   std::string placement;     // where in the function, and why (see probe_placement.h)
+  uint64_t entry_size = 0;   // bytes of code from entry_offset (the symbol's size; 0 unknown)
 };
 
 struct AllocatorPlan {
