@@ -55,7 +55,7 @@ std::vector<Frame> full_brk_stack() {
 
 TEST(AllocatorGrowth, ACompleteStackThroughMallocIsGrowthWithTheCallerAfterMalloc) {
   AllocatorCode code = glibc();
-  auto growth = allocator_growth(Kind::Brk, full_brk_stack(), false, &code);
+  auto growth = allocator_growth(Kind::Brk, full_brk_stack(), &code);
   ASSERT_TRUE(growth);
   EXPECT_EQ(growth->caller_from, 4u) << "remember, the frame after malloc's";
 }
@@ -66,7 +66,7 @@ TEST(AllocatorGrowth, TheOutermostAllocatorFrameEndsTheAllocatorsPart) {
   std::vector<Frame> stack = {frame(kLibc, 0x7000, "__mremap"), frame(kLibc, 0x1010, "malloc"),
                               frame(kLibc, 0x8000, "_int_realloc"), frame(kLibc, 0x3050, "realloc"),
                               frame(kProgram, 0x500, "grow_buffer")};
-  auto growth = allocator_growth(Kind::Mmap, stack, false, &code);
+  auto growth = allocator_growth(Kind::Mmap, stack, &code);
   ASSERT_TRUE(growth);
   EXPECT_EQ(growth->caller_from, 4u);
 }
@@ -80,49 +80,66 @@ TEST(AllocatorGrowth, AReturnAddressIsMatchedOneByteBackAsItsCall) {
 }
 
 TEST(AllocatorGrowth, NothingIsGrowthWhenTheHeapKindIsOff) {
-  EXPECT_FALSE(allocator_growth(Kind::Brk, full_brk_stack(), false, nullptr));
+  EXPECT_FALSE(allocator_growth(Kind::Brk, full_brk_stack(), nullptr));
   AllocatorCode none;
-  EXPECT_FALSE(allocator_growth(Kind::Brk, full_brk_stack(), false, &none)) << "no allocator found to probe";
+  EXPECT_FALSE(allocator_growth(Kind::Brk, full_brk_stack(), &none)) << "no allocator found to probe";
 }
 
 TEST(AllocatorGrowth, OnlyTheKindsThatTakeMemoryFromTheOs) {
   AllocatorCode code = glibc();
-  EXPECT_TRUE(allocator_growth(Kind::Mmap, full_brk_stack(), false, &code));
+  EXPECT_TRUE(allocator_growth(Kind::Mmap, full_brk_stack(), &code));
   for (Kind kind : {Kind::Heap, Kind::Timerfd, Kind::Epoll, Kind::Fault, Kind::Rss})
-    EXPECT_FALSE(allocator_growth(kind, full_brk_stack(), false, &code)) << kind_name(kind);
+    EXPECT_FALSE(allocator_growth(kind, full_brk_stack(), &code)) << kind_name(kind);
 }
 
 TEST(AllocatorGrowth, AProgramMappingMemoryItselfKeepsItsStack) {
   AllocatorCode code = glibc();
   // mmap() called by the program: its first frame is the return address
-  // into the program, complete or cut.
+  // into the program, however far the walk went.
   std::vector<Frame> direct = {frame(kProgram, 0x600, "map_arena"), frame(kProgram, 0x100, "main")};
-  EXPECT_FALSE(allocator_growth(Kind::Mmap, direct, false, &code));
-  EXPECT_FALSE(allocator_growth(Kind::Mmap, {direct[0]}, true, &code));
+  EXPECT_FALSE(allocator_growth(Kind::Mmap, direct, &code));
+  EXPECT_FALSE(allocator_growth(Kind::Mmap, {direct[0]}, &code));
   // A complete stack inside libc without an allocator function
   // (pthread_create's thread stack) is the program's too.
   std::vector<Frame> thread_stack = {frame(kLibc, 0xa000, "allocate_stack"), frame(kLibc, 0xb000, "pthread_create"),
                                      frame(kProgram, 0x700, "spawn")};
-  EXPECT_FALSE(allocator_growth(Kind::Mmap, thread_stack, false, &code));
+  EXPECT_FALSE(allocator_growth(Kind::Mmap, thread_stack, &code));
 }
 
-TEST(AllocatorGrowth, ACutWalkThatNeverLeftTheAllocatorsModuleIsGrowthOfAnUnknownCaller) {
+TEST(AllocatorGrowth, AWalkThatStoppedInTheAllocatorsLibraryIsGrowthOfAnUnknownCaller) {
   AllocatorCode code = glibc();
-  // Frame pointers: sysmalloc's brk reads `__sbrk` and the walk is cut.
+  // Frame pointers: sysmalloc's brk reads `__sbrk` and nothing more.
   std::vector<Frame> sbrk_only = {frame(kLibc, 0x9010, "__sbrk")};
-  auto growth = allocator_growth(Kind::Brk, sbrk_only, true, &code);
+  auto growth = allocator_growth(Kind::Brk, sbrk_only, &code);
   ASSERT_TRUE(growth);
   EXPECT_EQ(growth->caller_from, sbrk_only.size()) << "the caller is unknown";
-  EXPECT_FALSE(allocator_growth(Kind::Brk, sbrk_only, false, &code))
-      << "a stack that simply ends in libc is no cut walk";
   std::vector<Frame> left_libc = {frame(kLibc, 0x9010, "__sbrk"), frame(kProgram, 0x800, "grow")};
-  EXPECT_FALSE(allocator_growth(Kind::Brk, left_libc, true, &code));
+  EXPECT_FALSE(allocator_growth(Kind::Brk, left_libc, &code)) << "a program's own frame: its growth";
+}
+
+TEST(AllocatorGrowth, AnAllocatorInTheProgramNeedsAnAllocatorFrame) {
+  // A static allocator: every frame of the program is in its module.
+  AllocatorPlan plan;
+  plan.allocator_module = kProgram;
+  plan.allocator_in_main = true;
+  ProbeSite site;
+  site.module_path = kProgram;
+  site.entry_offset = site.file_offset = 0x2000;
+  site.entry_size = 0x100;
+  plan.sites = {site};
+  AllocatorCode code = AllocatorCode::of(plan);
+  std::vector<Frame> direct = {frame(kProgram, 0x600, "map_arena"), frame(kProgram, 0x100, "main")};
+  EXPECT_FALSE(allocator_growth(Kind::Mmap, direct, &code));
+  std::vector<Frame> grown = {frame(kProgram, 0x2010, "my_malloc"), frame(kProgram, 0x600, "remember")};
+  auto growth = allocator_growth(Kind::Mmap, grown, &code);
+  ASSERT_TRUE(growth);
+  EXPECT_EQ(growth->caller_from, 1u);
 }
 
 TEST(AllocatorGrowth, AnAllocatorFrameWithNothingAfterItHasAnUnknownCaller) {
   AllocatorCode code = glibc();
   std::vector<Frame> stack = {frame(kLibc, 0x5020, "sysmalloc"), frame(kLibc, 0x1040, "malloc")};
-  auto growth = allocator_growth(Kind::Brk, stack, true, &code);
+  auto growth = allocator_growth(Kind::Brk, stack, &code);
   ASSERT_TRUE(growth);
   EXPECT_EQ(growth->caller_from, stack.size());
 }
@@ -194,6 +211,7 @@ struct Session {
     Frame malloc_entry = symbolizer.resolve(::getpid(), reinterpret_cast<uint64_t>(&fake_malloc));
     image.allocator_module = malloc_entry.module;
     image.allocator_code.module = malloc_entry.module;
+    image.allocator_code.module_is_program = true;  // this test program
     image.allocator_code.functions.push_back(
         {malloc_entry.module, malloc_entry.module_offset, malloc_entry.module_offset + 8});
     id = images.add(image).id;

@@ -124,6 +124,7 @@ AllocatorPlan plan_allocator_in_files(
 
   AllocatorPlan plan;
   plan.allocator_module = allocator->module_path;
+  plan.allocator_in_main = allocator->main;
   std::set<std::pair<const Module*, uint64_t>> probed;  // one probe per address
   auto add_site = [&](const Module& m, AllocFn fn, std::string_view symbol) {
     auto offset = site_offset(m, symbol);

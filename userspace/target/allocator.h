@@ -27,6 +27,7 @@ struct ProbeSite {
 
 struct AllocatorPlan {
   std::string allocator_module;  // module path (as in maps) of the C allocator
+  bool allocator_in_main = false; // ... which is the main executable (a static allocator)
   std::vector<ProbeSite> sites;  // C allocator first, then the operator new family
 };
 

@@ -11,6 +11,7 @@ namespace leakscope {
 AllocatorCode AllocatorCode::of(const AllocatorPlan& plan) {
   AllocatorCode code;
   code.module = plan.allocator_module;
+  code.module_is_program = plan.allocator_in_main;
   for (const ProbeSite& site : plan.sites)
     if (site.entry_size > 0)
       code.functions.push_back({site.module_path, site.entry_offset, site.entry_offset + site.entry_size});
@@ -25,16 +26,15 @@ bool AllocatorCode::in_function(const Frame& frame) const {
   });
 }
 
-std::optional<AllocatorGrowth> allocator_growth(Kind kind, const std::vector<Frame>& frames, bool truncated,
+std::optional<AllocatorGrowth> allocator_growth(Kind kind, const std::vector<Frame>& frames,
                                                 const AllocatorCode* heap_allocator) {
   if (kind != Kind::Brk && kind != Kind::Mmap) return std::nullopt;
   if (heap_allocator == nullptr || heap_allocator->empty() || frames.empty()) return std::nullopt;
   // Rule 1: the outermost frame inside a probed allocator function.
   for (size_t i = frames.size(); i-- > 0;)
     if (heap_allocator->in_function(frames[i])) return AllocatorGrowth{i + 1};
-  // Rule 2: a cut walk that never left the allocator's module.
-  if (truncated && std::all_of(frames.begin(), frames.end(),
-                               [&](const Frame& f) { return heap_allocator->in_module(f); }))
+  // Rule 2: a walk that stopped before it left the allocator's library.
+  if (std::all_of(frames.begin(), frames.end(), [&](const Frame& f) { return heap_allocator->in_library(f); }))
     return AllocatorGrowth{frames.size()};
   return std::nullopt;
 }
@@ -43,7 +43,7 @@ std::optional<AllocatorGrowth> allocator_growth(const LedgerRow& row, const Trac
   if (row.kind != Kind::Brk && row.kind != Kind::Mmap) return std::nullopt;
   if (!image.heap_probes || image.allocator_code.empty()) return std::nullopt;
   const StackStore::Resolved& stack = stacks.resolved(row.trace_id, image.pid(), row.stack_id);
-  return allocator_growth(row.kind, stack.frames, stack.truncated, &image.allocator_code);
+  return allocator_growth(row.kind, stack.frames, &image.allocator_code);
 }
 
 }  // namespace leakscope

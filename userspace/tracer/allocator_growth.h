@@ -16,22 +16,27 @@
 //      at one address (malloc, __libc_malloc) and the symbolizer may give
 //      any. The caller's stack is the frames after the outermost such
 //      frame; or
-//   2. the stack is truncated (its walk was cut: tracer/stack_store.h) and
-//      every frame it kept lies in the C allocator's module (libc for
-//      glibc). Its caller is unknown.
+//   2. none of its frames lies outside the C allocator's module, and that
+//      module is a library (libc for glibc, libjemalloc), not the program.
+//      Its caller is unknown.
 //
-// Rule 2 is there for frame-pointer stacks, which end inside libc: glibc's
-// __sbrk keeps the break in %rbp, so sysmalloc's brk reads `__sbrk` and
-// the walk is cut. It is sound where the program's own frame is kept: a
+// Rule 2 is there for frame-pointer stacks, which stop inside libc:
+// glibc's __sbrk keeps the break in %rbp, so sysmalloc's brk reads
+// `__sbrk` and nothing more (not even marked truncated: the walk in BPF
+// stops at the bad frame pointer). A complete stack always reaches the
+// program's code (main, a thread's start function), so rule 2 only ever
+// meets stacks whose walk stopped early; an allocator linked into the
+// program is left out because every stack of the program lies in its
+// module. Rule 2 is sound where the program's own frame is kept: a
 // program calling mmap() or brk() gets the return address into its own
 // code as its first frame (StackStore::syscall_stack), which is outside
 // libc. It is NOT sound where libc hides that frame the same way: a
-// program calling sbrk() itself reads `__sbrk` cut just like sysmalloc,
-// and a mapping libc makes for itself (pthread_create's thread stacks)
-// reads the same when the function uses %rbp as a register. With the heap
-// kind on those are taken for the allocator's growth (with --kinds brk or
-// mmap alone they are judged). A complete stack (CFI unwinding) is never
-// truncated, so there rule 1 decides alone and both are judged.
+// program calling sbrk() itself reads `__sbrk` just like sysmalloc, and a
+// mapping libc makes for itself (pthread_create's thread stacks) reads the
+// same when that code uses %rbp as a register. With the heap kind on those
+// are taken for the allocator's growth (with --kinds brk or mmap alone
+// they are judged). Once stacks are unwound with CFI they reach the
+// program, rule 1 decides alone, and both are judged again.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +61,7 @@ struct AllocatorCode {
     uint64_t end = 0;
   };
   std::string module;  // the C allocator's module
+  bool module_is_program = false;  // it is the main executable
   std::vector<Function> functions;
 
   static AllocatorCode of(const AllocatorPlan& plan);
@@ -63,7 +69,10 @@ struct AllocatorCode {
   // The frame's return address lies inside (or just after a call that
   // ends) one of the functions.
   bool in_function(const Frame& frame) const;
-  bool in_module(const Frame& frame) const { return !module.empty() && frame.module == module; }
+  // The frame lies in the C allocator's module, a library.
+  bool in_library(const Frame& frame) const {
+    return !module_is_program && !module.empty() && frame.module == module;
+  }
 };
 
 // A brk/mmap stack that is the allocator's growth.
@@ -75,7 +84,7 @@ struct AllocatorGrowth {
 
 // The rule above on a stack's frames (leak site first). `heap_allocator`:
 // the image's probed allocator; null when the heap kind is off for it.
-std::optional<AllocatorGrowth> allocator_growth(Kind kind, const std::vector<Frame>& frames, bool truncated,
+std::optional<AllocatorGrowth> allocator_growth(Kind kind, const std::vector<Frame>& frames,
                                                 const AllocatorCode* heap_allocator);
 
 // The same for a ledger row of a traced image (its stack resolved in
