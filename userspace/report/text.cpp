@@ -159,7 +159,7 @@ std::string render_text(const Report& r, size_t top) {
           << " beyond live blocks";
       if (p.allocator_growth_unattributed_bytes > 0)
         out << " (" << format_bytes(double(p.allocator_growth_unattributed_bytes))
-            << " grown where the caller is unknown)";
+            << " of it tied to no stack shown: its caller unknown or not in the report)";
       out << "\n";
     }
   }
