@@ -19,6 +19,11 @@
 //   2. none of its frames lies outside the C allocator's module, and that
 //      module is a library (libc for glibc, libjemalloc), not the program.
 //      Its caller is unknown.
+//   A known gap of rule 1: an entry point that tail-calls its worker
+//   leaves no return address of its own. glibc's memalign/aligned_alloc
+//   end in `jmp _mid_memalign`, so on a complete stack their growth shows
+//   _mid_memalign and then the caller, no probed function, and is judged.
+//   (malloc, calloc, realloc, posix_memalign and free call their workers.)
 //
 // Rule 2 is there for frame-pointer stacks, which stop inside libc:
 // glibc's __sbrk keeps the break in %rbp, so sysmalloc's brk reads
