@@ -162,6 +162,9 @@ Report realistic_report() {
   server.traced_seconds = 93.5;
   server.live_bytes = 2 << 20;
   server.live_objects = 4097;
+  server.allocator_growth = {3 << 20, 24, 33000.5};  // glibc's arena grew with brk
+  server.allocator_beyond_live_bytes = 1 << 20;
+  server.allocator_growth_unattributed_bytes = 135168;
   r.processes.push_back(server);
   ImageEntry worker;
   worker.pid = 14450;
@@ -240,6 +243,7 @@ Report realistic_report() {
   fresh.oldest_age_seconds = 0;
   fresh.median_age_seconds = 0;
   r.stacks.push_back(fresh);
+  r.stacks[0].allocator_growth = {3 * (1 << 20) - 135168, 23, 33000.5};  // the leak's calls grew the arena
 
   r.health.allocs = 8194;
   r.health.frees = 4097;
@@ -275,7 +279,19 @@ TEST(ReportSchemaTest, RealisticReportIsValid) {
   ASSERT_EQ(j["stacks"].size(), 5u);
   ASSERT_EQ(j["processes"].size(), 2u);
   ASSERT_EQ(j["alerts"]["sinks"].size(), 2u);
+  ASSERT_TRUE(j["processes"][0].contains("allocator_footprint"));
+  ASSERT_TRUE(j["stacks"][0].contains("allocator_footprint"));
   expect_valid(text);
+}
+
+TEST(ReportSchemaTest, AllocatorFootprintWithoutItsFiguresFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["processes"][0]["allocator_footprint"].erase("beyond_live_bytes");
+  expect_invalid(j.dump(), "beyond_live_bytes");
+  j = realistic_json();
+  j["stacks"][0]["allocator_footprint"]["held_bytes"] = -1;
+  expect_invalid(j.dump(), "stacks/0/allocator_footprint/held_bytes");
 }
 
 TEST(ReportSchemaTest, EmptyReportIsValid) {

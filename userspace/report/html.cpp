@@ -224,6 +224,9 @@ std::string evidence_cell(const StackEntry& s) {
            escape(html::compact_bytes(double(e.floor_end)));
   out += "<br>age oldest " + escape(html::format_duration(s.oldest_age_seconds)) + ", median " +
          escape(html::format_duration(s.median_age_seconds));
+  if (s.allocator_growth.regions > 0)
+    out += "<br>allocator footprint " + escape(html::compact_bytes(double(s.allocator_growth.held_bytes))) +
+           " taken from the OS in these calls";
   return out;
 }
 
@@ -318,9 +321,14 @@ std::string processes_section(const Report& r) {
     for (size_t i = 0; i < p.cmdline.size(); ++i) cmdline += (i ? " " : "") + p.cmdline[i];
     if (cmdline.size() > 300) cmdline = cmdline.substr(0, 297) + "...";
     std::string container = p.container_id.empty() ? p.cgroup : p.container_id.substr(0, 12);
+    std::string footprint;
+    if (p.allocator_growth.regions > 0)
+      footprint = "<br><span class=\"muted\">footprint " +
+                  escape(html::compact_bytes(double(p.allocator_growth.held_bytes))) + " held, " +
+                  escape(html::compact_bytes(double(p.allocator_beyond_live_bytes))) + " beyond live blocks</span>";
     out += "<tr><td class=\"num\">" + std::to_string(p.pid) + "</td><td>" + escape(p.comm) +
            (p.exited ? " <span class=\"badge exited\">exited</span>" : "") + "</td><td><code>" +
-           escape(cmdline) + "</code></td><td>" + escape(basename_of(p.allocator_module)) + "</td><td>" +
+           escape(cmdline) + "</code></td><td>" + escape(basename_of(p.allocator_module)) + footprint + "</td><td>" +
            escape(container) + "</td><td class=\"num\">" + escape(html::format_duration(p.traced_seconds)) +
            "</td><td class=\"num\">" + escape(format_bytes(double(p.live_bytes))) + "</td><td class=\"num\">" +
            with_commas(p.live_objects) + "</td></tr>\n";

@@ -28,6 +28,12 @@ ordered_json frame_json(const Frame& f) {
   return j;
 }
 
+ordered_json growth_json(const AllocatorGrowthFigures& g) {
+  return ordered_json{{"held_bytes", g.held_bytes},
+                      {"regions", g.regions},
+                      {"growth_bytes_per_sec", g.growth_bytes_per_sec}};
+}
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -60,6 +66,12 @@ std::string render_json(const Report& r) {
     pj["traced_seconds"] = p.traced_seconds;
     pj["live_bytes"] = p.live_bytes;
     pj["live_objects"] = p.live_objects;
+    if (p.allocator_growth.regions > 0) {
+      ordered_json fj = growth_json(p.allocator_growth);
+      fj["beyond_live_bytes"] = p.allocator_beyond_live_bytes;
+      fj["unattributed_bytes"] = p.allocator_growth_unattributed_bytes;
+      pj["allocator_footprint"] = std::move(fj);
+    }
     procs.push_back(std::move(pj));
   }
   j["processes"] = std::move(procs);
@@ -107,6 +119,7 @@ std::string render_json(const Report& r) {
     for (const Frame& f : s.frames) frames.push_back(frame_json(f));
     sj["frames"] = std::move(frames);
     sj["truncated"] = s.truncated;
+    if (s.allocator_growth.regions > 0) sj["allocator_footprint"] = growth_json(s.allocator_growth);
     stacks.push_back(std::move(sj));
   }
   j["stacks"] = std::move(stacks);

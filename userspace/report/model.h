@@ -16,6 +16,14 @@ namespace leakscope {
 
 inline constexpr int kReportSchemaVersion = 1;
 
+// Memory the allocator took from the OS (brk, mmap) while serving calls:
+// its growth (tracer/allocator_growth.h), never judged on its own.
+struct AllocatorGrowthFigures {
+  int64_t held_bytes = 0;          // live regions its growth holds from the OS
+  int64_t regions = 0;             // how many
+  double growth_bytes_per_sec = 0; // least-squares slope over the run
+};
+
 struct StackEntry {
   pid_t pid = 0;
   // --sample N: live bytes and objects are estimates; the half-width of
@@ -50,6 +58,9 @@ struct StackEntry {
   // Live bytes/objects over time (seconds since tracing began), for charts.
   // Filled for the top stacks only, to keep reports bounded.
   std::vector<Sample> history;
+  // Heap stacks: what the allocator grew by in this stack's calls (the
+  // growth's stack continues into these frames).
+  AllocatorGrowthFigures allocator_growth;
 };
 
 // One traced image of a process (the JSON report lists them under
@@ -72,6 +83,14 @@ struct ImageEntry {
   double traced_seconds = 0;
   int64_t live_bytes = 0;  // sum over its stacks
   int64_t live_objects = 0;
+  // The allocator's footprint: what its growth holds from the OS, how much
+  // of that is beyond the live heap blocks (fragmentation, memory kept),
+  // and how much of it no heap stack of the report could be given (the
+  // growth's stack ends inside the allocator, or its caller's stack is not
+  // among the stacks reported).
+  AllocatorGrowthFigures allocator_growth;
+  int64_t allocator_beyond_live_bytes = 0;
+  int64_t allocator_growth_unattributed_bytes = 0;
 };
 
 struct SinkStatus {

@@ -153,6 +153,15 @@ std::string render_text(const Report& r, size_t top) {
     out << "  " << p.pid << " " << p.comm << (p.exited ? " (exited)" : "") << "  live "
         << format_bytes(double(p.live_bytes)) << " in " << p.live_objects << " objects"
         << "  allocator " << basename_of(p.allocator_module) << "\n";
+    if (p.allocator_growth.regions > 0) {
+      out << "    allocator footprint: " << format_bytes(double(p.allocator_growth.held_bytes))
+          << " held from the OS, " << format_bytes(double(p.allocator_beyond_live_bytes))
+          << " beyond live blocks";
+      if (p.allocator_growth_unattributed_bytes > 0)
+        out << " (" << format_bytes(double(p.allocator_growth_unattributed_bytes))
+            << " of it tied to no stack shown: its caller unknown or not in the report)";
+      out << "\n";
+    }
   }
   out << "\nTop stacks, leaks first, by growth of live bytes:\n";
   if (r.stacks.empty()) out << "  (no live allocations)\n";
@@ -185,6 +194,10 @@ std::string render_text(const Report& r, size_t top) {
     if (s.truncated)
       out << "      " << kTruncatedFrame
           << "  (callers unknown: the walk met an address that is not code)\n";
+    if (s.allocator_growth.regions > 0)
+      out << "      allocator footprint: " << format_bytes(double(s.allocator_growth.held_bytes))
+          << " taken from the OS in these calls (" << s.allocator_growth.regions << " regions, "
+          << format_rate(s.allocator_growth.growth_bytes_per_sec) << ")\n";
   }
   out << "\nTrust: " << health_line(r) << "\n";
   if (!r.sinks.empty()) {

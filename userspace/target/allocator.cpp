@@ -43,14 +43,21 @@ bool is_loader(std::string_view path) {
          (name.starts_with("ld-") || name.starts_with("ld.so") || name.starts_with("ld64.so"));
 }
 
-// File offset of a definition of SYMBOL in MODULE that a uprobe can use: a
-// global, non-IFUNC function, exported unless MODULE is the main executable
-// (a static binary has only .symtab).
-std::optional<uint64_t> site_offset(const Module& module, std::string_view symbol) {
+// A definition of SYMBOL in MODULE that a uprobe can use: a global,
+// non-IFUNC function, exported unless MODULE is the main executable (a
+// static binary has only .symtab).
+std::optional<ElfFile::Symbol> site_symbol(const Module& module, std::string_view symbol) {
   if (!module.elf) return std::nullopt;
   auto found = module.elf->find_function(symbol);
   if (!found || !found->global || found->ifunc) return std::nullopt;
   if (!module.main && !found->in_dynsym) return std::nullopt;
+  return found;
+}
+
+// Its file offset.
+std::optional<uint64_t> site_offset(const Module& module, std::string_view symbol) {
+  auto found = site_symbol(module, symbol);
+  if (!found) return std::nullopt;
   return module.elf->vaddr_to_file_offset(found->vaddr);
 }
 
@@ -117,12 +124,14 @@ AllocatorPlan plan_allocator_in_files(
 
   AllocatorPlan plan;
   plan.allocator_module = allocator->module_path;
+  plan.allocator_in_main = allocator->main;
   std::set<std::pair<const Module*, uint64_t>> probed;  // one probe per address
   auto add_site = [&](const Module& m, AllocFn fn, std::string_view symbol) {
     auto offset = site_offset(m, symbol);
     if (!offset) return false;
     if (!probed.emplace(&m, *offset).second) return true;
     ProbeSite site{fn, std::string(symbol), m.attach_path, m.module_path, *offset, *offset, ""};
+    site.entry_size = site_symbol(m, symbol)->size;
     // Only free has no return probe, whose breakpoint sits at the entry:
     // its entry probe may move to an instruction the kernel emulates.
     if (fn == AllocFn::Free) {

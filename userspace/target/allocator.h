@@ -22,10 +22,12 @@ struct ProbeSite {
   uint64_t file_offset = 0;  // uprobe offset inside the file
   uint64_t entry_offset = 0; // the function's entry (file_offset may lie a few bytes on)
   std::string placement;     // where in the function, and why (see probe_placement.h)
+  uint64_t entry_size = 0;   // bytes of code from entry_offset (the symbol's size; 0 unknown)
 };
 
 struct AllocatorPlan {
   std::string allocator_module;  // module path (as in maps) of the C allocator
+  bool allocator_in_main = false; // ... which is the main executable (a static allocator)
   std::vector<ProbeSite> sites;  // C allocator first, then the operator new family
 };
 

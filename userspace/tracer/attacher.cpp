@@ -54,6 +54,7 @@ TraceId Attacher::attach(pid_t pid, Origin origin, double t) {
   image.named = origin != Origin::Host;
   image.heap_probes = heap;
   image.allocator_module = plan.allocator_module;
+  image.allocator_code = AllocatorCode::of(plan);
   image.cgroup = process_cgroup(pid);
   image.container_id = container_id_from_cgroup(image.cgroup);
   image.code_generation = space ? space->code_generation() : 0;
@@ -84,6 +85,7 @@ void Attacher::start_command(const sigset_t& original_mask, double t) {
   image.info.cmdline = config_.command;
   image.heap_probes = kernel_.heap_enabled();
   image.allocator_module = plan.allocator_module;
+  image.allocator_code = AllocatorCode::of(plan);
   image.attached_at = t;
   TracedImage& started = images_.add(std::move(image));
   child_->release();
@@ -112,6 +114,7 @@ void Attacher::replan(TracedImage& image, double t, bool quiet_failure) {
     AttachResult res = kernel_.attach_allocator(pid, plan);
     image.code_generation = generation;
     image.allocator_module = plan.allocator_module;
+    image.allocator_code = AllocatorCode::of(plan);
     if (res.probes)
       log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(res.probes) + " allocator probes on " +
                   plan.allocator_module);

@@ -17,6 +17,14 @@ void Judge::judge(TickView& view, const ImageTable& images, const Timeline& time
     if (!image) continue;
     bool fresh = !image->exited() || image->exited_at == view.t;
     if (!fresh) continue;  // an exited process keeps its last verdict
+    // The allocator's growth is the footprint of the heap stacks it
+    // serves, never a verdict of its own.
+    if (auto growth = allocator_growth(row, *image, stacks)) {
+      view.allocator_growth[key_of(row)] = *growth;
+      view.verdicts.erase(key_of(row));
+      continue;
+    }
+    view.allocator_growth.erase(key_of(row));
     const Series* series = timeline.find(key_of(row));
     if (!series) continue;
     Assessment a = assess(*series, row.kind, config_.detector);

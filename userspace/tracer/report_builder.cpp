@@ -1,5 +1,6 @@
 // The report of a tick: what the view holds, ranked, the top stacks
 // symbolized, each image listed with what it holds.
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -41,11 +42,31 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
     p.detached = image.detached();
     p.traced_seconds = (image.exited() ? image.exited_at : t) - image.attached_at;
   }
+  // The allocator's growth is no stack of the ranking: it is added to the
+  // heap stack its caller's stack is, or to its process.
+  struct Growth {
+    const LedgerRow* row;
+    AllocatorGrowthFigures figures;
+    size_t caller_from;
+  };
+  std::vector<Growth> growth;
+  std::map<TraceId, int64_t> heap_live;
   for (const LedgerRow& row : view.rows) {
     const TracedImage* image = src.images.find(row.trace_id);
     if (!image) continue;
     SeriesKey key = key_of(row);
     const Series* series = src.timeline.find(key);
+    if (row.kind == Kind::Heap) heap_live[row.trace_id] += row.value.live_bytes;
+    if (auto g = view.allocator_growth.find(key); g != view.allocator_growth.end()) {
+      AllocatorGrowthFigures f{row.value.live_bytes, row.value.live_objects,
+                               series ? series->bytes_per_second() : 0};
+      ImageEntry& p = procs[row.trace_id];
+      p.allocator_growth.held_bytes += f.held_bytes;
+      p.allocator_growth.regions += f.regions;
+      p.allocator_growth.growth_bytes_per_sec += f.growth_bytes_per_sec;
+      if (f.held_bytes > 0 || f.regions > 0) growth.push_back({&row, f, g->second.caller_from});
+      continue;
+    }
     StackEntry s;
     s.pid = image->pid();
     s.trace_id = row.trace_id;
@@ -93,6 +114,32 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
       if (f.function.empty()) ++r.health.unknown_frames;
     }
   }
+  for (const Growth& g : growth) {
+    const LedgerRow& row = *g.row;
+    const StackStore::Resolved& stack = src.stacks.resolved(row.trace_id, procs[row.trace_id].pid, row.stack_id);
+    StackEntry* served = nullptr;
+    if (g.caller_from < stack.frames.size()) {
+      std::vector<uint64_t> caller;
+      for (size_t i = g.caller_from; i < stack.frames.size(); ++i) caller.push_back(stack.frames[i].address);
+      for (StackEntry& s : r.stacks) {
+        if (s.trace_id != row.trace_id || s.kind != Kind::Heap || s.frames.size() != caller.size()) continue;
+        if (std::equal(caller.begin(), caller.end(), s.frames.begin(),
+                       [](uint64_t a, const Frame& f) { return a == f.address; })) {
+          served = &s;
+          break;
+        }
+      }
+    }
+    if (served) {
+      served->allocator_growth.held_bytes += g.figures.held_bytes;
+      served->allocator_growth.regions += g.figures.regions;
+      served->allocator_growth.growth_bytes_per_sec += g.figures.growth_bytes_per_sec;
+    } else {
+      procs[row.trace_id].allocator_growth_unattributed_bytes += g.figures.held_bytes;
+    }
+  }
+  for (auto& [id, p] : procs)
+    p.allocator_beyond_live_bytes = std::max<int64_t>(0, p.allocator_growth.held_bytes - heap_live[id]);
   // Charts need history; keep it for the stacks a reader will look at.
   constexpr size_t kWithHistory = 20;
   for (size_t i = 0; i < r.stacks.size() && i < kWithHistory; ++i) {

@@ -33,6 +33,7 @@ void TickView::set_rows(double now, std::vector<LedgerRow> all_rows, const Count
 void TickView::forget(TraceId id) {
   for (auto it = verdicts.begin(); it != verdicts.end();)
     it = it->first.trace_id == id ? verdicts.erase(it) : std::next(it);
+  std::erase_if(allocator_growth, [id](const auto& entry) { return entry.first.trace_id == id; });
   std::erase_if(rows, [id](const LedgerRow& r) { return r.trace_id == id; });
   totals.erase(id);
 }

@@ -13,6 +13,7 @@
 #include "probes/kernel.h"
 #include "report/model.h"
 #include "timeline/timeline.h"
+#include "tracer/allocator_growth.h"
 #include "tracer/config.h"
 #include "tracer/image_table.h"
 #include "tracer/stack_store.h"
@@ -33,6 +34,9 @@ struct TickView {
   uint64_t ticks = 0;  // ticks so far
   std::vector<LedgerRow> rows;               // kernel, event ledgers, ended images, rss
   std::map<SeriesKey, Assessment> verdicts;  // the last verdict of every series judged
+  // Series that are the allocator's growth (tracer/allocator_growth.h):
+  // never judged; reports show them as the allocator's footprint.
+  std::map<SeriesKey, AllocatorGrowth> allocator_growth;
   std::map<TraceId, ImageTotals> totals;
   Health health;
   double tick_seconds = 0;      // wall time the last tick took

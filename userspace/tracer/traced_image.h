@@ -13,6 +13,7 @@
 
 #include "core/types.h"
 #include "target/process.h"
+#include "tracer/allocator_growth.h"
 
 namespace leakscope {
 
@@ -39,6 +40,7 @@ struct TracedImage {
   TraceId parent = 0;          // the image that forked it or that it replaced; 0 for none
   pid_t parent_pid = 0;
   std::string allocator_module;
+  AllocatorCode allocator_code;  // where its probed allocator functions lie (allocator_growth.h)
   std::string cgroup;
   std::string container_id;
   uint64_t code_generation = 0;  // AddressSpace::code_generation() last planned for; 0: plan again
