@@ -193,7 +193,7 @@ std::string render_text(const Report& r, size_t top) {
     }
     if (s.truncated)
       out << "      " << kTruncatedFrame
-          << "  (callers unknown: the walk met an address that is not code)\n";
+          << "  (callers unknown: the walk stopped at a frame it could not trust, or at its depth limit)\n";
     if (s.allocator_growth.regions > 0)
       out << "      allocator footprint: " << format_bytes(double(s.allocator_growth.held_bytes))
           << " taken from the OS in these calls (" << s.allocator_growth.regions << " regions, "
