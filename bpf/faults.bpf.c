@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Kind fault (see ls_fault_event in leakscope.h): a traced process's
- * not-present page faults on private anonymous memory, with the registers
- * and the top of the user stack, for userspace to unwind. A BTF tracepoint:
+ * not-present page faults on private anonymous memory, with the stack walked
+ * by CFI here where the process has its unwind tables, else with the
+ * registers and the top of the user stack, for userspace to unwind. A BTF tracepoint:
  * no tracefs, and unlike syscall tracepoints it puts no task on a slower
  * path; it runs only when a page fault happens. Loaded only when the kind
  * is on.
@@ -81,6 +82,19 @@ static __always_inline void fill_head(struct ls_fault_event *e, __u32 tgid, __u3
 }
 
 
+/* The CFI walk into out (the event's stack bytes), as a global function:
+ * the verifier proves it once, on its own, instead of once for each path
+ * of the fault program that reaches it. 0 when nothing was walked. */
+__noinline int fault_walk(struct ls_stack *out, __u32 tgid, __u64 pc, __u64 sp, __u64 bp)
+{
+	if (!out)
+		return 0;
+	struct ls_walk walk;
+	__u32 n = unwind_user_stack(&walk, tgid, pc, sp, bp, 0);
+	__builtin_memcpy(out->frames, walk.stack.frames, sizeof(out->frames));
+	return n;
+}
+
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
@@ -102,11 +116,12 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	__u64 sp = regs->sp;
-	__u64 top[LS_FAULT_PLACE_WORDS] = {};
-	bpf_probe_read_user(top, sizeof(top), (void *)sp);
 	__u64 hash = 14695981039346656037ull;
-	for (int i = 0; i < LS_FAULT_PLACE_WORDS; i++)
-		hash = (hash ^ top[i]) * 1099511628211ull;
+	for (int i = 0; i < LS_FAULT_PLACE_WORDS; i++) {
+		__u64 word = 0;
+		bpf_probe_read_user(&word, sizeof(word), (void *)(sp + i * 8));
+		hash = (hash ^ word) * 1099511628211ull;
+	}
 	struct ls_fault_place here = {
 		.ip = regs->ip, .sp = sp, .top_hash = hash, .trace_id = trace_id,
 	};
@@ -128,6 +143,29 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 		if (flags == LS_FAULT_NO_STACK)
 			count(LS_CNT_FAULT_NO_STACK);
 		return 0;
+	}
+
+	/* Walked here by CFI when the process has its unwind tables: a few
+	 * hundred bytes to send instead of 12 KiB to unwind in userspace. */
+	if (bpf_map_lookup_elem(&unwind_spaces, &tgid)) {
+		struct ls_fault_event *u = bpf_ringbuf_reserve(&fault_events, LS_FAULT_EVENT_UNWOUND, 0);
+		if (!u) {
+			count(LS_CNT_FAULTS_LOST);
+			return 0;
+		}
+		__u32 walked = fault_walk((struct ls_stack *)u->stack, tgid, regs->ip, sp, regs->bp);
+		if (!walked) {
+			bpf_ringbuf_discard(u, 0);
+		} else {
+			fill_head(u, tgid, trace_id, tid, LS_FAULT_UNWOUND, address);
+			__builtin_memset(u->regs, 0, sizeof(u->regs));
+			__builtin_memset(u->hijacked, 0, sizeof(u->hijacked));
+			u->stack_len = walked * 8;
+			u->pad = 0;
+			bpf_ringbuf_submit(u, 0);
+			bpf_map_update_elem(&fault_places, &tid, &here, BPF_ANY);
+			return 0;
+		}
 	}
 
 	struct ls_fault_event *e = bpf_ringbuf_reserve(&fault_events, sizeof(*e), 0);

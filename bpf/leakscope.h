@@ -428,6 +428,12 @@ LS_STATIC_ASSERT(sizeof(struct ls_life_event) == 6 * 4, "ls_life_event has paddi
 /* Over the image's budget of stacks a second (a process warming up, a
  * whole host under --all): the page is counted, its stack is unknown. */
 #define LS_FAULT_NO_STACK 2u
+/* The process has an unwind space: the kernel walked the stack by CFI
+ * (unwind.bpf.h). stack[] holds the frames (u64, innermost first, the
+ * faulting pc first, LS_FRAME_TRUNCATED last when the walk was cut),
+ * stack_len their bytes, and the event ends after them
+ * (LS_FAULT_EVENT_UNWOUND bytes); regs and hijacked are zero. */
+#define LS_FAULT_UNWOUND 4u
 
 struct ls_fault_event {
 	__u32 tgid;
@@ -451,6 +457,9 @@ struct ls_fault_event {
 /* Size of an event with LS_FAULT_SAME_STACK or LS_FAULT_NO_STACK:
  * everything before regs[]. */
 #define LS_FAULT_EVENT_SHORT __builtin_offsetof(struct ls_fault_event, regs)
+
+/* Size of an event with LS_FAULT_UNWOUND: up to the frames' end. */
+#define LS_FAULT_EVENT_UNWOUND (__builtin_offsetof(struct ls_fault_event, stack) + LS_MAX_STACK_DEPTH * 8)
 
 LS_STATIC_ASSERT(LS_FAULT_EVENT_SHORT == 4 * 4 + 2 * 8, "ls_fault_event's head has padding");
 LS_STATIC_ASSERT(__builtin_offsetof(struct ls_fault_event, stack) ==

@@ -224,7 +224,11 @@ TEST(RealProgramE2E, NodeServerUnderLoadLosesNoStackAndNamesItsJavaScript) {
     std::ofstream out(script);
     out << kNodeScript;
   }
-  Fixture node("/usr/bin/node", {"--perf-basic-prof", script, "8"});
+  // --perf-basic-prof also makes V8 log to isolate-*.log in the working
+  // directory: that log goes next to the script, and both go at the end.
+  const std::string v8_log = base + ".v8.log";
+  Fixture node("/usr/bin/node",
+               {"--perf-basic-prof", "--no-logfile-per-isolate", "--logfile=" + v8_log, script, "8"});
   const pid_t pid = node.pid();
   Leakscope ls({"trace", "-p", std::to_string(pid), "--kinds", "heap", "--json", path, "--no-control",
                 "--tick", "500ms"});
@@ -236,6 +240,7 @@ TEST(RealProgramE2E, NodeServerUnderLoadLosesNoStackAndNamesItsJavaScript) {
   const json report = take_json(path);
   node.finish();
   std::remove(script.c_str());
+  std::remove(v8_log.c_str());
   std::remove(("/tmp/perf-" + std::to_string(pid) + ".map").c_str());  // node's own, not ours
   ASSERT_TRUE(report.is_object()) << ls.err();
   const long long kept = expects.at("kept").objects;

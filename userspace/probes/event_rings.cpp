@@ -108,6 +108,12 @@ int EventRings::on_fault(void* ctx, void* data, size_t size) {
     ev.stack = FaultEvent::Stack::None;
   } else if (e->flags & LS_FAULT_SAME_STACK) {
     ev.stack = FaultEvent::Stack::SamePlace;
+  } else if (e->flags & LS_FAULT_UNWOUND) {
+    if (size < LS_FAULT_EVENT_UNWOUND) return 0;
+    ev.stack = FaultEvent::Stack::Full;
+    const size_t n = std::min<size_t>(e->stack_len / sizeof(uint64_t), LS_MAX_STACK_DEPTH);
+    ev.frames.resize(n);
+    std::memcpy(ev.frames.data(), e->stack, n * sizeof(uint64_t));
   } else {
     if (size < sizeof(ls_fault_event)) return 0;
     ev.stack = FaultEvent::Stack::Full;

@@ -119,7 +119,11 @@ struct FaultEvent {
   uint64_t ts_ns = 0;
   uint64_t address = 0;
   Stack stack = Stack::None;
-  // Only for Stack::Full (DWARF register numbering, see LS_DWARF_REGS).
+  // Only for Stack::Full: either the frames the kernel walked by CFI
+  // (innermost first, the faulting pc first; LS_FRAME_TRUNCATED last when
+  // cut), or, when `frames` is empty, what userspace needs to unwind: the
+  // registers (DWARF numbering, see LS_DWARF_REGS) and a copy of the stack.
+  std::vector<uint64_t> frames;
   std::array<uint64_t, LS_DWARF_REGS> regs{};
   std::vector<uint64_t> hijacked;  // return addresses a uretprobe replaced, innermost first
   std::span<const uint8_t> stack_bytes;  // from regs[sp] up

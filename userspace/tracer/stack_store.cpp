@@ -90,18 +90,24 @@ int32_t StackStore::syscall_stack(pid_t pid, const SyscallEvent& e) {
 }
 
 int32_t StackStore::fault_stack(pid_t pid, const FaultEvent& e) {
+  std::vector<uint64_t> pcs = e.frames.empty() ? unwind_fault(pid, e) : e.frames;
+  const AddressSpace* space = spaces_.find(pid);
+  size_t skip = 0;
+  while (space && skip < pcs.size() && pcs[skip] != LS_FRAME_TRUNCATED &&
+         runtime_library(space->module_path(pcs[skip] - (skip ? 1 : 0))))
+    ++skip;
+  if (skip < pcs.size()) pcs.erase(pcs.begin(), pcs.begin() + static_cast<std::ptrdiff_t>(skip));
+  return intern(std::move(pcs));
+}
+
+std::vector<uint64_t> StackStore::unwind_fault(pid_t pid, const FaultEvent& e) {
   StackSnapshot snapshot;
   static_assert(kDwarfRegs == LS_DWARF_REGS);
   std::copy(e.regs.begin(), e.regs.end(), snapshot.regs.begin());
   snapshot.stack_base = snapshot.regs[kDwarfRsp];
   snapshot.stack = e.stack_bytes;
   snapshot.hijacked.assign(e.hijacked.begin(), e.hijacked.end());
-  std::vector<uint64_t> pcs = symbolizer_.unwind(pid, snapshot, LS_MAX_STACK_DEPTH);
-  const AddressSpace* space = spaces_.find(pid);
-  size_t skip = 0;
-  while (space && skip < pcs.size() && runtime_library(space->module_path(pcs[skip] - (skip ? 1 : 0)))) ++skip;
-  if (skip < pcs.size()) pcs.erase(pcs.begin(), pcs.begin() + static_cast<std::ptrdiff_t>(skip));
-  return intern(std::move(pcs));
+  return symbolizer_.unwind(pid, snapshot, LS_MAX_STACK_DEPTH);
 }
 
 void StackStore::forget(TraceId id) {

@@ -61,8 +61,9 @@ class StackStore {
   // caller, the first word near the top of the user stack that points into
   // code (see ls_sys_event).
   int32_t syscall_stack(pid_t pid, const SyscallEvent& event);
-  // The faulting thread's stack, leak site first: unwound from the copy with
-  // the modules' CFI, the frames inside runtime libraries (the allocator,
+  // The faulting thread's stack, leak site first: walked by CFI in the
+  // kernel, or unwound here from the event's copy of the stack with the
+  // modules' CFI; the frames inside runtime libraries (the allocator,
   // memset) dropped from the top.
   int32_t fault_stack(pid_t pid, const FaultEvent& event);
 
@@ -70,6 +71,9 @@ class StackStore {
   void forget(TraceId id);
 
  private:
+  // The pcs of a fault event's copied stack, unwound here.
+  std::vector<uint64_t> unwind_fault(pid_t pid, const FaultEvent& event);
+
   const Kernel& kernel_;
   Symbolizer& symbolizer_;
   const AddressSpaces& spaces_;
