@@ -40,6 +40,7 @@ struct TraceFlags {
   std::vector<std::string> kinds;
   std::string syscall_probes = "auto";
   std::string probe_placement = "auto";
+  std::string unwind = "cfi";
   bool follow_children = false, no_follow_children = false;
   std::string drill_rate = "256KiB", drill_for = "60s";
   std::vector<std::string> exclude_pid_specs;
@@ -187,6 +188,12 @@ TraceCommand::TraceCommand(CLI::App& app)
                    "(free after its NULL check); entry: at function entries")
       ->check(CLI::IsMember({"auto", "entry"}))
       ->capture_default_str();
+  sub_->add_option("--unwind", f.unwind,
+                   "cfi: user stacks walked in the kernel by the modules' call-frame information "
+                   "where their unwind tables load, by frame pointer elsewhere; fp: by frame "
+                   "pointer only (no unwind tables; a diagnostic)")
+      ->check(CLI::IsMember({"cfi", "fp"}))
+      ->capture_default_str();
   auto* follow = sub_->add_flag("--follow-children", f.follow_children,
                                 "Trace children forked by traced processes from birth (default: "
                                 "on for -- CMD and --all, off for -p)")
@@ -321,6 +328,7 @@ int TraceCommand::run() {
     }
     f.config.kernel.force_raw_syscalls = f.syscall_probes == "raw";
     f.config.kernel.probes_at_entry = f.probe_placement == "entry";
+    f.config.unwind_cfi = f.unwind == "cfi";
     f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;
   return run_trace(f.config);
 }

@@ -46,6 +46,10 @@ struct TraceConfig {
   size_t report_keep = 10;               // reports kept in report_dir
   std::vector<Format> report_formats = {Format::Json, Format::Text};
   FoldedWeight folded_weight = FoldedWeight::LiveBytes;
+  // --unwind: user stacks walked in the kernel by CFI where a module's
+  // unwind table loads (false: no tables, the kernel's frame-pointer walk
+  // for every process; a diagnostic, e.g. for tools/bench).
+  bool unwind_cfi = true;
 };
 
 }  // namespace leakscope

@@ -49,7 +49,9 @@ TraceSession::TraceSession(const TraceConfig& config)
     : config_(config),
       kernel_(open_kernel(config.kernel)),
       symbolizer_(spaces_),
-      unwind_(*kernel_, spaces_, compile_unwind_words, openable_path),
+      unwind_(config.unwind_cfi
+                  ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path)
+                  : nullptr),
       images_(*kernel_, *this, ImagePolicy{config.all, config.keep_exited}),
       attacher_(config, *kernel_, images_, spaces_),
       stacks_(*kernel_, symbolizer_, spaces_, config.kernel.sizes.max_stack_traces),
@@ -86,7 +88,7 @@ void TraceSession::image_closed(const TracedImage& image) {
   resolve_live_stacks(image.final_rows, image);
   if (!images_.traces(image.pid())) {
     symbolizer_.forget(image.pid());
-    unwind_.forget(image.pid());
+    if (unwind_) unwind_->forget(image.pid());
     spaces_.forget(image.pid());
   }
 }

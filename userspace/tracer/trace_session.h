@@ -61,7 +61,7 @@ class TraceSession final : private ImageObserver {
   std::unique_ptr<Kernel> kernel_;
   AddressSpaces spaces_;  // before the symbolizer, which reads them
   Symbolizer symbolizer_;
-  UnwindTables unwind_;  // serves every address space read from the start
+  std::unique_ptr<UnwindTables> unwind_;  // serves every address space read from the start; none with --unwind fp
   Timeline timeline_;
   ImageTable images_;
   Attacher attacher_;
