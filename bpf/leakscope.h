@@ -126,7 +126,7 @@ struct ls_stack {
  * A rule outside that shape (a CFA expression other than the PLT's, a return
  * address not at CFA - 8, an offset out of range) is LS_CFA_INVALID.
  */
-#define LS_UNWIND_PAGE_SHIFT 12
+#define LS_UNWIND_PAGE_SHIFT 10 /* 1 KiB "pages": ~20 rows each in libc */
 #define LS_UNWIND_HEADER_WORDS 2
 
 enum ls_cfa_kind {

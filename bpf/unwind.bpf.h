@@ -61,6 +61,10 @@ struct ls_walk {
 	__u64 ri;        /* the next pending uretprobe return instance (kernel address) */
 	__u64 trampoline; /* where uretprobes send returns in this process (0: none yet) */
 	struct ls_unwind_mapping mapping; /* the last frame's (zero: none yet) */
+	/* The header of the last table searched, read once per module. */
+	__u64 table_base;
+	__u32 table_pages;
+	__u32 table_module;   /* 0: none read yet */
 	__u32 tgid;
 	__u32 n;         /* frames kept */
 	__u32 pc_is_return; /* pc is a return address: its call is at pc - 1 */
@@ -82,11 +86,13 @@ enum {
  * by the verifier, which then could not merge the walk's paths (a binary
  * search that way runs it past its million instructions).
  */
-static __always_inline int unwind_find_mapping(struct ls_walk *w, const struct ls_unwind_space *space,
-					       __u64 addr)
+static __always_inline int unwind_find_mapping(struct ls_walk *w, __u64 addr)
 {
 	if (addr >= w->mapping.start && addr < w->mapping.end)
 		return 1;
+	struct ls_unwind_space *space = bpf_map_lookup_elem(&unwind_spaces, &w->tgid);
+	if (!space)
+		return 0;
 	__u32 count = space->count;
 	for (int i = 0; i < LS_MAX_UNWIND_MAPPINGS; i++) {
 		if (i >= count || space->mappings[i].start > addr)
@@ -109,16 +115,23 @@ static __always_inline __u64 unwind_word(void *table, __u32 index, int *ok)
 	return *word;
 }
 
-/* The rule covering ELF virtual address vaddr in table, LS_CFA_NONE where
- * the table has none. */
-static __always_inline __u32 unwind_rule_at(void *table, __u64 vaddr)
+/* The rule covering ELF virtual address vaddr in module's table,
+ * LS_CFA_NONE where the table has none. The table's header is read once
+ * per module a walk enters (into w). */
+static __always_inline __u32 unwind_rule_at(struct ls_walk *w, void *table, __u32 module, __u64 vaddr)
 {
 	int ok = 1;
-	__u64 base = unwind_word(table, 0, &ok);
-	__u64 sizes = unwind_word(table, 1, &ok);
-	if (!ok || vaddr < base)
+	if (w->table_module != module) {
+		w->table_base = unwind_word(table, 0, &ok);
+		w->table_pages = unwind_word(table, 1, &ok) >> 32;
+		w->table_module = ok ? module : 0;
+		if (!ok)
+			return LS_CFA_NONE;
+	}
+	__u64 base = w->table_base;
+	__u64 npages = w->table_pages;
+	if (vaddr < base)
 		return LS_CFA_NONE;
-	__u64 npages = sizes >> 32;
 	__u64 off = vaddr - base;
 	if ((off >> LS_UNWIND_PAGE_SHIFT) >= npages)
 		return LS_CFA_NONE;
@@ -174,11 +187,6 @@ static __always_inline __u64 hijacked_return(struct ls_walk *w)
 static long unwind_step(__u64 index, void *ctx)
 {
 	struct ls_walk *w = ctx;
-	struct ls_unwind_space *space = bpf_map_lookup_elem(&unwind_spaces, &w->tgid);
-	if (!space) {
-		w->done = LS_WALK_TRUNCATED;
-		return 1;
-	}
 	__u64 pc = w->pc;
 	if (pc == w->trampoline && pc) {
 		/* A return a uretprobe hijacked. */
@@ -186,7 +194,7 @@ static long unwind_step(__u64 index, void *ctx)
 		w->pc = pc;
 	}
 	__u64 at = w->pc_is_return ? pc - 1 : pc;
-	if (!unwind_find_mapping(w, space, at)) {
+	if (!unwind_find_mapping(w, at)) {
 		/* Not code of the process: a data word taken for a return address. */
 		w->done = LS_WALK_TRUNCATED;
 		return 1;
@@ -207,10 +215,14 @@ static long unwind_step(__u64 index, void *ctx)
 		__u32 module = w->mapping.module;
 		void *table = bpf_map_lookup_elem(&unwind_tables, &module);
 		if (table)
-			rule = unwind_rule_at(table, at - w->mapping.bias);
+			rule = unwind_rule_at(w, table, module, at - w->mapping.bias);
 	}
 
+	/* The caller's %rbp and return address. Where the rbp lies right
+	 * below the return address (a frame-pointer frame, or CFI's saved rbp
+	 * at CFA - 16) one read takes both. */
 	__u64 cfa, ra, bp = w->bp;
+	int pair = 0;
 	switch (LS_RULE_CFA_KIND(rule)) {
 	case LS_CFA_NONE:
 		/* By frame pointer: the caller's rbp at [rbp], the return
@@ -220,10 +232,7 @@ static long unwind_step(__u64 index, void *ctx)
 			return 1;
 		}
 		cfa = bp + 16;
-		if (!read_word(bp, &bp)) {
-			w->done = LS_WALK_TRUNCATED;
-			return 1;
-		}
+		pair = 1;
 		break;
 	case LS_CFA_RSP:
 		cfa = w->sp + LS_RULE_CFA_OFFSET(rule);
@@ -241,21 +250,30 @@ static long unwind_step(__u64 index, void *ctx)
 		w->done = LS_WALK_TRUNCATED;
 		return 1;
 	}
-	if (cfa < w->sp + 8 || !read_word(cfa - 8, &ra)) {
+	if (cfa < w->sp + 8) {
 		w->done = LS_WALK_TRUNCATED;
 		return 1;
 	}
-	switch (LS_RULE_RBP_KIND(rule)) {
-	case LS_RBP_SAVED:
-		if (!read_word(cfa + LS_RULE_RBP_OFFSET(rule), &bp))
+	__u32 rbp_kind = LS_RULE_RBP_KIND(rule);
+	if (rbp_kind == LS_RBP_SAVED && LS_RULE_RBP_OFFSET(rule) == -16)
+		pair = 1;
+	if (pair) {
+		__u64 words[2];
+		if (bpf_probe_read_user(words, sizeof(words), (const void *)(cfa - 16))) {
+			w->done = LS_WALK_TRUNCATED;
+			return 1;
+		}
+		bp = words[0];
+		ra = words[1];
+	} else {
+		if (!read_word(cfa - 8, &ra)) {
+			w->done = LS_WALK_TRUNCATED;
+			return 1;
+		}
+		if (rbp_kind == LS_RBP_SAVED && !read_word(cfa + LS_RULE_RBP_OFFSET(rule), &bp))
 			bp = 0;
-		break;
-	case LS_RBP_UNKNOWN:
-		if (LS_RULE_CFA_KIND(rule) != LS_CFA_NONE)
+		else if (rbp_kind == LS_RBP_UNKNOWN)
 			bp = 0;
-		break;
-	default:
-		break;
 	}
 	if (!ra) {
 		w->done = LS_WALK_COMPLETE; /* the outermost frame */
@@ -288,6 +306,7 @@ static __always_inline __u32 unwind_user_stack(struct ls_walk *w, __u32 tgid, __
 	w->pc_is_return = pc_is_return;
 	w->done = LS_WALK_GOING;
 	__builtin_memset(&w->mapping, 0, sizeof(w->mapping));
+	w->table_module = 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	w->ri = (__u64)BPF_CORE_READ(task, utask, return_instances);
 	w->trampoline = w->ri ? BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr) : 0;
