@@ -102,8 +102,8 @@ struct ls_stack {
  * module's code, how to find the frame's CFA (canonical frame address: the
  * caller's stack pointer), the return address (always at CFA - 8 on x86_64)
  * and the caller's %rbp. A table is shared by every process that maps the
- * module (one per file) and is an array of 64-bit words, loaded as one
- * inner map of unwind_tables:
+ * module (one per file) and is a run of 64-bit words in the array
+ * unwind_words, from the word its mappings name (the table's handle):
  *
  *   [0]                      the ELF virtual address table offsets count from
  *   [1]                      (npages << 32) | nrows
@@ -153,19 +153,17 @@ enum ls_rbp_kind {
 #define LS_RULE_CFA_OFFSET(r) ((r) >> 13)
 #define LS_RULE_MAX_CFA_OFFSET ((1u << 19) - 1)
 
-/* Modules with a table loaded at once (ids 1 .. LS_MAX_UNWIND_MODULES - 1). */
-#define LS_MAX_UNWIND_MODULES 4096
-
 /*
  * What the unwinder knows of one traced process's executable memory: its
- * executable mappings sorted by start, each with the module whose table
- * covers it (0: none: JIT code, anonymous executable memory, the vDSO,
+ * executable mappings sorted by start, each with the table of its module
+ * (LS_UNWIND_NO_TABLE: none: JIT code, anonymous executable memory, the vDSO,
  * where the walk follows frame pointers). A return address outside every
  * one of them is not code: the walk ends there, truncated.
  */
 #define LS_MAX_UNWIND_MAPPINGS 64
 
-/* module values besides table ids. */
+/* table values besides a table's first word (never 0: word 0 of
+ * unwind_words is left unused). */
 #define LS_UNWIND_NO_TABLE 0u
 #define LS_UNWIND_TRAMPOLINE 0xffffffffu /* [uprobes]: a hijacked return address */
 
@@ -173,7 +171,7 @@ struct ls_unwind_mapping {
 	__u64 start;
 	__u64 end;
 	__u64 bias;   /* ELF virtual address = address - bias */
-	__u32 module; /* id of its table in unwind_tables, or LS_UNWIND_* */
+	__u32 table;  /* its table's first word in unwind_words, or LS_UNWIND_* */
 	__u32 pad;
 };
 

@@ -25,23 +25,18 @@
 #include <bpf/bpf_core_read.h>
 #include "leakscope.h"
 
-/* Module id -> its unwind table (an array of u64 words, sized to the
- * module: BPF_F_INNER_MAP lets each inner array have its own length).
- * Userspace creates, fills and drops the inner arrays. */
-struct ls_unwind_words {
+/* Every loaded unwind table, each a run of words from its handle (see
+ * leakscope.h). One array the BPF side knows at load: its lookups are
+ * inlined (an array per module, in a map of maps, costs a call through
+ * the map's operations per word, most of a frame's cost). Sized and
+ * written by userspace (mmapped), which hands out the runs. */
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, LS_MAX_UNWIND_MODULES);
-	__type(key, __u32);
-	__array(values, struct ls_unwind_words);
-} unwind_tables SEC(".maps") __weak;
+} unwind_words SEC(".maps") __weak;
 
 /* tgid -> the executable mappings of a traced process whose tables are
  * loaded. Memory follows the processes (4 KiB each). */
@@ -61,10 +56,10 @@ struct ls_walk {
 	__u64 ri;        /* the next pending uretprobe return instance (kernel address) */
 	__u64 trampoline; /* where uretprobes send returns in this process (0: none yet) */
 	struct ls_unwind_mapping mapping; /* the last frame's (zero: none yet) */
-	/* The header of the last table searched, read once per module. */
+	/* The header of the last table searched, read once per table. */
 	__u64 table_base;
 	__u32 table_pages;
-	__u32 table_module;   /* 0: none read yet */
+	__u32 table;          /* whose header that is (0: none read yet) */
 	__u32 tgid;
 	__u32 n;         /* frames kept */
 	__u32 pc_is_return; /* pc is a return address: its call is at pc - 1 */
@@ -105,9 +100,9 @@ static __always_inline int unwind_find_mapping(struct ls_walk *w, __u64 addr)
 	return 0;
 }
 
-static __always_inline __u64 unwind_word(void *table, __u32 index, int *ok)
+static __always_inline __u64 unwind_word(__u32 index, int *ok)
 {
-	__u64 *word = bpf_map_lookup_elem(table, &index);
+	__u64 *word = bpf_map_lookup_elem(&unwind_words, &index);
 	if (!word) {
 		*ok = 0;
 		return 0;
@@ -115,16 +110,16 @@ static __always_inline __u64 unwind_word(void *table, __u32 index, int *ok)
 	return *word;
 }
 
-/* The rule covering ELF virtual address vaddr in module's table,
- * LS_CFA_NONE where the table has none. The table's header is read once
- * per module a walk enters (into w). */
-static __always_inline __u32 unwind_rule_at(struct ls_walk *w, void *table, __u32 module, __u64 vaddr)
+/* The rule covering ELF virtual address vaddr in the table from word
+ * table, LS_CFA_NONE where it has none. The table's header is read once
+ * per table a walk enters (into w). */
+static __always_inline __u32 unwind_rule_at(struct ls_walk *w, __u32 table, __u64 vaddr)
 {
 	int ok = 1;
-	if (w->table_module != module) {
-		w->table_base = unwind_word(table, 0, &ok);
-		w->table_pages = unwind_word(table, 1, &ok) >> 32;
-		w->table_module = ok ? module : 0;
+	if (w->table != table) {
+		w->table_base = unwind_word(table, &ok);
+		w->table_pages = unwind_word(table + 1, &ok) >> 32;
+		w->table = ok ? table : 0;
 		if (!ok)
 			return LS_CFA_NONE;
 	}
@@ -136,11 +131,12 @@ static __always_inline __u32 unwind_rule_at(struct ls_walk *w, void *table, __u3
 	if ((off >> LS_UNWIND_PAGE_SHIFT) >= npages)
 		return LS_CFA_NONE;
 	__u32 page = off >> LS_UNWIND_PAGE_SHIFT;
-	__u32 first = unwind_word(table, LS_UNWIND_HEADER_WORDS + page, &ok);
-	__u32 hi = unwind_word(table, LS_UNWIND_HEADER_WORDS + page + 1, &ok);
+	__u32 index = table + LS_UNWIND_HEADER_WORDS + page;
+	__u32 first = unwind_word(index, &ok);
+	__u32 hi = unwind_word(index + 1, &ok);
 	if (!ok)
 		return LS_CFA_NONE;
-	__u32 rows = LS_UNWIND_HEADER_WORDS + (__u32)npages + 1;
+	__u32 rows = table + LS_UNWIND_HEADER_WORDS + (__u32)npages + 1;
 	/* The row before the page's first row holds at the page's start. */
 	__u32 lo = first ? first - 1 : 0;
 	if (lo >= hi)
@@ -149,13 +145,13 @@ static __always_inline __u32 unwind_rule_at(struct ls_walk *w, void *table, __u3
 	 * million rows in one page, far more than code can have. */
 	for (int i = 0; i < 20 && lo + 1 < hi; i++) {
 		__u32 mid = lo + (hi - lo) / 2;
-		__u64 row = unwind_word(table, rows + mid, &ok);
+		__u64 row = unwind_word(rows + mid, &ok);
 		if ((row >> 32) <= off)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	__u64 row = unwind_word(table, rows + lo, &ok);
+	__u64 row = unwind_word(rows + lo, &ok);
 	if (!ok || (row >> 32) > off)
 		return LS_CFA_NONE;
 	return (__u32)row;
@@ -199,7 +195,7 @@ static long unwind_step(__u64 index, void *ctx)
 		w->done = LS_WALK_TRUNCATED;
 		return 1;
 	}
-	if (w->mapping.module == LS_UNWIND_TRAMPOLINE || index >= LS_MAX_STACK_DEPTH - 1) {
+	if (w->mapping.table == LS_UNWIND_TRAMPOLINE || index >= LS_MAX_STACK_DEPTH - 1) {
 		/* A trampoline other than the one we know of, or one slot left,
 		 * for the mark: the stack goes deeper. */
 		w->done = LS_WALK_TRUNCATED;
@@ -211,12 +207,8 @@ static long unwind_step(__u64 index, void *ctx)
 	w->n = index + 1;
 
 	__u32 rule = LS_CFA_NONE;
-	if (w->mapping.module != LS_UNWIND_NO_TABLE) {
-		__u32 module = w->mapping.module;
-		void *table = bpf_map_lookup_elem(&unwind_tables, &module);
-		if (table)
-			rule = unwind_rule_at(w, table, module, at - w->mapping.bias);
-	}
+	if (w->mapping.table != LS_UNWIND_NO_TABLE)
+		rule = unwind_rule_at(w, w->mapping.table, at - w->mapping.bias);
 
 	/* The caller's %rbp and return address. Where the rbp lies right
 	 * below the return address (a frame-pointer frame, or CFI's saved rbp
@@ -306,7 +298,7 @@ static __always_inline __u32 unwind_user_stack(struct ls_walk *w, __u32 tgid, __
 	w->pc_is_return = pc_is_return;
 	w->done = LS_WALK_GOING;
 	__builtin_memset(&w->mapping, 0, sizeof(w->mapping));
-	w->table_module = 0;
+	w->table = 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	w->ri = (__u64)BPF_CORE_READ(task, utask, return_instances);
 	w->trampoline = w->ri ? BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr) : 0;

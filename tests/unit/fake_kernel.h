@@ -27,7 +27,8 @@ class FakeKernel final : public Kernel {
   std::vector<TraceId> dropped;
   int attach_calls = 0;
   bool fail_attach = false;
-  std::map<uint32_t, std::vector<uint64_t>> unwind_tables;  // module -> words
+  std::map<uint32_t, std::vector<uint64_t>> unwind_tables;  // handle -> words
+  uint32_t next_table = 1;
   std::map<pid_t, ls_unwind_space> unwind_spaces;
   bool refuse_tables = false;
 
@@ -58,15 +59,17 @@ class FakeKernel final : public Kernel {
     dropped.push_back(id);
     std::erase_if(ledger, [id](const LedgerRow& r) { return r.trace_id == id; });
   }
-  bool load_unwind_table(uint32_t module, std::span<const uint64_t> words, std::string* error) override {
+  std::optional<uint32_t> load_unwind_table(std::span<const uint64_t> words, std::string* error) override {
     if (refuse_tables) {
       if (error) *error = "refused";
-      return false;
+      return std::nullopt;
     }
-    unwind_tables[module].assign(words.begin(), words.end());
-    return true;
+    const uint32_t table = next_table;
+    next_table += static_cast<uint32_t>(words.size());
+    unwind_tables[table].assign(words.begin(), words.end());
+    return table;
   }
-  void drop_unwind_table(uint32_t module) override { unwind_tables.erase(module); }
+  void drop_unwind_table(uint32_t table) override { unwind_tables.erase(table); }
   bool set_unwind_space(pid_t pid, const ls_unwind_space& space) override {
     unwind_spaces[pid] = space;
     return true;

@@ -93,14 +93,14 @@ TEST_F(UnwindTablesTest, EachExecutableMappingGetsItsModulesTableAndBias) {
   const ls_unwind_space& s = space(10);
   ASSERT_EQ(s.count, 5u);  // app text, JIT, libc text, vdso, uprobes; no data
   EXPECT_EQ(s.mappings[0].start, 0x555500010000u);
-  EXPECT_NE(s.mappings[0].module, LS_UNWIND_NO_TABLE);
+  EXPECT_NE(s.mappings[0].table, LS_UNWIND_NO_TABLE);
   EXPECT_EQ(s.mappings[0].bias, 0x555500010000u - start_vaddr(self));
-  EXPECT_EQ(s.mappings[1].module, LS_UNWIND_NO_TABLE);  // JIT: frame pointers
+  EXPECT_EQ(s.mappings[1].table, LS_UNWIND_NO_TABLE);  // JIT: frame pointers
   EXPECT_EQ(s.mappings[2].bias, 0x7f1000028000u - start_vaddr(libc));
-  EXPECT_NE(s.mappings[2].module, LS_UNWIND_NO_TABLE);
-  EXPECT_NE(s.mappings[2].module, s.mappings[0].module);
-  EXPECT_EQ(s.mappings[3].module, LS_UNWIND_NO_TABLE);  // vdso
-  EXPECT_EQ(s.mappings[4].module, LS_UNWIND_TRAMPOLINE);
+  EXPECT_NE(s.mappings[2].table, LS_UNWIND_NO_TABLE);
+  EXPECT_NE(s.mappings[2].table, s.mappings[0].table);
+  EXPECT_EQ(s.mappings[3].table, LS_UNWIND_NO_TABLE);  // vdso
+  EXPECT_EQ(s.mappings[4].table, LS_UNWIND_TRAMPOLINE);
   for (uint32_t i = 1; i < s.count; ++i) EXPECT_LT(s.mappings[i - 1].start, s.mappings[i].start);
   EXPECT_EQ(kernel.unwind_tables.size(), 2u);
   EXPECT_EQ(tables.stats().modules, 2u);
@@ -113,9 +113,9 @@ TEST_F(UnwindTablesTest, AModuleIsCompiledOnceAndDroppedWithItsLastUser) {
   spaces.observe(10);
   spaces.observe(11);
   EXPECT_EQ(compiled[kLibc], 1);
-  EXPECT_EQ(space(10).mappings[1].module, space(11).mappings[0].module);
+  EXPECT_EQ(space(10).mappings[1].table, space(11).mappings[0].table);
   EXPECT_NE(space(10).mappings[1].bias, space(11).mappings[0].bias);
-  const uint32_t libc_table = space(11).mappings[0].module;
+  const uint32_t libc_table = space(11).mappings[0].table;
 
   tables.forget(10);
   EXPECT_FALSE(kernel.unwind_spaces.contains(10));
@@ -151,8 +151,8 @@ TEST_F(UnwindTablesTest, AModuleWithoutTableIsWalkedByFramePointerAndNotCompiled
   maps[11] = map_line(libc, 0x7f2000028000, 200);
   spaces.observe(10);
   spaces.observe(11);
-  EXPECT_EQ(space(10).mappings[0].module, LS_UNWIND_NO_TABLE);
-  EXPECT_EQ(space(11).mappings[0].module, LS_UNWIND_NO_TABLE);
+  EXPECT_EQ(space(10).mappings[0].table, LS_UNWIND_NO_TABLE);
+  EXPECT_EQ(space(11).mappings[0].table, LS_UNWIND_NO_TABLE);
   EXPECT_EQ(compiled[kLibc], 1);
   EXPECT_EQ(tables.stats().failed_modules, 1u);
   EXPECT_TRUE(kernel.unwind_tables.empty());
@@ -162,7 +162,7 @@ TEST_F(UnwindTablesTest, ATableTheKernelRefusesLeavesTheModuleToFramePointers) {
   kernel.refuse_tables = true;
   maps[10] = map_line(libc, 0x7f1000028000, 200);
   spaces.observe(10);
-  EXPECT_EQ(space(10).mappings[0].module, LS_UNWIND_NO_TABLE);
+  EXPECT_EQ(space(10).mappings[0].table, LS_UNWIND_NO_TABLE);
   EXPECT_EQ(tables.stats().modules, 0u);
 }
 

@@ -1,6 +1,5 @@
 #include "probes/bpf_kernel.h"
 
-#include <algorithm>
 
 namespace leakscope {
 
@@ -46,10 +45,10 @@ std::vector<ObjectAges> BpfKernel::object_ages(const std::set<TraceId>& ids) con
 
 void BpfKernel::drop_image(TraceId id) { maps_.drop_image(id); }
 
-bool BpfKernel::load_unwind_table(uint32_t module, std::span<const uint64_t> words, std::string* error) {
-  return unwind_.load_table(module, words, error);
+std::optional<uint32_t> BpfKernel::load_unwind_table(std::span<const uint64_t> words, std::string* error) {
+  return unwind_.load_table(words, error);
 }
-void BpfKernel::drop_unwind_table(uint32_t module) { unwind_.drop_table(module); }
+void BpfKernel::drop_unwind_table(uint32_t table) { unwind_.drop_table(table); }
 bool BpfKernel::set_unwind_space(pid_t pid, const ls_unwind_space& space) {
   return unwind_.set_space(pid, space);
 }
@@ -67,13 +66,12 @@ size_t BpfKernel::entries(MapName map) const { return maps_.entries(map); }
 
 std::vector<MapMemory> BpfKernel::map_memory() const {
   std::vector<MapMemory> memory = maps_.map_memory();
-  // The tables' arrays are not the object's maps: one line for all of them.
-  if (unwind_.tables() > 0) {
-    MapMemory tables{"unwind tables (" + std::to_string(unwind_.tables()) + ")", 0, unwind_.table_bytes()};
-    auto at = std::find_if(memory.begin(), memory.end(),
-                           [&](const MapMemory& m) { return m.bytes < tables.bytes; });
-    memory.insert(at, std::move(tables));
-  }
+  // unwind_words is listed with the object's maps, at its full size: say
+  // how much of it the tables fill.
+  for (MapMemory& m : memory)
+    if (m.name == "unwind_words")
+      m.name = "unwind tables (" + std::to_string(unwind_.tables()) + ", " +
+               std::to_string(unwind_.table_bytes() >> 10) + " KiB used)";
   return memory;
 }
 

@@ -29,8 +29,8 @@ class BpfKernel final : public Kernel {
   std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids) const override;
   void drop_image(TraceId id) override;
 
-  bool load_unwind_table(uint32_t module, std::span<const uint64_t> words, std::string* error) override;
-  void drop_unwind_table(uint32_t module) override;
+  std::optional<uint32_t> load_unwind_table(std::span<const uint64_t> words, std::string* error) override;
+  void drop_unwind_table(uint32_t table) override;
   bool set_unwind_space(pid_t pid, const ls_unwind_space& space) override;
   void clear_unwind_space(pid_t pid) override;
 

@@ -98,6 +98,7 @@ BpfObject::BpfObject(const KernelOptions& options)
   bpf_map__set_max_entries(skel->maps.stack_ids, s.max_stack_traces);
   bpf_map__set_max_entries(skel->maps.images, s.max_images);
   bpf_map__set_max_entries(skel->maps.unwind_spaces, s.max_images);
+  bpf_map__set_max_entries(skel->maps.unwind_words, s.unwind_words);
   bpf_map__set_max_entries(skel->maps.inflight, s.max_threads);
   skel->rodata->page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   skel->rodata->kinds_mask = options.kinds_mask;

@@ -37,6 +37,10 @@ struct MapSizes {
   uint32_t max_stack_traces = 1u << 16;
   uint32_t max_images = 1024;
   uint32_t max_threads = 1u << 14;  // threads inside an allocator at once
+  // Words of the array holding every unwind table (8 bytes each, allocated
+  // at load): 16 MiB hold node's 3 MB table, libc's and libstdc++'s many
+  // times over. A module whose table does not fit is walked by frame pointer.
+  uint32_t unwind_words = 1u << 21;
 };
 
 struct KernelOptions {
@@ -182,12 +186,11 @@ class Kernel {
   virtual void drop_image(TraceId id) = 0;
 
   // --- the CFI unwinder (bpf/unwind.bpf.h) ---
-  // Loads an unwind table (leakscope.h's layout) as module `module` (1 ..
-  // LS_MAX_UNWIND_MODULES - 1), replacing one there; false and a one-line
-  // reason when the kernel refuses it.
-  virtual bool load_unwind_table(uint32_t module, std::span<const uint64_t> words,
-                                 std::string* error) = 0;
-  virtual void drop_unwind_table(uint32_t module) = 0;
+  // Loads an unwind table (leakscope.h's layout) into the kernel's array
+  // of tables: its handle (first word), or nullopt and a one-line reason
+  // when there is no room.
+  virtual std::optional<uint32_t> load_unwind_table(std::span<const uint64_t> words, std::string* error) = 0;
+  virtual void drop_unwind_table(uint32_t table) = 0;
   // The executable mappings the walk uses for `pid`; without them its
   // stacks are walked by frame pointer. False when the map is full.
   virtual bool set_unwind_space(pid_t pid, const ls_unwind_space& space) = 0;

@@ -3,71 +3,70 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <iterator>
 
-#include "core/unique_fd.h"
+#include "core/errors.h"
 #include "leakscope_bpf.skel.h"
 
 namespace leakscope {
-namespace {
 
-uint64_t memlock_bytes(int fd) {
-  std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("memlock:", 0) == 0) return std::stoull(line.substr(8));
-  return 0;
+UnwindMaps::UnwindMaps(const BpfObject& object) : object_(object) {
+  const uint32_t words = bpf_map__max_entries(object_.skel().maps.unwind_words);
+  mapped_bytes_ = size_t{words} * sizeof(uint64_t);
+  void* at = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED,
+                  bpf_map__fd(object_.skel().maps.unwind_words), 0);
+  if (at == MAP_FAILED)
+    throw FatalError(ExitCode::KernelUnsupported,
+                     std::string("cannot map the unwind tables' array: ") + std::strerror(errno));
+  words_ = static_cast<uint64_t*>(at);
+  // Word 0 stays unused: a table's handle is never LS_UNWIND_NO_TABLE.
+  if (words > 1) free_[1] = words - 1;
 }
 
-void set_error(std::string* error, const std::string& what) {
-  if (error) *error = what + ": " + std::strerror(errno);
+UnwindMaps::~UnwindMaps() {
+  if (words_) munmap(words_, mapped_bytes_);
 }
 
-}  // namespace
-
-UnwindMaps::UnwindMaps(const BpfObject& object) : object_(object) {}
-
-bool UnwindMaps::load_table(uint32_t module, std::span<const uint64_t> words, std::string* error) {
-  if (module == LS_UNWIND_NO_TABLE || module >= LS_MAX_UNWIND_MODULES || words.empty() ||
-      words.size() > UINT32_MAX) {
-    if (error) *error = "unwind table " + std::to_string(module) + ": out of range";
-    return false;
+std::optional<uint32_t> UnwindMaps::load_table(std::span<const uint64_t> words, std::string* error) {
+  for (auto it = free_.begin(); it != free_.end(); ++it) {
+    if (it->second < words.size()) continue;
+    const uint32_t first = it->first;
+    const uint32_t left = it->second - static_cast<uint32_t>(words.size());
+    free_.erase(it);
+    if (left) free_[first + static_cast<uint32_t>(words.size())] = left;
+    // No walk reads these words before a process's space names them.
+    std::memcpy(words_ + first, words.data(), words.size_bytes());
+    used_[first] = static_cast<uint32_t>(words.size());
+    return first;
   }
-  // The same flags as the inner map unwind_tables was declared with: the
-  // kernel accepts an inner map only when they match.
-  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
-  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "ls_unwind_tab", sizeof(uint32_t), sizeof(uint64_t),
-                             static_cast<uint32_t>(words.size()), &opts));
-  if (fd.get() < 0) {
-    set_error(error, "cannot create an unwind table of " + std::to_string(words.size()) + " words");
-    return false;
-  }
-  const size_t bytes = words.size() * sizeof(uint64_t);
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t mapped = (bytes + page - 1) / page * page;
-  void* at = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-  if (at == MAP_FAILED) {
-    set_error(error, "cannot map an unwind table");
-    return false;
-  }
-  std::memcpy(at, words.data(), bytes);
-  munmap(at, mapped);
-  const int inner = fd.get();
-  if (bpf_map_update_elem(bpf_map__fd(object_.skel().maps.unwind_tables), &module, &inner, BPF_ANY)) {
-    set_error(error, "cannot publish unwind table " + std::to_string(module));
-    return false;
-  }
-  table_bytes_[module] = memlock_bytes(fd.get());
-  return true;  // the outer map holds the array now; our descriptor goes
+  if (error)
+    *error = "no room for its " + std::to_string(words.size_bytes() >> 10) + " KiB in the unwind tables' " +
+             std::to_string(mapped_bytes_ >> 20) + " MiB";
+  return std::nullopt;
 }
 
-void UnwindMaps::drop_table(uint32_t module) {
-  if (!table_bytes_.erase(module)) return;
-  bpf_map_delete_elem(bpf_map__fd(object_.skel().maps.unwind_tables), &module);
+void UnwindMaps::drop_table(uint32_t table) {
+  auto it = used_.find(table);
+  if (it == used_.end()) return;
+  uint32_t first = it->first, size = it->second;
+  used_.erase(it);
+  // Merged with the free runs on either side.
+  auto next = free_.lower_bound(first);
+  if (next != free_.end() && next->first == first + size) {
+    size += next->second;
+    next = free_.erase(next);
+  }
+  if (next != free_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second == first) {
+      prev->second += size;
+      return;
+    }
+  }
+  free_[first] = size;
 }
 
 bool UnwindMaps::set_space(pid_t pid, const ls_unwind_space& space) {
@@ -82,7 +81,7 @@ void UnwindMaps::clear_space(pid_t pid) {
 
 uint64_t UnwindMaps::table_bytes() const {
   uint64_t total = 0;
-  for (const auto& [module, bytes] : table_bytes_) total += bytes;
+  for (const auto& [first, words] : used_) total += uint64_t{words} * sizeof(uint64_t);
   return total;
 }
 

@@ -1,14 +1,16 @@
-// The CFI unwinder's maps (bpf/unwind.bpf.h): one inner array per module's
-// unwind table, created here, filled through a memory mapping and published
-// in unwind_tables; and each traced process's executable mappings in
-// unwind_spaces. The only place that creates the inner maps and knows what
-// they cost.
+// The CFI unwinder's maps (bpf/unwind.bpf.h): unwind_words, one array
+// holding every loaded unwind table as a run of words, mapped into this
+// process and handed out here first-fit; and each traced process's
+// executable mappings in unwind_spaces. The only place that writes them and
+// knows what they hold.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -18,21 +20,27 @@ namespace leakscope {
 
 class UnwindMaps {
  public:
+  // Maps unwind_words; throws FatalError when it cannot.
   explicit UnwindMaps(const BpfObject& object);
+  ~UnwindMaps();
+  UnwindMaps(const UnwindMaps&) = delete;
+  UnwindMaps& operator=(const UnwindMaps&) = delete;
 
   // See Kernel::load_unwind_table and friends.
-  bool load_table(uint32_t module, std::span<const uint64_t> words, std::string* error);
-  void drop_table(uint32_t module);
+  std::optional<uint32_t> load_table(std::span<const uint64_t> words, std::string* error);
+  void drop_table(uint32_t table);
   bool set_space(pid_t pid, const ls_unwind_space& space);
   void clear_space(pid_t pid);
 
-  // Kernel memory of the loaded tables (their arrays' memlock).
-  uint64_t table_bytes() const;
-  size_t tables() const { return table_bytes_.size(); }
+  uint64_t table_bytes() const;  // words of the loaded tables
+  size_t tables() const { return used_.size(); }
 
  private:
   const BpfObject& object_;
-  std::map<uint32_t, uint64_t> table_bytes_;  // module -> memlock bytes
+  uint64_t* words_ = nullptr;  // unwind_words, mapped
+  size_t mapped_bytes_ = 0;
+  std::map<uint32_t, uint32_t> free_;  // first word -> words, of each free run
+  std::map<uint32_t, uint32_t> used_;  // first word -> words, of each table
 };
 
 }  // namespace leakscope

@@ -31,15 +31,6 @@ UnwindTables::UnwindTables(Kernel& kernel, AddressSpaces& spaces, Compiler compi
 
 UnwindTables::~UnwindTables() { spaces_.remove_read_hook(hook_); }
 
-uint32_t UnwindTables::new_id() {
-  if (!free_ids_.empty()) {
-    uint32_t id = free_ids_.back();
-    free_ids_.pop_back();
-    return id;
-  }
-  return next_id_ < LS_MAX_UNWIND_MODULES ? next_id_++ : LS_UNWIND_NO_TABLE;
-}
-
 UnwindTables::Module& UnwindTables::module_for(pid_t pid, const MapEntry& entry) {
   const std::string key = std::to_string(entry.dev_major) + ":" + std::to_string(entry.dev_minor) + ":" +
                           std::to_string(entry.inode);
@@ -54,21 +45,14 @@ UnwindTables::Module& UnwindTables::module_for(pid_t pid, const MapEntry& entry)
     log_verbose(entry.path + ": no unwind table, walked by frame pointer: " + error);
     return module;
   }
-  const uint32_t id = new_id();
-  if (id == LS_UNWIND_NO_TABLE) {
-    log_verbose(entry.path + ": no unwind table, walked by frame pointer: " +
-                std::to_string(LS_MAX_UNWIND_MODULES - 1) + " tables loaded already");
-    return module;
-  }
-  if (!kernel_.load_unwind_table(id, *words, &error)) {
-    free_ids_.push_back(id);
+  auto table = kernel_.load_unwind_table(*words, &error);
+  if (!table) {
     log_warn(entry.path + ": unwind table not loaded, walked by frame pointer: " + error);
     return module;
   }
-  module.id = id;
+  module.table = *table;
   module.bytes = words->size() * sizeof(uint64_t);
-  log_verbose(entry.path + ": unwind table " + std::to_string(id) + " of " + std::to_string(module.bytes) +
-              " bytes");
+  log_verbose(entry.path + ": unwind table of " + std::to_string(module.bytes) + " bytes");
   return module;
 }
 
@@ -90,16 +74,16 @@ void UnwindTables::update(pid_t pid, const AddressSpace& space) {
     }
     ls_unwind_mapping out{e.start, e.end, 0, LS_UNWIND_NO_TABLE, 0};
     if (e.path == "[uprobes]") {
-      out.module = LS_UNWIND_TRAMPOLINE;
+      out.table = LS_UNWIND_TRAMPOLINE;
     } else if (e.file_backed()) {
       Module& module = module_for(pid, e);
       const std::string key = std::to_string(e.dev_major) + ":" + std::to_string(e.dev_minor) + ":" +
                               std::to_string(e.inode);
       module.users.insert(pid);
       modules.insert(key);
-      if (auto bias = mapping_bias(e, module.segments); bias && module.id != LS_UNWIND_NO_TABLE) {
+      if (auto bias = mapping_bias(e, module.segments); bias && module.table != LS_UNWIND_NO_TABLE) {
         out.bias = *bias;
-        out.module = module.id;
+        out.table = module.table;
       }
     }
     kernel_space.mappings[kernel_space.count++] = out;
@@ -122,10 +106,7 @@ void UnwindTables::release(pid_t pid, const std::string& key) {
   if (it == modules_.end()) return;
   it->second.users.erase(pid);
   if (!it->second.users.empty()) return;
-  if (it->second.id != LS_UNWIND_NO_TABLE) {
-    kernel_.drop_unwind_table(it->second.id);
-    free_ids_.push_back(it->second.id);
-  }
+  if (it->second.table != LS_UNWIND_NO_TABLE) kernel_.drop_unwind_table(it->second.table);
   modules_.erase(it);
 }
 
@@ -141,7 +122,7 @@ UnwindTables::Stats UnwindTables::stats() const {
   Stats s;
   s.processes = spaces_used_.size();
   for (const auto& [key, module] : modules_) {
-    if (module.id == LS_UNWIND_NO_TABLE) {
+    if (module.table == LS_UNWIND_NO_TABLE) {
       ++s.failed_modules;
     } else {
       ++s.modules;

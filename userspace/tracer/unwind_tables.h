@@ -1,8 +1,8 @@
 // The kernel's unwind tables and which process uses which (bpf/unwind.bpf.h).
 //
 // Each module (an executable file a traced process maps, by device and
-// inode) is compiled once into an unwind table, loaded under an id of its
-// own and shared by every process that maps it; it is dropped when the last
+// inode) is compiled once into an unwind table, loaded into the kernel's
+// array of tables and shared by every process that maps it; it is dropped when the last
 // of them is forgotten. Each process observed gets an unwind space: its
 // executable mappings, sorted, each with its module's table and bias (or
 // none: JIT code and the vDSO, walked by frame pointer). Spaces follow the
@@ -60,7 +60,7 @@ class UnwindTables {
 
  private:
   struct Module {
-    uint32_t id = LS_UNWIND_NO_TABLE;  // no table: the walk uses frame pointers
+    uint32_t table = LS_UNWIND_NO_TABLE;  // its handle; none: the walk uses frame pointers
     std::vector<ElfFile::Segment> segments;
     std::set<pid_t> users;
     uint64_t bytes = 0;
@@ -73,7 +73,6 @@ class UnwindTables {
   // The module of a file mapping, compiled and loaded on first sight.
   Module& module_for(pid_t pid, const MapEntry& entry);
   void release(pid_t pid, const std::string& key);
-  uint32_t new_id();
 
   Kernel& kernel_;
   AddressSpaces& spaces_;
@@ -82,8 +81,6 @@ class UnwindTables {
   size_t hook_ = 0;
   std::map<std::string, Module> modules_;  // by "dev:inode"
   std::map<pid_t, Space> spaces_used_;
-  std::vector<uint32_t> free_ids_;
-  uint32_t next_id_ = 1;
 };
 
 // The module bias of `entry` (address = ELF virtual address + bias), from
