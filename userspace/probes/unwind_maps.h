@@ -18,6 +18,25 @@
 
 namespace leakscope {
 
+// Runs of words of one array handed out first-fit and given back, adjacent
+// free runs merged. Pure: UnwindMaps keeps its tables' places with it.
+class WordRuns {
+ public:
+  // Words [first, first + words) are free at the start.
+  WordRuns(uint32_t first, uint32_t words);
+  // The first word of a free run of `words` words, now taken; nullopt when
+  // no free run is that long.
+  std::optional<uint32_t> take(uint32_t words);
+  // Gives back the run that starts at `first` (taken before; else nothing).
+  void give_back(uint32_t first);
+  size_t runs_taken() const { return taken_.size(); }
+  uint64_t words_taken() const;
+
+ private:
+  std::map<uint32_t, uint32_t> free_;   // first word -> words, of each free run
+  std::map<uint32_t, uint32_t> taken_;  // first word -> words, of each run taken
+};
+
 class UnwindMaps {
  public:
   // Maps unwind_words; throws FatalError when it cannot.
@@ -32,15 +51,14 @@ class UnwindMaps {
   bool set_space(pid_t pid, const ls_unwind_space& space);
   void clear_space(pid_t pid);
 
-  uint64_t table_bytes() const;  // words of the loaded tables
-  size_t tables() const { return used_.size(); }
+  uint64_t table_bytes() const { return runs_.words_taken() * sizeof(uint64_t); }
+  size_t tables() const { return runs_.runs_taken(); }
 
  private:
   const BpfObject& object_;
   uint64_t* words_ = nullptr;  // unwind_words, mapped
   size_t mapped_bytes_ = 0;
-  std::map<uint32_t, uint32_t> free_;  // first word -> words, of each free run
-  std::map<uint32_t, uint32_t> used_;  // first word -> words, of each table
+  WordRuns runs_;  // of unwind_words, one per table
 };
 
 }  // namespace leakscope
