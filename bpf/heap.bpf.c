@@ -215,8 +215,10 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 
 	/* At the return the registers are the caller's: pc is the return
 	 * address, sp and rbp as the caller had them before the call. */
-	__s32 stack_id = user_stack_id(ctx, PT_REGS_IP(ctx), sp, PT_REGS_FP(ctx), 1);
-	object_born(trace_id, LS_KIND_HEAP, addr, call.size, stack_id, call.fn, bpf_ktime_get_ns());
+	int fp_walked = 0;
+	__s32 stack_id = user_stack_id(ctx, PT_REGS_IP(ctx), sp, PT_REGS_FP(ctx), 1, &fp_walked);
+	__u32 fn = call.fn | (fp_walked ? LS_FN_FP_WALKED : 0);
+	object_born(trace_id, LS_KIND_HEAP, addr, call.size, stack_id, fn, bpf_ktime_get_ns());
 	return 0;
 }
 

@@ -82,6 +82,12 @@ enum ls_alloc_fn {
 };
 #undef LS_FN_ENUMERATOR_
 
+/* Set in a heap row's fn (ledger key and live object) when its stack was
+ * walked by frame pointer, the process having no unwind space yet (a
+ * command before its first tick, new code): userspace folds such a row
+ * into the CFI-walked row whose stack it begins, if there is one. */
+#define LS_FN_FP_WALKED 0x10000u
+
 /* Frames kept per user stack. */
 #define LS_MAX_STACK_DEPTH 32
 

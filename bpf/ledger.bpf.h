@@ -159,12 +159,14 @@ static __always_inline __s32 stack_id_of(const struct ls_stack *stack, __u32 n)
  * reason). The thread's user registers are pc, sp and bp; pc_is_return
  * when pc is a return address (at an allocator's return). The walk is by
  * CFI where the process has an unwind space (unwind.bpf.h), by the
- * kernel's frame-pointer walk where it has none. The frames are taken on
+ * kernel's frame-pointer walk where it has none (*fp_walked is then set).
+ * The frames are taken on
  * the BPF stack, not in per-CPU scratch: uprobe programs run with
  * migration, not preemption, disabled, and on a preemptible kernel another
  * task on this CPU could overwrite scratch between the walk and the hash.
  */
-static __always_inline __s32 user_stack_id(void *ctx, __u64 pc, __u64 sp, __u64 bp, int pc_is_return)
+static __always_inline __s32 user_stack_id(void *ctx, __u64 pc, __u64 sp, __u64 bp, int pc_is_return,
+					   int *fp_walked)
 {
 	struct ls_walk walk;
 	__u32 n = unwind_user_stack(&walk, bpf_get_current_pid_tgid() >> 32, pc, sp, bp, pc_is_return);
@@ -177,6 +179,7 @@ static __always_inline __s32 user_stack_id(void *ctx, __u64 pc, __u64 sp, __u64 
 			return LS_STACK_UNKNOWN;
 		}
 		n = len / sizeof(__u64);
+		*fp_walked = 1;
 	}
 	return stack_id_of(&walk.stack, n);
 }

@@ -61,6 +61,9 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lifecycle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = task->tgid;
+	/* The old image's code is gone: until userspace gives the new one its
+	 * unwind space, its stacks are walked by frame pointer. */
+	bpf_map_delete_elem(&unwind_spaces, &tgid);
 	struct ls_image *image = bpf_map_lookup_elem(&images, &tgid);
 	if (!image)
 		return 0;
@@ -82,6 +85,7 @@ int BPF_PROG(lifecycle_exit, struct task_struct *task, bool group_dead)
 	if (!id)
 		return 0;
 	bpf_map_delete_elem(&images, &tgid);
+	bpf_map_delete_elem(&unwind_spaces, &tgid); /* its number may come back */
 	emit(LS_LIFE_EXIT, tgid, id, 0, 0);
 	return 0;
 }

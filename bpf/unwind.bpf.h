@@ -39,7 +39,7 @@ struct {
 } unwind_words SEC(".maps") __weak;
 
 /* tgid -> the executable mappings of a traced process whose tables are
- * loaded. Memory follows the processes (4 KiB each). */
+ * loaded. Memory follows the processes (2 KiB each). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -162,21 +162,23 @@ static __always_inline int read_word(__u64 addr, __u64 *out)
 	return bpf_probe_read_user(out, sizeof(*out), (const void *)addr) == 0;
 }
 
-/* A return address a uretprobe hijacked: the trampoline stands for the
- * next pending return instance's original address (chained instances share
- * their slot with the next). 0 when there is none. */
-static __always_inline __u64 hijacked_return(struct ls_walk *w)
+/* The return address a uretprobe hijacked in the stack slot at slot: the
+ * kernel's pending return instances, innermost first, each record the
+ * slot it replaced (its stack) and the address that was there (a chained
+ * one, a tail call's, the original one already). Matched by slot: records
+ * of frames the walk has passed (below slot) are skipped, and a record the
+ * kernel is returning through now is never taken for a caller's. 0 when
+ * none of the first three matches. */
+static __always_inline __u64 hijacked_return(struct ls_walk *w, __u64 slot)
 {
 	struct return_instance *ri = (struct return_instance *)w->ri;
-	for (int i = 0; i < 2 && ri; i++) {
-		struct return_instance *next = BPF_CORE_READ(ri, next);
-		if (!BPF_CORE_READ(ri, chained)) {
-			w->ri = (__u64)next;
+	for (int i = 0; i < 3 && ri; i++) {
+		if (BPF_CORE_READ(ri, stack) == slot) {
+			w->ri = (__u64)BPF_CORE_READ(ri, next);
 			return BPF_CORE_READ(ri, orig_ret_vaddr);
 		}
-		ri = next;
+		ri = BPF_CORE_READ(ri, next);
 	}
-	w->ri = 0;
 	return 0;
 }
 
@@ -185,8 +187,9 @@ static long unwind_step(__u64 index, void *ctx)
 	struct ls_walk *w = ctx;
 	__u64 pc = w->pc;
 	if (pc == w->trampoline && pc) {
-		/* A return a uretprobe hijacked. */
-		pc = hijacked_return(w);
+		/* A return a uretprobe hijacked: the slot it was read from lies
+		 * just below this frame's sp (the caller's CFA). */
+		pc = hijacked_return(w, w->sp - 8);
 		w->pc = pc;
 	}
 	__u64 at = w->pc_is_return ? pc - 1 : pc;

@@ -84,5 +84,47 @@ TEST(StackStore, ASyscallStackStartsAtTheWrappersCaller) {
   EXPECT_EQ(s.stacks.syscall_stack(pid, bare), LS_STACK_UNKNOWN) << "calls that create nothing carry no stack";
 }
 
+// A call site seen before its process's unwind tables loaded (walked by
+// frame pointer, which stops early) and after (by CFI): one row, not two.
+TEST(StackStore, FramePointerRowsFoldIntoTheirCfiTwin) {
+  Store s;
+  auto row = [](TraceId id, int32_t stack, bool fp, int64_t live) {
+    LedgerRow r;
+    r.trace_id = id;
+    r.kind = Kind::Heap;
+    r.stack_id = stack;
+    r.fn = 0;
+    r.fp_walked = fp;
+    r.value.live_bytes = live;
+    r.value.live_objects = 1;
+    r.value.first_ns = static_cast<uint64_t>(live);
+    return r;
+  };
+  s.kernel.stacks[1] = {10, 20, 30};          // FP: stopped after 30
+  s.kernel.stacks[2] = {10, 20, 30, 40, 50};  // CFI: to _start
+  s.kernel.stacks[3] = {11, 20};              // FP, with no twin
+  s.kernel.stacks[4] = {12, 20};              // FP, with two candidate twins
+  s.kernel.stacks[5] = {12, 20, 31};
+  s.kernel.stacks[6] = {12, 20, 32};
+  std::vector<LedgerRow> rows = {row(1, 1, true, 100), row(1, 2, false, 1000), row(1, 3, true, 7),
+                                 row(1, 4, true, 9),   row(1, 5, false, 1),    row(1, 6, false, 2),
+                                 row(2, 1, true, 5)};  // another image: no twin there
+  s.stacks.fold_frame_pointer_rows(rows);
+  ASSERT_EQ(rows.size(), 6u);
+  auto find = [&](TraceId id, int32_t stack) -> const LedgerRow* {
+    for (const LedgerRow& r : rows)
+      if (r.trace_id == id && r.stack_id == stack) return &r;
+    return nullptr;
+  };
+  EXPECT_EQ(find(1, 1), nullptr) << "folded";
+  ASSERT_NE(find(1, 2), nullptr);
+  EXPECT_EQ(find(1, 2)->value.live_bytes, 1100);
+  EXPECT_EQ(find(1, 2)->value.live_objects, 2);
+  EXPECT_EQ(find(1, 2)->value.first_ns, 100u) << "the earlier of the two";
+  EXPECT_NE(find(1, 3), nullptr) << "no twin: kept";
+  EXPECT_NE(find(1, 4), nullptr) << "two twins: which one is not known, kept";
+  EXPECT_NE(find(2, 1), nullptr) << "twins are looked for in the same image only";
+}
+
 }  // namespace
 }  // namespace leakscope

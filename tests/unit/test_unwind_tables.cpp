@@ -166,7 +166,9 @@ TEST_F(UnwindTablesTest, ATableTheKernelRefusesLeavesTheModuleToFramePointers) {
   EXPECT_EQ(tables.stats().modules, 0u);
 }
 
-TEST_F(UnwindTablesTest, MappingsPastTheLimitAreLeftOut) {
+TEST_F(UnwindTablesTest, PastTheLimitCodeWithoutTableGoesFirst) {
+  // Anonymous executable mappings low, libc at the top (as mmap places
+  // it): libc, where walks start, stays.
   std::string text;
   for (int i = 0; i < LS_MAX_UNWIND_MAPPINGS + 5; ++i) {
     char line[128];
@@ -175,9 +177,28 @@ TEST_F(UnwindTablesTest, MappingsPastTheLimitAreLeftOut) {
                   static_cast<unsigned long>(0x7f0000001000 + i * 0x2000));
     text += line;
   }
-  maps[10] = text;
+  maps[10] = text + map_line(libc, 0x7f1000028000, 200);
   spaces.observe(10);
-  EXPECT_EQ(space(10).count, static_cast<uint32_t>(LS_MAX_UNWIND_MAPPINGS));
+  const ls_unwind_space& s = space(10);
+  ASSERT_EQ(s.count, static_cast<uint32_t>(LS_MAX_UNWIND_MAPPINGS));
+  EXPECT_EQ(s.mappings[s.count - 1].start, 0x7f1000028000u);
+  EXPECT_NE(s.mappings[s.count - 1].table, LS_UNWIND_NO_TABLE);
+  for (uint32_t i = 1; i < s.count; ++i) EXPECT_LT(s.mappings[i - 1].start, s.mappings[i].start);
+}
+
+TEST_F(UnwindTablesTest, NewAnonymousCodeGetsANewSpace) {
+  // JIT code mapped after the first read changes no file mapping (the
+  // address space's code generation stays), but return addresses into it
+  // must be known as code.
+  maps[10] = map_line(self, 0x555500010000, 7);
+  spaces.observe(10);
+  ASSERT_EQ(space(10).count, 1u);
+  maps[10] += "7f0000400000-7f0000401000 r-xp 00000000 00:00 0 \n";
+  spaces.begin_tick();
+  spaces.observe(10);
+  ASSERT_EQ(space(10).count, 2u);
+  EXPECT_EQ(space(10).mappings[1].table, LS_UNWIND_NO_TABLE);
+  EXPECT_EQ(compiled["/proc/self/exe"], 1);
 }
 
 }  // namespace

@@ -62,6 +62,9 @@ struct LedgerRow {
   // Under --sample N, heap values are estimates (N times what was counted);
   // this is the live objects actually counted, for the error bars.
   int64_t counted_objects = -1;
+  // Heap: the stack was walked by frame pointer (LS_FN_FP_WALKED), not by
+  // CFI; fn holds the allocator function alone.
+  bool fp_walked = false;
 };
 
 // One line of /proc/PID/maps.

@@ -85,7 +85,8 @@ std::optional<std::vector<LedgerRow>> KernelMaps::read_ledger() const {
                              row.trace_id = key->trace_id;
                              row.kind = static_cast<Kind>(key->kind);
                              row.stack_id = key->stack_id;
-                             row.fn = key->fn;
+                             row.fn = key->fn & ~LS_FN_FP_WALKED;
+                             row.fp_walked = key->fn & LS_FN_FP_WALKED;
                              row.value = ledger_value(*static_cast<const ls_ledger_val*>(v));
                              if (n > 1 && row.kind == Kind::Heap) {
                                row.counted_objects = row.value.live_objects;
@@ -130,7 +131,7 @@ std::vector<ObjectAges> KernelMaps::object_ages(const std::set<TraceId>& ids, ui
                    auto* key = static_cast<const ls_obj_key*>(k);
                    auto* val = static_cast<const ls_obj_val*>(v);
                    if (!ids.count(key->trace_id)) return;
-                   Births& b = births[Key{key->trace_id, key->kind, val->stack_id, val->fn}];
+                   Births& b = births[Key{key->trace_id, key->kind, val->stack_id, val->fn & ~LS_FN_FP_WALKED}];
                    b.oldest = std::min<uint64_t>(b.oldest, val->birth_ns);
                    ++b.seen;
                    if (b.sample.size() < kReservoir) {

@@ -79,6 +79,12 @@ UnwindMaps::~UnwindMaps() {
 }
 
 std::optional<uint32_t> UnwindMaps::load_table(std::span<const uint64_t> words, std::string* error) {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(retired_, [&](const auto& r) {
+    if (now - r.second < std::chrono::seconds(2)) return false;
+    runs_.give_back(r.first);
+    return true;
+  });
   std::optional<uint32_t> first;
   if (words.size() <= UINT32_MAX) first = runs_.take(static_cast<uint32_t>(words.size()));
   if (!first) {
@@ -92,7 +98,7 @@ std::optional<uint32_t> UnwindMaps::load_table(std::span<const uint64_t> words, 
   return first;
 }
 
-void UnwindMaps::drop_table(uint32_t table) { runs_.give_back(table); }
+void UnwindMaps::drop_table(uint32_t table) { retired_.emplace_back(table, std::chrono::steady_clock::now()); }
 
 bool UnwindMaps::set_space(pid_t pid, const ls_unwind_space& space) {
   const uint32_t tgid = static_cast<uint32_t>(pid);

@@ -9,10 +9,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "probes/bpf_object.h"
 
@@ -52,13 +55,17 @@ class UnwindMaps {
   void clear_space(pid_t pid);
 
   uint64_t table_bytes() const { return runs_.words_taken() * sizeof(uint64_t); }
-  size_t tables() const { return runs_.runs_taken(); }
+  size_t tables() const { return runs_.runs_taken() - retired_.size(); }
 
  private:
   const BpfObject& object_;
   uint64_t* words_ = nullptr;  // unwind_words, mapped
   size_t mapped_bytes_ = 0;
   WordRuns runs_;  // of unwind_words, one per table
+  // Tables dropped, and when: a walk that read a handle before its drop
+  // may still be reading (uprobe programs can be preempted), so a run is
+  // handed out again only a while after.
+  std::vector<std::pair<uint32_t, std::chrono::steady_clock::time_point>> retired_;
 };
 
 }  // namespace leakscope

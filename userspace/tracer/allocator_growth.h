@@ -40,8 +40,11 @@
 // mapping libc makes for itself (pthread_create's thread stacks) reads the
 // same when that code uses %rbp as a register. With the heap kind on those
 // are taken for the allocator's growth (with --kinds brk or mmap alone
-// they are judged). Once stacks are unwound with CFI they reach the
-// program, rule 1 decides alone, and both are judged again.
+// they are judged). Stacks walked by CFI reach the program, and rule 1
+// decides; rule 2 still meets the stacks walked by frame pointer (a
+// process before its unwind tables load) and CFI walks cut inside libc.
+// Under --sample N nothing is growth (the judge's call): the heap kind may
+// have sampled none of the blocks a growth was for.
 #pragma once
 
 #include <cstddef>

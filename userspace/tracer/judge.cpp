@@ -18,8 +18,10 @@ void Judge::judge(TickView& view, const ImageTable& images, const Timeline& time
     bool fresh = !image->exited() || image->exited_at == view.t;
     if (!fresh) continue;  // an exited process keeps its last verdict
     // The allocator's growth is the footprint of the heap stacks it
-    // serves, never a verdict of its own.
-    if (auto growth = allocator_growth(row, *image, stacks)) {
+    // serves, never a verdict of its own. Not under --sample N: the heap
+    // kind may then have sampled none of the blocks a growth was for (a
+    // few big mmap'd ones), and the growth is the only sign of their leak.
+    if (auto growth = config_.kernel.sample_every > 1 ? std::nullopt : allocator_growth(row, *image, stacks)) {
       view.allocator_growth[key_of(row)] = *growth;
       view.verdicts.erase(key_of(row));
       continue;

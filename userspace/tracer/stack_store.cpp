@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <string_view>
+#include <tuple>
 
 namespace leakscope {
 
@@ -108,6 +109,58 @@ std::vector<uint64_t> StackStore::unwind_fault(pid_t pid, const FaultEvent& e) {
   snapshot.stack = e.stack_bytes;
   snapshot.hijacked.assign(e.hijacked.begin(), e.hijacked.end());
   return symbolizer_.unwind(pid, snapshot, LS_MAX_STACK_DEPTH);
+}
+
+void StackStore::fold_frame_pointer_rows(std::vector<LedgerRow>& rows) {
+  auto walked_by_fp = [](const LedgerRow& r) { return r.fp_walked && r.stack_id >= 0 && r.stack_id < kUserStackBase; };
+  if (std::none_of(rows.begin(), rows.end(), walked_by_fp)) return;
+  auto stack = [this](int32_t id) -> const std::vector<uint64_t>& {
+    auto it = kernel_addresses_.find(id);
+    if (it == kernel_addresses_.end()) it = kernel_addresses_.emplace(id, kernel_.read_stack(id)).first;
+    return it->second;
+  };
+  using Group = std::tuple<TraceId, Kind, uint32_t>;
+  std::map<Group, std::vector<size_t>> walked_by_cfi;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (!rows[i].fp_walked && rows[i].stack_id >= 0 && rows[i].stack_id < kUserStackBase)
+      walked_by_cfi[{rows[i].trace_id, rows[i].kind, rows[i].fn}].push_back(i);
+  std::vector<bool> folded(rows.size(), false);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!walked_by_fp(rows[i])) continue;
+    auto group = walked_by_cfi.find({rows[i].trace_id, rows[i].kind, rows[i].fn});
+    if (group == walked_by_cfi.end()) continue;
+    const std::vector<uint64_t>& prefix = stack(rows[i].stack_id);
+    if (prefix.empty()) continue;
+    size_t twin = rows.size(), twins = 0;
+    for (size_t j : group->second) {
+      if (rows[j].stack_id == rows[i].stack_id) {  // the same frames both ways
+        twin = j;
+        twins = 1;
+        break;
+      }
+      const std::vector<uint64_t>& full = stack(rows[j].stack_id);
+      if (full.size() > prefix.size() && std::equal(prefix.begin(), prefix.end(), full.begin())) {
+        twin = j;
+        ++twins;
+      }
+    }
+    if (twins != 1) continue;
+    LedgerValue& into = rows[twin].value;
+    const LedgerValue& from = rows[i].value;
+    into.live_bytes += from.live_bytes;
+    into.live_objects += from.live_objects;
+    into.allocs += from.allocs;
+    into.frees += from.frees;
+    into.bytes_allocated += from.bytes_allocated;
+    into.first_ns = std::min(into.first_ns, from.first_ns);
+    if (rows[twin].counted_objects >= 0 && rows[i].counted_objects >= 0)
+      rows[twin].counted_objects += rows[i].counted_objects;
+    folded[i] = true;
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (!folded[i]) rows[kept++] = std::move(rows[i]);
+  rows.resize(kept);
 }
 
 void StackStore::forget(TraceId id) {

@@ -67,6 +67,14 @@ class StackStore {
   // memset) dropped from the top.
   int32_t fault_stack(pid_t pid, const FaultEvent& event);
 
+  // Folds each heap row whose stack was walked by frame pointer (the
+  // process had no unwind tables yet) into the row of the same image, kind
+  // and function walked by CFI whose stack begins with it, when exactly one
+  // does: one call site, seen before and after its tables loaded (the FP
+  // walk stops where frame pointers do, e.g. in libc's start code). Rows
+  // with no such twin stay as they are.
+  void fold_frame_pointer_rows(std::vector<LedgerRow>& rows);
+
   // Drops the frames kept for an image that is forgotten.
   void forget(TraceId id);
 
@@ -80,6 +88,8 @@ class StackStore {
   size_t max_user_stacks_;
   std::map<std::pair<TraceId, int32_t>, Resolved> frames_;
   std::map<std::vector<uint64_t>, int32_t> user_ids_;
+  // Kernel stacks read for folding; an id names the same frames all session.
+  std::map<int32_t, std::vector<uint64_t>> kernel_addresses_;
   std::vector<std::vector<uint64_t>> user_stacks_;  // index: id - kUserStackBase
 };
 

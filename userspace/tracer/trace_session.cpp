@@ -119,6 +119,7 @@ void TraceSession::tick(double t) {
     log_warn("cannot read the ledger this tick");
     return;
   }
+  stacks_.fold_frame_pointer_rows(*rows);
   images_.close_ended(*rows);
   ledgers_.release_gone_pages();
   for (LedgerRow& row : ledgers_.rows()) rows->push_back(row);

@@ -6,6 +6,28 @@
 
 namespace leakscope {
 
+namespace {
+
+// What a process's unwind space is made from: every executable mapping
+// where it lies and what it maps (anonymous JIT code that comes later, a
+// library loaded again elsewhere, the [uprobes] page), hashed.
+uint64_t executable_signature(const AddressSpace& space) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  for (const Mapping& m : space.mappings()) {
+    const MapEntry& e = m.entry;
+    if (!e.executable()) continue;
+    for (uint64_t v : {e.start, e.end, e.offset, uint64_t{e.dev_major} << 32 | e.dev_minor, e.inode}) mix(v);
+  }
+  return h;
+}
+
+std::string module_key(const MapEntry& e) {
+  return std::to_string(e.dev_major) + ":" + std::to_string(e.dev_minor) + ":" + std::to_string(e.inode);
+}
+
+}  // namespace
+
 std::optional<uint64_t> mapping_bias(const MapEntry& entry, const std::vector<ElfFile::Segment>& segments) {
   // The loader maps a segment from its offset rounded down to a page: the
   // mapping's offset lies in that page or in the segment's bytes. Executable
@@ -32,8 +54,7 @@ UnwindTables::UnwindTables(Kernel& kernel, AddressSpaces& spaces, Compiler compi
 UnwindTables::~UnwindTables() { spaces_.remove_read_hook(hook_); }
 
 UnwindTables::Module& UnwindTables::module_for(pid_t pid, const MapEntry& entry) {
-  const std::string key = std::to_string(entry.dev_major) + ":" + std::to_string(entry.dev_minor) + ":" +
-                          std::to_string(entry.inode);
+  const std::string key = module_key(entry);
   if (auto it = modules_.find(key); it != modules_.end()) return it->second;
   Module& module = modules_[key];
   const std::string path = open_(pid, entry);
@@ -47,7 +68,11 @@ UnwindTables::Module& UnwindTables::module_for(pid_t pid, const MapEntry& entry)
   }
   auto table = kernel_.load_unwind_table(*words, &error);
   if (!table) {
-    log_warn(entry.path + ": unwind table not loaded, walked by frame pointer: " + error);
+    // Said once (a host under --all may map many modules); -v names each.
+    const std::string what = entry.path + ": unwind table not loaded, walked by frame pointer: " + error;
+    if (!warned_full_) log_warn(what + " (further modules: -v)");
+    else log_verbose(what);
+    warned_full_ = true;
     return module;
   }
   module.table = *table;
@@ -59,39 +84,44 @@ UnwindTables::Module& UnwindTables::module_for(pid_t pid, const MapEntry& entry)
 void UnwindTables::update(pid_t pid, const AddressSpace& space) {
   auto [it, fresh] = spaces_used_.try_emplace(pid);
   Space& used = it->second;
-  if (!fresh && used.code_generation == space.code_generation()) return;
-  used.code_generation = space.code_generation();
+  const uint64_t signature = executable_signature(space);
+  if (!fresh && used.signature == signature) return;
+  used.signature = signature;
 
-  ls_unwind_space kernel_space{};
+  // Past the unwinder's limit, the mappings with a table (where walks
+  // start: libc, the program) and the trampoline are kept before code
+  // without one.
+  std::vector<ls_unwind_mapping> mappings;
   std::set<std::string> modules;
-  size_t skipped = 0;
   for (const Mapping& m : space.mappings()) {
     const MapEntry& e = m.entry;
     if (!e.executable()) continue;
-    if (kernel_space.count >= LS_MAX_UNWIND_MAPPINGS) {
-      ++skipped;
-      continue;
-    }
     ls_unwind_mapping out{e.start, e.end, 0, LS_UNWIND_NO_TABLE, 0};
     if (e.path == "[uprobes]") {
       out.table = LS_UNWIND_TRAMPOLINE;
     } else if (e.file_backed()) {
       Module& module = module_for(pid, e);
-      const std::string key = std::to_string(e.dev_major) + ":" + std::to_string(e.dev_minor) + ":" +
-                              std::to_string(e.inode);
       module.users.insert(pid);
-      modules.insert(key);
+      modules.insert(module_key(e));
       if (auto bias = mapping_bias(e, module.segments); bias && module.table != LS_UNWIND_NO_TABLE) {
         out.bias = *bias;
         out.table = module.table;
       }
     }
-    kernel_space.mappings[kernel_space.count++] = out;
+    mappings.push_back(out);
   }
-  if (skipped)
-    log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(skipped) +
+  if (mappings.size() > LS_MAX_UNWIND_MAPPINGS) {
+    std::stable_partition(mappings.begin(), mappings.end(),
+                          [](const ls_unwind_mapping& m) { return m.table != LS_UNWIND_NO_TABLE; });
+    log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(mappings.size() - LS_MAX_UNWIND_MAPPINGS) +
                 " executable mappings past the unwinder's " + std::to_string(LS_MAX_UNWIND_MAPPINGS) +
-                ": return addresses there end its stacks");
+                " (those without a table): return addresses there end its stacks");
+    mappings.resize(LS_MAX_UNWIND_MAPPINGS);
+    std::sort(mappings.begin(), mappings.end(),
+              [](const ls_unwind_mapping& a, const ls_unwind_mapping& b) { return a.start < b.start; });
+  }
+  ls_unwind_space kernel_space{};
+  for (const ls_unwind_mapping& m : mappings) kernel_space.mappings[kernel_space.count++] = m;
   if (!kernel_.set_unwind_space(pid, kernel_space))
     log_verbose("PID " + std::to_string(pid) + ": no unwind space (map full): walked by frame pointer");
   // Modules it no longer maps (a dlclose, an exec) go after the new space

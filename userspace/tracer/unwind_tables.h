@@ -6,8 +6,9 @@
 // of them is forgotten. Each process observed gets an unwind space: its
 // executable mappings, sorted, each with its module's table and bias (or
 // none: JIT code and the vDSO, walked by frame pointer). Spaces follow the
-// address spaces' reads: a process whose code changed (a dlopen, an exec)
-// gets a new space on the next read of its maps. A module that cannot be
+// address spaces' reads: a process whose executable mappings changed (a
+// dlopen, an exec, new JIT code) gets a new space on the next read of its
+// maps. A module that cannot be
 // compiled or loaded is kept as such (walked by frame pointer), said once.
 //
 // Not thread-safe: the trace loop's thread makes every call.
@@ -44,8 +45,8 @@ class UnwindTables {
   UnwindTables(const UnwindTables&) = delete;
   UnwindTables& operator=(const UnwindTables&) = delete;
 
-  // Gives `pid` the tables of the code `space` holds, unless its code is
-  // what it was at the last update.
+  // Gives `pid` the tables of the code `space` holds, unless its
+  // executable mappings are what they were at the last update.
   void update(pid_t pid, const AddressSpace& space);
   // The process is gone: its space goes, and the tables no one else uses.
   void forget(pid_t pid);
@@ -66,7 +67,7 @@ class UnwindTables {
     uint64_t bytes = 0;
   };
   struct Space {
-    uint64_t code_generation = 0;
+    uint64_t signature = 0;  // of the executable mappings it was made from
     std::set<std::string> modules;  // keys of modules_
   };
 
@@ -81,6 +82,7 @@ class UnwindTables {
   size_t hook_ = 0;
   std::map<std::string, Module> modules_;  // by "dev:inode"
   std::map<pid_t, Space> spaces_used_;
+  bool warned_full_ = false;  // a table was refused: said once
 };
 
 // The module bias of `entry` (address = ELF virtual address + bias), from
