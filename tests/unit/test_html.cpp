@@ -357,7 +357,9 @@ BrowserRun run_chromium(const std::string& chromium, const fs::path& dir, const 
   fs::path profile = dir / ("profile-" + std::to_string(++run));
   fs::create_directories(profile);
   fs::path out = dir / ("out-" + std::to_string(run)), err = dir / ("err-" + std::to_string(run));
-  std::string cmd = "timeout 30 '" + chromium +
+  // A bound, not a timing: a page renders in a second or two, but chromium
+  // starting beside the e2e suite on 2 busy cores took over 30 s once.
+  std::string cmd = "timeout 120 '" + chromium +
                     "' --headless --no-sandbox --disable-gpu --disable-dev-shm-usage "
                     "--disable-background-networking --disable-component-update --disable-sync "
                     "--no-first-run --no-default-browser-check --disable-extensions "
