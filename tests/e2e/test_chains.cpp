@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "services.h"
 
 using namespace e2e;
 using nlohmann::json;
@@ -62,14 +63,7 @@ Traced trace(const std::string& fixture, const std::vector<std::string>& fixture
 std::string disassembly(const std::string& binary, const std::string& function) {
   std::string cmd = "objdump -d --no-show-raw-insn --disassemble='" + function + "' '" + binary +
                     "' 2>/dev/null";
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    ::pclose(p);
-  }
-  return out;
+  return run_command(cmd).second;
 }
 
 class ChainE2E : public ::testing::TestWithParam<std::string> {

@@ -42,6 +42,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "services.h"
 
 using namespace e2e;
 using nlohmann::json;
@@ -57,14 +58,7 @@ std::string debian_python() {
 
 // The interpreter's build id, from `readelf -n`.
 std::string build_id(const std::string& binary) {
-  std::string cmd = "readelf -n '" + binary + "' 2>/dev/null";
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    ::pclose(p);
-  }
+  const std::string out = run_command("readelf -n '" + binary + "' 2>/dev/null").second;
   const std::string key = "Build ID: ";
   auto at = out.find(key);
   if (at == std::string::npos) return "";
