@@ -30,6 +30,10 @@ enum ls_kind {
 	 * so that no kernel kind takes its number. */
 	LS_KIND_RSS_USERSPACE = 5,
 	LS_KIND_FAULT = 6,
+	/* Userspace's js: live JS objects per JavaScript stack, from V8's
+	 * sampling heap profiler over the DevTools protocol (never in a
+	 * kernel map; the kernel side ignores its bit). */
+	LS_KIND_JS_USERSPACE = 7,
 	LS_KIND__COUNT,
 };
 

@@ -25,7 +25,8 @@ struct AlertSubject {
   std::string cgroup;        // cgroup v2 path, "" when unknown
   std::string container_id;  // "" when not in a container
   Kind kind = Kind::Heap;
-  std::vector<Frame> frames;  // leak site first
+  std::vector<Frame> frames;  // innermost first
+  size_t leak_site = 0;       // index in frames of the leak site (see StackEntry::leak_site)
   double rate = 0;            // growth per second
   std::string rate_unit;      // "bytes/s" or "objects/s"
   int64_t live_bytes = 0;

@@ -16,10 +16,11 @@ static_assert(static_cast<uint32_t>(Kind::Timerfd) == LS_KIND_TIMERFD);
 static_assert(static_cast<uint32_t>(Kind::Epoll) == LS_KIND_EPOLL);
 static_assert(static_cast<uint32_t>(Kind::Rss) == LS_KIND_RSS_USERSPACE);
 static_assert(static_cast<uint32_t>(Kind::Fault) == LS_KIND_FAULT);
+static_assert(static_cast<uint32_t>(Kind::Js) == LS_KIND_JS_USERSPACE);
 
 namespace {
 constexpr std::array<std::string_view, LS_KIND__COUNT> kKindNames = {
-    "heap", "mmap", "brk", "timerfd", "epoll", "rss", "fault"};
+    "heap", "mmap", "brk", "timerfd", "epoll", "rss", "fault", "js"};
 static_assert(kKindNames.back() != "", "a name for every kind");
 }  // namespace
 
@@ -50,6 +51,7 @@ std::string origin_name(Kind kind, uint32_t fn) {
     case Kind::Epoll: return "epoll_ctl ADD";
     case Kind::Rss: return "process memory";
     case Kind::Fault: return "page fault (first touch)";
+    case Kind::Js: return "JS objects (sampled)";
   }
   return "unknown";
 }

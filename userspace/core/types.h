@@ -13,8 +13,9 @@ namespace leakscope {
 // Heap to Epoll and Fault are counted by the BPF side; Rss is a process's
 // anonymous resident memory, sampled from /proc under --all (its number is
 // reserved there); Fault is anonymous memory first touched (page faults) per
-// stack, still resident.
-enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4, Rss = 5, Fault = 6 };
+// stack, still resident; Js is live JavaScript objects per JS allocation
+// stack, sampled by V8's heap profiler (runtimes/), never by the kernel.
+enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4, Rss = 5, Fault = 6, Js = 7 };
 
 std::string_view kind_name(Kind kind);
 std::optional<Kind> parse_kind(std::string_view name);
@@ -89,6 +90,7 @@ struct Frame {
   std::string function;        // demangled; empty when unknown
   std::string file;            // source file from DWARF; empty when unknown
   int line = 0;                // 0 when unknown
+  int column = 0;              // JS frames: 1-based column; 0 when unknown
   std::string module;          // path of the mapped object, "[jit]", "[unknown]"
   uint64_t module_offset = 0;  // file offset inside `module`
   std::string build_id;        // of `module`, hex; empty when unknown

@@ -226,6 +226,8 @@ const KindThresholds& DetectorOptions::for_kind(Kind kind) const {
       return rss;
     case Kind::Fault:
       return fault;
+    case Kind::Js:
+      return js;
   }
   return heap;
 }

@@ -29,6 +29,7 @@ struct DetectorOptions {
   KindThresholds epoll{0.2};
   KindThresholds rss{4096};
   KindThresholds fault{4096};
+  KindThresholds js{1024};
   const KindThresholds& for_kind(Kind kind) const;
   KindThresholds& thresholds_for(Kind kind) {
     return const_cast<KindThresholds&>(static_cast<const DetectorOptions*>(this)->for_kind(kind));

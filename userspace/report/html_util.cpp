@@ -137,7 +137,7 @@ std::string time_label(double seconds) {
 
 bool kind_in_bytes(Kind kind) {
   return kind == Kind::Heap || kind == Kind::Mmap || kind == Kind::Brk || kind == Kind::Rss ||
-         kind == Kind::Fault;
+         kind == Kind::Fault || kind == Kind::Js;
 }
 
 std::string frame_name(const Frame& frame) {

@@ -46,7 +46,12 @@ struct StackEntry {
   uint64_t bytes_allocated = 0;
   double growth_bytes_per_sec = 0;
   double growth_objects_per_sec = 0;
-  std::vector<Frame> frames;  // leak site (the allocator's caller) first
+  std::vector<Frame> frames;  // innermost first: the allocator's caller, or the JS function that allocated
+  // Index in `frames` of the leak site: 0 (the allocator's caller) for
+  // native stacks; for js stacks the first frame of the user's own code
+  // (not node:internal/*, not node_modules), the frames inside the runtime
+  // and libraries above it kept. Every format marks it.
+  size_t leak_site = 0;
   // The walk was cut at an address that is not code (tracer/stack_store.h):
   // callers beyond the last frame exist but are unknown. Every format shows
   // it, so that a short stack is not read as the whole story.

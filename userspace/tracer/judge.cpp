@@ -40,7 +40,9 @@ void Judge::judge(TickView& view, const ImageTable& images, const Timeline& time
     s.cgroup = image->cgroup;
     s.container_id = image->container_id;
     s.kind = row.kind;
-    s.frames = stacks.frames(row.trace_id, image->pid(), row.stack_id);
+    const StackStore::Resolved& stack = stacks.resolved(row.trace_id, image->pid(), row.stack_id);
+    s.frames = stack.frames;
+    s.leak_site = stack.leak_site;
     s.rate = a.evidence.rate;
     s.rate_unit = std::string(a.evidence.unit);
     s.live_bytes = row.value.live_bytes;

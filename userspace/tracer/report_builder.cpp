@@ -109,6 +109,7 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
     const StackStore::Resolved& stack = src.stacks.resolved(s.trace_id, s.pid, s.stack_id);
     s.frames = stack.frames;
     s.truncated = stack.truncated;
+    s.leak_site = stack.leak_site;
     for (const Frame& f : s.frames) {
       ++r.health.total_frames;
       if (f.function.empty()) ++r.health.unknown_frames;

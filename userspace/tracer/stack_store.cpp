@@ -163,7 +163,31 @@ void StackStore::fold_frame_pointer_rows(std::vector<LedgerRow>& rows) {
   rows.resize(kept);
 }
 
+int32_t StackStore::intern_named(TraceId id, std::vector<Frame> frames, size_t leak_site) {
+  if (frames.empty()) return LS_STACK_UNKNOWN;
+  std::string identity;
+  for (const Frame& f : frames) {
+    identity += f.function;
+    identity += '\0';
+    identity += f.file;
+    identity += '\0';
+    identity += std::to_string(f.line) + ':' + std::to_string(f.column) + '\n';
+  }
+  auto key = std::make_pair(id, std::move(identity));
+  if (auto it = named_ids_.find(key); it != named_ids_.end()) return it->second;
+  if (named_ids_.size() >= max_user_stacks_ || next_named_id_ == INT32_MAX) return LS_STACK_UNKNOWN;
+  const int32_t stack_id = next_named_id_++;
+  named_ids_.emplace(std::move(key), stack_id);
+  Resolved r;
+  r.leak_site = std::min(leak_site, frames.size() - 1);
+  r.frames = std::move(frames);
+  frames_[{id, stack_id}] = std::move(r);
+  return stack_id;
+}
+
 void StackStore::forget(TraceId id) {
+  for (auto it = named_ids_.lower_bound({id, std::string()}); it != named_ids_.end() && it->first.first == id;)
+    it = named_ids_.erase(it);
   for (auto it = frames_.lower_bound({id, INT32_MIN}); it != frames_.end() && it->first.first == id;)
     it = frames_.erase(it);
 }

@@ -29,6 +29,8 @@
 namespace leakscope {
 
 inline constexpr int32_t kUserStackBase = 1 << 24;
+// Stacks whose frames came named (a runtime's profiler: JS stacks).
+inline constexpr int32_t kNamedStackBase = 1 << 25;
 
 class StackStore {
  public:
@@ -41,6 +43,7 @@ class StackStore {
   struct Resolved {
     std::vector<Frame> frames;
     bool truncated = false;
+    size_t leak_site = 0;  // index in frames (see StackEntry::leak_site)
   };
 
   // Stack `stack_id` in image `id` of process `pid`.
@@ -52,6 +55,11 @@ class StackStore {
 
   // The id of a composed stack (LS_STACK_UNKNOWN for an empty one).
   int32_t intern(std::vector<uint64_t> addresses);
+  // The id of a stack of image `id` whose frames a runtime named (a JS
+  // allocation stack), innermost first, with the index of its leak site.
+  // The same frames in the same image get the same id; LS_STACK_UNKNOWN
+  // for an empty stack, or past `max_user_stacks` named stacks.
+  int32_t intern_named(TraceId id, std::vector<Frame> frames, size_t leak_site);
   // Return addresses behind any stack id, innermost first.
   std::vector<uint64_t> addresses(int32_t stack_id) const;
 
@@ -91,6 +99,10 @@ class StackStore {
   // Kernel stacks read for folding; an id names the same frames all session.
   std::map<int32_t, std::vector<uint64_t>> kernel_addresses_;
   std::vector<std::vector<uint64_t>> user_stacks_;  // index: id - kUserStackBase
+  // Named stacks by image and their frames' identity (function, file, line,
+  // column of each); their frames are in frames_. Ids are never reused.
+  std::map<std::pair<TraceId, std::string>, int32_t> named_ids_;
+  int32_t next_named_id_ = kNamedStackBase;
 };
 
 }  // namespace leakscope
