@@ -24,6 +24,7 @@
 #include "alerts/dispatcher.h"
 #include "alerts/tracker.h"
 #include "core/errors.h"
+#include "js_stack.h"
 
 using namespace leakscope;
 using Clock = std::chrono::system_clock;
@@ -515,4 +516,80 @@ TEST(AlertDispatcherTest, FansOutToEverySink) {
     std::string text = read_file(dir.path / name);
     EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << name;
   }
+}
+
+// A js alert: the journald fields and the Alertmanager label name the leak
+// site, the stack marks it.
+TEST(AlertSinkJournaldTest, JsAlertNamesItsLeakSite) {
+  TempDir dir;
+  auto sock_path = dir.path / "journal.sock";
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::setenv("LEAKSCOPE_JOURNAL_SOCKET", sock_path.c_str(), 1);
+  auto sink = make_sink("journald");
+  ::unsetenv("LEAKSCOPE_JOURNAL_SOCKET");
+  AlertRecord record;
+  record.subject = leak_subject();
+  record.subject.comm = "node";
+  record.subject.kind = Kind::Js;
+  record.subject.frames = js_test::js_frames();
+  record.subject.leak_site = js_test::kJsLeakSite;
+  record.state = AlertState::Firing;
+  std::string error;
+  ASSERT_TRUE(sink->deliver(record, &error)) << error;
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1);
+  std::string buf(1 << 20, '\0');
+  ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+  ::close(fd);
+  ASSERT_GT(n, 0);
+  buf.resize(static_cast<size_t>(n));
+  auto f = parse_journal(buf);
+  EXPECT_EQ(f["LEAKSCOPE_KIND"], "js");
+  EXPECT_EQ(f["LEAKSCOPE_LEAK_SITE"], "handler (/srv/app/app.js:42:13)");
+  EXPECT_NE(f["MESSAGE"].find("js at handler (app.js:42:13)"), std::string::npos) << f["MESSAGE"];
+  EXPECT_EQ(f["LEAKSCOPE_STACK"],
+            "push (node:internal/fixed_queue:98:17)\n"
+            "handler (/srv/app/app.js:42:13)  <- leak site\n"
+            "(anonymous) (/srv/app/node_modules/express/lib/router/layer.js:95:5)");
+}
+
+TEST(AlertSinkAlertmanagerTest, JsAlertLabelsItsLeakSite) {
+  httplib::Server server;
+  std::mutex mu;
+  std::vector<std::string> bodies;
+  server.Post("/api/v2/alerts", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    bodies.push_back(req.body);
+    res.status = 200;
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread th([&] { server.listen_after_bind(); });
+  auto sink = make_sink("alertmanager:http://127.0.0.1:" + std::to_string(port));
+  AlertRecord record;
+  record.subject = leak_subject();
+  record.subject.kind = Kind::Js;
+  record.subject.frames = js_test::js_frames();
+  record.subject.leak_site = js_test::kJsLeakSite;
+  record.state = AlertState::Firing;
+  std::string error;
+  const bool ok = sink->deliver(record, &error);
+  server.stop();
+  th.join();
+  ASSERT_TRUE(ok) << error;
+  ASSERT_EQ(bodies.size(), 1u);
+  auto a = nlohmann::json::parse(bodies[0]).at(0);
+  EXPECT_EQ(a["labels"]["kind"], "js");
+  EXPECT_EQ(a["labels"]["leak_site"], "handler (app.js:42)");
+  EXPECT_NE(a["annotations"]["summary"].get<std::string>().find("js at handler (app.js:42:13)"),
+            std::string::npos);
+  EXPECT_NE(a["annotations"]["description"].get<std::string>().find(
+                "\nhandler (/srv/app/app.js:42:13)  <- leak site\n"),
+            std::string::npos)
+      << a["annotations"]["description"];
 }

@@ -6,6 +6,7 @@
 
 #include "alerts/alert.h"
 #include "alerts/tracker.h"
+#include "js_stack.h"
 
 using namespace leakscope;
 using Clock = std::chrono::system_clock;
@@ -284,4 +285,63 @@ TEST(AlertRecordTest, JsonSurvivesInvalidUtf8) {
   r.subject.cmdline = {"x\xc3"};
   auto j = nlohmann::json::parse(alert_to_json(r));
   EXPECT_TRUE(j["comm"].is_string());
+}
+
+namespace {
+
+AlertSubject js_subject() {
+  AlertSubject s = subject(true);
+  s.comm = "node";
+  s.kind = Kind::Js;
+  s.frames = js_test::js_frames();
+  s.leak_site = js_test::kJsLeakSite;
+  s.rate = 20480;
+  return s;
+}
+
+}  // namespace
+
+// A js alert names its leak site (the app's handler), not the runtime's
+// frame that allocated.
+TEST(AlertRecordTest, JsSummaryAndJsonNameTheLeakSite) {
+  AlertRecord r;
+  r.subject = js_subject();
+  EXPECT_EQ(r.summary(), "leak in node (pid 42): +20.0 KiB/s js at handler (app.js:42:13)");
+  auto j = nlohmann::json::parse(alert_to_json(r));
+  EXPECT_EQ(j["kind"], "js");
+  EXPECT_EQ(j["leak_site"]["function"], "handler");
+  EXPECT_EQ(j["leak_site"]["file"], "/srv/app/app.js");
+  EXPECT_EQ(j["leak_site"]["line"], 42);
+  EXPECT_EQ(j["leak_site"]["column"], 13);
+  EXPECT_EQ(j["leak_site"]["index"], 1);
+  EXPECT_EQ(j["leak_site"]["module"], "[js]");
+  ASSERT_EQ(j["frames"].size(), 3u);
+  EXPECT_EQ(j["frames"][0]["display"], "push (node:internal/fixed_queue:98:17)");
+  EXPECT_EQ(j["frames"][1]["display"], "handler (/srv/app/app.js:42:13)");
+  EXPECT_EQ(j["frames"][2]["column"], 5);
+
+  // A leak site out of range: the first frame.
+  r.subject.leak_site = 3;
+  EXPECT_EQ(r.summary(), "leak in node (pid 42): +20.0 KiB/s js at push (node:internal/fixed_queue:98:17)");
+  EXPECT_EQ(nlohmann::json::parse(alert_to_json(r))["leak_site"]["index"], 0);
+
+  // Native alerts: the first frame, index 0, no column.
+  AlertRecord native;
+  native.subject = subject(true);
+  auto n = nlohmann::json::parse(alert_to_json(native));
+  EXPECT_EQ(n["leak_site"]["index"], 0);
+  EXPECT_FALSE(n["leak_site"].contains("column"));
+  EXPECT_FALSE(n["frames"][0].contains("column"));
+  EXPECT_EQ(n["frames"][0]["display"], "cache_put");
+}
+
+TEST(AlertFingerprintTest, JsFramesCountWithTheirFileNotTheirLine) {
+  const AlertSubject a = js_subject();
+  AlertSubject moved = a;  // code edited above: lines and columns move
+  moved.frames[1].line = 50;
+  moved.frames[1].column = 3;
+  EXPECT_EQ(alert_fingerprint(a), alert_fingerprint(moved));
+  AlertSubject other_file = a;  // the same anonymous function name elsewhere
+  other_file.frames[2].file = "/srv/app/node_modules/koa/lib/application.js";
+  EXPECT_NE(alert_fingerprint(a), alert_fingerprint(other_file));
 }

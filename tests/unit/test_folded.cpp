@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "js_stack.h"
 #include "report/formats.h"
 #include "report/model.h"
 
@@ -295,4 +296,22 @@ TEST(FoldedTest, TruncatedStacksStartAtAnUnknownCallersFrame) {
             "svc (7);heap;[...];main;remember_client 100\n"
             "svc (7);heap;main;remember_client 4096\n");
   expect_parseable(folded);
+}
+
+// JS frames: "function (file:line)", short file, no column; two anonymous
+// functions in two files stay two frames; a file from the target cannot
+// break the line.
+TEST(FoldedTest, JsFramesNamedWithTheirFileAndLine) {
+  Report r;
+  r.stacks.push_back(js_test::js_leak_stack());
+  const std::string folded = render_folded(r, FoldedWeight::LiveBytes);
+  EXPECT_EQ(stacks_of(folded),
+            "node (3131);js;(anonymous) (layer.js:95);handler (app.js:42);"
+            "push (node:internal/fixed_queue:98) 6291456\n");
+  expect_parseable(folded);
+
+  r.stacks[0].frames[2].file = "file:///srv/app/we;ird\nname.mjs";
+  EXPECT_EQ(stacks_of(render_folded(r, FoldedWeight::LiveBytes)),
+            "node (3131);js;(anonymous) (we:ird name.mjs:95);handler (app.js:42);"
+            "push (node:internal/fixed_queue:98) 6291456\n");
 }

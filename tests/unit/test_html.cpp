@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "js_stack.h"
 #include "report/formats.h"
 #include "report/html_flame.h"
 #include "report/html_util.h"
@@ -522,4 +523,57 @@ TEST(HtmlTest, RendersInHeadlessChromium) {
   std::cout << "[ artifact ] " << png.string() << "\n";
   // The rendered page next to it, for a look in a browser.
   std::ofstream(artifacts / "report.html") << html;
+}
+
+// A js stack: its headline, chart title and flame box are the app's
+// handler (frame 1), not the node:internal frame that allocated.
+TEST(HtmlTest, JsStackHeadlinesItsLeakSite) {
+  Report r;
+  r.host = "web-js";
+  r.generated_at = "2026-11-25T16:07:09Z";
+  StackEntry s = js_test::js_leak_stack();
+  s.history = {{0, 1 << 20, 1000}, {10, 3 << 20, 20000}, {20, 6 << 20, 50000}};
+  r.stacks.push_back(s);
+  const std::string page = render_html(r);
+
+  // The ranked table's leak site cell.
+  EXPECT_NE(page.find("<td class=\"site\"><div class=\"fn\">handler</div><div class=\"loc\" "
+                      "title=\"/srv/app/app.js:42:13\">app.js:42:13</div>"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("1 caller, 1 inner frame"), std::string::npos) << page;
+  EXPECT_NE(page.find("<li class=\"leak-site\"><code>handler</code>"), std::string::npos) << page;
+  EXPECT_NE(page.find("<li><code>push</code> <span class=\"loc\" "
+                      "title=\"node:internal/fixed_queue:98:17\">node:internal/fixed_queue:98:17</span></li>"),
+            std::string::npos)
+      << page;
+  EXPECT_EQ(page.find("\u00b7 [js]"), std::string::npos) << "no module for JS frames";
+  // The growth chart's title.
+  EXPECT_NE(page.find("<code title=\"handler\">handler</code><span class=\"muted\" "
+                      "style=\"font-weight:400;font-size:12px\">app.js:42:13</span>"),
+            std::string::npos)
+      << page;
+
+  // The flame graph: (anonymous) -> handler (the leak site) -> push on top.
+  html::FlameNode root = html::build_flame_tree(r);
+  ASSERT_EQ(root.children.size(), 1u);
+  const html::FlameNode& proc = root.children[0];
+  ASSERT_EQ(proc.children.size(), 1u);
+  const html::FlameNode& express = proc.children[0];
+  EXPECT_EQ(express.name, "(anonymous)");
+  EXPECT_FALSE(express.leak_site);
+  ASSERT_EQ(express.children.size(), 1u);
+  const html::FlameNode& handler = express.children[0];
+  EXPECT_EQ(handler.name, "handler");
+  EXPECT_TRUE(handler.leak_site);
+  ASSERT_EQ(handler.children.size(), 1u);
+  EXPECT_EQ(handler.children[0].name, "push");
+  EXPECT_FALSE(handler.children[0].leak_site);
+  EXPECT_NE(page.find("<g class=\"f site\" data-d=\"3\""), std::string::npos) << "handler's box, level 3";
+
+  // Two anonymous functions in two files are two boxes.
+  StackEntry other = s;
+  other.frames[2].file = "/srv/app/other.js";
+  r.stacks.push_back(other);
+  EXPECT_EQ(html::build_flame_tree(r).children[0].children.size(), 2u);
 }

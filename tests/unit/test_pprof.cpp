@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "js_stack.h"
 #include "report/formats.h"
 #include "report/model.h"
 #include "report/protobuf_writer.h"
@@ -423,4 +424,46 @@ TEST_F(PprofTest, TruncatedStacksEndInATruncatedFrame) {
   EXPECT_TRUE(has({"[truncated]"})) << traces.out;
   EXPECT_TRUE(has({"[no stack]"})) << "a stack not captured is told apart\n" << traces.out;
   EXPECT_TRUE(has({"main"})) << "a whole stack has no such frame\n" << traces.out;
+}
+
+// A js stack: each JS frame its own location (all have address 0), named
+// function and file with its line; the leak site as a label on the sample.
+TEST_F(PprofTest, JsFramesAndTheirLeakSiteLabel) {
+  Report r = sample_report();
+  r.stacks.push_back(js_test::js_leak_stack());
+  const fs::path file = write_profile(render_pprof(r));
+
+  const Result traces = pprof("-traces -sample_index=live_space", file);
+  ASSERT_EQ(traces.status, 0) << traces.err << traces.out;
+  const std::string& out = traces.out;
+  const size_t push = out.find("push");
+  const size_t handler = out.find("handler", push);
+  const size_t layer = out.find("(anonymous)", handler);
+  EXPECT_NE(push, std::string::npos) << out;
+  EXPECT_NE(handler, std::string::npos) << "leaf first: push, handler, (anonymous)\n" << out;
+  EXPECT_NE(layer, std::string::npos) << out;
+  EXPECT_NE(out.find("leak_site:  handler (/srv/app/app.js:42:13)\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("leak_site:", out.find("leak_site:") + 1), std::string::npos)
+      << "native stacks: their leaf is their leak site, no label\n"
+      << out;
+  EXPECT_NE(out.find("kind:  js\n"), std::string::npos) << out;
+
+  const Result raw = pprof("-raw", file);
+  ASSERT_EQ(raw.status, 0) << raw.err << raw.out;
+  EXPECT_NE(raw.out.find("handler /srv/app/app.js:42"), std::string::npos) << raw.out;
+  EXPECT_NE(raw.out.find("push node:internal/fixed_queue:98"), std::string::npos) << raw.out;
+  EXPECT_NE(raw.out.find("(anonymous) /srv/app/node_modules/express/lib/router/layer.js:95"),
+            std::string::npos)
+      << raw.out;
+  EXPECT_NE(raw.out.find("leak_site:[handler (/srv/app/app.js:42:13)]"), std::string::npos) << raw.out;
+  const size_t mappings = raw.out.find("\nMappings\n");
+  ASSERT_NE(mappings, std::string::npos) << raw.out;
+  EXPECT_EQ(raw.out.find("[js]", mappings), std::string::npos) << "no mapping for JS frames\n"
+                                                               << raw.out;
+
+  // The top entry by live bytes is the innermost frame (pprof's own rule);
+  // the label says where the leak is.
+  const Result top = pprof("-top -sample_index=live_space -tagfocus=kind=js", file);
+  ASSERT_EQ(top.status, 0) << top.err << top.out;
+  EXPECT_EQ(top_entry(top.out).first, "push") << top.out;
 }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/duration.h"
+#include "js_stack.h"
 #include "report/json.h"
 #include "report/model.h"
 #include "report/text.h"
@@ -170,4 +171,62 @@ TEST(ReportTest, TruncatedStacksSayCallersAreUnknown) {
   const nlohmann::json t = nlohmann::json::parse(render_json(r));
   EXPECT_EQ(t["stacks"][0]["truncated"], true);
   EXPECT_EQ(t["stacks"][1]["truncated"], false);
+}
+
+// A js stack: V8 allocated inside node:internal; the leak site is the app's
+// handler (frame 1), which the text shows and marks.
+TEST(ReportTest, TextShowsTheLeakSiteOfAJsStack) {
+  Report r = sample_report();
+  r.stacks.insert(r.stacks.begin(), js_test::js_leak_stack());
+  const std::string text = render_text(r, 10);
+  // Every frame, as function (file:line:column), the leak site marked.
+  EXPECT_NE(text.find("\n      push (node:internal/fixed_queue:98:17)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n    > handler (/srv/app/app.js:42:13)  <- leak site\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n      (anonymous) (/srv/app/node_modules/express/lib/router/layer.js:95:5)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("[[js]]"), std::string::npos) << "no module for JS frames";
+  EXPECT_NE(text.find("js via JS objects (sampled)"), std::string::npos) << text;
+  // Native stacks are not marked: their leak site is their first frame.
+  EXPECT_EQ(text.find("<- leak site", text.find("<- leak site") + 1), std::string::npos) << text;
+
+  // The table's line starts at the leak site.
+  const std::string table = render_table(r, 1);
+  EXPECT_NE(table.find("  \u2026 handler (app.js:42) <- (anonymous) (layer.js:95)\n"),
+            std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("push"), std::string::npos) << table;
+
+  // A leak site out of range falls back to the first frame.
+  r.stacks[0].leak_site = 7;
+  EXPECT_NE(render_table(r, 1).find("  push (node:internal/fixed_queue:98) <- handler (app.js:42)"),
+            std::string::npos)
+      << render_table(r, 1);
+  EXPECT_EQ(render_text(r, 1).find("leak site"), std::string::npos);
+}
+
+TEST(ReportTest, JsonCarriesTheLeakSiteAndColumns) {
+  Report r = sample_report();
+  r.stacks.insert(r.stacks.begin(), js_test::js_leak_stack());
+  const nlohmann::json j = nlohmann::json::parse(render_json(r));
+  const nlohmann::json& js = j["stacks"][0];
+  EXPECT_EQ(js["kind"], "js");
+  EXPECT_EQ(js["allocator"], "JS objects (sampled)");
+  EXPECT_EQ(js["leak_site"], 1);
+  const nlohmann::json& site = js["frames"][js["leak_site"].get<size_t>()];
+  EXPECT_EQ(site["function"], "handler");
+  EXPECT_EQ(site["file"], "/srv/app/app.js");
+  EXPECT_EQ(site["line"], 42);
+  EXPECT_EQ(site["column"], 13);
+  EXPECT_EQ(site["module"], "[js]");
+  EXPECT_EQ(js["frames"][0]["column"], 17);
+  // Native stacks: leak site 0, no column.
+  for (size_t i = 1; i < j["stacks"].size(); ++i) {
+    EXPECT_EQ(j["stacks"][i]["leak_site"], 0);
+    for (const auto& f : j["stacks"][i]["frames"]) EXPECT_FALSE(f.contains("column")) << f;
+  }
+  // Out of range: the first frame, as every format reads it.
+  r.stacks[0].leak_site = 9;
+  EXPECT_EQ(nlohmann::json::parse(render_json(r))["stacks"][0]["leak_site"], 0);
 }

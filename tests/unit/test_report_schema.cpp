@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "js_stack.h"
 #include "report/json.h"
 #include "report/model.h"
 
@@ -393,4 +394,31 @@ TEST(ReportSchemaTest, TruncatedNotABooleanFails) {
   nlohmann::json j = realistic_json();
   j["stacks"][1]["truncated"] = "yes";
   expect_invalid(j.dump(), "stacks/1/truncated");
+}
+
+// A js stack: kind "js", its leak site's index, JS frames with a column.
+TEST(ReportSchemaTest, JsStackIsValidAndDeclared) {
+  require_validator();
+  Report r = realistic_report();
+  r.stacks.push_back(js_test::js_leak_stack());
+  const std::string text = render_json(r);
+  const nlohmann::json j = nlohmann::json::parse(text);
+  const nlohmann::json& js = j["stacks"].back();
+  ASSERT_EQ(js["kind"], "js");
+  ASSERT_EQ(js["leak_site"], 1);
+  ASSERT_EQ(js["frames"][1]["column"], 13);
+  expect_valid(text);
+
+  std::ifstream in(schema_path());
+  const nlohmann::json schema = nlohmann::json::parse(in);
+  const nlohmann::json& frame = schema.at("$defs").at("frame").at("properties");
+  for (const auto& f : js["frames"])
+    for (const auto& [key, value] : f.items()) EXPECT_TRUE(frame.contains(key)) << key << " is not declared";
+
+  nlohmann::json bad = j;
+  bad["stacks"].back()["leak_site"] = -1;
+  expect_invalid(bad.dump(), "leak_site");
+  bad = j;
+  bad["stacks"].back()["frames"][1]["column"] = 0;
+  expect_invalid(bad.dump(), "column");
 }

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "report/frame_text.h"
 #include "report/units.h"
 
 namespace leakscope {
@@ -30,7 +31,18 @@ std::string_view object_noun(Kind kind) {
 
 std::string leak_site_text(const AlertSubject& s) {
   if (s.frames.empty()) return "[unknown]";
-  const Frame& f = s.frames.front();
+  const Frame& f = alert_leak_site(s);
+  // JS: "handler (app.js:42:13)": the function and its short file, line, column.
+  if (is_js_frame(f)) {
+    std::string out = js_function(f);
+    if (!f.file.empty()) {
+      out += " (" + js_short_file(f.file);
+      if (f.line > 0) out += ":" + std::to_string(f.line);
+      if (f.line > 0 && f.column > 0) out += ":" + std::to_string(f.column);
+      out += ")";
+    }
+    return out;
+  }
   std::string out = f.display_name();
   if (!f.file.empty()) {
     out += " (" + basename_of(f.file);
@@ -51,6 +63,19 @@ std::string hex(uint64_t v, int width) {
 }
 
 }  // namespace
+
+size_t alert_leak_site_index(const AlertSubject& subject) {
+  return leak_site_index(subject.frames, subject.leak_site);
+}
+
+const Frame& alert_leak_site(const AlertSubject& subject) {
+  return subject.frames.at(alert_leak_site_index(subject));
+}
+
+std::string alert_frame_text(const Frame& f) {
+  if (is_js_frame(f)) return js_frame_text(f);
+  return f.display_name();
+}
 
 std::string AlertRecord::summary() const {
   const AlertSubject& s = subject;
@@ -90,7 +115,11 @@ std::string alert_fingerprint(const AlertSubject& subject) {
   mix(subject.comm);
   mix(kind_name(subject.kind));
   for (const Frame& f : subject.frames) {
-    if (!f.function.empty())
+    if (is_js_frame(f))
+      // "(anonymous)" is everywhere: a JS function counts with its file
+      // (not its line, which moves with every edit above it).
+      mix(js_function(f) + " @ " + f.file);
+    else if (!f.function.empty())
       mix(f.function);
     else
       mix(basename_of(f.module.empty() ? std::string("[unknown]") : f.module) + "+0x" +
@@ -104,21 +133,26 @@ std::string alert_to_json(const AlertRecord& record) {
   const AlertSubject& s = record.subject;
   json frames = json::array();
   for (const Frame& f : s.frames) {
-    frames.push_back({{"address", "0x" + hex(f.address, 1)},
-                      {"function", nullable(f.function)},
-                      {"file", nullable(f.file)},
-                      {"line", f.line},
-                      {"module", nullable(f.module)},
-                      {"module_offset", "0x" + hex(f.module_offset, 1)},
-                      {"display", f.display_name()}});
+    json fj = {{"address", "0x" + hex(f.address, 1)},
+               {"function", nullable(f.function)},
+               {"file", nullable(f.file)},
+               {"line", f.line},
+               {"module", nullable(f.module)},
+               {"module_offset", "0x" + hex(f.module_offset, 1)},
+               {"display", alert_frame_text(f)}};
+    if (f.column > 0) fj["column"] = f.column;  // JS frames
+    frames.push_back(std::move(fj));
   }
-  json site = {{"function", nullptr}, {"file", nullptr}, {"line", 0}, {"module", nullptr}};
+  json site = {
+      {"function", nullptr}, {"file", nullptr}, {"line", 0}, {"module", nullptr}, {"index", 0}};
   if (!s.frames.empty()) {
-    const Frame& f = s.frames.front();
-    site = {{"function", f.display_name()},
+    const Frame& f = alert_leak_site(s);
+    site = {{"function", is_js_frame(f) ? js_function(f) : f.display_name()},
             {"file", nullable(f.file)},
             {"line", f.line},
-            {"module", nullable(f.module)}};
+            {"module", nullable(f.module)},
+            {"index", alert_leak_site_index(s)}};
+    if (f.column > 0) site["column"] = f.column;
   }
   json j = {
       {"schema_version", kAlertSchemaVersion},

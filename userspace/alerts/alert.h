@@ -44,12 +44,24 @@ struct AlertRecord {
   std::string starts_at;        // RFC 3339 UTC: when it started firing
   std::string ends_at;          // RFC 3339 UTC: resolution time, or a horizon while firing
   std::string generator_url;    // optional
-  std::string summary() const;  // one human line: "leak in svc (pid 42): +12 KiB/s heap at cache_put (cache.c:20)"
+  // One human line: "leak in svc (pid 42): +12 KiB/s heap at cache_put (cache.c:20)";
+  // js: "... js at handler (app.js:42:13)" (the leak site, not the runtime's frame).
+  std::string summary() const;
 };
 
 // Stable fingerprint of a subject: hex of a 64-bit hash over host, comm,
-// kind and the function names (or module+offset) of its frames.
+// kind and the function names (or module+offset) of its frames; a JS frame
+// counts with its file ("(anonymous)" names nothing alone).
 std::string alert_fingerprint(const AlertSubject& subject);
+
+// The leak site of a subject: frames[leak_site], or frames[0] when the index
+// is out of range. alert_leak_site needs a frame (throws on none).
+size_t alert_leak_site_index(const AlertSubject& subject);
+const Frame& alert_leak_site(const AlertSubject& subject);
+
+// A frame in one line of text: "handler (/srv/app/app.js:42:13)" for JS,
+// Frame::display_name() for native frames.
+std::string alert_frame_text(const Frame& frame);
 
 // The JSON object of an alert (jsonl sink, exec sink stdin); schema in README.
 std::string alert_to_json(const AlertRecord& record);

@@ -4,6 +4,7 @@
 
 #include "alerts/sinks.h"
 #include "core/errors.h"
+#include "report/frame_text.h"
 #include "report/units.h"
 
 namespace leakscope {
@@ -66,8 +67,17 @@ Endpoint parse_url(const std::string& url) {
 
 std::string stack_text(const AlertSubject& s) {
   std::string out;
-  for (const Frame& f : s.frames) {
+  const size_t site = s.frames.empty() ? 0 : alert_leak_site_index(s);
+  for (size_t i = 0; i < s.frames.size(); ++i) {
+    const Frame& f = s.frames[i];
     if (!out.empty()) out += "\n";
+    if (is_js_frame(f)) {
+      // "handler (/srv/app/app.js:42:13)"; marked when the runtime's frames
+      // come first.
+      out += alert_frame_text(f);
+      if (site > 0 && i == site) out += "  <- leak site";
+      continue;
+    }
     out += f.display_name();
     if (!f.file.empty()) {
       out += " (" + f.file;
@@ -77,6 +87,13 @@ std::string stack_text(const AlertSubject& s) {
     if (!f.module.empty() && !f.function.empty()) out += " in " + basename_of(f.module);
   }
   return out.empty() ? "[no stack]" : out;
+}
+
+// The leak_site label: the function (module+0xoffset when unknown); a JS
+// function with its short file and line, "handler (app.js:42)", since
+// "(anonymous)" alone names nothing.
+std::string site_label(const Frame& f) {
+  return is_js_frame(f) ? js_frame_short(f) : f.display_name();
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -121,7 +138,7 @@ class AlertmanagerSink : public Sink {
                    {"kind", kind_name(s.kind)},
                    {"fingerprint", fingerprint},
                    {"leak_site", s.frames.empty() ? std::string("[unknown]")
-                                                  : s.frames.front().display_name()}};
+                                                  : site_label(alert_leak_site(s))}};
     // An empty label value means "no label" to Alertmanager: leave those out.
     if (!s.host.empty()) labels["host"] = s.host;
     if (!s.comm.empty()) labels["comm"] = s.comm;

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "alerts/sinks.h"
+#include "report/frame_text.h"
 
 namespace leakscope {
 
@@ -36,8 +37,15 @@ void add_field(std::string& out, const char* key, const std::string& value) {
 
 std::string stack_text(const AlertSubject& s) {
   std::string out;
-  for (const Frame& f : s.frames) {
+  const size_t site = s.frames.empty() ? 0 : alert_leak_site_index(s);
+  for (size_t i = 0; i < s.frames.size(); ++i) {
+    const Frame& f = s.frames[i];
     if (!out.empty()) out += '\n';
+    if (is_js_frame(f)) {
+      out += alert_frame_text(f);  // "handler (/srv/app/app.js:42:13)"
+      if (site > 0 && i == site) out += "  <- leak site";
+      continue;
+    }
     out += f.display_name();
     if (!f.file.empty()) out += " (" + f.file + ":" + std::to_string(f.line) + ")";
   }
@@ -72,7 +80,7 @@ class JournaldSink : public Sink {
     add_field(msg, "LEAKSCOPE_COMM", s.comm);
     add_field(msg, "LEAKSCOPE_KIND", std::string(kind_name(s.kind)));
     add_field(msg, "LEAKSCOPE_LEAK_SITE",
-              s.frames.empty() ? std::string("[unknown]") : s.frames.front().display_name());
+              s.frames.empty() ? std::string("[unknown]") : alert_frame_text(alert_leak_site(s)));
     add_field(msg, "LEAKSCOPE_RATE", number(s.rate));
     add_field(msg, "LEAKSCOPE_RATE_UNIT", s.rate_unit);
     add_field(msg, "LEAKSCOPE_LIVE_BYTES", std::to_string(s.live_bytes));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "report/formats.h"
+#include "report/frame_text.h"
 
 namespace leakscope {
 
@@ -38,6 +39,9 @@ std::string sanitize(std::string_view name) {
 }
 
 std::string frame_name(const Frame& f) {
+  // JS: "handler (app.js:42)", so that "(anonymous)" in two files are two
+  // frames; its file comes from the target and is sanitized like the rest.
+  if (is_js_frame(f)) return sanitize(js_frame_short(f));
   return sanitize(f.function.empty() ? f.display_name() : f.function);
 }
 
@@ -82,7 +86,8 @@ std::string render_folded(const Report& report, FoldedWeight weight) {
     // the root end, so its leak site is not merged with a stack that truly
     // starts there.
     if (s.truncated) key += ";[...]";
-    // frames[0] is the leak site: folded stacks run root first.
+    // frames[0] is innermost (the leak site, or for js the runtime's frames
+    // above it): folded stacks run root first.
     for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it) {
       key += ';';
       key += frame_name(*it);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "report/formats.h"
+#include "report/frame_text.h"
 #include "report/html_assets.h"
 #include "report/html_chart.h"
 #include "report/html_flame.h"
@@ -37,9 +38,14 @@ std::string badge(Verdict v) {
   return "<span class=\"badge " + name + "\">" + name + "</span>";
 }
 
+// The frame the stack is reported at (for js, past the runtime's frames).
+const Frame& leak_site_frame(const StackEntry& s) {
+  return s.frames[leak_site_index(s.frames, s.leak_site)];
+}
+
 std::string leak_site_name(const StackEntry& s) {
   if (s.frames.empty()) return s.truncated ? "[...]" : "[stack not captured]";
-  return html::frame_name(s.frames.front());
+  return html::frame_name(leak_site_frame(s));
 }
 
 std::string rate_text(double rate, std::string_view unit) {
@@ -155,8 +161,8 @@ std::string flame_section(const Report& r) {
   html::FlameNode root = html::build_flame_tree(r);
   std::string out =
       "<section class=\"card\" id=\"flamegraph\">\n<h2>Live bytes by stack</h2>\n"
-      "<p class=\"lede\">Flame graph: callers at the bottom, leak sites (the allocator's callers) on "
-      "top; each box is as wide as the live bytes allocated under it. Red marks bytes held by stacks "
+      "<p class=\"lede\">Flame graph: callers at the bottom, leak sites (the allocator's callers; for "
+      "JavaScript, the app's own frame below the runtime's) on top; each box is as wide as the live bytes allocated under it. Red marks bytes held by stacks "
       "judged a leak, outlined boxes are their leak sites.<span class=\"js-only\"> Hover for details, "
       "click a box to zoom.</span></p>\n";
   if (root.bytes <= 0) {
@@ -187,7 +193,7 @@ std::string charts_section(const Report& r) {
     if (s.history.empty()) continue;
     ++shown;
     std::string rank = std::to_string(i + 1);
-    std::string loc = s.frames.empty() ? std::string() : html::frame_location(s.frames.front());
+    std::string loc = s.frames.empty() ? std::string() : html::frame_location(leak_site_frame(s));
     cards += "<div class=\"chartcard " + verdict_class(s.assessment.verdict) + "\">";
     cards += "<h3><a class=\"rank\" href=\"#stack-" + rank + "\">#" + rank + "</a>" +
              badge(s.assessment.verdict) + "<code title=\"" + escape(leak_site_name(s)) + "\">" +
@@ -230,13 +236,22 @@ std::string evidence_cell(const StackEntry& s) {
   return out;
 }
 
-std::string frame_item(const Frame& f) {
-  std::string out = "<li><code>" + escape(html::frame_name(f)) + "</code>";
+// The title of a frame's location: its whole file (JS: with line and column).
+std::string location_title(const Frame& f) {
+  if (is_js_frame(f)) return js_position(f);
+  return f.file.empty() ? f.module : f.file;
+}
+
+// `marked`: the leak site of a stack whose first frames are the runtime's.
+std::string frame_item(const Frame& f, bool marked) {
+  std::string out = marked ? "<li class=\"leak-site\"><code>" : "<li><code>";
+  out += escape(html::frame_name(f)) + "</code>";
   std::string loc = html::frame_location(f);
   std::string where = loc;
-  if (!f.module.empty()) where += (where.empty() ? "" : " \u00b7 ") + basename_of(f.module);
-  if (!where.empty()) out += " <span class=\"loc\" title=\"" + escape(f.file.empty() ? f.module : f.file) + "\">" +
+  if (!f.module.empty() && !is_js_frame(f)) where += (where.empty() ? "" : " \u00b7 ") + basename_of(f.module);
+  if (!where.empty()) out += " <span class=\"loc\" title=\"" + escape(location_title(f)) + "\">" +
                              escape(where) + "</span>";
+  if (marked) out += " <span class=\"mark\">&larr; leak site</span>";
   return out + "</li>";
 }
 
@@ -244,21 +259,26 @@ std::string site_cell(const StackEntry& s) {
   if (s.frames.empty())
     return s.truncated ? "<span class=\"muted\">[...] (callers unknown)</span>"
                        : "<span class=\"muted\">[stack not captured]</span>";
-  const Frame& site = s.frames.front();
+  // For js the leak site is the first frame of the user's code: the frames
+  // before it (node:internal, node_modules) are listed, not headlined.
+  const size_t at = leak_site_index(s.frames, s.leak_site);
+  const Frame& site = s.frames[at];
   std::string loc = html::frame_location(site);
   std::string out = "<div class=\"fn\">" + escape(html::frame_name(site)) + "</div>";
   std::string where = loc.empty() ? std::string("no source line") : loc;
-  if (!site.module.empty()) where += " \u00b7 " + basename_of(site.module);
-  out += "<div class=\"loc\" title=\"" + escape(site.file) + "\">" + escape(where) + "</div>";
+  if (!site.module.empty() && !is_js_frame(site)) where += " \u00b7 " + basename_of(site.module);
+  out += "<div class=\"loc\" title=\"" + escape(is_js_frame(site) ? js_position(site) : site.file) + "\">" +
+         escape(where) + "</div>";
   if (s.frames.size() > 1) {
+    const size_t caller_count = s.frames.size() - 1 - at;
     std::string callers;
-    for (size_t i = 1; i < s.frames.size() && i < 4; ++i)
-      callers += (i > 1 ? " &larr; " : "&larr; ") + escape(html::frame_name(s.frames[i]));
-    if (s.frames.size() > 4) callers += " &larr; ...";
-    out += "<details><summary>" + std::to_string(s.frames.size() - 1) + " caller" +
-           (s.frames.size() > 2 ? "s" : "") + " <span class=\"muted\">" + callers +
-           "</span></summary><ol>";
-    for (const Frame& f : s.frames) out += frame_item(f);
+    for (size_t i = at + 1; i < s.frames.size() && i < at + 4; ++i)
+      callers += (i > at + 1 ? " &larr; " : "&larr; ") + escape(html::frame_name(s.frames[i]));
+    if (s.frames.size() > at + 4) callers += " &larr; ...";
+    std::string summary = std::to_string(caller_count) + " caller" + (caller_count != 1 ? "s" : "");
+    if (at > 0) summary += ", " + std::to_string(at) + " inner frame" + (at > 1 ? "s" : "");
+    out += "<details><summary>" + summary + " <span class=\"muted\">" + callers + "</span></summary><ol>";
+    for (size_t i = 0; i < s.frames.size(); ++i) out += frame_item(s.frames[i], at > 0 && i == at);
     if (s.truncated) out += "<li class=\"muted\"><code>[...]</code> callers unknown</li>";
     out += "</ol></details>";
   } else if (s.truncated) {

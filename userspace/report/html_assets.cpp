@@ -130,6 +130,8 @@ details ol { margin: 6px 0 0; padding-left: 22px; font-size: 12px; }
 details li { margin: 1px 0; overflow-wrap: anywhere; }
 details li code { font-size: 12px; }
 details li .loc { color: var(--muted); }
+details li.leak-site code { font-weight: 700; }
+details li .mark { color: var(--leak); font-weight: 600; }
 .conf { display: inline-block; width: 44px; height: 6px; background: #e7eaee; border-radius: 3px; vertical-align: middle; margin-right: 6px; overflow: hidden; }
 .conf span { display: block; height: 100%; background: #5b6b80; border-radius: 3px; }
 tr.leak .conf span { background: var(--leak); }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "report/frame_text.h"
 #include "report/html_util.h"
 #include "report/units.h"
 
@@ -16,9 +17,15 @@ constexpr double kCharWidth = 7.3;   // 12px monospace, as the stylesheet sets i
 constexpr double kMinWidth = 0.1;    // boxes narrower than this (viewBox units) are left out
 constexpr size_t kMaxNodes = 40000;  // bounds the page on reports with very many stacks
 
+// JS functions are told apart by file too: "(anonymous)" is in every file.
+bool same_node(const FlameNode& a, const FlameNode& b) {
+  if (a.level != b.level || a.name != b.name || a.module != b.module) return false;
+  return a.module != kJsModule || a.file == b.file;
+}
+
 FlameNode& child_for(FlameNode& parent, const FlameNode& like) {
   for (FlameNode& c : parent.children)
-    if (c.level == like.level && c.name == like.name && c.module == like.module) return c;
+    if (same_node(c, like)) return c;
   parent.children.push_back(like);
   return parent.children.back();
 }
@@ -76,7 +83,7 @@ std::string fit_label(const std::string& name, double width) {
 
 std::string location_of(const FlameNode& n) {
   if (n.file.empty()) return {};
-  std::string loc = basename_of(n.file);
+  std::string loc = n.module == kJsModule ? js_short_file(n.file) : basename_of(n.file);
   if (n.lines.size() == 1) {
     loc += ":" + std::to_string(n.lines[0]);
   } else if (n.lines.size() > 1) {
@@ -166,6 +173,7 @@ FlameNode build_flame_tree(const Report& report) {
       node->leak_site = node->leak_site || leak;
       continue;
     }
+    const size_t site = leak_site_index(s.frames, s.leak_site);
     for (size_t i = s.frames.size(); i-- > 0;) {
       const Frame& f = s.frames[i];
       FlameNode like;
@@ -179,7 +187,8 @@ FlameNode build_flame_tree(const Report& report) {
       if (f.line > 0 && f.file == node->file &&
           std::find(node->lines.begin(), node->lines.end(), f.line) == node->lines.end())
         node->lines.push_back(f.line);
-      if (i == 0 && leak) node->leak_site = true;
+      // For js the frames inside the runtime stay on top of the leak site.
+      if (i == site && leak) node->leak_site = true;
     }
   }
   sort_tree(root);

@@ -19,7 +19,7 @@ struct FlameNode {
   std::string file;    // frames only; empty when unknown
   std::vector<int> lines;  // distinct source lines merged into this node
   bool symbolized = true;
-  bool leak_site = false;  // the allocator's caller of a stack judged a leak
+  bool leak_site = false;  // the leak site (StackEntry::leak_site) of a stack judged a leak
   int64_t bytes = 0;       // live bytes under this node
   int64_t leak_bytes = 0;  // ... of stacks judged a leak
   size_t stacks = 0;       // stacks passing through
@@ -27,8 +27,9 @@ struct FlameNode {
 };
 
 // root ("all") -> process ("comm [pid]") -> outermost caller -> ... -> leak
-// site. Stacks with no live bytes are left out; frames are merged by name and
-// module, so one caller reached from two call sites is one box.
+// site (and, for js, the runtime's frames above it). Stacks with no live
+// bytes are left out; frames are merged by name and module (JS frames: and
+// file), so one caller reached from two call sites is one box.
 FlameNode build_flame_tree(const Report& report);
 
 size_t flame_depth(const FlameNode& root);  // levels, root included

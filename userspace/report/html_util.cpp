@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "report/frame_text.h"
 #include "report/units.h"
 
 namespace leakscope::html {
@@ -141,6 +142,7 @@ bool kind_in_bytes(Kind kind) {
 }
 
 std::string frame_name(const Frame& frame) {
+  if (is_js_frame(frame)) return js_function(frame);
   if (!frame.function.empty()) return frame.function;
   char buf[32];
   std::snprintf(buf, sizeof buf, "+0x%llx", static_cast<unsigned long long>(frame.module_offset));
@@ -149,8 +151,10 @@ std::string frame_name(const Frame& frame) {
 
 std::string frame_location(const Frame& frame) {
   if (frame.file.empty()) return {};
-  std::string out = basename_of(frame.file);
+  const bool js = is_js_frame(frame);
+  std::string out = js ? js_short_file(frame.file) : basename_of(frame.file);
   if (frame.line > 0) out += ":" + std::to_string(frame.line);
+  if (js && frame.line > 0 && frame.column > 0) out += ":" + std::to_string(frame.column);
   return out;
 }
 

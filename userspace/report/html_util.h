@@ -43,10 +43,12 @@ std::string time_label(double seconds);  // "30s", "2m", "1m30s"
 // Whether a kind is measured in bytes (heap, mmap, brk) or in objects.
 bool kind_in_bytes(Kind kind);
 
-// The function, or "libfoo.so+0x1a2b" (module basename) when it is unknown.
+// The function, or "libfoo.so+0x1a2b" (module basename) when it is unknown;
+// a JS frame's function or "(anonymous)".
 std::string frame_name(const Frame& frame);
 
-// "file.c:42" (basename), "file.c", or "" when the file is unknown.
+// "file.c:42" (basename), "file.c", or "" when the file is unknown; JS
+// frames "app.js:42:13" or "node:internal/timers:5:3" (js_short_file).
 std::string frame_location(const Frame& frame);
 
 }  // namespace leakscope::html

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "report/frame_text.h"
+
 namespace leakscope {
 
 namespace {
@@ -21,6 +23,7 @@ ordered_json frame_json(const Frame& f) {
   j["function"] = f.function.empty() ? f.display_name() : f.function;
   j["file"] = f.file;
   j["line"] = f.line;
+  if (f.column > 0) j["column"] = f.column;  // JS frames
   j["module"] = f.module;
   j["address"] = hex(f.address);
   j["module_offset"] = hex(f.module_offset);
@@ -118,6 +121,7 @@ std::string render_json(const Report& r) {
     ordered_json frames = ordered_json::array();
     for (const Frame& f : s.frames) frames.push_back(frame_json(f));
     sj["frames"] = std::move(frames);
+    sj["leak_site"] = leak_site_index(s.frames, s.leak_site);
     sj["truncated"] = s.truncated;
     if (s.allocator_growth.regions > 0) sj["allocator_footprint"] = growth_json(s.allocator_growth);
     stacks.push_back(std::move(sj));

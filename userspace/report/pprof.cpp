@@ -4,7 +4,11 @@
 //
 // One Sample per stack with three values: live objects, live bytes and growth
 // (bytes/s, rounded). Locations are leaf-first, so the leak site is the
-// "flat" entry of `pprof -top`. Comments (`pprof -comments`) carry the
+// "flat" entry of `pprof -top` (for js stacks the innermost frame is often
+// inside node:internal or node_modules: such a sample carries a "leak_site"
+// label naming the frame the report calls its leak site). JS frames have no
+// address or mapping: a location per function, file, line and column.
+// Comments (`pprof -comments`) carry the
 // version, host, time and the report's health ("trust: ..." lines).
 #include <zlib.h>
 
@@ -22,6 +26,7 @@
 #include <vector>
 
 #include "report/formats.h"
+#include "report/frame_text.h"
 #include "report/protobuf_writer.h"
 
 namespace leakscope {
@@ -51,7 +56,8 @@ namespace location_field {
 constexpr uint32_t kId = 1, kMappingId = 2, kAddress = 3, kLine = 4;
 }
 namespace line_field {
-constexpr uint32_t kFunctionId = 1, kLine = 2;
+// kColumn is in profile.proto since 2023; older readers skip the field.
+constexpr uint32_t kFunctionId = 1, kLine = 2, kColumn = 3;
 }
 namespace function_field {
 constexpr uint32_t kId = 1, kName = 2, kSystemName = 3, kFilename = 4;
@@ -186,6 +192,7 @@ struct LocationInfo {
   uint64_t address = 0;
   uint64_t function_id = 0;
   int64_t line = 0;
+  int64_t column = 0;
 };
 
 // Builds the tables of a profile from the report's stacks.
@@ -194,6 +201,7 @@ class ProfileBuilder {
   // Location id of `frame`, creating the location, its function and its
   // mapping when first seen.
   uint64_t location(const Frame& frame) {
+    if (is_js_frame(frame)) return js_location(frame);
     auto key = std::make_pair(frame.module, frame.address);
     if (auto it = location_ids_.find(key); it != location_ids_.end()) return it->second;
     LocationInfo loc;
@@ -202,6 +210,24 @@ class ProfileBuilder {
     loc.mapping_id = mapping(frame);
     loc.function_id = function(frame.display_name(), frame.file);
     loc.line = frame.line > 0 ? frame.line : 0;
+    locations_.push_back(loc);
+    location_ids_.emplace(std::move(key), loc.id);
+    return loc.id;
+  }
+
+  // A JS frame: named by the runtime, address 0, so it is told apart by what
+  // names it. No mapping: nothing for pprof to symbolize.
+  uint64_t js_location(const Frame& frame) {
+    const std::string name = js_function(frame);
+    std::string identity = std::string("\0js:", 4) + name + '\0' + frame.file + '\0' +
+                           std::to_string(frame.line) + ':' + std::to_string(frame.column);
+    auto key = std::make_pair(std::move(identity), uint64_t{0});
+    if (auto it = location_ids_.find(key); it != location_ids_.end()) return it->second;
+    LocationInfo loc;
+    loc.id = locations_.size() + 1;
+    loc.function_id = function(name, frame.file);
+    loc.line = frame.line > 0 ? frame.line : 0;
+    loc.column = frame.column > 0 ? frame.column : 0;
     locations_.push_back(loc);
     location_ids_.emplace(std::move(key), loc.id);
     return loc.id;
@@ -238,6 +264,7 @@ class ProfileBuilder {
       ProtoWriter line;
       put_uint(line, line_field::kFunctionId, l.function_id);
       put_int(line, line_field::kLine, l.line);
+      put_int(line, line_field::kColumn, l.column);
       ProtoWriter w;
       put_uint(w, location_field::kId, l.id);
       put_uint(w, location_field::kMappingId, l.mapping_id);
@@ -309,6 +336,13 @@ void add_str_label(ProtoWriter& sample, StringTable& strings, const std::string&
   sample.message_field(sample_field::kLabel, w);
 }
 
+// The leak site's name for the "leak_site" label: "handler (/srv/app/app.js:42:13)"
+// for JS, the function (or module+0xoffset) for native frames.
+std::string leak_site_label(const Frame& f) {
+  if (is_js_frame(f)) return js_frame_text(f);
+  return f.display_name();
+}
+
 void add_num_label(ProtoWriter& sample, StringTable& strings, const std::string& key,
                    int64_t value) {
   ProtoWriter w;
@@ -349,6 +383,10 @@ std::string render_pprof(const Report& report) {
     add_str_label(sample, strings, "kind", std::string(kind_name(s.kind)));
     add_str_label(sample, strings, "verdict", std::string(verdict_name(s.assessment.verdict)));
     add_str_label(sample, strings, "allocator", s.allocator);
+    // pprof reads the leaf as where memory was taken; when the leak site is
+    // a caller of it (js: past the runtime's frames), a label says which.
+    if (const size_t site = leak_site_index(s.frames, s.leak_site); site > 0)
+      add_str_label(sample, strings, "leak_site", leak_site_label(s.frames[site]));
     profile.message_field(profile_field::kSample, sample);
   }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "report/frame_text.h"
 #include "report/units.h"
 
 namespace leakscope {
@@ -71,6 +72,8 @@ std::string frame_location(const Frame& f) {
 }
 
 std::string short_frame(const Frame& f) {
+  // A JS function's name says little without its file ("(anonymous)").
+  if (is_js_frame(f)) return js_frame_short(f);
   std::string name = f.function.empty() ? basename_of(f.module) + "+0x" : f.function;
   if (f.function.empty()) {
     char buf[24];
@@ -85,14 +88,17 @@ std::string short_frame(const Frame& f) {
 // The frame that stands for the callers of a truncated stack's last frame.
 constexpr const char* kTruncatedFrame = "[...]";
 
+// From the leak site to its callers; frames above the leak site (inside the
+// runtime or a library) are only hinted at with a leading "… ".
 std::string frames_line(const StackEntry& s, size_t max_frames) {
   if (s.frames.empty()) return s.truncated ? kTruncatedFrame : "[stack not captured]";
-  std::string out;
-  for (size_t i = 0; i < s.frames.size() && i < max_frames; ++i) {
-    if (i) out += " <- ";
+  const size_t site = leak_site_index(s.frames, s.leak_site);
+  std::string out = site > 0 ? "\u2026 " : "";
+  for (size_t i = site; i < s.frames.size() && i < site + max_frames; ++i) {
+    if (i > site) out += " <- ";
     out += short_frame(s.frames[i]);
   }
-  if (s.frames.size() > max_frames)
+  if (s.frames.size() > site + max_frames)
     out += " <- ...";
   else if (s.truncated)
     out += std::string(" <- ") + kTruncatedFrame;
@@ -185,11 +191,23 @@ std::string render_text(const Report& r, size_t top) {
         << " released)\n";
     out << "      evidence: " << evidence_line(s) << "\n";
     if (s.frames.empty() && !s.truncated) out << "      [stack not captured]\n";
-    for (const Frame& f : s.frames) {
-      out << "      " << (f.function.empty() ? f.display_name() : f.function);
-      std::string loc = frame_location(f);
-      if (!loc.empty()) out << "  " << loc;
-      out << "  [" << basename_of(f.module) << "]\n";
+    // Every frame; when frames inside the runtime or a library come before
+    // the leak site, the leak site is marked (otherwise it is the first).
+    const size_t site = leak_site_index(s.frames, s.leak_site);
+    for (size_t i = 0; i < s.frames.size(); ++i) {
+      const Frame& f = s.frames[i];
+      const bool marked = site > 0 && i == site;
+      out << (marked ? "    > " : "      ");
+      if (is_js_frame(f)) {
+        out << js_frame_text(f);
+      } else {
+        out << (f.function.empty() ? f.display_name() : f.function);
+        std::string loc = frame_location(f);
+        if (!loc.empty()) out << "  " << loc;
+        out << "  [" << basename_of(f.module) << "]";
+      }
+      if (marked) out << "  <- leak site";
+      out << "\n";
     }
     if (s.truncated)
       out << "      " << kTruncatedFrame
