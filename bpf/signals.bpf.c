@@ -24,7 +24,7 @@ __u32 target_signo = 0;
 __u32 written = 0;
 
 SEC("iter/task")
-int signal_handler(struct bpf_iter__task *ctx)
+int sig_disposition(struct bpf_iter__task *ctx)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;

@@ -71,7 +71,7 @@ std::optional<uint64_t> SignalReader::handler(pid_t pid, int signo) {
   opts.sz = sizeof(opts);
   opts.link_info = &info;
   opts.link_info_len = sizeof(info);
-  Link link(bpf_program__attach_iter(skel_->progs.signal_handler, &opts));
+  Link link(bpf_program__attach_iter(skel_->progs.sig_disposition, &opts));
   if (!link) {
     log_debug("signal dispositions: no task iterator for pid " + std::to_string(pid) + ": " +
               std::strerror(errno));
