@@ -477,4 +477,17 @@ LS_STATIC_ASSERT(sizeof(struct ls_fault_event) ==
 			 __builtin_offsetof(struct ls_fault_event, stack) + LS_FAULT_STACK_BYTES,
 		 "ls_fault_event has padding after its stack");
 
+/* ---- signal dispositions (signals.bpf.c) ---- */
+
+#define LS_SIG_MAX 64 /* _NSIG: signals 1..64 */
+
+/* What the signals iterator writes for the process asked about. */
+struct ls_sig_record {
+	__u32 tgid;
+	__u32 signo;
+	__u64 handler; /* sa_handler: 0 SIG_DFL, 1 SIG_IGN, else a user address */
+};
+
+LS_STATIC_ASSERT(sizeof(struct ls_sig_record) == 16, "ls_sig_record has padding");
+
 #endif /* LEAKSCOPE_SHARED_H */

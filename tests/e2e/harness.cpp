@@ -413,7 +413,9 @@ const std::vector<std::string>& our_bpf_program_names() {
       // bpf/lifecycle.bpf.c
       "lifecycle_fork", "lifecycle_exec", "lifecycle_exit",
       // bpf/faults.bpf.c
-      "fault_user"};
+      "fault_user",
+      // bpf/signals.bpf.c (loaded on the first Kernel::signal_handler)
+      "sig_disposition"};
   return names;
 }
 

@@ -75,6 +75,7 @@ class FakeKernel final : public Kernel {
     return true;
   }
   void clear_unwind_space(pid_t pid) override { unwind_spaces.erase(pid); }
+  std::optional<uint64_t> signal_handler(pid_t, int) override { return std::nullopt; }
   size_t drain_events(const EventHandlers&) override { return 0; }
   size_t drain_faults(const std::function<void(const FaultEvent&)>&) override { return 0; }
   Counters counters() const override { return counter_values; }

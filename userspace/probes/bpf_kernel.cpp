@@ -8,7 +8,8 @@ BpfKernel::BpfKernel(const KernelOptions& options)
       maps_(object_, options.sample_every),
       unwind_(object_),
       rings_(object_),
-      attachments_(object_, options.probes_at_entry) {
+      attachments_(object_, options.probes_at_entry),
+      signals_(options.btf_path) {
   attachments_.attach_tracepoints(options.tracefs);
 }
 

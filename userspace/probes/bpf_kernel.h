@@ -7,6 +7,7 @@
 #include "probes/event_rings.h"
 #include "probes/kernel.h"
 #include "probes/kernel_maps.h"
+#include "probes/signal_reader.h"
 #include "probes/unwind_maps.h"
 
 namespace leakscope {
@@ -34,6 +35,8 @@ class BpfKernel final : public Kernel {
   bool set_unwind_space(pid_t pid, const ls_unwind_space& space) override;
   void clear_unwind_space(pid_t pid) override;
 
+  std::optional<uint64_t> signal_handler(pid_t pid, int signo) override { return signals_.handler(pid, signo); }
+
   size_t drain_events(const EventHandlers& handlers) override;
   size_t drain_faults(const std::function<void(const FaultEvent&)>& visit) override;
 
@@ -52,6 +55,7 @@ class BpfKernel final : public Kernel {
   UnwindMaps unwind_;
   EventRings rings_;
   Attachments attachments_;
+  SignalReader signals_;  // its own object, loaded on the first query
 };
 
 }  // namespace leakscope

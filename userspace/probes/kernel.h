@@ -196,6 +196,13 @@ class Kernel {
   virtual bool set_unwind_space(pid_t pid, const ls_unwind_space& space) = 0;
   virtual void clear_unwind_space(pid_t pid) = 0;
 
+  // --- signal dispositions ---
+  // The handler process `pid` has installed for `signo` (the kernel's
+  // sighand->action[signo-1].sa.sa_handler): 0 for SIG_DFL, 1 for SIG_IGN,
+  // else its user-space address; nullopt when it cannot be read (no such
+  // process, not loadable here). Only reads; never throws.
+  virtual std::optional<uint64_t> signal_handler(pid_t pid, int signo) = 0;
+
   // --- events ---
   virtual size_t drain_events(const EventHandlers& handlers) = 0;
   virtual size_t drain_faults(const std::function<void(const FaultEvent&)>& visit) = 0;

@@ -27,6 +27,7 @@ class Link {
     if (link_) bpf_link__destroy(std::exchange(link_, nullptr));
   }
   explicit operator bool() const { return link_ != nullptr; }
+  bpf_link* get() const { return link_; }
 
  private:
   bpf_link* link_ = nullptr;
