@@ -28,13 +28,14 @@ using tcp = net::ip::tcp;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-enum class Replies { Normal, Silent, Huge, ProtocolError, Garbage };
+enum class Replies { Normal, Silent, Huge, ProtocolError, Garbage, Slow };
 
 struct Behavior {
   std::string list_body;  // "" = a good list; "{PORT}" is replaced by the port
   std::string version_body = R"({"Browser":"node.js/v20.20.2","Protocol-Version":"1.1"})";
   bool garbage_http = false;
-  bool slow_http = false;  // the answer to /json/version a byte every 50 ms
+  bool slow_http = false;     // the answer to /json/version a byte every 50 ms
+  bool chunked_huge = false;  // /json/list answers 2 MiB in chunks
   Replies replies = Replies::Normal;
   size_t huge_bytes = 0;
 };
@@ -58,6 +59,11 @@ Behavior versioned(std::string version_body) {
 Behavior garbage_http() {
   Behavior behavior;
   behavior.garbage_http = true;
+  return behavior;
+}
+Behavior chunked_huge() {
+  Behavior behavior;
+  behavior.chunked_huge = true;
   return behavior;
 }
 Behavior slow_http() {
@@ -132,6 +138,16 @@ class FakeInspector {
                         R"("webSocketDebuggerUrl":"ws://127.0.0.1:{PORT}/abc"}])")
                  : fill(behavior_.list_body);
     }
+    if (behavior_.chunked_huge && request.target() == "/json/list") {
+      std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+      if (!net::write(socket, net::buffer(head), ec)) return;
+      std::string chunk = "10000\r\n" + std::string(0x10000, ' ') + "\r\n";
+      for (int i = 0; i < 32; ++i) {
+        if (!net::write(socket, net::buffer(chunk), ec)) return;
+      }
+      net::write(socket, net::buffer(std::string("0\r\n\r\n")), ec);
+      return;
+    }
     http::response<http::string_body> response{http::status::ok, 11};
     response.set(http::field::content_type, "application/json; charset=UTF-8");
     response.body() = body;
@@ -177,6 +193,17 @@ class FakeInspector {
           send({{"id", id},
                 {"error", {{"code", -32601}, {"message", "'Foo.bar' wasn't found\nsecond line"}}}});
           break;
+        case Replies::Slow: {
+          // One server frame (FIN, text, unmasked, short length) a byte every 50 ms.
+          std::string payload = json{{"id", id}, {"result", json::object()}}.dump();
+          std::string frame = {'\x81', static_cast<char>(payload.size())};
+          frame += payload;
+          for (char c : frame) {
+            if (!net::write(ws.next_layer(), net::buffer(&c, 1), ec)) return;
+            std::this_thread::sleep_for(50ms);
+          }
+          break;
+        }
         case Replies::Garbage:
           ws.write(net::buffer(std::string("{\"id\": 1, \"result\": {")), ec);
           break;
@@ -316,6 +343,7 @@ TEST(CdpConnection, NotAnInspector) {
       {listing(R"([{"type":"page","webSocketDebuggerUrl":"ws://127.0.0.1:{PORT}/x"}])"),
        "lists no target of type node"},
       {listing(std::string(2 << 20, ' ')), "body limit exceeded"},
+      {chunked_huge(), "body limit exceeded"},
   };
   for (auto& c : cases) {
     FakeInspector inspector(c.behavior);
@@ -335,6 +363,19 @@ TEST(CdpConnection, SlowPeerIsBoundedByTheTimeout) {
   double took = seconds_since(start);
   EXPECT_FALSE(cdp);
   EXPECT_NE(error.find("timed out"), std::string::npos) << error;
+  EXPECT_LT(took, 0.9);
+}
+
+TEST(CdpConnection, ReplyAByteAtATimeIsBoundedByTheTimeout) {
+  FakeInspector inspector(replying(Replies::Slow));
+  std::string error;
+  auto cdp = CdpConnection::open(inspector.endpoint(), 2s, &error);
+  ASSERT_TRUE(cdp) << error;
+  auto start = std::chrono::steady_clock::now();
+  auto reply = cdp->call("Runtime.evaluate", json::object(), 400ms);
+  double took = seconds_since(start);
+  EXPECT_FALSE(reply.ok);
+  EXPECT_EQ(reply.error, "timed out after 400ms waiting for Runtime.evaluate");
   EXPECT_LT(took, 0.9);
 }
 
