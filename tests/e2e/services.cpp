@@ -87,4 +87,103 @@ std::pair<int, std::string> run_command(const std::string& command) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+Program::Program(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  char name[] = "/tmp/leakscope-e2e-program-XXXXXX";
+  int fd = ::mkstemp(name);
+  if (fd < 0) throw std::runtime_error("mkstemp failed");
+  log_ = name;
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fd);
+}
+
+Program::~Program() {
+  kill(SIGKILL);
+  std::remove(log_.c_str());
+}
+
+bool Program::running() const {
+  if (status_ != -1) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    status_ = status;
+    return false;
+  }
+  return true;
+}
+
+void Program::kill(int sig) {
+  if (!running()) return;
+  ::kill(pid_, sig);
+  if (sig == SIGKILL) {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    status_ = status;
+  }
+}
+
+std::string Program::output() const {
+  std::ifstream in(log_);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+bool Program::wait_output(const std::string& text, double timeout_s) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < end) {
+    if (output().find(text) != std::string::npos) return true;
+    if (!running()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+std::string ExpressApp::dir() { return std::string(LEAKSCOPE_SOURCE_DIR) + "/examples/express-leaks"; }
+
+ExpressApp::ExpressApp() {
+  if (::access((dir() + "/node_modules/express").c_str(), F_OK) != 0)
+    throw std::runtime_error("examples/express-leaks has no node_modules: run tools/setup");
+  port_ = free_tcp_port();
+  app_ = std::make_unique<Program>(std::vector<std::string>{"/usr/bin/node", script()},
+                                   std::vector<std::string>{"PORT=" + std::to_string(port_)});
+  if (!app_->wait_output("listening on", 20))
+    throw std::runtime_error("the Express app did not come up: " + app_->output());
+}
+
+std::unique_ptr<Program> ExpressApp::drive(const std::vector<std::string>& routes, int rate) const {
+  std::vector<std::string> argv = {"/usr/bin/node", dir() + "/drive.js", "--port", std::to_string(port_),
+                                   "--rate", std::to_string(rate), "--duration", "0"};
+  argv.insert(argv.end(), routes.begin(), routes.end());
+  return std::make_unique<Program>(argv);
+}
+
+int http_get_status(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  auto r = client.Get(path.c_str());
+  return r ? r->status : 0;
+}
+
+bool tcp_port_open(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool open = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return open;
+}
+
 }  // namespace e2e

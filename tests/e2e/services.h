@@ -3,7 +3,11 @@
 
 #include <sys/types.h>
 
+#include <signal.h>
+
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace e2e {
 
@@ -25,6 +29,51 @@ class Alertmanager {
   int port_ = 0;
   std::string dir_;
 };
+
+// A program started in the background with extra environment, its stdout
+// and stderr in a file; killed (SIGKILL) and reaped when destroyed.
+class Program {
+ public:
+  Program(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+  pid_t pid() const { return pid_; }
+  bool running() const;
+  std::string output() const;  // stdout and stderr so far
+  // Waits until the output holds `text`; false on timeout or exit.
+  bool wait_output(const std::string& text, double timeout_s);
+  void kill(int sig = SIGKILL);
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_;
+  mutable int status_ = -1;
+};
+
+// The Express app of examples/express-leaks (its node_modules installed by
+// tools/setup) on a free loopback port, ready to serve.
+class ExpressApp {
+ public:
+  ExpressApp();  // throws std::runtime_error when it does not come up
+  pid_t pid() const { return app_->pid(); }
+  int port() const { return port_; }
+  static std::string dir();  // examples/express-leaks of the source tree
+  static std::string script() { return dir() + "/app.js"; }
+  // Drives `routes` at `rate` requests/s each until destroyed.
+  std::unique_ptr<Program> drive(const std::vector<std::string>& routes, int rate) const;
+  Program& process() { return *app_; }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<Program> app_;
+};
+
+// Status of GET http://127.0.0.1:PORT/PATH (0 when it could not connect).
+int http_get_status(int port, const std::string& path);
+// Whether something accepts TCP connections on 127.0.0.1:PORT (in our
+// network namespace).
+bool tcp_port_open(int port);
 
 // Runs a shell command; returns {exit status, combined output}.
 std::pair<int, std::string> run_command(const std::string& command);

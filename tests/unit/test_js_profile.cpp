@@ -213,6 +213,15 @@ TEST(JsProfile, HostileDepthAndSizeAreBounded) {
   EXPECT_LE(f.file.size(), 4096u);
 }
 
+TEST(JsProfile, ANodeOlderThan12IsTooOld) {
+  EXPECT_EQ(js_runtime_too_old("v20.20.2"), "");
+  EXPECT_EQ(js_runtime_too_old("v12.0.0"), "");
+  EXPECT_EQ(js_runtime_too_old(""), "");
+  EXPECT_EQ(js_runtime_too_old("garbage"), "");
+  EXPECT_NE(js_runtime_too_old("v10.24.1").find("too old"), std::string::npos);
+  EXPECT_NE(js_runtime_too_old("v8.17.0").find("Node.js v8.17.0"), std::string::npos);
+}
+
 TEST(JsProfile, FrameNaming) {
   Frame f = js_frame("", "file:///srv/app/main.mjs", 0, 0);
   EXPECT_EQ(f.function, "(anonymous)");

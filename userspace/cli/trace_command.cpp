@@ -44,6 +44,8 @@ struct TraceFlags {
   bool follow_children = false, no_follow_children = false;
   std::string drill_rate = "256KiB", drill_for = "60s";
   std::vector<std::string> exclude_pid_specs;
+  bool js = false;
+  std::string js_interval = "32KiB";
 };
 
 namespace {
@@ -158,10 +160,22 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->capture_default_str()
       ->group("Reports");
   sub_->add_option("--kinds", f.kinds,
-                   "Kinds to trace: heap, mmap, brk, timerfd, epoll, fault (comma-separated; default: "
-                   "all but fault; with --all: fault, and heap for drill-downs)")
+                   "Kinds to trace: heap, mmap, brk, timerfd, epoll, fault, js (comma-separated; default: "
+                   "all but fault and js; with --all: fault, and heap for drill-downs)")
       ->delimiter(',')
       ->allow_extra_args(false);
+  sub_->add_flag("--js", f.js,
+                 "Node.js: also sample the JS heap per JavaScript stack (kind js), through the "
+                 "process's inspector, opened on 127.0.0.1 in its network namespace while tracing")
+      ->group("Node.js");
+  sub_->add_option("--js-interval", f.js_interval,
+                   "Kind js: bytes allocated between V8's heap samples, on average (e.g. 32KiB)")
+      ->capture_default_str()
+      ->group("Node.js");
+  sub_->add_flag("--drill-js", f.config.drill_js,
+                 "--all: Node.js processes drilled into also get their JS heap sampled (opens their "
+                 "inspector while the drill-down lasts)")
+      ->group("Node.js");
   sub_->add_option("--syscall-probes", f.syscall_probes,
                    "How the syscall kinds are probed: auto (syscall tracepoints, mounting tracefs "
                    "if needed, else raw), or raw (sys_enter/sys_exit, no tracefs)")
@@ -322,9 +336,23 @@ int TraceCommand::run() {
         auto kind = parse_kind(name);
         if (!kind)
           throw FatalError(ExitCode::Usage,
-                           "--kinds: '" + name + "' is not one of heap, mmap, brk, timerfd, epoll, fault");
+                           "--kinds: '" + name + "' is not one of heap, mmap, brk, timerfd, epoll, fault, js");
         f.config.kernel.kinds_mask |= 1u << static_cast<uint32_t>(*kind);
       }
+    }
+    if (f.js) f.config.kernel.kinds_mask |= LS_KIND_BIT(LS_KIND_JS_USERSPACE);
+    f.config.js = (f.config.kernel.kinds_mask & LS_KIND_BIT(LS_KIND_JS_USERSPACE)) != 0;
+    if (f.config.all && f.config.js)
+      throw FatalError(ExitCode::Usage,
+                       "--all: kind js opens an inspector only in processes drilled into: use --drill-js");
+    if (f.config.drill_js && !f.config.all) throw FatalError(ExitCode::Usage, "--drill-js goes with --all");
+    if (f.config.drill_js) f.config.kernel.kinds_mask |= LS_KIND_BIT(LS_KIND_JS_USERSPACE);
+    {
+      auto interval = parse_quantity(f.js_interval);
+      if (!interval || *interval < 128 || *interval > (1u << 30))
+        throw FatalError(ExitCode::Usage,
+                         "--js-interval: '" + f.js_interval + "' is not a size from 128 B to 1 GiB (like 32KiB)");
+      f.config.js_sampling_interval = static_cast<uint32_t>(*interval);
     }
     f.config.kernel.force_raw_syscalls = f.syscall_probes == "raw";
     f.config.kernel.probes_at_entry = f.probe_placement == "entry";

@@ -19,6 +19,7 @@ enum class ExitCode : int {
   NoAllocator = 6,        // target maps no allocator we can probe
   BadTarget = 7,          // a kernel thread, ourselves, a command that cannot start
   NotRunning = 8,         // report/attach/detach/status: no tracer to talk to
+  JsRefused = 9,          // kind js: a process whose JS heap cannot be sampled (not Node, no safe SIGUSR1, port taken, too old)
 };
 
 class FatalError : public std::runtime_error {

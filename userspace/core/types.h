@@ -84,6 +84,10 @@ struct MapEntry {
   bool contains(uint64_t addr) const { return addr >= start && addr < end; }
 };
 
+// The module of a frame a runtime named (a JavaScript function, from V8's
+// profiler): it has no address; file, line and column say where it is.
+inline constexpr const char* kJsModule = "[js]";
+
 // One symbolized frame of a user stack.
 struct Frame {
   uint64_t address = 0;        // as captured in the target

@@ -11,9 +11,6 @@
 
 namespace leakscope {
 
-// The module of frames named by V8's heap profiler rather than symbolized
-// from an address (their address is 0).
-inline constexpr const char* kJsModule = "[js]";
 
 bool is_js_frame(const Frame& frame);
 

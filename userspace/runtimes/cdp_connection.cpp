@@ -317,6 +317,7 @@ struct CdpConnection::Impl {
   std::string where;
   size_t max_message_bytes = 0;
   size_t events_skipped = 0;
+  size_t last_reply_bytes = 0;
   int64_t next_id = 1;
   bool open = false;
 
@@ -503,6 +504,7 @@ CdpReply CdpConnection::call(std::string_view method, const nlohmann::json& para
       ++impl.events_skipped;
       continue;
     }
+    impl.last_reply_bytes = message.size();
     impl.buffer.consume(impl.buffer.size());
     if (auto err = value->find("error"); err != value->end()) {
       std::string message_text = "error without a message";
@@ -547,6 +549,8 @@ void CdpConnection::close() {
 const std::string& CdpConnection::runtime_version() const { return impl_->runtime_version; }
 
 size_t CdpConnection::events_skipped() const { return impl_->events_skipped; }
+size_t CdpConnection::last_reply_bytes() const { return impl_->last_reply_bytes; }
+
 
 bool CdpConnection::is_open() const { return impl_->open; }
 

@@ -74,6 +74,7 @@ class CdpConnection {
 
   const std::string& runtime_version() const;  // "v20.20.2", "" when unknown
   size_t events_skipped() const;
+  size_t last_reply_bytes() const;  // size of the last reply call() returned, as sent
   bool is_open() const;
 
   struct Impl;

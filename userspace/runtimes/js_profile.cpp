@@ -72,8 +72,20 @@ Frame js_frame(std::string_view function_name, std::string_view url, int64_t zer
   constexpr int64_t kMaxLine = std::numeric_limits<int>::max() - 1;
   if (zero_based_line >= 0 && zero_based_line < kMaxLine) f.line = static_cast<int>(zero_based_line + 1);
   if (zero_based_column >= 0 && zero_based_column < kMaxLine) f.column = static_cast<int>(zero_based_column + 1);
-  f.module = "[js]";
+  f.module = kJsModule;
   return f;
+}
+
+std::string js_runtime_too_old(std::string_view version) {
+  if (version.empty()) return {};
+  std::string_view digits = version.substr(version[0] == 'v' ? 1 : 0);
+  int major = 0;
+  size_t i = 0;
+  for (; i < digits.size() && i < 4 && digits[i] >= '0' && digits[i] <= '9'; ++i) major = major * 10 + (digits[i] - '0');
+  if (i == 0) return {};
+  if (major >= 12) return {};
+  return "Node.js " + std::string(version.substr(0, 32)) +
+         " is too old: its sampling heap profile lacks the live samples leakscope reads (Node.js 12 or later)";
 }
 
 bool js_user_code(const Frame& frame) {

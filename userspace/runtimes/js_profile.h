@@ -59,6 +59,12 @@ std::optional<JsProfile> read_js_profile(const nlohmann::json& profile, double s
                                          uint64_t ordinal_seen, std::string* error,
                                          const JsProfileLimits& limits = {});
 
+// Why a Node.js of `version` ("v20.20.2", as its inspector's /json/version
+// says) cannot be sampled, or "" when it can: the profile's `samples` (and
+// live-objects-only sampling) came with Node 12. An unknown version ("")
+// is tried: the profile itself is checked.
+std::string js_runtime_too_old(std::string_view version);
+
 // The frame of a profile node's call frame: function (or "(anonymous)"),
 // file (the url, a file:// URL made a path), 1-based line and column,
 // module "[js]".

@@ -50,6 +50,12 @@ struct TraceConfig {
   // unwind table loads (false: no tables, the kernel's frame-pointer walk
   // for every process; a diagnostic, e.g. for tools/bench).
   bool unwind_cfi = true;
+  // Kind js (a userspace kind: its bit in kernel.kinds_mask is ignored by
+  // the kernel): Node.js processes' JS heaps sampled through their
+  // inspector, for -p and -- CMD targets; under --all only with drill_js.
+  bool js = false;
+  bool drill_js = false;                    // --all: JS drill-down for Node processes whose memory grows
+  uint32_t js_sampling_interval = 32 * 1024;  // bytes between V8's samples, on average
 };
 
 }  // namespace leakscope

@@ -98,6 +98,18 @@ nlohmann::json TraceSession::status_json() const {
                      {"dropped", h.dropped},
                      {"queued", h.queued},
                      {"last_error", h.last_error}});
+  nlohmann::json js_heaps = nlohmann::json::array();
+  if (js_)
+    for (const JsHeapStatus& h : js_->status())
+      js_heaps.push_back({{"pid", h.pid},
+                          {"state", h.state},
+                          {"runtime_version", h.runtime_version},
+                          {"inspector_port", h.port},
+                          {"opened_inspector", h.opened_inspector},
+                          {"profiles", h.profiles},
+                          {"last_profile_bytes", h.last_profile_bytes},
+                          {"last_pull_seconds", h.last_pull_seconds},
+                          {"error", h.error}});
   const MapSizes& sizes = kernel_->sizes();
   nlohmann::json drops = nlohmann::json::object();
   for (const HealthLoss& loss : view_.health.losses()) drops[std::string(loss.name)] = loss.value;
@@ -125,6 +137,7 @@ nlohmann::json TraceSession::status_json() const {
           {"live_objects", live_objects},
           {"drops", drops},
           {"alerts_firing", judge_.alerts_firing()},
+          {"js_heaps", js_heaps},
           {"sinks", sinks},
           {"control", control_ ? control_->path() : ""},
           {"report_dir", config_.report_dir}};

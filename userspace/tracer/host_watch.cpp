@@ -103,7 +103,9 @@ void HostWatch::steer(double t, ImageTable& images, const std::map<SeriesKey, As
     if (!image || image->exited() || drill.until < 0) continue;
     bool leak = false;
     for (const auto& [key, a] : verdicts)
-      if (key.trace_id == id && key.kind == static_cast<uint32_t>(Kind::Heap) && a.verdict == Verdict::Leak)
+      if (key.trace_id == id &&
+          (key.kind == static_cast<uint32_t>(Kind::Heap) || key.kind == static_cast<uint32_t>(Kind::Js)) &&
+          a.verdict == Verdict::Leak)
         leak = true;
     if (leak && !drill.confirmed) {
       drill.confirmed = true;

@@ -14,6 +14,7 @@
 #include "report/text.h"
 #include "report/units.h"
 #include "symbols/unwind_table.h"
+#include "target/node_process.h"
 #include "target/proc_maps.h"
 #include "tracer/output.h"
 
@@ -36,6 +37,28 @@ std::optional<std::vector<uint64_t>> compile_unwind_words(const std::string& pat
   return std::move(table->words);
 }
 
+// --all --drill-js: a drill-down puts allocator probes on and, in a Node.js
+// process, samples its JS heap too.
+class DrillWithJs final : public DrillProbes {
+ public:
+  DrillWithJs(DrillProbes& allocator, JsHeaps* js) : allocator_(allocator), js_(js) {}
+  bool start(TracedImage& image, double t) override {
+    const bool heap = allocator_.start(image, t);
+    if (!js_) return heap;
+    std::optional<JsRefusal> refused = js_->start(image.id, image.pid());
+    if (refused && !refused->not_node) log_info("JS heap not sampled: " + refused->reason);
+    return heap || !refused;
+  }
+  void stop(TracedImage& image) override {
+    allocator_.stop(image);
+    if (js_) js_->stop(image.id);
+  }
+
+ private:
+  DrillProbes& allocator_;
+  JsHeaps* js_;
+};
+
 }  // namespace
 
 nlohmann::json enabled_kinds(uint32_t kinds_mask) {
@@ -56,6 +79,9 @@ TraceSession::TraceSession(const TraceConfig& config)
       attacher_(config, *kernel_, images_, spaces_),
       stacks_(*kernel_, symbolizer_, spaces_, config.kernel.sizes.max_stack_traces),
       ledgers_(images_, stacks_, spaces_),
+      js_(config.js || config.drill_js ? std::make_unique<JsHeaps>(*kernel_, symbolizer_, stacks_,
+                                                 JsHeapOptions{config.js_sampling_interval, config.tick_seconds})
+                    : nullptr),
       judge_(config),
       start_(std::chrono::steady_clock::now()) {
   if (config.all) host_.emplace(config);
@@ -72,7 +98,29 @@ void TraceSession::resolve_live_stacks(const std::vector<LedgerRow>& rows, const
     if (row.trace_id == image.id && row.value.live_objects > 0) stacks_.frames(image.id, image.pid(), row.stack_id);
 }
 
+void TraceSession::start_js_heaps() {
+  if (!js_ || config_.all) return;
+  for (const auto& [id, image] : images_.images()) {
+    if (image.exited() || js_tried_.count(id)) continue;
+    // A command (or a child) may be a Node.js process that has not set up
+    // its SIGUSR1 handler yet: wait for it; one that is no Node.js at all
+    // (a shell, npm's wrapper) is left alone.
+    std::optional<NodeProcess> node = read_node_process(image.pid());
+    if (!node) {
+      js_tried_.insert(id);
+      continue;
+    }
+    if (!node->sigusr1_caught && !node->sigusr1_disabled && image.origin != Origin::Pid &&
+        now() - image.attached_at < 10)
+      continue;
+    js_tried_.insert(id);
+    if (std::optional<JsRefusal> refused = js_->start(id, image.pid()))
+      log_warn("JS heap not sampled: " + refused->reason);
+  }
+}
+
 void TraceSession::image_ended(const TracedImage& image) {
+  if (js_) js_->stop(image.id);
   if (image.end == End::Exec && image.heap_probes)
     if (auto rows = kernel_->read_ledger()) resolve_live_stacks(*rows, image);
   resolve_live_stacks(view_.rows, image);
@@ -94,6 +142,8 @@ void TraceSession::image_closed(const TracedImage& image) {
 }
 
 void TraceSession::image_forgotten(TraceId id) {
+  if (js_) js_->forget(id);
+  js_tried_.erase(id);
   timeline_.erase_trace(id);
   ledgers_.forget(id);
   stacks_.forget(id);
@@ -113,6 +163,7 @@ void TraceSession::tick(double t) {
   if (host_) host_->scan(images_, [this, t](pid_t pid) { attacher_.attach(pid, Origin::Host, t); });
   for (auto& [id, image] : images_.images())
     if (!image.exited()) attacher_.refresh(image, t);
+  start_js_heaps();
 
   auto rows = kernel_->read_ledger();
   if (!rows) {
@@ -123,6 +174,8 @@ void TraceSession::tick(double t) {
   images_.close_ended(*rows);
   ledgers_.release_gone_pages();
   for (LedgerRow& row : ledgers_.rows()) rows->push_back(row);
+  if (js_)
+    for (LedgerRow& row : js_->rows()) rows->push_back(row);
   for (const auto& [id, image] : images_.images())
     for (const LedgerRow& row : image.final_rows) rows->push_back(row);
   if (host_) {
@@ -143,7 +196,10 @@ void TraceSession::tick(double t) {
   }
   view_.set_rows(t, std::move(*rows), kernel_->counters(), ledgers_.pages_dropped(), kernel_->sizes());
   judge_.judge(view_, images_, timeline_, stacks_);
-  if (host_) host_->steer(t, images_, view_.verdicts, timeline_, kernel_->heap_enabled(), attacher_);
+  if (host_) {
+    DrillWithJs drill(attacher_, config_.drill_js ? js_.get() : nullptr);
+    host_->steer(t, images_, view_.verdicts, timeline_, kernel_->heap_enabled(), drill);
+  }
   images_.prune(view_.rows);
 }
 
@@ -188,6 +244,21 @@ int TraceSession::run() {
   for (pid_t pid : config_.pids) attacher_.attach(pid, Origin::Pid, now());
   if (!config_.command.empty()) attacher_.start_command(signals_.original(), now());
   if (host_) host_->scan(images_, [this](pid_t pid) { attacher_.attach(pid, Origin::Host, now()); });
+  if (js_ && !config_.all) {
+    // -p targets: kind js was asked for them by name; a refusal ends here,
+    // before any tracing, with nothing sent to the process.
+    for (const auto& [id, image] : images_.images()) {
+      if (image.origin != Origin::Pid) continue;
+      js_tried_.insert(id);
+      std::optional<JsRefusal> refused = js_->start(id, image.pid());
+      if (!refused) refused = js_->wait_first_profile(id, 15);
+      if (refused) throw FatalError(ExitCode::JsRefused, "kind js: " + refused->reason);
+    }
+  } else if (!config_.all) {
+    for (const auto& [id, image] : images_.images())
+      if (image.origin == Origin::Pid)
+        if (std::string hint = js_hint(image.pid()); !hint.empty()) log_info(hint);
+  }
 
   if (config_.all) {
     std::string kinds;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "control/server.h"
@@ -24,6 +25,7 @@
 #include "tracer/event_ledgers.h"
 #include "tracer/host_watch.h"
 #include "tracer/image_table.h"
+#include "tracer/js_heaps.h"
 #include "tracer/judge.h"
 #include "tracer/report_dir.h"
 #include "tracer/signal_watch.h"
@@ -48,6 +50,9 @@ class TraceSession final : private ImageObserver {
   void image_execd(TraceId old, TraceId next) override;
   void image_closed(const TracedImage& image) override;
   void image_forgotten(TraceId id) override;
+  // Kind js for images traced from the start or born since (-p, -- CMD,
+  // children): started once each is a Node.js process ready for it.
+  void start_js_heaps();
   void resolve_live_stacks(const std::vector<LedgerRow>& rows, const TracedImage& image);
   Report report(bool final, bool with_ages = true);
   void publish_metrics();
@@ -67,6 +72,8 @@ class TraceSession final : private ImageObserver {
   Attacher attacher_;
   StackStore stacks_;
   EventLedgers ledgers_;
+  std::unique_ptr<JsHeaps> js_;  // kind js (--kinds js, --js, --drill-js)
+  std::set<TraceId> js_tried_;   // images kind js was started on or refused (not --drill-js)
   std::optional<HostWatch> host_;  // --all
   Judge judge_;
   TickView view_;
