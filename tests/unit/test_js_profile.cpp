@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -98,6 +99,39 @@ TEST(JsProfile, TheHandlerFrameIsNamedWithItsFileLineAndColumn) {
     EXPECT_TRUE(express_below);
   }
   EXPECT_TRUE(found);
+}
+
+TEST(JsProfile, OneHandlersStacksAreOneLeakWhateverV8InlinedBetween) {
+  // The event leak's handler is reached through Express's router by
+  // several paths (frames inlined or not) and allocates through builtins:
+  // one identity, so one row.
+  JsProfile p = read(recorded("express-event-leak.json"));
+  std::set<std::string> identities;
+  size_t stacks = 0;
+  for (const JsStack& s : p.stacks) {
+    const Frame& f = s.frames[s.leak_site];
+    if (f.file != kApp || f.line != 47) continue;
+    ++stacks;
+    identities.insert(s.identity);
+  }
+  EXPECT_GT(stacks, 1u);
+  EXPECT_EQ(identities.size(), 1u);
+  // Other handlers are other leaks; a stack without user code keeps all
+  // its frames in its identity.
+  auto frame = [](const char* fn, const char* file) { return js_frame(fn, file, 1, 1); };
+  std::vector<Frame> handler = {frame("a", "/srv/app/app.js")};
+  std::vector<Frame> other = {frame("b", "/srv/app/app.js")};
+  EXPECT_NE(js_stack_identity(handler, 0), js_stack_identity(other, 0));
+  std::vector<Frame> internal1 = {frame("x", "node:events"), frame("y", "node:net")};
+  std::vector<Frame> internal2 = {frame("x", "node:events"), frame("z", "node:net")};
+  EXPECT_NE(js_stack_identity(internal1, 0), js_stack_identity(internal2, 0));
+  // Library frames between user frames do not count; user frames do.
+  std::vector<Frame> via1 = {frame("h", "/a/app.js"), frame("next", "/a/node_modules/express/x.js"),
+                             frame("main", "/a/server.js")};
+  std::vector<Frame> via2 = {frame("h", "/a/app.js"), frame("main", "/a/server.js")};
+  std::vector<Frame> via3 = {frame("h", "/a/app.js"), frame("other", "/a/server.js")};
+  EXPECT_EQ(js_stack_identity(via1, 0), js_stack_identity(via2, 0));
+  EXPECT_NE(js_stack_identity(via1, 0), js_stack_identity(via3, 0));
 }
 
 TEST(JsProfile, FramesAboveTheLeakSiteAreNodesAndV8s) {

@@ -126,5 +126,42 @@ TEST(StackStore, FramePointerRowsFoldIntoTheirCfiTwin) {
   EXPECT_NE(find(2, 1), nullptr) << "twins are looked for in the same image only";
 }
 
+TEST(StackStore, NamedStacksAreOneByIdentityPerImageAndKeepTheirFirstFrames) {
+  Store s;
+  auto frame = [](const char* function, int line) {
+    Frame f;
+    f.function = function;
+    f.file = "/srv/app.js";
+    f.line = line;
+    f.module = kJsModule;
+    return f;
+  };
+  const int32_t a = s.stacks.intern_named(1, "handler", {frame("repeat", 0), frame("handler", 42)}, 1);
+  EXPECT_GE(a, kNamedStackBase);
+  // The same identity with other frames: the same stack, its first frames.
+  EXPECT_EQ(s.stacks.intern_named(1, "handler", {frame("handler", 42)}, 0), a);
+  const StackStore::Resolved& r = s.stacks.resolved(1, ::getpid(), a);
+  ASSERT_EQ(r.frames.size(), 2u);
+  EXPECT_EQ(r.frames[0].function, "repeat");
+  EXPECT_EQ(r.leak_site, 1u);
+  EXPECT_FALSE(r.truncated);
+  // Another image, another identity: other stacks.
+  const int32_t b = s.stacks.intern_named(2, "handler", {frame("handler", 42)}, 0);
+  const int32_t c = s.stacks.intern_named(1, "cache", {frame("store", 52)}, 0);
+  EXPECT_NE(b, a);
+  EXPECT_NE(c, a);
+  EXPECT_EQ(s.stacks.intern_named(1, "empty", {}, 0), LS_STACK_UNKNOWN);
+  // A leak site past the end is the last frame.
+  const int32_t d = s.stacks.intern_named(1, "past", {frame("f", 1)}, 9);
+  EXPECT_EQ(s.stacks.resolved(1, ::getpid(), d).leak_site, 0u);
+  // Bounded like composed stacks (4 here): the fifth identity is unknown.
+  EXPECT_EQ(s.stacks.intern_named(3, "fifth", {frame("f", 1)}, 0), LS_STACK_UNKNOWN);
+  // Forgetting an image drops its named stacks; an identity seen again
+  // gets a new id.
+  s.stacks.forget(1);
+  EXPECT_FALSE(s.stacks.has_frames(1, a));
+  EXPECT_NE(s.stacks.intern_named(1, "handler", {frame("handler", 42)}, 0), a);
+}
+
 }  // namespace
 }  // namespace leakscope

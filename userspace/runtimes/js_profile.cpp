@@ -103,6 +103,21 @@ size_t js_leak_site(const std::vector<Frame>& frames) {
   return 0;
 }
 
+std::string js_stack_identity(const std::vector<Frame>& frames, size_t leak_site) {
+  std::string out;
+  auto add = [&](const Frame& f) {
+    out += f.function;
+    out += '\0';
+    out += f.file;
+    out += '\0';
+    out += std::to_string(f.line) + ':' + std::to_string(f.column) + '\n';
+  };
+  const bool user = leak_site < frames.size() && js_user_code(frames[leak_site]);
+  for (size_t i = user ? leak_site : 0; i < frames.size(); ++i)
+    if (!user || js_user_code(frames[i])) add(frames[i]);
+  return out;
+}
+
 std::optional<JsProfile> read_js_profile(const json& profile, double sampling_interval, uint64_t ordinal_seen,
                                          std::string* error, const JsProfileLimits& limits) {
   auto fail = [&](std::string message) -> std::optional<JsProfile> {
@@ -165,6 +180,7 @@ std::optional<JsProfile> read_js_profile(const json& profile, double sampling_in
         if (keep < path.size()) out.truncated = true;
         stack.frames.assign(path.rbegin(), path.rbegin() + static_cast<std::ptrdiff_t>(keep));
         stack.leak_site = js_leak_site(stack.frames);
+        stack.identity = js_stack_identity(stack.frames, stack.leak_site);
         stack.live_bytes = self;
         if (samples_of != by_node.end()) {
           stack.live_samples = samples_of->second.count;

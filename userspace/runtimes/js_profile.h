@@ -29,6 +29,7 @@ namespace leakscope {
 struct JsStack {
   std::vector<Frame> frames;  // innermost first: the function that allocated, then its callers
   size_t leak_site = 0;       // index of the first frame of the user's own code (js_leak_site)
+  std::string identity;       // js_stack_identity: stacks with the same one are one leak
   int64_t live_bytes = 0;     // V8's estimate (selfSize)
   int64_t live_objects = 0;   // estimated from the live samples' sizes and the interval
   int64_t live_samples = 0;   // sampled objects still live (what the estimates rest on)
@@ -79,5 +80,14 @@ bool js_user_code(const Frame& frame);
 // The leak site of a JS stack (innermost first): the first frame of the
 // user's own code; 0 when there is none.
 size_t js_leak_site(const std::vector<Frame>& frames);
+
+// What makes two JS stacks one: the leak site and the frames of the user's
+// own code below it (function, file, line, column). The frames above the
+// leak site (the builtin or Node function that allocated on its behalf)
+// and the library frames between the user's (Express's router) are left
+// out: V8 inlines and elides them differently from one call to the next,
+// and one handler's leak would show as a dozen stacks. A stack without
+// code of the user's is identified by all its frames.
+std::string js_stack_identity(const std::vector<Frame>& frames, size_t leak_site);
 
 }  // namespace leakscope

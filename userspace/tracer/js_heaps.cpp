@@ -140,7 +140,7 @@ void JsHeaps::apply(TraceId id, Heap& heap, const JsProfile& profile) {
     s.live_samples = 0;
   }
   for (const JsStack& js : profile.stacks) {
-    int32_t stack_id = stacks_.intern_named(id, js.frames, js.leak_site);
+    int32_t stack_id = stacks_.intern_named(id, js.identity, js.frames, js.leak_site);
     Stack& s = heap.stacks[stack_id];
     s.value.live_bytes += js.live_bytes;
     s.value.live_objects += js.live_objects;

@@ -163,16 +163,8 @@ void StackStore::fold_frame_pointer_rows(std::vector<LedgerRow>& rows) {
   rows.resize(kept);
 }
 
-int32_t StackStore::intern_named(TraceId id, std::vector<Frame> frames, size_t leak_site) {
+int32_t StackStore::intern_named(TraceId id, std::string identity, std::vector<Frame> frames, size_t leak_site) {
   if (frames.empty()) return LS_STACK_UNKNOWN;
-  std::string identity;
-  for (const Frame& f : frames) {
-    identity += f.function;
-    identity += '\0';
-    identity += f.file;
-    identity += '\0';
-    identity += std::to_string(f.line) + ':' + std::to_string(f.column) + '\n';
-  }
   auto key = std::make_pair(id, std::move(identity));
   if (auto it = named_ids_.find(key); it != named_ids_.end()) return it->second;
   if (named_ids_.size() >= max_user_stacks_ || next_named_id_ == INT32_MAX) return LS_STACK_UNKNOWN;

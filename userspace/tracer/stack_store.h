@@ -57,9 +57,10 @@ class StackStore {
   int32_t intern(std::vector<uint64_t> addresses);
   // The id of a stack of image `id` whose frames a runtime named (a JS
   // allocation stack), innermost first, with the index of its leak site.
-  // The same frames in the same image get the same id; LS_STACK_UNKNOWN
-  // for an empty stack, or past `max_user_stacks` named stacks.
-  int32_t intern_named(TraceId id, std::vector<Frame> frames, size_t leak_site);
+  // Stacks are one when their `identity` is (the runtime says which
+  // differences matter): the first one's frames stand for all. Empty frames
+  // or past `max_user_stacks` named stacks: LS_STACK_UNKNOWN.
+  int32_t intern_named(TraceId id, std::string identity, std::vector<Frame> frames, size_t leak_site);
   // Return addresses behind any stack id, innermost first.
   std::vector<uint64_t> addresses(int32_t stack_id) const;
 
@@ -99,8 +100,8 @@ class StackStore {
   // Kernel stacks read for folding; an id names the same frames all session.
   std::map<int32_t, std::vector<uint64_t>> kernel_addresses_;
   std::vector<std::vector<uint64_t>> user_stacks_;  // index: id - kUserStackBase
-  // Named stacks by image and their frames' identity (function, file, line,
-  // column of each); their frames are in frames_. Ids are never reused.
+  // Named stacks by image and identity; their frames are in frames_. Ids
+  // are never reused.
   std::map<std::pair<TraceId, std::string>, int32_t> named_ids_;
   int32_t next_named_id_ = kNamedStackBase;
 };
