@@ -305,7 +305,10 @@ std::vector<std::string> garbage_frames(const nlohmann::json& report) {
       ++i;
       const std::string module = f.value("module", "");
       bool garbage = false;
-      if (module.starts_with("/")) {
+      if (s.value("kind", "") == "js") {
+        // Named by V8, not read off a stack: every frame is one of V8's.
+        garbage = module != "[js]" || f.value("function", "").empty();
+      } else if (module.starts_with("/")) {
         // Every frame but a fault's first is a return address: the call
         // before it is one byte back.
         uint64_t offset = std::stoull(f.value("module_offset", "0x0"), nullptr, 16);

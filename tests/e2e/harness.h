@@ -108,7 +108,8 @@ std::pair<int, std::string> run_leakscope(const std::vector<std::string>& args,
 // "stack #RANK frame #I: FUNCTION in MODULE" lines: module "[unknown]",
 // "[stack...]", "[heap]", "[anon...]", "[vvar...]" or any other bracketed
 // name but "[jit]" and "[vdso]", or a file whose module_offset lies in no
-// executable segment (not an ELF object, or its data). Bytes read off a
+// executable segment (not an ELF object, or its data); for kind js, a frame
+// that is not a named V8 frame (module "[js]"). Bytes read off a
 // stack and printed as return addresses; there must be none (issue 12).
 std::vector<std::string> garbage_frames(const nlohmann::json& report);
 // A test failure (not fatal) for each garbage frame of `report`, once per

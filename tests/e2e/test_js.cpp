@@ -49,14 +49,14 @@ std::vector<const json*> js_stacks_at(const json& report, pid_t pid, int line) {
 std::string verdicts_at(const json& report, pid_t pid, int line) {
   std::string out;
   for (const json* s : js_stacks_at(report, pid, line))
-    out += (*s)["assessment"].value("verdict", "?") + " " + std::to_string((*s)["live_bytes"].get<long long>()) +
+    out += (*s).value("verdict", "?") + " " + std::to_string((*s)["live_bytes"].get<long long>()) +
            " B; ";
   return out.empty() ? "no stack" : out;
 }
 
 bool leak_at(const json& report, pid_t pid, int line) {
   for (const json* s : js_stacks_at(report, pid, line))
-    if ((*s)["assessment"].value("verdict", "") == "leak") return true;
+    if ((*s).value("verdict", "") == "leak") return true;
   return false;
 }
 
@@ -117,6 +117,26 @@ TEST(JsE2E, AfterKill9TheInspectorClosesWithinTheDocumentedTime) {
   EXPECT_EQ(http_get_status(app.port(), "/health"), 200);
   EXPECT_TRUE(app.process().running());
   EXPECT_TRUE(ls.leftover_bpf_objects().empty());
+}
+
+TEST(JsE2E, WholeHostDrillJsSamplesTheGrowingNodeProcessAndClosesItsInspector) {
+  ASSERT_FALSE(tcp_port_open(kInspectorPort)) << "another inspector listens on 9229";
+  ExpressApp app;
+  // /pin-leak makes the process grow fast enough to be drilled into (its
+  // Buffers are native memory); /cache-leak is the JS heap's leak.
+  auto load = app.drive({"/cache-leak", "/pin-leak"}, 50);
+  const std::string path = "/tmp/leakscope-e2e-drill-js-" + std::to_string(::getpid()) + ".json";
+  Leakscope ls({"trace", "--all", "--drill-js", "--comm", "node", "--drill-rate", "128KiB", "--drill-for", "90s",
+                "--duration", "75s", "-q", "--json", path, "--exclude-pid", std::to_string(::getpid())});
+  ASSERT_TRUE(ls.wait_tracing(40)) << ls.err();
+  EXPECT_EQ(ls.wait(150), 0) << ls.err();
+  const json report = take_json(path);
+  ASSERT_TRUE(report.is_object()) << ls.err();
+  EXPECT_NE(ls.err().find(std::to_string(app.pid()) + ": inspector opened"), std::string::npos) << ls.err();
+  EXPECT_TRUE(leak_at(report, app.pid(), 52)) << "/cache-leak (app.js:52): " << verdicts_at(report, app.pid(), 52)
+                                              << "\n" << ls.err();
+  EXPECT_TRUE(inspector_closes_within(2)) << "port 9229 still open after leakscope exited";
+  EXPECT_EQ(http_get_status(app.port(), "/health"), 200);
 }
 
 // A refused -p: exit code 9, one line naming why, the process unharmed and
@@ -201,6 +221,29 @@ TEST(JsE2E, AnInspectorAlreadyOpenIsUsedAndLeftOpen) {
   std::this_thread::sleep_for(500ms);
   EXPECT_TRUE(tcp_port_open(kInspectorPort)) << "the user's own inspector was closed";
   EXPECT_TRUE(node.running());
+}
+
+TEST(JsE2E, BadJsFlagsAreUsageErrorsWithOneLine) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* says;
+  };
+  const Case cases[] = {
+      {{"trace", "-p", "1", "--kinds", "js", "--js-interval", "lots"}, "--js-interval: 'lots' is not a size"},
+      {{"trace", "-p", "1", "--js", "--js-interval", "16"}, "--js-interval: '16' is not a size"},
+      {{"trace", "-p", "1", "--js-interval", "2GiB"}, "--js-interval"},
+      {{"trace", "-p", "1", "--drill-js"}, "--drill-js goes with --all"},
+      {{"trace", "--all", "--kinds", "js"}, "use --drill-js"},
+      {{"trace", "--all", "--js"}, "use --drill-js"},
+      {{"trace", "-p", "1", "--kinds", "javascript"}, "is not one of heap, mmap, brk, timerfd, epoll, fault, js"},
+  };
+  for (const Case& c : cases) {
+    auto [code, err] = run_leakscope(c.args);
+    EXPECT_EQ(code, 2) << err;
+    EXPECT_NE(err.find(c.says), std::string::npos) << err;
+    EXPECT_EQ(err.find('\n'), err.size() - 1) << "one line: " << err;
+    EXPECT_EQ(err.rfind("leakscope: error: ", 0), 0u) << err;
+  }
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ constexpr const char* kInstallWatchdog = R"JS((() => {
     if (process.uptime() - w.seen < 10) return;
     w.end();
     try { process._debugEnd(); } catch (e) {}
-  }, 2000);
+  }, 1000);
   w.timer.unref();
   Object.defineProperty(globalThis, key, { value: w, configurable: true, enumerable: false, writable: false });
   return 'installed';

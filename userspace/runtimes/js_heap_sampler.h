@@ -5,11 +5,11 @@
 // What the process sees while it is sampled (the README says it too):
 // - its inspector, opened by the caller (SIGUSR1) or already open;
 // - one DevTools session, sampling every `sampling_interval` bytes;
-// - when leakscope opened the inspector, an unref'd 2 s timer and a
+// - when leakscope opened the inspector, an unref'd 1 s timer and a
 //   non-enumerable global (`__leakscope_watchdog`) that close the inspector
 //   (`process._debugEnd()`) if leakscope stops beating for 10 s: after a
 //   `kill -9` of leakscope the session drops (which stops the sampling) and
-//   the port closes within 12 s.
+//   the port closes within 11 s of leakscope's last beat (one a tick).
 // On stop: sampling stopped, the watchdog removed, and the inspector
 // closed if leakscope opened it; every step bounded in time.
 #pragma once
