@@ -133,27 +133,6 @@ void JsHeaps::forget(TraceId id) {
   samplers_.erase(id);
 }
 
-void JsHeaps::apply(TraceId id, Heap& heap, const JsProfile& profile) {
-  for (auto& [stack_id, s] : heap.stacks) {
-    s.value.live_bytes = 0;
-    s.value.live_objects = 0;
-    s.live_samples = 0;
-  }
-  for (const JsStack& js : profile.stacks) {
-    int32_t stack_id = stacks_.intern_named(id, js.identity, js.frames, js.leak_site);
-    Stack& s = heap.stacks[stack_id];
-    s.value.live_bytes += js.live_bytes;
-    s.value.live_objects += js.live_objects;
-    s.live_samples += js.live_samples;
-    // Counted in sampled objects: what was sampled, and what of it died.
-    s.value.allocs += uint64_t(js.new_samples);
-  }
-  for (auto& [stack_id, s] : heap.stacks) {
-    s.value.allocs = std::max<uint64_t>(s.value.allocs, uint64_t(s.live_samples));
-    s.value.frees = s.value.allocs - uint64_t(s.live_samples);
-  }
-}
-
 std::vector<LedgerRow> JsHeaps::rows() {
   std::vector<LedgerRow> out;
   for (auto& [id, heap] : samplers_) {
@@ -164,19 +143,13 @@ std::vector<LedgerRow> JsHeaps::rows() {
         heap.failure_logged = true;
       }
       if (snap.profile && snap.profile != heap.applied) {
-        apply(id, heap, *snap.profile);
+        heap.ledger.apply(*snap.profile, [this, id = id](const JsStack& js) {
+          return stacks_.intern_named(id, js.identity, js.frames, js.leak_site);
+        });
         heap.applied = snap.profile;
       }
     }
-    for (const auto& [stack_id, s] : heap.stacks) {
-      LedgerRow row;
-      row.trace_id = id;
-      row.kind = Kind::Js;
-      row.stack_id = stack_id;
-      row.value = s.value;
-      row.counted_objects = s.live_samples;
-      out.push_back(row);
-    }
+    for (const LedgerRow& row : heap.ledger.rows(id)) out.push_back(row);
   }
   return out;
 }

@@ -24,6 +24,7 @@
 #include "core/types.h"
 #include "probes/kernel.h"
 #include "runtimes/js_heap_sampler.h"
+#include "runtimes/js_ledger.h"
 #include "symbols/symbolizer.h"
 #include "tracer/stack_store.h"
 
@@ -82,20 +83,15 @@ class JsHeaps {
   std::vector<JsHeapStatus> status() const;
 
  private:
-  struct Stack {
-    LedgerValue value;
-    int64_t live_samples = 0;
-  };
   struct Heap {
     pid_t pid = 0;
     bool opened_inspector = false;
     uint16_t port = 0;
     std::unique_ptr<JsHeapSampler> sampler;
     std::shared_ptr<const JsProfile> applied;  // the last profile turned into rows
-    std::map<int32_t, Stack> stacks;           // every stack seen, by id
+    JsLedger ledger;
     bool failure_logged = false;
   };
-  void apply(TraceId id, Heap& heap, const JsProfile& profile);
 
   Kernel& kernel_;
   Symbolizer& symbolizer_;
