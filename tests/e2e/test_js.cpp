@@ -139,6 +139,26 @@ TEST(JsE2E, WholeHostDrillJsSamplesTheGrowingNodeProcessAndClosesItsInspector) {
   EXPECT_EQ(http_get_status(app.port(), "/health"), 200);
 }
 
+TEST(JsE2E, ASampledProcessThatEndsIsNotHeldByTheSession) {
+  // Node waits for its DevTools sessions to go before it exits: the sampler
+  // must go as soon as Node says it waits, or the process would hang.
+  ASSERT_FALSE(tcp_port_open(kInspectorPort));
+  Program node({"/usr/bin/node", "-e",
+                "const t = setInterval(() => {}, 100); console.log('up'); "
+                "setTimeout(() => { clearInterval(t); console.log('bye'); }, 8000);"});
+  ASSERT_TRUE(node.wait_output("up", 10));
+  Leakscope ls({"trace", "-p", std::to_string(node.pid()), "--kinds", "js", "--no-control", "-q"});
+  ASSERT_TRUE(ls.wait_tracing(30)) << ls.err();
+  ASSERT_TRUE(node.wait_output("bye", 15));
+  const auto said_bye = std::chrono::steady_clock::now();
+  while (node.running() && std::chrono::steady_clock::now() - said_bye < 20s) std::this_thread::sleep_for(50ms);
+  const double lingered = std::chrono::duration<double>(std::chrono::steady_clock::now() - said_bye).count();
+  EXPECT_FALSE(node.running()) << "node still runs 20 s after its event loop ended";
+  EXPECT_LT(lingered, 4) << "node waited " << lingered << " s for the session to go";
+  EXPECT_EQ(ls.wait(20), 0) << ls.err();
+  EXPECT_NE(ls.err().find("every traced process has exited"), std::string::npos) << ls.err();
+}
+
 // A refused -p: exit code 9, one line naming why, the process unharmed and
 // no inspector opened.
 void expect_refused(const Program& target, const std::string& why) {

@@ -241,6 +241,24 @@ TEST(JsProfile, HostileDepthAndSizeAreBounded) {
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->truncated);
   EXPECT_TRUE(p->stacks.empty());
+  // Many leaves under a deep path: the frames kept are bounded in bytes.
+  {
+    json wide = {{"samples", json::array()}};
+    json leaves = json::array();
+    for (int i = 0; i < 2000; ++i)
+      leaves.push_back({{"callFrame", {{"functionName", std::string(1000, 'n')}, {"url", "/w.js"}}},
+                        {"id", 10 + i},
+                        {"selfSize", 1}});
+    wide["head"] = {{"callFrame", {{"functionName", "(root)"}}}, {"id", 0}};
+    wide["head"]["children"] = std::move(leaves);
+    JsProfileLimits small;
+    small.max_frame_bytes = 100'000;
+    auto w = read_js_profile(wide, kInterval, 0, &error, small);
+    ASSERT_TRUE(w);
+    EXPECT_TRUE(w->truncated);
+    EXPECT_GT(w->stacks.size(), 10u);
+    EXPECT_LT(w->stacks.size(), 100u);
+  }
   // Long names are cut.
   Frame f = js_frame(std::string(100000, 'x'), std::string(100000, '/'), 1, 1);
   EXPECT_LE(f.function.size(), 1024u);

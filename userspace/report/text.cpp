@@ -157,8 +157,9 @@ std::string render_text(const Report& r, size_t top) {
   out << "Processes:\n";
   for (const ImageEntry& p : r.processes) {
     out << "  " << p.pid << " " << p.comm << (p.exited ? " (exited)" : "") << "  live "
-        << format_bytes(double(p.live_bytes)) << " in " << p.live_objects << " objects"
-        << "  allocator " << basename_of(p.allocator_module) << "\n";
+        << format_bytes(double(p.live_bytes)) << " in " << p.live_objects << " objects";
+    if (!p.allocator_module.empty()) out << "  allocator " << basename_of(p.allocator_module);
+    out << "\n";
     if (p.allocator_growth.regions > 0) {
       out << "    allocator footprint: " << format_bytes(double(p.allocator_growth.held_bytes))
           << " held from the OS, " << format_bytes(double(p.allocator_beyond_live_bytes))

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -318,6 +319,7 @@ struct CdpConnection::Impl {
   size_t max_message_bytes = 0;
   size_t events_skipped = 0;
   size_t last_reply_bytes = 0;
+  std::set<std::string> events_seen;  // methods of the events skipped (bounded)
   int64_t next_id = 1;
   bool open = false;
 
@@ -502,6 +504,9 @@ CdpReply CdpConnection::call(std::string_view method, const nlohmann::json& para
     auto found = value->find("id");
     if (found == value->end() || !found->is_number_integer() || found->get<int64_t>() != id) {
       ++impl.events_skipped;
+      if (auto m = value->find("method"); found == value->end() && m != value->end() && m->is_string() &&
+                                          impl.events_seen.size() < 64)
+        impl.events_seen.insert(m->get<std::string>().substr(0, 128));
       continue;
     }
     impl.last_reply_bytes = message.size();
@@ -550,6 +555,9 @@ const std::string& CdpConnection::runtime_version() const { return impl_->runtim
 
 size_t CdpConnection::events_skipped() const { return impl_->events_skipped; }
 size_t CdpConnection::last_reply_bytes() const { return impl_->last_reply_bytes; }
+bool CdpConnection::saw_event(std::string_view method) const {
+  return impl_->events_seen.count(std::string(method)) != 0;
+}
 
 
 bool CdpConnection::is_open() const { return impl_->open; }

@@ -74,7 +74,10 @@ class CdpConnection {
 
   const std::string& runtime_version() const;  // "v20.20.2", "" when unknown
   size_t events_skipped() const;
-  size_t last_reply_bytes() const;  // size of the last reply call() returned, as sent
+  size_t last_reply_bytes() const;
+  // Whether an event of this method came while a call waited (the first 64
+  // methods are remembered).
+  bool saw_event(std::string_view method) const;  // size of the last reply call() returned, as sent
   bool is_open() const;
 
   struct Impl;

@@ -23,17 +23,19 @@ constexpr const char* kInstallWatchdog = R"JS((() => {
     beat() { this.seen = process.uptime(); },
     end() { clearInterval(this.timer); delete globalThis[key]; },
   };
+  Object.defineProperty(globalThis, key, { value: w, configurable: true, enumerable: false, writable: false });
   w.timer = setInterval(() => {
     if (process.uptime() - w.seen < 10) return;
     w.end();
     try { process._debugEnd(); } catch (e) {}
   }, 1000);
   w.timer.unref();
-  Object.defineProperty(globalThis, key, { value: w, configurable: true, enumerable: false, writable: false });
   return 'installed';
 })())JS";
 constexpr const char* kBeat = "globalThis.__leakscope_watchdog && globalThis.__leakscope_watchdog.beat()";
 constexpr const char* kRemoveWatchdog = "globalThis.__leakscope_watchdog && globalThis.__leakscope_watchdog.end()";
+
+constexpr std::chrono::milliseconds kQuickCall{2000};
 
 json evaluate(const char* expression) { return json{{"expression", expression}, {"returnByValue", true}}; }
 
@@ -87,7 +89,12 @@ void JsHeapSampler::run() {
   try {
     std::string error;
     auto cdp = CdpConnection::open(options_.endpoint, options_.connect_timeout, &error);
-    if (!cdp) return fail("cannot connect to the inspector: " + error);
+    if (!cdp) {
+      // The inspector leakscope opened must not stay open: a second try,
+      // only to close it.
+      close_inspector_anew();
+      return fail("cannot connect to the inspector: " + error);
+    }
     {
       std::lock_guard lock(mutex_);
       snapshot_.runtime_version = cdp->runtime_version();
@@ -98,8 +105,22 @@ void JsHeapSampler::run() {
     }
     sample(*cdp);
   } catch (const std::exception& e) {
+    close_inspector_anew();
     fail(std::string("the JS sampler stopped: ") + e.what());
   }
+}
+
+void JsHeapSampler::close_inspector_anew() {
+  if (!options_.close_inspector) return;
+  std::string error;
+  auto cdp = CdpConnection::open(options_.endpoint, std::chrono::milliseconds(3000), &error);
+  if (!cdp) {
+    log_warn("the inspector of " + std::to_string(options_.endpoint.netns_pid) +
+             " may still be open on port " + std::to_string(options_.endpoint.port) + ": " + error);
+    return;
+  }
+  cdp->send("Runtime.evaluate", evaluate("process._debugEnd()"));
+  cdp->close();
 }
 
 void JsHeapSampler::sample(CdpConnection& cdp) {
@@ -115,6 +136,8 @@ void JsHeapSampler::sample(CdpConnection& cdp) {
     }
     watchdog = true;
   }
+  // Node tells when it waits for the session to go before exiting.
+  cdp.call("NodeRuntime.notifyWhenWaitingForDisconnect", json{{"enabled", true}}, timeout);
   CdpReply started = cdp.call("HeapProfiler.startSampling",
                               json{{"samplingInterval", options_.sampling_interval}}, timeout);
   if (std::string e = reply_error(started); !e.empty()) {
@@ -125,18 +148,33 @@ void JsHeapSampler::sample(CdpConnection& cdp) {
     std::lock_guard lock(mutex_);
     snapshot_.state = JsSamplerState::Sampling;
   }
+  // Pull a profile every period; beat (and look for the process exiting)
+  // every slice of at most 2 s, whatever the period: the watchdog gives up
+  // after 10 s of silence.
   uint64_t ordinal_seen = 0;
-  auto next = Clock::now();
+  const auto period = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::max(0.05, options_.period_seconds)));
+  const auto slice = std::min<Clock::duration>(period, std::chrono::seconds(2));
+  auto next_pull = Clock::now() + period;
   while (true) {
-    next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.period_seconds));
-    if (!sleep_for(std::chrono::duration<double>(next - Clock::now()).count())) break;
-    if (next < Clock::now()) next = Clock::now();  // a slow pull: no burst of catching up
+    const auto wake = std::min(next_pull, Clock::now() + slice);
+    if (!sleep_for(std::chrono::duration<double>(wake - Clock::now()).count())) break;
+    if (watchdog) cdp.call("Runtime.evaluate", evaluate(kBeat), kQuickCall);
+    if (exiting(cdp)) return;
+    if (!cdp.is_open()) {
+      close_inspector_anew();
+      return fail("lost the inspector");
+    }
+    if (Clock::now() < next_pull) continue;
+    next_pull = std::max(next_pull + period, Clock::now());  // a slow pull: no burst of catching up
     const auto began = Clock::now();
     CdpReply r = cdp.call("HeapProfiler.getSamplingProfile", json::object(), timeout);
+    if (exiting(cdp)) return;
     if (std::string e = reply_error(r); !e.empty()) {
       leave(cdp, watchdog);
       return fail("HeapProfiler.getSamplingProfile failed: " + e);
     }
+    const size_t reply_bytes = cdp.last_reply_bytes();
     std::string error;
     auto profile_member = r.result.find("profile");
     std::optional<JsProfile> profile =
@@ -148,11 +186,10 @@ void JsHeapSampler::sample(CdpConnection& cdp) {
       return fail(error.empty() ? "the reply holds no sampling heap profile" : error);
     }
     ordinal_seen = profile->max_ordinal;
-    if (watchdog) cdp.call("Runtime.evaluate", evaluate(kBeat), timeout);
     std::lock_guard lock(mutex_);
     snapshot_.profile = std::make_shared<const JsProfile>(std::move(*profile));
     ++snapshot_.profiles;
-    snapshot_.last_profile_bytes = cdp.last_reply_bytes();
+    snapshot_.last_profile_bytes = reply_bytes;
     snapshot_.last_pull_seconds = std::chrono::duration<double>(Clock::now() - began).count();
   }
   leave(cdp, watchdog);
@@ -160,15 +197,26 @@ void JsHeapSampler::sample(CdpConnection& cdp) {
   snapshot_.state = JsSamplerState::Stopped;
 }
 
+// The process is on its way out and waits for the session to go (Node does
+// not exit while a DevTools session is connected): it goes at once.
+bool JsHeapSampler::exiting(CdpConnection& cdp) {
+  if (!cdp.saw_event("NodeRuntime.waitingForDisconnect")) return false;
+  cdp.close();
+  std::lock_guard lock(mutex_);
+  snapshot_.state = JsSamplerState::Stopped;
+  snapshot_.error = "the process is exiting";
+  return true;
+}
+
 // Stops the sampling, removes the watchdog and closes the inspector when
 // leakscope opened it. Bounded: a process that stopped answering costs
 // at most a few seconds.
 void JsHeapSampler::leave(CdpConnection& cdp, bool watchdog) {
-  if (!cdp.is_open()) return;
-  const std::chrono::milliseconds quick{2000};
-  cdp.call("HeapProfiler.stopSampling", json::object(), quick);
-  if (watchdog) cdp.call("Runtime.evaluate", evaluate(kRemoveWatchdog), quick);
+  if (!cdp.is_open()) return close_inspector_anew();
+  cdp.call("HeapProfiler.stopSampling", json::object(), kQuickCall);
+  if (watchdog && cdp.is_open()) cdp.call("Runtime.evaluate", evaluate(kRemoveWatchdog), kQuickCall);
   // Its reply may never come: the inspector closes under the session.
+  if (!cdp.is_open()) return close_inspector_anew();
   if (options_.close_inspector) cdp.send("Runtime.evaluate", evaluate("process._debugEnd()"));
   cdp.close();
 }

@@ -11,7 +11,9 @@
 //   `kill -9` of leakscope the session drops (which stops the sampling) and
 //   the port closes within 11 s of leakscope's last beat (one a tick).
 // On stop: sampling stopped, the watchdog removed, and the inspector
-// closed if leakscope opened it; every step bounded in time.
+// closed if leakscope opened it; every step bounded in time. A process that
+// is exiting waits for its DevTools sessions to go: the sampler asks Node
+// to say so (NodeRuntime.waitingForDisconnect) and goes within 2 s.
 #pragma once
 
 #include <sys/types.h>
@@ -33,10 +35,10 @@ namespace leakscope {
 struct JsSamplerOptions {
   InspectorEndpoint endpoint;
   uint32_t sampling_interval = 32 * 1024;  // bytes between samples, on average
-  double period_seconds = 1.0;             // one profile per period
+  double period_seconds = 1.0;             // one profile per period (a beat every 2 s at most)
   bool close_inspector = true;             // leakscope opened it: close it at the end
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds call_timeout{10000};
+  std::chrono::milliseconds call_timeout{6000};  // with the 2 s beat, under the watchdog's 10 s
 };
 
 enum class JsSamplerState { Connecting, Sampling, Failed, Stopped };
@@ -68,6 +70,10 @@ class JsHeapSampler {
   void run();
   void sample(CdpConnection& cdp);
   void leave(CdpConnection& cdp, bool watchdog);
+  bool exiting(CdpConnection& cdp);
+  // After a failure, when leakscope opened the inspector: a new session,
+  // only to close it.
+  void close_inspector_anew();
   void fail(std::string error);
   bool sleep_for(double seconds);  // false when asked to stop
 

@@ -24,6 +24,15 @@ void JsLedger::apply(const JsProfile& profile, const Intern& intern) {
   }
 }
 
+void JsLedger::end_sampling() {
+  for (auto& [stack_id, s] : stacks_) {
+    s.value.frees += uint64_t(s.live_samples);
+    s.value.live_bytes = 0;
+    s.value.live_objects = 0;
+    s.live_samples = 0;
+  }
+}
+
 std::vector<LedgerRow> JsLedger::rows(TraceId id) const {
   std::vector<LedgerRow> out;
   out.reserve(stacks_.size());

@@ -23,6 +23,10 @@ class JsLedger {
   // Stacks of the same id add up (stacks V8 tells apart that are one leak).
   void apply(const JsProfile& profile, const Intern& intern);
 
+  // Sampling ended (a drill-down's end): nothing is known live any more;
+  // what was made and released stays counted.
+  void end_sampling();
+
   // Every stack ever seen, live or not, as rows of kind js of image `id`.
   // Objects and bytes are V8's estimates; allocs and frees count sampled
   // objects (counted_objects: those live now, for the error bars).

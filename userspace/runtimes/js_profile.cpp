@@ -162,6 +162,7 @@ std::optional<JsProfile> read_js_profile(const json& profile, double sampling_in
   };
   std::vector<Visit> todo{{&*head}};
   std::vector<Frame> path;  // frames of todo[1..], outermost first (the root has none)
+  size_t frame_bytes = 0;   // of the stacks kept so far
   while (!todo.empty()) {
     Visit& v = todo.back();
     const json& node = *v.node;
@@ -178,6 +179,14 @@ std::optional<JsProfile> read_js_profile(const json& profile, double sampling_in
         JsStack stack;
         size_t keep = std::min(path.size(), limits.max_depth);
         if (keep < path.size()) out.truncated = true;
+        size_t bytes = 0;
+        for (size_t i = path.size() - keep; i < path.size(); ++i)
+          bytes += path[i].function.size() + path[i].file.size() + sizeof(Frame);
+        if (frame_bytes + bytes > limits.max_frame_bytes) {
+          out.truncated = true;
+          break;
+        }
+        frame_bytes += bytes * 2;  // the frames and the identity made of them
         stack.frames.assign(path.rbegin(), path.rbegin() + static_cast<std::ptrdiff_t>(keep));
         stack.leak_site = js_leak_site(stack.frames);
         stack.identity = js_stack_identity(stack.frames, stack.leak_site);

@@ -49,6 +49,10 @@ struct JsProfileLimits {
   size_t max_depth = 512;        // frames kept per stack (the innermost)
   size_t max_name_bytes = 1024;  // a function name
   size_t max_url_bytes = 4096;
+  // Bytes of frame names and files over all stacks of a profile: a few MB
+  // of JSON (deep paths, long names, many leaves) must not become GBs of
+  // frames in the tracer.
+  size_t max_frame_bytes = 64u << 20;
 };
 
 // Reads `profile` (the `profile` member of getSamplingProfile's result),

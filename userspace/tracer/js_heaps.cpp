@@ -1,11 +1,18 @@
 #include "tracer/js_heaps.h"
 
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
 
 #include <chrono>
 #include <thread>
 
 #include "core/log.h"
+#include "core/unique_fd.h"
 #include "target/node_process.h"
 
 namespace leakscope {
@@ -27,6 +34,10 @@ constexpr double kInspectorOpenSeconds = 5;
 
 }  // namespace
 
+bool loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 std::string js_hint(pid_t pid) {
   if (!read_node_process(pid)) return {};
   return std::to_string(pid) +
@@ -38,11 +49,40 @@ JsHeaps::JsHeaps(Kernel& kernel, Symbolizer& symbolizer, StackStore& stacks, JsH
     : kernel_(kernel), symbolizer_(symbolizer), stacks_(stacks), options_(options) {}
 
 JsHeaps::~JsHeaps() {
-  // Each sampler leaves its process in a few round trips: all at once.
+  // Each sampler leaves its process in a few round trips: all at once
+  // (one after the other if no thread can be had).
   std::vector<std::thread> stopping;
-  for (auto& [id, heap] : samplers_)
-    if (heap.sampler) stopping.emplace_back([s = heap.sampler.get()] { s->stop(); });
+  for (auto& [id, heap] : samplers_) {
+    if (!heap.sampler) continue;
+    try {
+      stopping.emplace_back([s = heap.sampler.get()] { s->stop(); });
+    } catch (const std::system_error&) {
+      heap.sampler->stop();
+    }
+  }
   for (std::thread& t : stopping) t.join();
+}
+
+// Why SIGUSR1 might not reach Node's inspector in `pid` ("" when it will):
+// the handler the kernel holds for it must be Node's own. An application's
+// process.on('SIGUSR1') puts libuv's uv__signal_handler there instead; a
+// handler that cannot be read or named is not taken on trust.
+std::string JsHeaps::sigusr1_unsafe(pid_t pid) {
+  const std::string who = std::to_string(pid);
+  std::optional<uint64_t> handler = kernel_.signal_handler(pid, SIGUSR1);
+  if (!handler) return who + ": its SIGUSR1 handler cannot be read, so leakscope does not send it";
+  if (*handler <= 1) return who + " catches no SIGUSR1: it would end the process";
+  // resolve() names return addresses (it looks up the byte before): a
+  // function's first byte is named from the byte after it.
+  Frame f = symbolizer_.resolve(pid, *handler + 1);
+  auto slash = f.module.rfind('/');
+  std::string module = slash == std::string::npos ? f.module : f.module.substr(slash + 1);
+  if (f.function.find("uv__signal_handler") != std::string::npos || module.rfind("libuv", 0) == 0)
+    return who + " handles SIGUSR1 itself (process.on('SIGUSR1')): it would run its handler, not open its "
+                 "inspector; leakscope does not send it";
+  if (f.function.find("StartIoThreadWakeup") != std::string::npos || module.rfind("libnode", 0) == 0) return {};
+  return who + ": its SIGUSR1 handler (" + f.display_name() +
+         ") is not Node's inspector's, so leakscope does not send it";
 }
 
 std::optional<JsRefusal> JsHeaps::start(TraceId id, pid_t pid) {
@@ -62,20 +102,21 @@ std::optional<JsRefusal> JsHeaps::start(TraceId id, pid_t pid) {
       return JsRefusal{"port " + where + " in the network namespace of " + std::to_string(pid) +
                        " is held by another process (another inspector?): its inspector cannot open"};
     case PortHolder::None: {
+      // Node's inspector is an unauthenticated debugger: leakscope opens it
+      // only on loopback.
+      if (!loopback(node->inspector_host))
+        return JsRefusal{std::to_string(pid) + " would open its inspector on " + where +
+                         ", not on loopback: leakscope opens no debugger port to the network"};
       if (node->sigusr1_disabled || !node->sigusr1_caught)
         return JsRefusal{std::to_string(pid) +
-                         " was started with --disable-sigusr1: SIGUSR1 would not open its inspector "
-                         "(it would end the process)"};
-      if (std::optional<uint64_t> handler = kernel_.signal_handler(pid, SIGUSR1)) {
-        // resolve() names return addresses (it looks up the byte before):
-        // a function's first byte is named from the byte after it.
-        Frame f = symbolizer_.resolve(pid, *handler + 1);
-        if (f.function.find("uv__signal_handler") != std::string::npos)
-          return JsRefusal{std::to_string(pid) +
-                           " handles SIGUSR1 itself (process.on('SIGUSR1')): it would run its handler, "
-                           "not open its inspector; leakscope does not send it"};
-      }
-      if (::kill(pid, SIGUSR1) != 0) return JsRefusal{std::to_string(pid) + " is gone"};
+                         " was started with --disable-sigusr1 or catches no SIGUSR1: SIGUSR1 would not "
+                         "open its inspector (it would end the process)"};
+      // Held from here: the checks below and the signal are about the same process.
+      UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+      if (pidfd.get() < 0) return JsRefusal{std::to_string(pid) + " is gone"};
+      if (std::string unsafe = sigusr1_unsafe(pid); !unsafe.empty()) return JsRefusal{unsafe};
+      if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGUSR1, nullptr, 0) != 0)
+        return JsRefusal{std::to_string(pid) + ": SIGUSR1 could not be sent: " + std::strerror(errno)};
       opened = true;
       const auto deadline =
           std::chrono::steady_clock::now() + std::chrono::duration<double>(kInspectorOpenSeconds);
@@ -91,15 +132,13 @@ std::optional<JsRefusal> JsHeaps::start(TraceId id, pid_t pid) {
   }
   JsSamplerOptions o;
   o.endpoint.netns_pid = pid;
-  // An inspector bound to every address is reached on loopback.
-  o.endpoint.host = node->inspector_host == "0.0.0.0" ? "127.0.0.1"
-                    : node->inspector_host == "::"    ? "::1"
-                                                      : node->inspector_host;
+  o.endpoint.host = node->inspector_host == "localhost" ? "127.0.0.1" : node->inspector_host;
   o.endpoint.port = node->inspector_port;
   o.sampling_interval = options_.sampling_interval;
   o.period_seconds = options_.period_seconds;
   o.close_inspector = opened;
   Heap& heap = samplers_[id];
+  heap.failure_logged = false;
   heap.pid = pid;
   heap.opened_inspector = opened;
   heap.port = node->inspector_port;
@@ -126,6 +165,10 @@ void JsHeaps::stop(TraceId id) {
   if (it == samplers_.end() || !it->second.sampler) return;
   it->second.sampler->stop();
   it->second.sampler.reset();
+  // Not sampled any more: nothing is known live (a later drill-down starts
+  // from V8's new samples).
+  it->second.ledger.end_sampling();
+  it->second.applied.reset();
 }
 
 void JsHeaps::forget(TraceId id) {

@@ -93,6 +93,8 @@ class JsHeaps {
     bool failure_logged = false;
   };
 
+  std::string sigusr1_unsafe(pid_t pid);
+
   Kernel& kernel_;
   Symbolizer& symbolizer_;
   StackStore& stacks_;
