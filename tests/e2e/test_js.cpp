@@ -253,6 +253,7 @@ TEST(JsE2E, BadJsFlagsAreUsageErrorsWithOneLine) {
       {{"trace", "-p", "1", "--js", "--js-interval", "16"}, "--js-interval: '16' is not a size"},
       {{"trace", "-p", "1", "--js-interval", "2GiB"}, "--js-interval"},
       {{"trace", "-p", "1", "--drill-js"}, "--drill-js goes with --all"},
+      {{"trace", "-p", "1", "--kinds", "js", "--js-every", "never"}, "--js-every"},
       {{"trace", "--all", "--kinds", "js"}, "use --drill-js"},
       {{"trace", "--all", "--js"}, "use --drill-js"},
       {{"trace", "-p", "1", "--kinds", "javascript"}, "is not one of heap, mmap, brk, timerfd, epoll, fault, js"},

@@ -46,6 +46,7 @@ struct TraceFlags {
   std::vector<std::string> exclude_pid_specs;
   bool js = false;
   std::string js_interval = "32KiB";
+  std::string js_every;
 };
 
 namespace {
@@ -171,6 +172,11 @@ TraceCommand::TraceCommand(CLI::App& app)
   sub_->add_option("--js-interval", f.js_interval,
                    "Kind js: bytes allocated between V8's heap samples, on average (e.g. 32KiB)")
       ->capture_default_str()
+      ->group("Node.js");
+  sub_->add_option("--js-every", f.js_every,
+                   "Kind js: pull V8's profile this often (default: every --tick); each pull costs "
+                   "the process time on its main thread")
+      ->check(DurationValidator(0.05, 600))
       ->group("Node.js");
   sub_->add_flag("--drill-js", f.config.drill_js,
                  "--all: Node.js processes drilled into also get their JS heap sampled (opens their "
@@ -354,6 +360,7 @@ int TraceCommand::run() {
                          "--js-interval: '" + f.js_interval + "' is not a size from 128 B to 1 GiB (like 32KiB)");
       f.config.js_sampling_interval = static_cast<uint32_t>(*interval);
     }
+    if (!f.js_every.empty()) f.config.js_pull_seconds = *parse_duration(f.js_every);
     f.config.kernel.force_raw_syscalls = f.syscall_probes == "raw";
     f.config.kernel.probes_at_entry = f.probe_placement == "entry";
     f.config.unwind_cfi = f.unwind == "cfi";

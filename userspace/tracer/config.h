@@ -56,6 +56,7 @@ struct TraceConfig {
   bool js = false;
   bool drill_js = false;                    // --all: JS drill-down for Node processes whose memory grows
   uint32_t js_sampling_interval = 32 * 1024;  // bytes between V8's samples, on average
+  double js_pull_seconds = 0;                 // a profile pulled this often (0: every tick)
 };
 
 }  // namespace leakscope

@@ -80,7 +80,8 @@ TraceSession::TraceSession(const TraceConfig& config)
       stacks_(*kernel_, symbolizer_, spaces_, config.kernel.sizes.max_stack_traces),
       ledgers_(images_, stacks_, spaces_),
       js_(config.js || config.drill_js ? std::make_unique<JsHeaps>(*kernel_, symbolizer_, stacks_,
-                                                 JsHeapOptions{config.js_sampling_interval, config.tick_seconds})
+                                                 JsHeapOptions{config.js_sampling_interval,
+                                                              std::max(config.tick_seconds, config.js_pull_seconds)})
                     : nullptr),
       judge_(config),
       start_(std::chrono::steady_clock::now()) {
