@@ -16,6 +16,7 @@
 
 #include "runtimes/cdp_connection.h"
 #include "target/node_process.h"
+#include "services.h"
 
 namespace leakscope {
 namespace {
@@ -26,39 +27,8 @@ using namespace std::chrono_literals;
 constexpr const char* kNode = "/usr/bin/node";
 constexpr const char* kIdle = "setInterval(()=>{},1000)";
 
-// A child started from argv, with stdio on /dev/null; killed and reaped
-// whatever path the test takes.
-class Child {
- public:
-  explicit Child(std::vector<std::string> argv) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, 0);
-      ::dup2(null, 1);
-      ::dup2(null, 2);
-      std::vector<char*> args;
-      for (auto& arg : argv) args.push_back(arg.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  pid_t pid() const { return pid_; }
-  // Not exited (a child that exited stays a zombie until reaped here).
-  bool alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-
- private:
-  pid_t pid_ = -1;
-};
+// Children: e2e::Program (services.h), killed and reaped whatever path the test takes.
+using Child = e2e::Program;
 
 InspectorEndpoint in_netns_of(pid_t pid) {
   InspectorEndpoint endpoint;
@@ -127,7 +97,7 @@ void inspect_and_close(const Child& child, pid_t netns_pid) {
       poll_until([&] { return listener_on_port(child.pid(), 9229) == PortHolder::None; }, 5s));
   cdp->close();
   EXPECT_FALSE(cdp->is_open());
-  EXPECT_TRUE(child.alive());
+  EXPECT_TRUE(child.running());
 }
 
 TEST(CdpNode, Sigusr1OpensTheInspectorAndDebugEndClosesIt) {
@@ -208,7 +178,7 @@ TEST(CdpNode, InspectorInTheTargetsOwnNetworkNamespace) {
   EXPECT_TRUE(
       poll_until([&] { return listener_on_port(child.pid(), 9229) == PortHolder::None; }, 5s));
   cdp.reset();
-  EXPECT_TRUE(child.alive());
+  EXPECT_TRUE(child.running());
 }
 
 }  // namespace

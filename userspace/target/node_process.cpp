@@ -1,4 +1,5 @@
 #include "target/node_process.h"
+#include "target/process.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -78,17 +79,6 @@ bool for_each_line(const std::string& path, const std::function<bool(std::string
   }
   if (!overlong && !line.empty()) on_line(line);
   return true;
-}
-
-std::vector<std::string> split_nul(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    size_t nul = text.find('\0');
-    out.emplace_back(text.substr(0, nul));
-    if (nul == std::string_view::npos) break;
-    text.remove_prefix(nul + 1);
-  }
-  return out;
 }
 
 template <typename T>

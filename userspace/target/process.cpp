@@ -43,17 +43,6 @@ bool parse_number(std::string_view text, T* value) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
-std::vector<std::string> split_nul(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    size_t nul = text.find('\0');
-    out.emplace_back(text.substr(0, nul));
-    if (nul == std::string_view::npos) break;
-    text.remove_prefix(nul + 1);
-  }
-  return out;
-}
-
 std::optional<uid_t> parse_status_uid(std::string_view status) {
   size_t pos = 0;
   while (pos < status.size()) {
@@ -108,6 +97,17 @@ std::optional<MemoryUsage> process_memory(pid_t pid) {
   if (!text) return std::nullopt;
   static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   return parse_statm(*text, page);
+}
+
+std::vector<std::string> split_nul(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    size_t nul = text.find('\0');
+    out.emplace_back(text.substr(0, nul));
+    if (nul == std::string_view::npos) break;
+    text.remove_prefix(nul + 1);
+  }
+  return out;
 }
 
 std::optional<StatFields> parse_stat(std::string_view text) {

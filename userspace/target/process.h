@@ -34,6 +34,9 @@ struct StatFields {
   uint64_t start_time_ticks = 0;
 };
 
+// The NUL-separated fields of /proc/PID/cmdline or environ.
+std::vector<std::string> split_nul(std::string_view text);
+
 // Parses the text of /proc/PID/stat; nullopt when it is malformed.
 std::optional<StatFields> parse_stat(std::string_view text);
 // /proc/PID/stat; nullopt when the process is gone.
