@@ -4,7 +4,9 @@
 // last user, modules without a table walked by frame pointer.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -199,6 +201,67 @@ TEST_F(UnwindTablesTest, NewAnonymousCodeGetsANewSpace) {
   ASSERT_EQ(space(10).count, 2u);
   EXPECT_EQ(space(10).mappings[1].table, LS_UNWIND_NO_TABLE);
   EXPECT_EQ(compiled["/proc/self/exe"], 1);
+}
+
+TEST(UnwindTablesBackground, CodeIsWalkedByFramePointerUntilItsTableIsReady) {
+  FakeKernel kernel;
+  std::map<pid_t, std::string> maps;
+  AddressSpaces spaces{[&maps](pid_t pid) -> std::optional<std::string> {
+    auto it = maps.find(pid);
+    return it == maps.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }};
+  std::mutex gate;  // held: the worker cannot finish a compile
+  std::unique_lock hold(gate);
+  std::atomic<int> compiles = 0;
+  std::string compiled_path;
+  UnwindTables tables{kernel, spaces,
+                      [&](const std::string& path, std::string*) -> std::optional<std::vector<uint64_t>> {
+                        std::lock_guard wait(gate);
+                        compiled_path = path;
+                        ++compiles;
+                        return std::vector<uint64_t>{0x1000, 0, 0};
+                      },
+                      [](pid_t, const MapEntry& e) { return e.path; }, UnwindTables::Mode::Background};
+  Text libc = text_of(kLibc);
+  maps[10] = map_line(libc, 0x7f1000028000, 200);
+  maps[11] = map_line(libc, 0x7f2000028000, 200);
+  spaces.observe(10);
+  spaces.observe(11);
+  ASSERT_TRUE(kernel.unwind_spaces.contains(10));
+  EXPECT_EQ(kernel.unwind_spaces[10].mappings[0].table, LS_UNWIND_NO_TABLE) << "not compiled yet";
+  EXPECT_EQ(tables.stats().pending_modules, 1u);
+  EXPECT_EQ(tables.collect(), 0u);
+
+  hold.unlock();
+  tables.wait_idle();
+  EXPECT_EQ(tables.collect(), 1u);
+  EXPECT_EQ(compiles.load(), 1) << "one module, one compile, for both processes";
+  EXPECT_EQ(compiled_path.rfind("/proc/self/fd/", 0), 0u) << "the worker reads a file held open: " << compiled_path;
+  EXPECT_NE(kernel.unwind_spaces[10].mappings[0].table, LS_UNWIND_NO_TABLE);
+  EXPECT_EQ(kernel.unwind_spaces[10].mappings[0].table, kernel.unwind_spaces[11].mappings[0].table);
+  EXPECT_EQ(kernel.unwind_spaces[10].mappings[0].bias, 0x7f1000028000u - start_vaddr(libc));
+  EXPECT_EQ(tables.stats().pending_modules, 0u);
+  EXPECT_EQ(tables.stats().modules, 1u);
+}
+
+TEST(UnwindTablesBackground, AModuleWhoseUsersWentBeforeItsTableIsNotLoaded) {
+  FakeKernel kernel;
+  std::map<pid_t, std::string> maps;
+  AddressSpaces spaces{[&maps](pid_t pid) -> std::optional<std::string> {
+    auto it = maps.find(pid);
+    return it == maps.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }};
+  UnwindTables tables{kernel, spaces,
+                      [](const std::string&, std::string*) -> std::optional<std::vector<uint64_t>> {
+                        return std::vector<uint64_t>{0x1000, 0, 0};
+                      },
+                      [](pid_t, const MapEntry& e) { return e.path; }, UnwindTables::Mode::Background};
+  maps[10] = map_line(text_of(kLibc), 0x7f1000028000, 200);
+  spaces.observe(10);
+  tables.forget(10);
+  tables.wait_idle();
+  EXPECT_EQ(tables.collect(), 0u);
+  EXPECT_TRUE(kernel.unwind_tables.empty());
 }
 
 }  // namespace

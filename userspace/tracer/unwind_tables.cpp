@@ -1,5 +1,7 @@
 #include "tracer/unwind_tables.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 
 #include "core/log.h"
@@ -46,39 +48,130 @@ std::optional<uint64_t> mapping_bias(const MapEntry& entry, const std::vector<El
   return std::nullopt;
 }
 
-UnwindTables::UnwindTables(Kernel& kernel, AddressSpaces& spaces, Compiler compile, Opener open)
-    : kernel_(kernel), spaces_(spaces), compile_(std::move(compile)), open_(std::move(open)) {
+UnwindTables::UnwindTables(Kernel& kernel, AddressSpaces& spaces, Compiler compile, Opener open, Mode mode)
+    : kernel_(kernel), spaces_(spaces), compile_(std::move(compile)), open_(std::move(open)), mode_(mode) {
   hook_ = spaces_.add_read_hook([this](pid_t pid, const AddressSpace& space) { update(pid, space); });
+  if (mode_ == Mode::Background) worker_ = std::thread([this] { work(); });
 }
 
-UnwindTables::~UnwindTables() { spaces_.remove_read_hook(hook_); }
+UnwindTables::~UnwindTables() {
+  spaces_.remove_read_hook(hook_);
+  if (worker_.joinable()) {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      jobs_.clear();
+    }
+    wake_.notify_all();
+    worker_.join();  // at most the module being compiled
+  }
+}
+
+void UnwindTables::work() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+    if (stopping_) return;
+    Job job = std::move(jobs_.front());
+    jobs_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    Compiled out{job.key, std::nullopt, {}};
+    try {
+      out.words = compile_("/proc/self/fd/" + std::to_string(job.file.get()), &out.error);
+    } catch (const std::exception& e) {
+      out.error = e.what();  // a table is never worth the tracer
+    }
+    job.file.reset();
+    lock.lock();
+    done_.push_back(std::move(out));
+    busy_ = false;
+    if (jobs_.empty()) idle_.notify_all();
+  }
+}
+
+void UnwindTables::wait_idle() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [this] { return stopping_ || (jobs_.empty() && !busy_); });
+}
+
+void UnwindTables::load(Module& module, const std::vector<uint64_t>& words) {
+  std::string error;
+  auto table = kernel_.load_unwind_table(words, &error);
+  if (!table) {
+    // Said once (a host under --all may map many modules); -v names each.
+    const std::string what = module.path + ": unwind table not loaded, walked by frame pointer: " + error;
+    if (!warned_full_) log_warn(what + " (further modules: -v)");
+    else log_verbose(what);
+    warned_full_ = true;
+    return;
+  }
+  module.table = *table;
+  module.bytes = words.size() * sizeof(uint64_t);
+  log_verbose(module.path + ": unwind table of " + std::to_string(module.bytes) + " bytes");
+}
 
 UnwindTables::Module& UnwindTables::module_for(pid_t pid, const MapEntry& entry) {
   const std::string key = module_key(entry);
   if (auto it = modules_.find(key); it != modules_.end()) return it->second;
   Module& module = modules_[key];
+  module.path = entry.path;
   const std::string path = open_(pid, entry);
   std::string error;
   if (auto elf = ElfFile::open(path, &error)) module.segments = elf->load_segments();
-  std::optional<std::vector<uint64_t>> words;
-  if (!module.segments.empty()) words = compile_(path, &error);
+  if (module.segments.empty()) {
+    log_verbose(entry.path + ": no unwind table, walked by frame pointer: " + error);
+    return module;
+  }
+  if (mode_ == Mode::Background) {
+    UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (file.get() < 0) {
+      log_verbose(entry.path + ": no unwind table, walked by frame pointer: cannot open it");
+      return module;
+    }
+    module.pending = true;
+    {
+      std::lock_guard lock(mutex_);
+      jobs_.push_back(Job{key, std::move(file)});
+    }
+    wake_.notify_one();
+    return module;
+  }
+  std::optional<std::vector<uint64_t>> words = compile_(path, &error);
   if (!words) {
     log_verbose(entry.path + ": no unwind table, walked by frame pointer: " + error);
     return module;
   }
-  auto table = kernel_.load_unwind_table(*words, &error);
-  if (!table) {
-    // Said once (a host under --all may map many modules); -v names each.
-    const std::string what = entry.path + ": unwind table not loaded, walked by frame pointer: " + error;
-    if (!warned_full_) log_warn(what + " (further modules: -v)");
-    else log_verbose(what);
-    warned_full_ = true;
-    return module;
-  }
-  module.table = *table;
-  module.bytes = words->size() * sizeof(uint64_t);
-  log_verbose(entry.path + ": unwind table of " + std::to_string(module.bytes) + " bytes");
+  load(module, *words);
   return module;
+}
+
+size_t UnwindTables::collect() {
+  std::vector<Compiled> ready;
+  {
+    std::lock_guard lock(mutex_);
+    ready.swap(done_);
+  }
+  size_t loaded = 0;
+  std::set<pid_t> renew;
+  for (Compiled& c : ready) {
+    auto it = modules_.find(c.key);
+    if (it == modules_.end()) continue;  // its last user went meanwhile
+    Module& module = it->second;
+    if (!module.pending) continue;  // a second job for a module that came back
+    module.pending = false;
+    if (!c.words) {
+      log_verbose(module.path + ": no unwind table, walked by frame pointer: " + c.error);
+      continue;
+    }
+    load(module, *c.words);
+    if (module.table == LS_UNWIND_NO_TABLE) continue;
+    ++loaded;
+    renew.insert(module.users.begin(), module.users.end());
+  }
+  for (pid_t pid : renew)
+    if (auto it = spaces_used_.find(pid); it != spaces_used_.end()) install(pid, it->second);
+  return loaded;
 }
 
 void UnwindTables::update(pid_t pid, const AddressSpace& space) {
@@ -87,15 +180,19 @@ void UnwindTables::update(pid_t pid, const AddressSpace& space) {
   const uint64_t signature = executable_signature(space);
   if (!fresh && used.signature == signature) return;
   used.signature = signature;
+  used.executable.clear();
+  for (const Mapping& m : space.mappings())
+    if (m.entry.executable()) used.executable.push_back(m.entry);
+  install(pid, used);
+}
 
+void UnwindTables::install(pid_t pid, Space& used) {
   // Past the unwinder's limit, the mappings with a table (where walks
   // start: libc, the program) and the trampoline are kept before code
   // without one.
   std::vector<ls_unwind_mapping> mappings;
   std::set<std::string> modules;
-  for (const Mapping& m : space.mappings()) {
-    const MapEntry& e = m.entry;
-    if (!e.executable()) continue;
+  for (const MapEntry& e : used.executable) {
     ls_unwind_mapping out{e.start, e.end, 0, LS_UNWIND_NO_TABLE, 0};
     if (e.path == "[uprobes]") {
       out.table = LS_UNWIND_TRAMPOLINE;
@@ -152,7 +249,9 @@ UnwindTables::Stats UnwindTables::stats() const {
   Stats s;
   s.processes = spaces_used_.size();
   for (const auto& [key, module] : modules_) {
-    if (module.table == LS_UNWIND_NO_TABLE) {
+    if (module.pending) {
+      ++s.pending_modules;
+    } else if (module.table == LS_UNWIND_NO_TABLE) {
       ++s.failed_modules;
     } else {
       ++s.modules;

@@ -11,18 +11,30 @@
 // maps. A module that cannot be
 // compiled or loaded is kept as such (walked by frame pointer), said once.
 //
-// Not thread-safe: the trace loop's thread makes every call.
+// Compiling a large module's table takes seconds (node's .eh_frame), so in
+// the background mode a module is compiled on a worker thread: until its
+// table is ready, its code is walked by frame pointer, and collect() (once
+// per tick) loads what is ready and gives its users new spaces.
+//
+// Not thread-safe: the trace loop's thread makes every call; the worker
+// only runs the Compiler, on a file descriptor it is handed.
 #pragma once
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "core/unique_fd.h"
 
 #include "probes/kernel.h"
 #include "target/address_space.h"
@@ -39,8 +51,10 @@ class UnwindTables {
   // Where a mapped file can be opened (target/proc_maps.h's openable_path).
   using Opener = std::function<std::string(pid_t, const MapEntry&)>;
 
+  enum class Mode { Inline, Background };
+
   // Serves every process `spaces` reads from now on.
-  UnwindTables(Kernel& kernel, AddressSpaces& spaces, Compiler compile, Opener open);
+  UnwindTables(Kernel& kernel, AddressSpaces& spaces, Compiler compile, Opener open, Mode mode = Mode::Inline);
   ~UnwindTables();
   UnwindTables(const UnwindTables&) = delete;
   UnwindTables& operator=(const UnwindTables&) = delete;
@@ -50,10 +64,16 @@ class UnwindTables {
   void update(pid_t pid, const AddressSpace& space);
   // The process is gone: its space goes, and the tables no one else uses.
   void forget(pid_t pid);
+  // Background mode: loads the tables compiled since the last call and
+  // gives the processes that map them new spaces. Returns how many.
+  size_t collect();
+  // Background mode: waits until nothing is being compiled (tests).
+  void wait_idle();
 
   struct Stats {
     size_t modules = 0;         // tables loaded
     size_t failed_modules = 0;  // modules without a table (walked by frame pointer)
+    size_t pending_modules = 0; // being compiled (walked by frame pointer meanwhile)
     size_t processes = 0;       // processes with an unwind space
     uint64_t table_bytes = 0;   // words of the loaded tables, in bytes
   };
@@ -62,18 +82,36 @@ class UnwindTables {
  private:
   struct Module {
     uint32_t table = LS_UNWIND_NO_TABLE;  // its handle; none: the walk uses frame pointers
+    bool pending = false;                 // being compiled in the background
+    std::string path;                     // as the process maps it, for messages
     std::vector<ElfFile::Segment> segments;
     std::set<pid_t> users;
     uint64_t bytes = 0;
   };
   struct Space {
     uint64_t signature = 0;  // of the executable mappings it was made from
+    std::vector<MapEntry> executable;  // those mappings, to remake the space from
     std::set<std::string> modules;  // keys of modules_
   };
+  // A module for the worker: the file held open, so the process may exit.
+  struct Job {
+    std::string key;
+    UniqueFd file;
+  };
+  struct Compiled {
+    std::string key;
+    std::optional<std::vector<uint64_t>> words;
+    std::string error;
+  };
 
-  // The module of a file mapping, compiled and loaded on first sight.
+  // The module of a file mapping, compiled (or queued) on first sight.
   Module& module_for(pid_t pid, const MapEntry& entry);
+  // Loads a module's compiled words into the kernel.
+  void load(Module& module, const std::vector<uint64_t>& words);
+  // Gives `pid` the space its stored mappings make now.
+  void install(pid_t pid, Space& used);
   void release(pid_t pid, const std::string& key);
+  void work();
 
   Kernel& kernel_;
   AddressSpaces& spaces_;
@@ -83,6 +121,16 @@ class UnwindTables {
   std::map<std::string, Module> modules_;  // by "dev:inode"
   std::map<pid_t, Space> spaces_used_;
   bool warned_full_ = false;  // a table was refused: said once
+  Mode mode_;
+  // Background mode: jobs in, results out, under one lock.
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<Job> jobs_;
+  std::vector<Compiled> done_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  std::thread worker_;
 };
 
 // The module bias of `entry` (address = ELF virtual address + bias), from
