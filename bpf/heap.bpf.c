@@ -24,13 +24,42 @@ const volatile __u64 page_size = 4096;
  * out; userspace scales the estimates by N. 1: every block. */
 const volatile __u32 sample_every = 1;
 
+/* Blocks are 16-byte aligned: hash the bits that vary. */
+static __always_inline __u64 block_hash(__u64 addr)
+{
+	return (addr >> 4) * 0x9E3779B97F4A7C15ULL;
+}
+
 static __always_inline int sampled(__u64 addr)
 {
 	if (sample_every <= 1)
 		return 1;
-	/* Blocks are 16-byte aligned: hash the bits that vary. */
-	__u64 h = (addr >> 4) * 0x9E3779B97F4A7C15ULL;
-	return ((__u32)(h >> 32) % sample_every) == 0;
+	return ((__u32)(block_hash(addr) >> 32) % sample_every) == 0;
+}
+
+/* Set by userspace while tracing (tracer/heap_sampling.h): when the objects
+ * map nears full, 1 in 2^shift *new* blocks are kept, each weighted 2^shift
+ * in the ledger; objects kept before keep their own weight and every free
+ * of a kept object is honoured, so the estimates stay unbiased. Other bits
+ * of the hash than --sample's, so the two choices are independent. */
+__u32 heap_sample_shift = 0;
+
+static __always_inline __u32 sample_shift(void)
+{
+	__u32 shift = heap_sample_shift;
+	return shift > LS_MAX_SAMPLE_SHIFT ? LS_MAX_SAMPLE_SHIFT : shift;
+}
+
+static __always_inline int kept_at(__u64 addr, __u32 shift)
+{
+	return ((__u32)(block_hash(addr) >> 8) & ((1u << shift) - 1)) == 0;
+}
+
+/* A free of a block not kept: unknown only if it could have been kept now
+ * (otherwise the sampling, not a block from before attach, explains it). */
+static __always_inline void block_freed(__u32 trace_id, __u64 addr, __u64 born_before)
+{
+	object_died_seen(trace_id, LS_KIND_HEAP, addr, born_before, kept_at(addr, sample_shift()));
 }
 
 #define SIZE_OVERFLOW (~0ULL)
@@ -200,17 +229,18 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 			 * Bounded by entry time, so a block another thread got
 			 * at the old address meanwhile is left alone. */
 			if (sampled(call.old_ptr))
-				object_died(trace_id, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
+				block_freed(trace_id, call.old_ptr, call.entry_ns);
 		} else if (call.size == 0 && sampled(call.old_ptr)) {
 			/* realloc(p, 0) frees p and returns NULL. */
-			object_died(trace_id, LS_KIND_HEAP, call.old_ptr, call.entry_ns);
+			block_freed(trace_id, call.old_ptr, call.entry_ns);
 		}
 		/* Failed with size > 0: p is untouched. */
 		break;
 	default:
 		break;
 	}
-	if (!addr || call.size == SIZE_OVERFLOW || !sampled(addr))
+	__u32 shift = sample_shift();
+	if (!addr || call.size == SIZE_OVERFLOW || !sampled(addr) || !kept_at(addr, shift))
 		return 0;
 
 	/* At the return the registers are the caller's: pc is the return
@@ -218,7 +248,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	int fp_walked = 0;
 	__s32 stack_id = user_stack_id(ctx, PT_REGS_IP(ctx), sp, PT_REGS_FP(ctx), 1, &fp_walked);
 	__u32 fn = call.fn | (fp_walked ? LS_FN_FP_WALKED : 0);
-	object_born(trace_id, LS_KIND_HEAP, addr, call.size, stack_id, fn, bpf_ktime_get_ns());
+	object_born_weighted(trace_id, LS_KIND_HEAP, addr, call.size, stack_id, fn, bpf_ktime_get_ns(), shift);
 	return 0;
 }
 
@@ -233,7 +263,7 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 	__u32 trace_id = traced_id(id >> 32);
 	if (!trace_id || nested(sp, tid))
 		return 0;
-	object_died(trace_id, LS_KIND_HEAP, ptr, 0);
+	block_freed(trace_id, ptr, 0);
 	return 0;
 }
 

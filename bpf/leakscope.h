@@ -92,6 +92,14 @@ enum ls_alloc_fn {
  * into the CFI-walked row whose stack it begins, if there is one. */
 #define LS_FN_FP_WALKED 0x10000u
 
+/* A live heap object's weight: it stands for 2^shift allocations like it
+ * (1 in 2^shift new allocations kept, when the objects map nears full and
+ * the heap kind samples). Kept in the top bits of the object's fn (never in
+ * a ledger key's), so a free releases exactly what its allocation added. */
+#define LS_FN_WEIGHT_SHIFT 24
+#define LS_FN_KEY_MASK 0x00ffffffu
+#define LS_MAX_SAMPLE_SHIFT 16
+
 /* Frames kept per user stack. */
 #define LS_MAX_STACK_DEPTH 32
 
@@ -244,12 +252,14 @@ struct ls_ledger_key {
 
 /* Updated with atomic adds from every CPU; userspace only reads. */
 struct ls_ledger_val {
+	/* Weighted: each object counts for its weight (1 unless sampled). */
 	__s64 live_bytes;
 	__s64 live_objects;
 	__u64 allocs;
 	__u64 frees;
 	__u64 bytes_allocated;
 	__u64 first_ns; /* when this stack first allocated */
+	__s64 kept_objects; /* live objects actually held in the objects map (unweighted) */
 };
 
 /* Map keys are hashed byte by byte: a hole the compiler pads is bytes
@@ -259,7 +269,7 @@ LS_STATIC_ASSERT(sizeof(struct ls_image) == 2 * 4, "ls_image has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_obj_key) == 2 * 4 + 8, "ls_obj_key has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_obj_val) == 2 * 8 + 2 * 4, "ls_obj_val has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_ledger_key) == 4 * 4, "ls_ledger_key has padding");
-LS_STATIC_ASSERT(sizeof(struct ls_ledger_val) == 6 * 8, "ls_ledger_val has padding");
+LS_STATIC_ASSERT(sizeof(struct ls_ledger_val) == 7 * 8, "ls_ledger_val has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_stack) == LS_MAX_STACK_DEPTH * 8, "ls_stack has padding");
 
 /* Health counters: what the kernel side could not account for. Userspace

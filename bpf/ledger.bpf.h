@@ -53,6 +53,9 @@ struct {
 
 /* Read by userspace through the skeleton's .bss. */
 __u64 counters[LS_CNT__COUNT] __weak;
+/* Entries in the objects map now: how near it is to full, without a walk
+ * over a million entries. */
+__s64 live_entries __weak;
 
 static __always_inline void count(enum ls_counter c)
 {
@@ -211,52 +214,73 @@ static __always_inline void ledger_release(__u32 trace_id, __u32 kind,
 					   const struct ls_obj_val *obj)
 {
 	struct ls_ledger_key key = {
-		.trace_id = trace_id, .kind = kind, .stack_id = obj->stack_id, .fn = obj->fn,
+		.trace_id = trace_id, .kind = kind, .stack_id = obj->stack_id,
+		.fn = obj->fn & LS_FN_KEY_MASK,
 	};
+	__sync_fetch_and_add(&live_entries, -1);
 	struct ls_ledger_val *row = bpf_map_lookup_elem(&ledger, &key);
 	if (!row)
 		return;
-	__sync_fetch_and_add(&row->live_bytes, -(__s64)obj->size);
-	__sync_fetch_and_add(&row->live_objects, -1);
-	__sync_fetch_and_add(&row->frees, 1);
+	__u32 shift = (obj->fn >> LS_FN_WEIGHT_SHIFT) & 0x1f;
+	__sync_fetch_and_add(&row->live_bytes, -(__s64)(obj->size << shift));
+	__sync_fetch_and_add(&row->live_objects, -(__s64)(1ULL << shift));
+	__sync_fetch_and_add(&row->frees, 1ULL << shift);
+	__sync_fetch_and_add(&row->kept_objects, -1);
 }
 
-/* Records a live object and charges it to its stack. An id that is still
- * live (its release was never seen) is released first, so the ledger never
- * counts one object twice. */
-static __always_inline void object_born(__u32 trace_id, __u32 kind, __u64 id, __u64 size,
-					__s32 stack_id, __u32 fn, __u64 now)
+/* Records a live object and charges it to its stack, weighted 2^shift (it
+ * stands for that many allocations: see LS_FN_WEIGHT_SHIFT). An id that is
+ * still live (its release was never seen) is released first, so the ledger
+ * never counts one object twice. */
+static __always_inline void object_born_weighted(__u32 trace_id, __u32 kind, __u64 id, __u64 size,
+						 __s32 stack_id, __u32 fn, __u64 now, __u32 shift)
 {
 	struct ls_obj_key key = { .trace_id = trace_id, .kind = kind, .id = id };
 	struct ls_obj_val *old = bpf_map_lookup_elem(&objects, &key);
 	if (old) {
-		ledger_release(trace_id, kind, old);
-		bpf_map_delete_elem(&objects, &key);
-		count(LS_CNT_STALE_REPLACED);
+		struct ls_obj_val stale = *old;
+		if (bpf_map_delete_elem(&objects, &key) == 0) {
+			ledger_release(trace_id, kind, &stale);
+			count(LS_CNT_STALE_REPLACED);
+		}
 	}
 	struct ls_ledger_val *row = ledger_row(trace_id, kind, stack_id, fn, now);
 	if (!row)
 		return;
-	struct ls_obj_val val = { .size = size, .birth_ns = now, .stack_id = stack_id, .fn = fn };
+	shift &= 0x1f;
+	struct ls_obj_val val = {
+		.size = size, .birth_ns = now, .stack_id = stack_id,
+		.fn = fn | (shift << LS_FN_WEIGHT_SHIFT),
+	};
 	if (bpf_map_update_elem(&objects, &key, &val, BPF_NOEXIST)) {
 		count(LS_CNT_OBJ_MAP_FULL);
 		return;
 	}
-	__sync_fetch_and_add(&row->live_bytes, (__s64)size);
-	__sync_fetch_and_add(&row->live_objects, 1);
-	__sync_fetch_and_add(&row->allocs, 1);
-	__sync_fetch_and_add(&row->bytes_allocated, size);
+	__sync_fetch_and_add(&live_entries, 1);
+	__sync_fetch_and_add(&row->live_bytes, (__s64)(size << shift));
+	__sync_fetch_and_add(&row->live_objects, (__s64)(1ULL << shift));
+	__sync_fetch_and_add(&row->allocs, 1ULL << shift);
+	__sync_fetch_and_add(&row->bytes_allocated, size << shift);
+	__sync_fetch_and_add(&row->kept_objects, 1);
 	count(LS_CNT_ALLOCS);
+}
+
+static __always_inline void object_born(__u32 trace_id, __u32 kind, __u64 id, __u64 size,
+					__s32 stack_id, __u32 fn, __u64 now)
+{
+	object_born_weighted(trace_id, kind, id, size, stack_id, fn, now, 0);
 }
 
 /* Releases a live object if we saw it born; born_before, when nonzero,
  * guards against releasing a newer object that reuses the id. */
-static __always_inline void object_died(__u32 trace_id, __u32 kind, __u64 id, __u64 born_before)
+static __always_inline void object_died_seen(__u32 trace_id, __u32 kind, __u64 id, __u64 born_before,
+					     int could_be_known)
 {
 	struct ls_obj_key key = { .trace_id = trace_id, .kind = kind, .id = id };
 	struct ls_obj_val *obj = bpf_map_lookup_elem(&objects, &key);
 	if (!obj) {
-		count(LS_CNT_FREES_UNKNOWN);
+		if (could_be_known)
+			count(LS_CNT_FREES_UNKNOWN);
 		return;
 	}
 	if (born_before && obj->birth_ns > born_before)
@@ -266,6 +290,11 @@ static __always_inline void object_died(__u32 trace_id, __u32 kind, __u64 id, __
 		return; /* another CPU released it first */
 	ledger_release(trace_id, kind, &copy);
 	count(LS_CNT_FREES);
+}
+
+static __always_inline void object_died(__u32 trace_id, __u32 kind, __u64 id, __u64 born_before)
+{
+	object_died_seen(trace_id, kind, id, born_before, 1);
 }
 
 #endif /* LEAKSCOPE_LEDGER_BPF_H */

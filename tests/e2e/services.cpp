@@ -167,6 +167,23 @@ std::unique_ptr<Program> ExpressApp::drive(const std::vector<std::string>& route
   return std::make_unique<Program>(argv);
 }
 
+RedisServer::RedisServer() {
+  if (::access("/usr/bin/redis-server", X_OK) != 0 || ::access("/usr/bin/redis-benchmark", X_OK) != 0)
+    throw std::runtime_error("redis-server or redis-benchmark is not installed: run tools/setup");
+  port_ = free_tcp_port();
+  server_ = std::make_unique<Program>(std::vector<std::string>{
+      "/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+      "--appendonly", "no", "--dir", "/tmp", "--daemonize", "no"});
+  if (!server_->wait_output("Ready to accept connections", 20))
+    throw std::runtime_error("redis-server did not come up: " + server_->output());
+}
+
+std::unique_ptr<Program> RedisServer::fill(int value_bytes) const {
+  return std::make_unique<Program>(std::vector<std::string>{
+      "/usr/bin/redis-benchmark", "-h", "127.0.0.1", "-p", std::to_string(port_), "-t", "set", "-r",
+      "1000000000", "-d", std::to_string(value_bytes), "-n", "2000000000", "-c", "4", "-P", "8", "-q"});
+}
+
 int http_get_status(int port, const std::string& path) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(2);

@@ -69,6 +69,22 @@ class ExpressApp {
   std::unique_ptr<Program> app_;
 };
 
+// Debian's redis-server on a free loopback port, without persistence (no
+// file written), ready to answer; killed when destroyed.
+class RedisServer {
+ public:
+  RedisServer();  // throws std::runtime_error when it does not come up
+  pid_t pid() const { return server_->pid(); }
+  int port() const { return port_; }
+  // redis-benchmark storing new keys (random among 10^9, `value_bytes`
+  // each) until destroyed: the server's memory grows for as long as it runs.
+  std::unique_ptr<Program> fill(int value_bytes = 100) const;
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<Program> server_;
+};
+
 // Status of GET http://127.0.0.1:PORT/PATH (0 when it could not connect).
 int http_get_status(int port, const std::string& path);
 // Whether something accepts TCP connections on 127.0.0.1:PORT (in our

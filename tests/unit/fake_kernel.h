@@ -76,10 +76,14 @@ class FakeKernel final : public Kernel {
   }
   void clear_unwind_space(pid_t pid) override { unwind_spaces.erase(pid); }
   std::optional<uint64_t> signal_handler(pid_t, int) override { return std::nullopt; }
-  size_t drain_events(const EventHandlers&) override { return 0; }
-  size_t drain_faults(const std::function<void(const FaultEvent&)>&) override { return 0; }
+  Drained drain_events(const EventHandlers&, Deadline) override { return {}; }
+  Drained drain_faults(const std::function<void(const FaultEvent&)>&, Deadline) override { return {}; }
   Counters counters() const override { return counter_values; }
   size_t entries(MapName) const override { return 0; }
+  void set_heap_sample_shift(uint32_t shift) override { heap_sample_shift = shift; }
+  uint64_t live_object_entries() const override { return object_entries; }
+  uint32_t heap_sample_shift = 0;
+  uint64_t object_entries = 0;
   std::vector<MapMemory> map_memory() const override { return {}; }
   const MapSizes& sizes() const override { return map_sizes; }
   SyscallProbes syscall_probes() const override { return SyscallProbes::None; }

@@ -39,6 +39,9 @@ struct MetricsSnapshot {
   uint64_t ticks = 0;
   double last_tick_seconds = 0;      // how long the last tick took
   double last_tick_cpu_seconds = 0;  // CPU (user + system) the last tick took
+  uint64_t ticks_late = 0;           // ticks that began a period or more after they were due
+  uint64_t tick_overruns = 0;        // ticks that took longer than their period
+  double last_tick_lag_seconds = 0;  // how late the last tick began
   uint64_t tracer_rss_bytes = 0;     // leakscope's own resident memory
   uint64_t map_bytes = 0;            // kernel memory of its BPF maps
   double objects_map_fill = 0;       // 0..1

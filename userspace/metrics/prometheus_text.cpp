@@ -205,6 +205,16 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
   w.family("leakscope_tick_cpu_seconds", "gauge", "CPU time (user + system) the last tick took.");
   w.sample("leakscope_tick_cpu_seconds", {}, snapshot.last_tick_cpu_seconds);
 
+  w.family("leakscope_ticks_late_total", "counter",
+           "Ticks that began one period or more after they were due (the tracer fell behind).");
+  w.sample("leakscope_ticks_late_total", {}, snapshot.ticks_late);
+
+  w.family("leakscope_tick_overruns_total", "counter", "Ticks that took longer than their period.");
+  w.sample("leakscope_tick_overruns_total", {}, snapshot.tick_overruns);
+
+  w.family("leakscope_tick_lag_seconds", "gauge", "How late the last tick began after it was due.");
+  w.sample("leakscope_tick_lag_seconds", {}, snapshot.last_tick_lag_seconds);
+
   w.family("leakscope_tracer_resident_bytes", "gauge", "leakscope's own resident memory.");
   w.sample("leakscope_tracer_resident_bytes", {}, snapshot.tracer_rss_bytes);
 

@@ -55,10 +55,12 @@ bool BpfKernel::set_unwind_space(pid_t pid, const ls_unwind_space& space) {
 }
 void BpfKernel::clear_unwind_space(pid_t pid) { unwind_.clear_space(pid); }
 
-size_t BpfKernel::drain_events(const EventHandlers& handlers) { return rings_.drain_events(handlers); }
+Drained BpfKernel::drain_events(const EventHandlers& handlers, Deadline until) {
+  return rings_.drain_events(handlers, until);
+}
 
-size_t BpfKernel::drain_faults(const std::function<void(const FaultEvent&)>& visit) {
-  return rings_.drain_faults(visit);
+Drained BpfKernel::drain_faults(const std::function<void(const FaultEvent&)>& visit, Deadline until) {
+  return rings_.drain_faults(visit, until);
 }
 
 Counters BpfKernel::counters() const { return maps_.counters(); }

@@ -37,8 +37,8 @@ class BpfKernel final : public Kernel {
 
   std::optional<uint64_t> signal_handler(pid_t pid, int signo) override { return signals_.handler(pid, signo); }
 
-  size_t drain_events(const EventHandlers& handlers) override;
-  size_t drain_faults(const std::function<void(const FaultEvent&)>& visit) override;
+  Drained drain_events(const EventHandlers& handlers, Deadline until) override;
+  Drained drain_faults(const std::function<void(const FaultEvent&)>& visit, Deadline until) override;
 
   Counters counters() const override;
   size_t entries(MapName map) const override;
@@ -46,6 +46,8 @@ class BpfKernel final : public Kernel {
   const MapSizes& sizes() const override { return object_.sizes(); }
   SyscallProbes syscall_probes() const override { return object_.syscall_probes(); }
   bool heap_enabled() const override { return object_.kind_enabled(LS_KIND_HEAP); }
+  void set_heap_sample_shift(uint32_t shift) override { maps_.set_heap_sample_shift(shift); }
+  uint64_t live_object_entries() const override { return maps_.live_object_entries(); }
 
  private:
   // Declared in the order they are built; links and rings go before the

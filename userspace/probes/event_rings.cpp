@@ -16,6 +16,9 @@ namespace {
 
 static_assert(sizeof(SyscallEvent::args) == sizeof(ls_sys_event::args), "every argument is kept");
 
+// A callback's value that stops ring_buffer__consume (any negative one does).
+constexpr int kStopDraining = -ECANCELED;
+
 std::optional<LifecycleEvent::Op> lifecycle_op(uint32_t op) {
   switch (op) {
     case LS_LIFE_FORK: return LifecycleEvent::Op::Fork;
@@ -80,7 +83,7 @@ EventRings::~EventRings() {
 
 int EventRings::on_event(void* ctx, void* data, size_t size) {
   auto* self = static_cast<EventRings*>(ctx);
-  if (size < sizeof(uint32_t) || !self->handlers_) return 0;
+  if (size < sizeof(uint32_t) || !self->handlers_) return self->go_on() ? 0 : kStopDraining;
   // Both structs on this ring begin with their op, and the ops of the two
   // are apart (leakscope.h): the op says which struct this is.
   uint32_t op;
@@ -89,7 +92,7 @@ int EventRings::on_event(void* ctx, void* data, size_t size) {
     decode_lifecycle(*self->handlers_, *life, data, size);
   else
     decode_syscall(*self->handlers_, data, size);
-  return 0;
+  return self->go_on() ? 0 : kStopDraining;
 }
 
 int EventRings::on_fault(void* ctx, void* data, size_t size) {
@@ -125,23 +128,37 @@ int EventRings::on_fault(void* ctx, void* data, size_t size) {
     ev.stack_bytes = std::span<const uint8_t>(e->stack, std::min<size_t>(e->stack_len, sizeof e->stack));
   }
   (*self->fault_visit_)(ev);
-  return 0;
+  return self->go_on() ? 0 : kStopDraining;
 }
 
-size_t EventRings::drain_events(const EventHandlers& handlers) {
-  if (!events_) return 0;
+bool EventRings::go_on() {
+  // The clock is read every 64 events: an event costs microseconds.
+  return ++drained_ % 64 != 0 || std::chrono::steady_clock::now() < until_;
+}
+
+Drained EventRings::drain(struct ring_buffer* ring, Deadline until) {
+  until_ = until;
+  drained_ = 0;
+  // libbpf consumes the event whose callback stops the drain, and returns
+  // the callback's value.
+  int rc = ring_buffer__consume(ring);
+  return Drained{drained_, rc == kStopDraining};
+}
+
+Drained EventRings::drain_events(const EventHandlers& handlers, Deadline until) {
+  if (!events_) return {};
   handlers_ = &handlers;
-  int n = ring_buffer__consume(events_);
+  Drained d = drain(events_, until);
   handlers_ = nullptr;
-  return n > 0 ? static_cast<size_t>(n) : 0;
+  return d;
 }
 
-size_t EventRings::drain_faults(const std::function<void(const FaultEvent&)>& visit) {
-  if (!faults_) return 0;
+Drained EventRings::drain_faults(const std::function<void(const FaultEvent&)>& visit, Deadline until) {
+  if (!faults_) return {};
   fault_visit_ = &visit;
-  int n = ring_buffer__consume(faults_);
+  Drained d = drain(faults_, until);
   fault_visit_ = nullptr;
-  return n > 0 ? static_cast<size_t>(n) : 0;
+  return d;
 }
 
 }  // namespace leakscope

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "probes/bpf_object.h"
+#include "probes/kernel.h"
 
 struct ring_buffer;
 
@@ -19,17 +20,23 @@ class EventRings {
   EventRings(const EventRings&) = delete;
   EventRings& operator=(const EventRings&) = delete;
 
-  size_t drain_events(const EventHandlers& handlers);
-  size_t drain_faults(const std::function<void(const FaultEvent&)>& visit);
+  // Until the ring is empty or `until` has passed (kernel.h).
+  Drained drain_events(const EventHandlers& handlers, Deadline until);
+  Drained drain_faults(const std::function<void(const FaultEvent&)>& visit, Deadline until);
 
  private:
   static int on_event(void* ctx, void* data, size_t size);
   static int on_fault(void* ctx, void* data, size_t size);
+  // After an event: false when the drain must stop (its deadline passed).
+  bool go_on();
+  Drained drain(struct ring_buffer* ring, Deadline until);
 
   struct ring_buffer* events_ = nullptr;
   struct ring_buffer* faults_ = nullptr;
   const EventHandlers* handlers_ = nullptr;  // while draining
   const std::function<void(const FaultEvent&)>* fault_visit_ = nullptr;
+  Deadline until_{};    // of the drain under way
+  size_t drained_ = 0;  // events of the drain under way
 };
 
 }  // namespace leakscope

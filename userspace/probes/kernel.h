@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -62,7 +63,8 @@ enum class MapName { Images, Objects, Ledger };
 struct MapMemory {
   std::string name;
   uint32_t max_entries = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;      // the kernel's figure now
+  uint64_t max_bytes = 0;  // at most, every entry used (maps whose memory follows their entries grow)
 };
 
 // How the syscall kinds reach the kernel's syscalls.
@@ -149,6 +151,14 @@ struct EventHandlers {
   std::function<void(const LifecycleEvent&)> lifecycle;
 };
 
+using Deadline = std::chrono::steady_clock::time_point;
+
+// What one drain of an event ring did.
+struct Drained {
+  size_t events = 0;
+  bool more = false;  // stopped at its deadline with events left
+};
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
@@ -204,8 +214,12 @@ class Kernel {
   virtual std::optional<uint64_t> signal_handler(pid_t pid, int signo) = 0;
 
   // --- events ---
-  virtual size_t drain_events(const EventHandlers& handlers) = 0;
-  virtual size_t drain_faults(const std::function<void(const FaultEvent&)>& visit) = 0;
+  // Each drains its ring until it is empty or `until` has passed (a ring
+  // that fills faster than it drains would hold the caller for ever); what
+  // is left waits for the next call, and what the kernel cannot put in a
+  // full ring it counts as lost.
+  virtual Drained drain_events(const EventHandlers& handlers, Deadline until) = 0;
+  virtual Drained drain_faults(const std::function<void(const FaultEvent&)>& visit, Deadline until) = 0;
 
   // --- health and cost ---
   virtual Counters counters() const = 0;
@@ -214,6 +228,13 @@ class Kernel {
   virtual const MapSizes& sizes() const = 0;
   virtual SyscallProbes syscall_probes() const = 0;
   virtual bool heap_enabled() const = 0;
+
+  // --- heap sampling (tracer/heap_sampling.h) ---
+  // From now on 1 in 2^shift new heap blocks are kept, each weighted 2^shift
+  // in the ledger; blocks kept before keep their weight.
+  virtual void set_heap_sample_shift(uint32_t shift) = 0;
+  // Entries in the objects map now (a counter, not a walk of the map).
+  virtual uint64_t live_object_entries() const = 0;
 
   uint64_t map_bytes() const {
     uint64_t total = 0;

@@ -24,7 +24,7 @@ namespace {
 constexpr size_t kReservoir = 1024;
 
 // Deletes the entries of `fd` whose key's first 32 bits are `id`.
-void delete_by_trace_id(int fd, size_t key_size, size_t value_size, TraceId id) {
+size_t delete_by_trace_id(int fd, size_t key_size, size_t value_size, TraceId id) {
   std::vector<uint8_t> doomed;
   for_each_entry(fd, key_size, value_size, [&](const void* k, const void*) {
     uint32_t key_id;
@@ -34,6 +34,7 @@ void delete_by_trace_id(int fd, size_t key_size, size_t value_size, TraceId id) 
     doomed.insert(doomed.end(), bytes, bytes + key_size);
   });
   delete_keys(fd, key_size, doomed);
+  return doomed.size() / key_size;
 }
 
 LedgerValue ledger_value(const ls_ledger_val& v) {
@@ -88,8 +89,12 @@ std::optional<std::vector<LedgerRow>> KernelMaps::read_ledger() const {
                              row.fn = key->fn & ~LS_FN_FP_WALKED;
                              row.fp_walked = key->fn & LS_FN_FP_WALKED;
                              row.value = ledger_value(*static_cast<const ls_ledger_val*>(v));
+                             const auto* value = static_cast<const ls_ledger_val*>(v);
+                             // Sampled (--sample N, or weighted when the objects map
+                             // neared full): what was kept, for the error bars.
+                             if (row.kind == Kind::Heap && (n > 1 || value->kept_objects != value->live_objects))
+                               row.counted_objects = value->kept_objects;
                              if (n > 1 && row.kind == Kind::Heap) {
-                               row.counted_objects = row.value.live_objects;
                                row.value.live_bytes *= n;
                                row.value.live_objects *= n;
                                row.value.allocs *= static_cast<uint64_t>(n);
@@ -131,7 +136,8 @@ std::vector<ObjectAges> KernelMaps::object_ages(const std::set<TraceId>& ids, ui
                    auto* key = static_cast<const ls_obj_key*>(k);
                    auto* val = static_cast<const ls_obj_val*>(v);
                    if (!ids.count(key->trace_id)) return;
-                   Births& b = births[Key{key->trace_id, key->kind, val->stack_id, val->fn & ~LS_FN_FP_WALKED}];
+                   Births& b = births[Key{key->trace_id, key->kind, val->stack_id,
+                                          val->fn & LS_FN_KEY_MASK & ~LS_FN_FP_WALKED}];
                    b.oldest = std::min<uint64_t>(b.oldest, val->birth_ns);
                    ++b.seen;
                    if (b.sample.size() < kReservoir) {
@@ -164,7 +170,8 @@ void KernelMaps::drop_image(TraceId id) {
   static_assert(offsetof(ls_ledger_key, trace_id) == 0);
   auto& maps = object_.skel().maps;
   delete_by_trace_id(bpf_map__fd(maps.ledger), sizeof(ls_ledger_key), sizeof(ls_ledger_val), id);
-  delete_by_trace_id(bpf_map__fd(maps.objects), sizeof(ls_obj_key), sizeof(ls_obj_val), id);
+  size_t gone = delete_by_trace_id(bpf_map__fd(maps.objects), sizeof(ls_obj_key), sizeof(ls_obj_val), id);
+  __atomic_fetch_sub(&object_.skel().bss->live_entries, static_cast<int64_t>(gone), __ATOMIC_RELAXED);
 }
 
 Counters KernelMaps::counters() const {
@@ -174,7 +181,18 @@ Counters KernelMaps::counters() const {
   return out;
 }
 
+void KernelMaps::set_heap_sample_shift(uint32_t shift) {
+  __atomic_store_n(&object_.skel().bss->heap_sample_shift, std::min<uint32_t>(shift, LS_MAX_SAMPLE_SHIFT),
+                   __ATOMIC_RELAXED);
+}
+
+uint64_t KernelMaps::live_object_entries() const {
+  int64_t n = __atomic_load_n(&object_.skel().bss->live_entries, __ATOMIC_RELAXED);
+  return n > 0 ? static_cast<uint64_t>(n) : 0;
+}
+
 size_t KernelMaps::entries(MapName name) const {
+  if (name == MapName::Objects) return live_object_entries();
   auto& maps = object_.skel().maps;
   const bpf_map* m = name == MapName::Images ? maps.images
                      : name == MapName::Objects ? maps.objects
@@ -191,11 +209,23 @@ std::vector<MapMemory> KernelMaps::map_memory() const {
   bpf_object__for_each_map(map, object_.skel().obj) {
     int fd = bpf_map__fd(map);
     if (fd < 0) continue;
-    MapMemory m{bpf_map__name(map), bpf_map__max_entries(map), 0};
+    MapMemory m{bpf_map__name(map), bpf_map__max_entries(map), 0, 0};
     std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
     std::string line;
     while (std::getline(in, line))
       if (line.rfind("memlock:", 0) == 0) m.bytes = std::stoull(line.substr(8));
+    m.max_bytes = m.bytes;
+    // A hash map not preallocated takes an element's memory per entry: its
+    // key and value, 8-byte aligned, and the kernel's element header (under
+    // 64 bytes), from the slab (rounded up to a power of two).
+    const bpf_map_type type = bpf_map__type(map);
+    if ((type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH) &&
+        (bpf_map__map_flags(map) & BPF_F_NO_PREALLOC)) {
+      uint64_t element = 64 + ((bpf_map__key_size(map) + 7) & ~7u) + ((bpf_map__value_size(map) + 7) & ~7u);
+      uint64_t slab = 32;
+      while (slab < element) slab *= 2;
+      m.max_bytes += uint64_t(m.max_entries) * slab;
+    }
     out.push_back(std::move(m));
   }
   std::sort(out.begin(), out.end(), [](const MapMemory& a, const MapMemory& b) { return a.bytes > b.bytes; });

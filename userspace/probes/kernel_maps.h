@@ -30,6 +30,8 @@ class KernelMaps {
 
   Counters counters() const;
   size_t entries(MapName map) const;
+  void set_heap_sample_shift(uint32_t shift);
+  uint64_t live_object_entries() const;
   std::vector<MapMemory> map_memory() const;
 
  private:

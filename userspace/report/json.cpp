@@ -153,6 +153,19 @@ std::string render_json(const Report& r) {
   alerts["sinks"] = std::move(sinks);
   j["alerts"] = std::move(alerts);
   j["detector"] = {{"window_seconds", r.window_seconds}};
+  ordered_json steps = ordered_json::array();
+  for (const HeapSamplingStep& step : r.heap_sampling.steps)
+    steps.push_back({{"at_seconds", step.at_seconds},
+                     {"keep_one_in", step.keep_one_in},
+                     {"objects_map_fill", step.objects_map_fill}});
+  j["heap_sampling"] = {{"keep_one_in", 1u << r.heap_sampling.shift}, {"steps", std::move(steps)}};
+  const LoopTiming& l = r.loop;
+  j["loop"] = {{"period_seconds", l.period_seconds}, {"ticks", l.ticks},
+               {"on_schedule", l.on_schedule},       {"overruns", l.overruns},
+               {"lag_p50_seconds", l.lag_p50},       {"lag_p90_seconds", l.lag_p90},
+               {"lag_p99_seconds", l.lag_p99},       {"lag_max_seconds", l.lag_max},
+               {"duration_p50_seconds", l.duration_p50}, {"duration_p90_seconds", l.duration_p90},
+               {"duration_max_seconds", l.duration_max}};
   // comm, cmdline and symbols come from targets and may hold any bytes.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

@@ -106,6 +106,32 @@ struct SinkStatus {
   std::string last_error;
 };
 
+// The trace loop's punctuality (tracer/tick_clock.h): a tick is on schedule
+// when it began within one period of when it was due; it overran when it
+// took longer than one period. Percentiles are over the last 1024 ticks.
+struct LoopTiming {
+  double period_seconds = 0;
+  uint64_t ticks = 0;
+  uint64_t on_schedule = 0;
+  uint64_t overruns = 0;
+  double lag_p50 = 0, lag_p90 = 0, lag_p99 = 0, lag_max = 0;
+  double duration_p50 = 0, duration_p90 = 0, duration_max = 0;
+  double last_lag = 0, last_duration = 0;
+};
+
+// The heap kind's sampling when the objects map neared full
+// (tracer/heap_sampling.h): each step kept 1 in keep_one_in new blocks.
+struct HeapSamplingStep {
+  double at_seconds = 0;
+  uint32_t keep_one_in = 1;
+  double objects_map_fill = 0;  // 0..1, when the step was taken
+};
+
+struct HeapSamplingInfo {
+  uint32_t shift = 0;  // now: 1 in 2^shift new blocks kept
+  std::vector<HeapSamplingStep> steps;
+};
+
 struct Report {
   int schema_version = kReportSchemaVersion;
   std::string tool_version;
@@ -122,6 +148,8 @@ struct Report {
   double window_seconds = 0;      // the detector's window
   size_t alerts_firing = 0;
   std::vector<SinkStatus> sinks;
+  LoopTiming loop;
+  HeapSamplingInfo heap_sampling;
 };
 
 // Orders stacks by verdict (leak, growing, stable, shrinking), then by the

@@ -61,6 +61,15 @@ std::vector<uint64_t> PageLedger::pages(uint32_t trace_id) const {
   return out;
 }
 
+std::vector<uint64_t> PageLedger::pages(uint32_t trace_id, uint64_t from, size_t max) const {
+  std::vector<uint64_t> out;
+  auto it = pages_.find(trace_id);
+  if (it == pages_.end()) return out;
+  for (auto p = it->second.lower_bound(from); p != it->second.end() && out.size() < max; ++p)
+    out.push_back(p->first);
+  return out;
+}
+
 void PageLedger::release(uint32_t trace_id, std::span<const uint64_t> gone) {
   auto it = pages_.find(trace_id);
   if (it == pages_.end()) return;

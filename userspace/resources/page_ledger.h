@@ -28,6 +28,8 @@ class PageLedger {
   // Images with pages on the books, and their pages, ascending.
   std::vector<uint32_t> images() const;
   std::vector<uint64_t> pages(uint32_t trace_id) const;
+  // At most `max` of them, from `from` up.
+  std::vector<uint64_t> pages(uint32_t trace_id, uint64_t from, size_t max) const;
 
   // These pages of the image are gone (no longer resident nor swapped).
   void release(uint32_t trace_id, std::span<const uint64_t> pages);

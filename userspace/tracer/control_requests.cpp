@@ -111,6 +111,7 @@ nlohmann::json TraceSession::status_json() const {
                           {"last_pull_seconds", h.last_pull_seconds},
                           {"error", h.error}});
   const MapSizes& sizes = kernel_->sizes();
+  const LoopTiming loop = clock_.timing();
   nlohmann::json drops = nlohmann::json::object();
   for (const HealthLoss& loss : view_.health.losses()) drops[std::string(loss.name)] = loss.value;
   return {{"pid", ::getpid()},
@@ -129,7 +130,14 @@ nlohmann::json TraceSession::status_json() const {
             {"map_bytes", kernel_->map_bytes()},
             {"last_tick_seconds", view_.tick_seconds},
             {"last_tick_cpu_seconds", view_.tick_cpu_seconds},
-            {"tick_seconds", config_.tick_seconds}}},
+            {"tick_seconds", config_.tick_seconds},
+            {"ticks_on_schedule", loop.on_schedule},
+            {"tick_overruns", loop.overruns},
+            {"last_tick_lag_seconds", loop.last_lag},
+            {"tick_lag_p90_seconds", loop.lag_p90},
+            {"tick_lag_max_seconds", loop.lag_max},
+            {"tick_duration_max_seconds", loop.duration_max},
+            {"ticks_event_rings_left_full", drains_cut_}}},
           {"maps",
            {{"objects", {{"used", kernel_->entries(MapName::Objects)}, {"capacity", sizes.max_objects}}},
             {"ledger", {{"used", kernel_->entries(MapName::Ledger)}, {"capacity", sizes.max_stacks}}},

@@ -79,21 +79,38 @@ void EventLedgers::apply(const FaultEvent& e) {
   if (stack_id != LS_STACK_UNKNOWN) stacks_.frames(e.trace_id, pid, stack_id);  // symbolized now
 }
 
-void EventLedgers::release_gone_pages() {
-  for (TraceId id : pages_.images()) {
+void EventLedgers::release_gone_pages(Deadline until) {
+  constexpr size_t kBatch = 16384;  // pages per pagemap read (128 KiB of entries at most)
+  std::vector<uint32_t> ids = pages_.images();
+  if (ids.empty()) return;
+  // Start with the image the last call stopped in, go round once.
+  size_t first = 0;
+  while (first < ids.size() && ids[first] < check_image_) ++first;
+  if (first == ids.size() || ids[first] != check_image_) check_page_ = 0;
+  for (size_t n = 0; n < ids.size(); ++n) {
+    const TraceId id = ids[(first + n) % ids.size()];
+    if (id != check_image_) check_page_ = 0;
+    check_image_ = id;
     const TracedImage* image = images_.find(id);
     if (!image || image->exited()) continue;
-    std::vector<uint64_t> pages = pages_.pages(id);
-    auto resident = pages_resident(image->pid(), pages, pages_.page_size());
-    if (!resident) continue;  // gone: its exit event releases everything
-    std::vector<uint64_t> gone;
-    for (size_t i = 0; i < pages.size(); ++i)
-      if (!(*resident)[i]) gone.push_back(pages[i]);
-    if (!gone.empty()) {
-      log_debug("PID " + std::to_string(image->pid()) + ": " + std::to_string(gone.size()) +
-                " touched pages gone");
-      pages_.release(id, gone);
+    for (;;) {
+      if (std::chrono::steady_clock::now() >= until) return;  // on from here next time
+      std::vector<uint64_t> pages = pages_.pages(id, check_page_, kBatch);
+      if (pages.empty()) break;
+      check_page_ = pages.back() + 1;
+      auto resident = pages_resident(image->pid(), pages, pages_.page_size());
+      if (!resident) break;  // gone: its exit event releases everything
+      std::vector<uint64_t> gone;
+      for (size_t i = 0; i < pages.size(); ++i)
+        if (!(*resident)[i]) gone.push_back(pages[i]);
+      if (!gone.empty()) {
+        log_debug("PID " + std::to_string(image->pid()) + ": " + std::to_string(gone.size()) +
+                  " touched pages gone");
+        pages_.release(id, gone);
+      }
+      if (pages.size() < kBatch) break;
     }
+    check_page_ = 0;
   }
 }
 

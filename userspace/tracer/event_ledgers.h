@@ -25,8 +25,11 @@ class EventLedgers {
 
   void apply(const SyscallEvent& event);
   void apply(const FaultEvent& event);
-  // Pages of live images that are gone leave the books.
-  void release_gone_pages();
+  // Pages of live images that are gone leave the books. Bounded: the
+  // pages are checked a batch at a time (reading /proc/PID/pagemap walks
+  // the process's page tables under its mmap lock), from where the last
+  // call stopped, until `until`; a large ledger is covered over ticks.
+  void release_gone_pages(Deadline until);
 
   // Image `old` exec'd into `next`: descriptors that survive exec move on.
   void image_execd(TraceId old, TraceId next);
@@ -45,6 +48,9 @@ class EventLedgers {
   AddressSpaces& spaces_;
   ResourceLedger resources_;
   PageLedger pages_;
+  // Where release_gone_pages goes on: the image, and the page in it.
+  TraceId check_image_ = 0;
+  uint64_t check_page_ = 0;
   // Kind fault: thread -> (image, stack) of its last full fault event.
   std::unordered_map<uint32_t, std::pair<TraceId, int32_t>> fault_thread_stack_;
 };

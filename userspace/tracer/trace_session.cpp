@@ -73,7 +73,8 @@ TraceSession::TraceSession(const TraceConfig& config)
       kernel_(open_kernel(config.kernel)),
       symbolizer_(spaces_),
       unwind_(config.unwind_cfi
-                  ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path)
+                  ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path,
+                                                  UnwindTables::Mode::Background)
                   : nullptr),
       images_(*kernel_, *this, ImagePolicy{config.all, config.keep_exited}),
       attacher_(config, *kernel_, images_, spaces_),
@@ -84,6 +85,8 @@ TraceSession::TraceSession(const TraceConfig& config)
                                                               std::max(config.tick_seconds, config.js_pull_seconds)})
                     : nullptr),
       judge_(config),
+      clock_(config.tick_seconds),
+      heap_sampling_(*kernel_, config.kernel.sizes.max_objects),
       start_(std::chrono::steady_clock::now()) {
   if (config.all) host_.emplace(config);
   if (!config.metrics_address.empty()) metrics_ = std::make_unique<MetricsServer>(config.metrics_address);
@@ -153,36 +156,59 @@ void TraceSession::image_forgotten(TraceId id) {
 }
 
 void TraceSession::tick(double t) {
+  phases_.begin();
   spaces_.begin_tick();
+  if (unwind_) unwind_->collect();  // tables compiled since the last tick
   EventHandlers handlers;
   handlers.syscall = [this](const SyscallEvent& e) { ledgers_.apply(e); };
   handlers.lifecycle = [this, t](const LifecycleEvent& e) { images_.apply(e, t); };
-  kernel_->drain_events(handlers);
-  size_t faults = kernel_->drain_faults([this](const FaultEvent& e) { ledgers_.apply(e); });
-  if (faults) log_debug(std::to_string(faults) + " page-fault events");
+  // Each ring gets a share of the period: one that fills faster than it
+  // drains must not hold the tick (what it cannot hold, the kernel counts
+  // as lost).
+  const auto period = std::chrono::duration<double>(config_.tick_seconds * kDrainShare);
+  const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
+  Drained events = kernel_->drain_events(handlers, std::chrono::steady_clock::now() + budget);
+  phases_.end("events");
+  Drained faults = kernel_->drain_faults([this](const FaultEvent& e) { ledgers_.apply(e); },
+                                         std::chrono::steady_clock::now() + budget);
+  phases_.end("faults");
+  if (events.more || faults.more) {
+    ++drains_cut_;
+    log_debug("event rings drained to their deadline: " + std::to_string(events.events) + " events, " +
+              std::to_string(faults.events) + " page faults; the rest next tick");
+  }
   images_.reconcile(t);
+  phases_.end("lifecycle");
   if (host_) host_->scan(images_, [this, t](pid_t pid) { attacher_.attach(pid, Origin::Host, t); });
   for (auto& [id, image] : images_.images())
     if (!image.exited()) attacher_.refresh(image, t);
   start_js_heaps();
+  phases_.end("attach");
 
   auto rows = kernel_->read_ledger();
   if (!rows) {
     log_warn("cannot read the ledger this tick");
     return;
   }
+  heap_sampling_.tick(t);
+  phases_.end("ledger");
   stacks_.fold_frame_pointer_rows(*rows);
+  phases_.end("stacks");
   images_.close_ended(*rows);
-  ledgers_.release_gone_pages();
+  ledgers_.release_gone_pages(std::chrono::steady_clock::now() + budget);
+  phases_.end("pages");
   for (LedgerRow& row : ledgers_.rows()) rows->push_back(row);
   if (js_)
     for (LedgerRow& row : js_->rows()) rows->push_back(row);
   for (const auto& [id, image] : images_.images())
     for (const LedgerRow& row : image.final_rows) rows->push_back(row);
   if (host_) {
+    phases_.end("rows");
     host_->sample_rss(images_, t);
     for (const LedgerRow& row : host_->rss_rows()) rows->push_back(row);
+    phases_.end("rss");
   }
+  phases_.end("rows");
   const double last_tick = view_.t;
   for (const LedgerRow& row : *rows) {
     const TracedImage* image = images_.find(row.trace_id);
@@ -196,12 +222,15 @@ void TraceSession::tick(double t) {
     timeline_.record(key_of(row), Sample{t, row.value.live_bytes, row.value.live_objects}, previous);
   }
   view_.set_rows(t, std::move(*rows), kernel_->counters(), ledgers_.pages_dropped(), kernel_->sizes());
+  phases_.end("timeline");
   judge_.judge(view_, images_, timeline_, stacks_);
+  phases_.end("judge");
   if (host_) {
     DrillWithJs drill(attacher_, config_.drill_js ? js_.get() : nullptr);
     host_->steer(t, images_, view_.verdicts, timeline_, kernel_->heap_enabled(), drill);
   }
   images_.prune(view_.rows);
+  phases_.end("drill");
 }
 
 Report TraceSession::report(bool final, bool with_ages) {
@@ -216,6 +245,8 @@ Report TraceSession::report(bool final, bool with_ages) {
   }
   Report r = build_report(view_, src, now(), final);
   r.alerts_firing = judge_.alerts_firing();
+  r.loop = clock_.timing();
+  r.heap_sampling = heap_sampling_.info();
   for (const SinkHealth& h : judge_.sink_health())
     r.sinks.push_back(SinkStatus{h.name, h.delivered, h.failures, h.dropped, h.last_error});
   return r;
@@ -225,6 +256,10 @@ void TraceSession::publish_metrics() {
   if (!metrics_) return;
   MetricsSnapshot m = metrics_snapshot(view_, images_, timeline_, kernel_->sizes());
   m.version = LEAKSCOPE_VERSION;
+  const LoopTiming loop = clock_.timing();
+  m.ticks_late = loop.ticks - loop.on_schedule;
+  m.tick_overruns = loop.overruns;
+  m.last_tick_lag_seconds = loop.last_lag;
   m.map_bytes = kernel_->map_bytes();
   if (auto mem = process_memory(::getpid())) m.tracer_rss_bytes = mem->resident_bytes;
   m.symbol_cache_modules = symbolizer_.stats().modules_cached;
@@ -280,12 +315,17 @@ int TraceSession::run() {
     // What the maps hold in the kernel at start: bucket arrays sized from
     // the options; the object and ledger entries come as they are used.
     std::ostringstream maps;
-    uint64_t map_bytes = 0;
+    uint64_t map_bytes = 0, max_bytes = 0;
     for (const MapMemory& m : kernel_->map_memory()) {
       map_bytes += m.bytes;
-      if (m.bytes >= (1u << 20)) maps << ", " << m.name << " " << format_bytes(double(m.bytes));
+      max_bytes += m.max_bytes;
+      if (m.max_bytes >= (1u << 20)) {
+        maps << ", " << m.name << " " << format_bytes(double(m.bytes));
+        if (m.max_bytes > m.bytes) maps << " (at most " << format_bytes(double(m.max_bytes)) << ")";
+      }
     }
-    log_info("kernel maps: " + format_bytes(double(map_bytes)) + maps.str());
+    log_info("kernel maps: " + format_bytes(double(map_bytes)) + " now, at most " + format_bytes(double(max_bytes)) +
+             maps.str());
   }
   if (control_) log_verbose("control socket: " + control_->path());
   double next_tick = config_.tick_seconds;
@@ -313,9 +353,16 @@ int TraceSession::run() {
       if (t < wake && !report_now && !stop) continue;
     }
     double cpu_before = cpu_seconds();
+    // A tick run early (a report asked for) was not due: no lag.
+    const double due = t >= next_tick ? next_tick : t;
     tick(t);
-    view_.tick_seconds = now() - t;
+    const double ended = now();
+    clock_.record(due, t, ended);
+    view_.tick_seconds = ended - t;
     view_.tick_cpu_seconds = cpu_seconds() - cpu_before;
+    if (view_.tick_seconds > config_.tick_seconds)
+      log_verbose("tick at " + format_seconds(t) + " took " + format_seconds(view_.tick_seconds) +
+                  " (longer than its period)" + phases_.describe());
     publish_metrics();
     while (next_tick <= t) next_tick += config_.tick_seconds;
     if (!config_.all && images_.all_ended()) {

@@ -23,6 +23,7 @@
 #include "tracer/attacher.h"
 #include "tracer/config.h"
 #include "tracer/event_ledgers.h"
+#include "tracer/heap_sampling.h"
 #include "tracer/host_watch.h"
 #include "tracer/image_table.h"
 #include "tracer/js_heaps.h"
@@ -30,6 +31,7 @@
 #include "tracer/report_dir.h"
 #include "tracer/signal_watch.h"
 #include "tracer/stack_store.h"
+#include "tracer/tick_clock.h"
 #include "tracer/tick_view.h"
 #include "tracer/unwind_tables.h"
 
@@ -77,6 +79,12 @@ class TraceSession final : private ImageObserver {
   std::optional<HostWatch> host_;  // --all
   Judge judge_;
   TickView view_;
+  TickClock clock_;
+  // Share of a tick's period each event ring may take to drain.
+  static constexpr double kDrainShare = 0.25;
+  uint64_t drains_cut_ = 0;  // ticks whose rings were left with events in them
+  HeapSampling heap_sampling_;
+  TickPhases phases_;
   std::unique_ptr<MetricsServer> metrics_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<ReportDir> report_dir_;
