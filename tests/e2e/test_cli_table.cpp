@@ -1,9 +1,8 @@
 // Malformed command lines, one table: each is refused before tracing starts
 // with exactly one line on stderr, "leakscope: error: ...", nothing on
 // stdout, and the exit code README "Exit codes" gives it (issue 15).
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -48,8 +47,8 @@ class BusyPort {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd_, 1) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        ::listen(fd_, 1) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
       throw std::runtime_error("cannot listen on 127.0.0.1");
     port_ = ntohs(a.sin_port);
   }
@@ -210,7 +209,8 @@ TEST(CliTableE2E, MalformedInvocationsAreRefusedInOneLineBeforeTracing) {
     const auto start = std::chrono::steady_clock::now();
     Leakscope ls(args, c.as_nobody);
     const int code = ls.wait(60);
-    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const std::string err = ls.err(), out = ls.out();
     SCOPED_TRACE(shown(args) + "\nstderr: " + err);
     EXPECT_EQ(code, c.code);

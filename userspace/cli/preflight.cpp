@@ -75,14 +75,16 @@ void check_output_file(std::string_view flag, const std::string& path) {
       usage(flag, path + " is not a regular file (it is written by renaming a new file over it)");
   }
   const std::string dir = parent_of(path);
-  if (std::string why = unwritable_dir(dir); !why.empty()) usage(flag, "cannot write in " + dir + ": " + why);
+  if (std::string why = unwritable_dir(dir); !why.empty())
+    usage(flag, "cannot write in " + dir + ": " + why);
 }
 
 void check_report_dir(const std::string& dir) {
   if (dir.empty()) usage("--report-dir", "the value is empty");
   std::string trimmed = dir;
   while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
-  if (std::string why = unusable_dir(trimmed, true); !why.empty()) usage("--report-dir", dir + ": " + why);
+  if (std::string why = unusable_dir(trimmed, true); !why.empty())
+    usage("--report-dir", dir + ": " + why);
 }
 
 void check_control_path(const std::string& path) {
@@ -95,7 +97,8 @@ void check_control_path(const std::string& path) {
   if (::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
     usage("--control", path + " exists and is not a socket");
   const std::string dir = parent_of(path);
-  if (std::string why = unusable_dir(dir, false); !why.empty()) usage("--control", dir + ": " + why);
+  if (std::string why = unusable_dir(dir, false); !why.empty())
+    usage("--control", dir + ": " + why);
 }
 
 void check_command(const std::vector<std::string>& command) {
@@ -122,7 +125,8 @@ void check_command(const std::vector<std::string>& command) {
   size_t start = 0;
   for (;;) {
     const size_t colon = search.find(':', start);
-    std::string dir = search.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string dir =
+        search.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     int e = runnable((dir.empty() ? "." : dir) + "/" + name);
     if (e == 0) return;
     if (e == EACCES) err = EACCES;  // execvp reports EACCES when a candidate was refused

@@ -1,12 +1,8 @@
 #include "cli/trace_command.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
