@@ -1,7 +1,9 @@
 #include "cli/app.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <exception>
+#include <string_view>
 #include <string>
 
 #include "cli/control_commands.h"
@@ -10,6 +12,22 @@
 #include "core/log.h"
 
 namespace leakscope {
+
+namespace {
+
+// No flag takes an empty value: `--json ''` is a slip, never a request for
+// a default.
+void refuse_empty_values(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) {
+    for (const CLI::Option* option : sub->get_options()) {
+      if (!option->nonpositional() || option->get_type_size_min() == 0) continue;  // flags take none
+      for (const std::string& value : option->results())
+        if (value.empty()) throw FatalError(ExitCode::Usage, option->get_name() + ": the value is empty");
+    }
+  }
+}
+
+}  // namespace
 
 int run_app(int argc, char** argv) {
   CLI::App app{"leakscope: find the call stacks whose memory keeps growing, in running processes"};
@@ -31,7 +49,11 @@ int run_app(int argc, char** argv) {
   }
 
   try {
-    if (trace.selected()) return trace.run();
+    refuse_empty_values(app);
+    if (trace.selected()) {
+      const bool separator = std::find(argv + 1, argv + argc, std::string_view("--")) != argv + argc;
+      return trace.run(separator);
+    }
     int code = control.run_selected();
     if (code >= 0) return code;
     throw FatalError(ExitCode::Usage, "no command given (see --help)");

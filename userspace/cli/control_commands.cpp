@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/preflight.h"
 #include "control/client.h"
 #include "core/errors.h"
 #include "report/formats.h"
@@ -20,7 +21,7 @@ struct ControlFlags {
   std::string output;
   size_t top = 10;
   std::string weight = "live";
-  pid_t pid = 0;
+  std::string pid;
   bool json = false;
 };
 
@@ -44,6 +45,10 @@ int run_report(const ControlFlags& f) {
                        "--format: '" + name + "' is not one of text, json, folded, pprof, html");
   if (formats.size() > 1 && f.output.empty())
     throw FatalError(ExitCode::Usage, "several formats need -o PREFIX (files PREFIX.<format ext>)");
+  if (!f.output.empty())
+    for (const auto& name : formats)
+      check_output_file("-o", formats.size() > 1 ? f.output + "." + std::string(format_extension(*parse_format(name)))
+                                                 : f.output);
   std::string path = find_control_socket(f.control);
   ClientReply reply = control_request(
       path, {{"cmd", "report"}, {"formats", formats}, {"top", f.top}, {"weight", f.weight}});
@@ -111,16 +116,18 @@ ControlCommands::ControlCommands(CLI::App& app) : flags_(std::make_unique<Contro
       ->delimiter(',')
       ->allow_extra_args(false);
   report_->add_option("-o,--output", f.output, "Write to FILE (with several formats: a prefix)");
-  report_->add_option("--top", f.top, "Stacks in the text report")->capture_default_str();
+  report_->add_option("--top", f.top, "Stacks in the text report")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
+      ->capture_default_str();
   report_->add_option("--weight", f.weight, "Folded stacks weigh live bytes or growth")
       ->check(CLI::IsMember({"live", "growth"}))
       ->capture_default_str();
 
   attach_ = app.add_subcommand("attach", "Start tracing one more process in a running tracer");
-  attach_->add_option("pid", f.pid, "PID")->required()->check(CLI::PositiveNumber);
+  attach_->add_option("pid", f.pid, "PID")->required();
   add_control_option(attach_, f);
   detach_ = app.add_subcommand("detach", "Stop tracing a process (its ledger stays in the report)");
-  detach_->add_option("pid", f.pid, "PID")->required()->check(CLI::PositiveNumber);
+  detach_->add_option("pid", f.pid, "PID")->required();
   add_control_option(detach_, f);
 
   status_ = app.add_subcommand("status", "Targets, kinds, uptime, map fill, drops, sink health");
@@ -135,7 +142,8 @@ int ControlCommands::run_selected() {
   if (report_->parsed()) return run_report(f);
   if (attach_->parsed() || detach_->parsed()) {
     const char* cmd = attach_->parsed() ? "attach" : "detach";
-    ClientReply reply = control_request(find_control_socket(f.control), {{"cmd", cmd}, {"pid", f.pid}});
+    const pid_t pid = parse_pid(cmd, f.pid);
+    ClientReply reply = control_request(find_control_socket(f.control), {{"cmd", cmd}, {"pid", pid}});
     std::fprintf(stdout, "%s\n", reply.header.value("message", "done").c_str());
     return 0;
   }

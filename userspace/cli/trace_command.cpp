@@ -1,18 +1,18 @@
 #include "cli/trace_command.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "alerts/dispatcher.h"
+#include "cli/preflight.h"
 #include "cli/quantity.h"
 #include "cli/validators.h"
 #include "control/protocol.h"
+#include "metrics/metrics.h"
+#include "probes/bpf_object.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/types.h"
@@ -51,41 +51,34 @@ struct TraceFlags {
 
 namespace {
 
-// Flags that name where output goes are checked before tracing starts: a
-// trace of an hour must not end in "cannot write the report".
-void check_output_flags(const CLI::App& sub, const std::string& json_path) {
-  for (const char* flag : {"--json", "--control", "--report-dir", "--metrics", "--btf"}) {
-    const CLI::Option* option = sub.get_option_no_throw(flag);
-    if (option && option->count() > 0 && option->as<std::string>().empty())
-      throw FatalError(ExitCode::Usage, std::string(flag) + ": the value is empty");
-  }
-  if (json_path.empty()) return;
-  struct stat st {};
-  if (::stat(json_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    throw FatalError(ExitCode::Usage, "--json: " + json_path + " is a directory");
-  const auto slash = json_path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : json_path.substr(0, slash);
-  if (::access(dir.c_str(), W_OK) != 0)
-    throw FatalError(ExitCode::Usage, "--json: cannot write in " + dir + ": " + std::strerror(errno));
-}
-
-std::vector<pid_t> parse_pids(const std::vector<std::string>& specs) {
+std::vector<pid_t> parse_pids(std::string_view flag, const std::vector<std::string>& specs) {
   std::vector<pid_t> pids;
   for (const std::string& spec : specs) {
     size_t start = 0;
-    while (start <= spec.size()) {
-      size_t comma = spec.find(',', start);
-      std::string item = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      char* end = nullptr;
-      long v = std::strtol(item.c_str(), &end, 10);
-      if (item.empty() || *end != '\0' || v <= 0 || v > 0x3fffffff)
-        throw FatalError(ExitCode::Usage, "-p: '" + item + "' is not a PID");
-      pids.push_back(static_cast<pid_t>(v));
+    for (;;) {
+      const size_t comma = spec.find(',', start);
+      pids.push_back(parse_pid(flag, spec.substr(start, comma == std::string::npos ? std::string::npos
+                                                                                   : comma - start)));
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
   }
   return pids;
+}
+
+// Everything a flag names that exists outside leakscope is looked at before
+// the first BPF program loads: privileges first (without them nothing else
+// matters, and /run/leakscope is root's), then the files and sockets it will
+// write, the address it will listen on, the alert sinks, and the targets.
+void preflight(const TraceConfig& config) {
+  check_can_load(config.kernel.btf_path);
+  if (!config.json_path.empty()) check_output_file("--json", config.json_path);
+  if (!config.report_dir.empty()) check_report_dir(config.report_dir);
+  if (!config.control_path.empty()) check_control_path(config.control_path);
+  if (!config.metrics_address.empty()) check_listen_address(config.metrics_address);
+  for (const std::string& spec : config.alert_sinks) make_sink(spec);  // jsonl:FILE opened here too
+  check_pids(config.pids);
+  check_command(config.command);
 }
 
 }  // namespace
@@ -255,20 +248,27 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->allow_extra_args(false)
       ->group("Whole host");
 
+  // Flags that mean nothing without another are refused without it, not ignored.
+  auto needs = [this](const char* flag, const char* other) { sub_->get_option(flag)->needs(sub_->get_option(other)); };
+  for (const char* flag : {"--drill-rate", "--drill-for", "--drill-max"}) needs(flag, "--all");
+  for (const char* flag : {"--format", "--report-keep"}) needs(flag, "--report-dir");
+  sub_->get_option("--control")->excludes(sub_->get_option("--no-control"));
 }
 
 TraceCommand::~TraceCommand() = default;
 
 bool TraceCommand::selected() const { return sub_->parsed(); }
 
-int TraceCommand::run() {
+int TraceCommand::run(bool command_after_separator) {
   TraceFlags& f = *flags_;
     if (f.verbose >= 2)
       set_log_level(LogLevel::Debug);
     else if (f.verbose == 1)
       set_log_level(LogLevel::Verbose);
-    check_output_flags(*sub_, f.config.json_path);
-    f.config.pids = parse_pids(f.pid_specs);
+    if (!f.config.command.empty() && !command_after_separator)
+      throw FatalError(ExitCode::Usage, "trace: '" + f.config.command.front() +
+                                            "' is not a flag; a command to start goes after --");
+    f.config.pids = parse_pids("-p", f.pid_specs);
     if (f.config.pids.empty() && f.config.command.empty() && !f.config.all)
       throw FatalError(ExitCode::Usage, "trace: give -p PID, -- COMMAND or --all (see --help)");
     if (f.config.all && (!f.config.pids.empty() || !f.config.command.empty()))
@@ -278,7 +278,7 @@ int TraceCommand::run() {
       throw FatalError(ExitCode::Usage, "trace: --comm, --cgroup and --exclude-pid filter --all");
     f.config.follow_children =
         f.follow_children || (!f.no_follow_children && (!f.config.command.empty() || f.config.all));
-    f.config.exclude_pids = parse_pids(f.exclude_pid_specs);
+    f.config.exclude_pids = parse_pids("--exclude-pid", f.exclude_pid_specs);
     {
       auto rate = parse_rate_spec(f.drill_rate);
       if (!rate || rate->kind || rate->per_second <= 0)
@@ -311,8 +311,11 @@ int TraceCommand::run() {
     f.config.kernel.sizes.max_objects = f.max_objects;
     f.config.kernel.sizes.max_stacks = f.max_stacks;
     f.config.kernel.sizes.max_stack_traces = f.max_traces;
-    if (!f.no_control)
+    if (!f.no_control) {
       f.config.control_path = f.control == "auto" ? default_control_path(::getpid()) : f.control;
+      // The server makes the socket's directory: "x.sock" lives in ".".
+      if (f.config.control_path.find('/') == std::string::npos) f.config.control_path.insert(0, "./");
+    }
     f.config.report_dir = f.report_dir;
     if (!f.report_every.empty()) f.config.report_every_seconds = *parse_duration(f.report_every);
     if (f.config.report_every_seconds > 0 && f.report_dir.empty())
@@ -365,6 +368,7 @@ int TraceCommand::run() {
     f.config.kernel.probes_at_entry = f.probe_placement == "entry";
     f.config.unwind_cfi = f.unwind == "cfi";
     f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;
+  preflight(f.config);
   return run_trace(f.config);
 }
 

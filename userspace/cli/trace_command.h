@@ -14,7 +14,8 @@ class TraceCommand {
   explicit TraceCommand(CLI::App& app);
   ~TraceCommand();
   bool selected() const;
-  int run();
+  // command_after_separator: argv had "--", so a command given is meant as one.
+  int run(bool command_after_separator);
 
  private:
   CLI::App* sub_;

@@ -55,6 +55,11 @@ struct MetricsSnapshot {
 // Prometheus text format 0.0.4. Labels are bounded: pid, comm, kind, sink type.
 std::string render_prometheus(const MetricsSnapshot& snapshot);
 
+// Before tracing starts: ADDR:PORT is well formed and can be bound now (the
+// test socket is closed at once). Throws FatalError(Usage) when not: an
+// address of no local interface, a port in use or reserved.
+void check_listen_address(const std::string& addr_port);
+
 // Serves GET /metrics on ADDR:PORT from a background thread.
 class MetricsServer {
  public:

@@ -1,8 +1,10 @@
 // MetricsServer: GET /metrics from a background httplib thread, serving the
 // latest snapshot the tracer published.
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <httplib.h>
 
@@ -107,6 +109,36 @@ void listen_socket_options(socket_t sock) {
 }
 
 }  // namespace
+
+void check_listen_address(const std::string& addr_port) {
+  const ListenSpec spec = parse_listen_spec(addr_port);
+  const std::string where = spec.display + ":" + std::to_string(spec.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(spec.port);
+  if (int rc = ::getaddrinfo(spec.host.c_str(), port.c_str(), &hints, &found); rc != 0)
+    throw FatalError(ExitCode::Usage, "--metrics: cannot listen on " + where + ": " + ::gai_strerror(rc));
+  int err = 0;
+  bool bound = false;
+  for (const addrinfo* ai = found; ai && !bound; ai = ai->ai_next) {
+    int sock = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (sock < 0) {
+      err = errno;
+      continue;
+    }
+    listen_socket_options(sock);
+    bound = ::bind(sock, ai->ai_addr, ai->ai_addrlen) == 0;
+    if (!bound) err = errno;
+    ::close(sock);
+  }
+  ::freeaddrinfo(found);
+  if (!bound)
+    throw FatalError(ExitCode::Usage, "--metrics: cannot listen on " + where + ": " +
+                                          (err ? std::strerror(err) : "no address to bind"));
+}
 
 struct MetricsServer::Impl {
   httplib::Server server;

@@ -72,12 +72,16 @@ bool ensure_tracefs(const std::string& tracefs) {
 
 }  // namespace
 
+void check_can_load(const std::string& btf_path) {
+  check_privileges();
+  check_btf(btf_path);
+}
+
 void BpfObject::SkelDeleter::operator()(struct ::leakscope_bpf* skel) const { leakscope_bpf__destroy(skel); }
 
 BpfObject::BpfObject(const KernelOptions& options)
     : sizes_(options.sizes), kinds_mask_(options.kinds_mask) {
-  check_privileges();
-  check_btf(options.btf_path);
+  check_can_load(options.btf_path);
   libbpf_set_print(libbpf_print);
 
   bpf_object_open_opts open_opts{};

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "probes/kernel.h"
 
@@ -11,6 +12,11 @@ struct leakscope_bpf;  // the generated skeleton
 struct bpf_map;
 
 namespace leakscope {
+
+// What the object's load needs first: privileges to load BPF (Permission)
+// and the kernel's BTF at `btf_path` (KernelUnsupported). Throws FatalError;
+// the command line calls it before it does anything else to a target.
+void check_can_load(const std::string& btf_path);
 
 class BpfObject {
  public:

@@ -169,6 +169,26 @@ ProcessInfo inspect_process(pid_t pid) {
   return info;
 }
 
+void require_readable_maps(pid_t pid, const std::string& comm) {
+  const std::string path = proc_path(pid, "maps");
+  const std::string who = "PID " + std::to_string(pid) + " (" + comm + ")";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ssize_t n = -1;
+  char byte;
+  if (fd >= 0) {
+    do n = ::read(fd, &byte, 1);
+    while (n < 0 && errno == EINTR);
+  }
+  const int err = n < 0 ? errno : 0;
+  if (fd >= 0) ::close(fd);
+  if (err == EACCES || err == EPERM)
+    throw FatalError(ExitCode::Permission,
+                     "permission denied: cannot read " + path + " of " + who +
+                         " (it holds privileges leakscope does not, or a security module refuses)");
+  if (err == ENOENT || err == ESRCH || n == 0)
+    throw FatalError(ExitCode::NoSuchProcess, who + " has exited");
+}
+
 std::optional<uint64_t> process_start_time(pid_t pid) {
   auto stat = process_stat(pid);
   if (!stat) return std::nullopt;

@@ -54,6 +54,12 @@ std::optional<MemoryUsage> process_memory(pid_t pid);
 // not exist, BadTarget when it is a kernel thread or leakscope itself.
 ProcessInfo inspect_process(pid_t pid);
 
+// Tracing a process reads its memory map. Throws FatalError Permission when
+// /proc/PID/maps is refused to leakscope (a process that holds privileges
+// leakscope does not, or one a security module guards), NoSuchProcess when
+// the process is gone or a zombie; returns when the map can be read.
+void require_readable_maps(pid_t pid, const std::string& comm);
+
 // Start time of PID; nullopt when it does not exist.
 std::optional<uint64_t> process_start_time(pid_t pid);
 

@@ -24,8 +24,11 @@ TraceId Attacher::attach(pid_t pid, Origin origin, double t) {
   AllocatorPlan plan;
   if (heap) {
     space = spaces_.observe(pid);
-    if (!space || !space->alive())
+    if (!space || !space->alive()) {
+      // A map refused for want of privilege is no exit (PID 1 of a container).
+      require_readable_maps(pid, info.comm);
       throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited before it could be traced");
+    }
     plan = plan_allocator(pid, space->entries());
   }
   TraceId id = images_.new_id();
