@@ -127,5 +127,24 @@ TEST(ElfFileTest, NotAnElfFile) {
   std::filesystem::remove_all(dir);
 }
 
+// The file belongs to the traced process, which may truncate it while
+// leakscope reads it: what is gone reads as absent, never as SIGBUS.
+TEST(ElfFileTest, FileTruncatedWhileOpen) {
+  std::string dir = std::filesystem::temp_directory_path() / "leakscope-elf-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  std::string copy = dir + "/leaky";
+  std::filesystem::copy_file(LEAKSCOPE_FIXTURE_DIR "/fixture_leaky", copy);
+
+  auto elf = ElfFile::open(copy, nullptr);
+  ASSERT_TRUE(elf);
+  ASSERT_FALSE(elf->load_segments().empty());
+  std::filesystem::resize_file(copy, 64);  // the ELF header stays
+
+  EXPECT_FALSE(elf->find_function("handle_request"));
+  EXPECT_EQ(elf->build_id(), "");
+  EXPECT_TRUE(elf->read_bytes(4096, 16).empty());
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace leakscope

@@ -135,7 +135,9 @@ std::optional<ElfFile> ElfFile::open(const std::string& path, std::string* error
   if (!libelf_ready()) return fail("libelf is unusable");
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(std::strerror(errno));
-  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  // ELF_C_READ, not _MMAP: the file may be the traced process's own, and a
+  // mapping of it turns its truncation into SIGBUS here; read() returns short.
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
   if (elf == nullptr) {
     std::string reason = elf_errmsg(-1);
     ::close(fd);

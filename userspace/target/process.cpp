@@ -43,6 +43,8 @@ bool parse_number(std::string_view text, T* value) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
+}  // namespace
+
 std::optional<uid_t> parse_status_uid(std::string_view status) {
   size_t pos = 0;
   while (pos < status.size()) {
@@ -64,8 +66,6 @@ std::optional<uid_t> parse_status_uid(std::string_view status) {
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 std::optional<StatFields> process_stat(pid_t pid) {
   if (pid <= 0) return std::nullopt;

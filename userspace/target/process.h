@@ -42,6 +42,10 @@ std::optional<StatFields> parse_stat(std::string_view text);
 // /proc/PID/stat; nullopt when the process is gone.
 std::optional<StatFields> process_stat(pid_t pid);
 
+// The real uid ("Uid:" line, first value) in the text of /proc/PID/status;
+// nullopt when absent or malformed.
+std::optional<uid_t> parse_status_uid(std::string_view status);
+
 // What a process holds in memory, from /proc/PID/statm.
 struct MemoryUsage {
   uint64_t resident_bytes = 0;
