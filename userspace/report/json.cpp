@@ -153,6 +153,13 @@ std::string render_json(const Report& r) {
   alerts["sinks"] = std::move(sinks);
   j["alerts"] = std::move(alerts);
   j["detector"] = {{"window_seconds", r.window_seconds}};
+  ordered_json limits;
+  limits["total"] = r.input_limits_total;
+  ordered_json hits = ordered_json::array();
+  for (const InputLimitHit& hit : r.input_limits)
+    hits.push_back({{"file", hit.file}, {"limit", hit.limit}, {"effect", hit.effect}});
+  limits["hits"] = std::move(hits);
+  j["input_limits"] = std::move(limits);
   // comm, cmdline and symbols come from targets and may hold any bytes.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

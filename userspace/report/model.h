@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/input_limits.h"
 #include "core/types.h"
 #include "detector/detector.h"
 #include "report/health.h"
@@ -122,6 +123,10 @@ struct Report {
   double window_seconds = 0;      // the detector's window
   size_t alerts_firing = 0;
   std::vector<SinkStatus> sinks;
+  // Files of targets read in part or not at all: a size bound hit
+  // (core/input_limits.h). `input_limits_total` counts those not listed too.
+  std::vector<InputLimitHit> input_limits;
+  size_t input_limits_total = 0;
 };
 
 // Orders stacks by verdict (leak, growing, stable, shrinking), then by the

@@ -126,6 +126,19 @@ std::string health_line(const Report& r) {
 
 }  // namespace
 
+std::string input_limits_text(const Report& r) {
+  if (r.input_limits_total == 0) return "";
+  std::ostringstream out;
+  out << "Input limits hit (" << r.input_limits_total
+      << "): what leakscope read of these files of traced processes was bounded, symbols or unwind "
+         "rules from them may be missing:\n";
+  for (const InputLimitHit& hit : r.input_limits)
+    out << "  " << hit.file << ": " << hit.effect << ": " << hit.limit << "\n";
+  if (r.input_limits_total > r.input_limits.size())
+    out << "  ... " << (r.input_limits_total - r.input_limits.size()) << " more\n";
+  return out.str();
+}
+
 std::string render_table(const Report& r, size_t top) {
   std::ostringstream out;
   char line[512];
@@ -219,6 +232,7 @@ std::string render_text(const Report& r, size_t top) {
           << format_rate(s.allocator_growth.growth_bytes_per_sec) << ")\n";
   }
   out << "\nTrust: " << health_line(r) << "\n";
+  out << input_limits_text(r);
   if (!r.sinks.empty()) {
     out << "Alerts: " << r.alerts_firing << " firing;";
     for (const SinkStatus& sink : r.sinks) {
