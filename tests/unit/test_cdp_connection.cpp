@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "core/input_limits.h"
 #include "runtimes/cdp_connection.h"
 
 namespace leakscope {
@@ -287,6 +288,7 @@ TEST(CdpConnection, ProtocolErrorIsOneLine) {
 }
 
 TEST(CdpConnection, ReplyOverTheLimitIsAnError) {
+  clear_input_limits();
   FakeInspector inspector(replying(Replies::Huge, 100000));
   std::string error;
   auto cdp = CdpConnection::open(inspector.endpoint(), 2s, &error, max_message(4096));
@@ -295,6 +297,13 @@ TEST(CdpConnection, ReplyOverTheLimitIsAnError) {
   EXPECT_FALSE(reply.ok);
   EXPECT_NE(reply.error.find("larger than 4096 bytes"), std::string::npos) << reply.error;
   EXPECT_FALSE(cdp->is_open());
+  // The report says so (core/input_limits.h).
+  const auto hits = input_limits_hit();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_NE(hits[0].file.find("HeapProfiler.getSamplingProfile"), std::string::npos) << hits[0].file;
+  EXPECT_NE(hits[0].limit.find("4096 bytes"), std::string::npos) << hits[0].limit;
+  EXPECT_EQ(hits[0].effect, "not read");
+  clear_input_limits();
 }
 
 TEST(CdpConnection, ReplyUnderTheLimitIsFine) {

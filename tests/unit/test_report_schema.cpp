@@ -265,6 +265,9 @@ Report realistic_report() {
 
   r.sinks.push_back({"stderr", 3, 0, 0, ""});
   r.sinks.push_back({"webhook:http://alerts.example/hook", 1, 2, 1, "connection refused"});
+  r.input_limits.push_back({"/proc/4242/root/tmp/perf-17.map",
+                            "larger than the perf map read cap of 16 MiB", "read in part"});
+  r.input_limits_total = 2;
   return r;
 }
 
@@ -282,6 +285,7 @@ TEST(ReportSchemaTest, RealisticReportIsValid) {
   ASSERT_EQ(j["alerts"]["sinks"].size(), 2u);
   ASSERT_TRUE(j["processes"][0].contains("allocator_footprint"));
   ASSERT_TRUE(j["stacks"][0].contains("allocator_footprint"));
+  ASSERT_EQ(j["input_limits"]["hits"].size(), 1u);
   expect_valid(text);
 }
 
@@ -293,6 +297,13 @@ TEST(ReportSchemaTest, AllocatorFootprintWithoutItsFiguresFails) {
   j = realistic_json();
   j["stacks"][0]["allocator_footprint"]["held_bytes"] = -1;
   expect_invalid(j.dump(), "stacks/0/allocator_footprint/held_bytes");
+}
+
+TEST(ReportSchemaTest, InputLimitHitWithoutItsLimitFails) {
+  require_validator();
+  nlohmann::json j = realistic_json();
+  j["input_limits"]["hits"][0].erase("limit");
+  expect_invalid(j.dump(), "limit");
 }
 
 TEST(ReportSchemaTest, EmptyReportIsValid) {

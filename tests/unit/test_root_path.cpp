@@ -1,9 +1,11 @@
 // Files of a containerised process are opened inside its root: symlinks and
 // ".." never lead out of it.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -46,6 +48,29 @@ TEST_F(RootPathTest, AbsoluteSymlinkResolvesInsideTheRootNotOnTheHost) {
   UniqueFd fd = open_in_root(root_, "/lib/evil");
   ASSERT_GE(fd.get(), 0);
   EXPECT_EQ(read_fd(fd.get()), "inside\n");  // the root's /etc/hostname, not the host's
+}
+
+// The perf map's case: a directory on the way (/tmp) that is an absolute
+// symlink is followed inside the root too, not only the last component.
+TEST_F(RootPathTest, SymlinkedDirectoryOnTheWayResolvesInsideTheRoot) {
+  ASSERT_EQ(::mkdir((root_ + "/real_tmp").c_str(), 0755), 0);
+  std::ofstream(root_ + "/real_tmp/perf-1.map") << "inside\n";
+  ASSERT_EQ(::symlink("/real_tmp", (root_ + "/tmp").c_str()), 0);
+  UniqueFd fd = open_in_root(root_, "/tmp/perf-1.map", O_NONBLOCK | O_NOFOLLOW);
+  ASSERT_GE(fd.get(), 0);
+  EXPECT_EQ(read_fd(fd.get()), "inside\n");
+  // A symlink to the host's /tmp (or any host directory) names nothing here.
+  ASSERT_EQ(::unlink((root_ + "/tmp").c_str()), 0);
+  ASSERT_EQ(::symlink((root_ + "/real_tmp").c_str(), (root_ + "/tmp").c_str()), 0);
+  EXPECT_LT(open_in_root(root_, "/tmp/perf-1.map").get(), 0);
+}
+
+TEST_F(RootPathTest, ExtraFlagsApplyToTheLastComponent) {
+  ASSERT_EQ(::symlink("/etc/hostname", (root_ + "/lib/link").c_str()), 0);
+  EXPECT_GE(open_in_root(root_, "/lib/link").get(), 0);
+  UniqueFd fd = open_in_root(root_, "/lib/link", O_NOFOLLOW);
+  EXPECT_LT(fd.get(), 0);
+  EXPECT_EQ(errno, ELOOP);
 }
 
 TEST_F(RootPathTest, DotDotCannotClimbOutOfTheRoot) {

@@ -199,6 +199,33 @@ TEST(Symbolizer, JitFramesFromPerfMap) {
             std::string::npos);
 }
 
+// Read a chunk at a time: a line longer than a chunk (1 MiB) is skipped,
+// the lines around it and across chunk boundaries are not lost.
+TEST(Symbolizer, PerfMapLinesAcrossChunksAndOverlongLines) {
+  AnonPage page(PROT_READ | PROT_EXEC);
+  ASSERT_TRUE(page.ok());
+  const std::string path = perf_map_path(getpid());
+  RemoveOnExit cleanup{path};
+  {
+    std::ofstream out(path);
+    out << hex(page.address()) << " 10 first_symbol\n";
+    out << "1000 10 " << std::string(size_t{3} << 20, 'x') << "\n";  // 3 MiB: skipped
+    // Filler to put the next line across the boundary of a chunk.
+    std::string filler;
+    for (uint64_t a = 0x10000; filler.size() < (size_t{1} << 20); a += 0x10)
+      filler += hex(a) + " 10 filler\n";
+    out << filler;
+    out << hex(page.address() + 0x100) << " 10 after_the_long_line\n";
+  }
+  AddressSpaces spaces;
+  Symbolizer sym(spaces);
+  spaces.observe(getpid());
+  EXPECT_EQ(sym.resolve(getpid(), page.address() + 1).function, "first_symbol");
+  EXPECT_EQ(sym.resolve(getpid(), page.address() + 0x101).function, "after_the_long_line");
+  // Addresses no mapping holds are looked up in the perf map too.
+  EXPECT_EQ(sym.resolve(getpid(), 0x10001 + 0x10 * 1000).function, "filler");
+}
+
 TEST(Symbolizer, ResolvesAfterChildExits) {
   ChildGuard child;
   child.pid = ::fork();

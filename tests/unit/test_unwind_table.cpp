@@ -14,6 +14,7 @@
 #include <random>
 #include <string_view>
 
+#include "core/input_limits.h"
 #include "leakscope.h"
 #include "symbols/module.h"
 #include "target/elf_file.h"
@@ -462,6 +463,41 @@ TEST(UnwindTableFile, LimitsFailCleanly) {
   UnwindTableStats stats;
   EXPECT_TRUE(compile_unwind_table(kLibc, &error, &stats, limits)) << error;
   EXPECT_GT(stats.fdes_skipped, 0u);
+  EXPECT_EQ(stats.fdes_too_large, stats.fdes_skipped);
+}
+
+// A limit that bites is in the stats and noted for the report, under the
+// file's name; an error that is no limit is not.
+TEST(UnwindTableFile, LimitsHitAreNoted) {
+  clear_input_limits();
+  std::string error;
+  UnwindTableLimits limits;
+  limits.max_section_bytes = 1024;
+  UnwindTableStats stats;
+  EXPECT_FALSE(compile_unwind_table(kLibc, &error, &stats, limits));
+  EXPECT_NE(error.find("larger than the cap of 1024 bytes"), std::string::npos) << error;
+  EXPECT_NE(stats.limit_hit.find(".eh_frame"), std::string::npos) << stats.limit_hit;
+  auto hits = input_limits_hit();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].file, kLibc);
+  EXPECT_NE(hits[0].limit.find(".eh_frame of"), std::string::npos)
+      << hits[0].limit;
+  EXPECT_NE(hits[0].effect.find("frame pointer"), std::string::npos);
+
+  clear_input_limits();
+  const std::string not_elf = "/tmp/leakscope-unwind-notelf-" + std::to_string(::getpid());
+  std::ofstream(not_elf) << "not an ELF file";
+  EXPECT_FALSE(compile_unwind_table(not_elf, &error, &stats));
+  EXPECT_TRUE(stats.limit_hit.empty());
+  EXPECT_TRUE(input_limits_hit().empty());
+  fs::remove(not_elf);
+
+  limits = {};
+  limits.max_rows = 1000;
+  EXPECT_FALSE(compile_unwind_table(kLibc, &error, &stats, limits));
+  EXPECT_NE(stats.limit_hit.find("rows"), std::string::npos);
+  EXPECT_EQ(input_limits_hit().size(), 1u);
+  clear_input_limits();
 }
 
 // ---- Particular rows ----

@@ -166,6 +166,13 @@ std::string render_json(const Report& r) {
                {"lag_p99_seconds", l.lag_p99},       {"lag_max_seconds", l.lag_max},
                {"duration_p50_seconds", l.duration_p50}, {"duration_p90_seconds", l.duration_p90},
                {"duration_max_seconds", l.duration_max}};
+  ordered_json limits;
+  limits["total"] = r.input_limits_total;
+  ordered_json hits = ordered_json::array();
+  for (const InputLimitHit& hit : r.input_limits)
+    hits.push_back({{"file", hit.file}, {"limit", hit.limit}, {"effect", hit.effect}});
+  limits["hits"] = std::move(hits);
+  j["input_limits"] = std::move(limits);
   // comm, cmdline and symbols come from targets and may hold any bytes.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/input_limits.h"
 #include "core/types.h"
 #include "detector/detector.h"
 #include "report/health.h"
@@ -150,6 +151,10 @@ struct Report {
   std::vector<SinkStatus> sinks;
   LoopTiming loop;
   HeapSamplingInfo heap_sampling;
+  // Files of targets read in part or not at all: a size bound hit
+  // (core/input_limits.h). `input_limits_total` counts those not listed too.
+  std::vector<InputLimitHit> input_limits;
+  size_t input_limits_total = 0;
 };
 
 // Orders stacks by verdict (leak, growing, stable, shrinking), then by the

@@ -159,6 +159,19 @@ std::string heap_sampling_line(const HeapSamplingInfo& h) {
 
 }  // namespace
 
+std::string input_limits_text(const Report& r) {
+  if (r.input_limits_total == 0) return "";
+  std::ostringstream out;
+  out << "Input limits hit (" << r.input_limits_total
+      << "): what leakscope read of these files of traced processes was bounded, symbols or unwind "
+         "rules from them may be missing:\n";
+  for (const InputLimitHit& hit : r.input_limits)
+    out << "  " << hit.file << ": " << hit.effect << ": " << hit.limit << "\n";
+  if (r.input_limits_total > r.input_limits.size())
+    out << "  ... " << (r.input_limits_total - r.input_limits.size()) << " more\n";
+  return out.str();
+}
+
 std::string render_table(const Report& r, size_t top) {
   std::ostringstream out;
   char line[512];
@@ -254,6 +267,7 @@ std::string render_text(const Report& r, size_t top) {
   out << "\nTrust: " << health_line(r) << "\n";
   if (r.loop.ticks > 0) out << "Ticks: " << loop_line(r.loop) << "\n";
   if (!r.heap_sampling.steps.empty()) out << "Heap sampled: " << heap_sampling_line(r.heap_sampling) << "\n";
+  out << input_limits_text(r);
   if (!r.sinks.empty()) {
     out << "Alerts: " << r.alerts_firing << " firing;";
     for (const SinkStatus& sink : r.sinks) {

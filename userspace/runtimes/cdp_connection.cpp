@@ -18,6 +18,7 @@
 #include <system_error>
 #include <thread>
 
+#include "core/input_limits.h"
 #include "core/unique_fd.h"
 
 namespace leakscope {
@@ -483,6 +484,10 @@ CdpReply CdpConnection::call(std::string_view method, const nlohmann::json& para
     }
     if (ec == websocket::error::message_too_big) {
       impl.close_socket();
+      note_input_limit("V8 inspector at " + impl.where + " (" + std::string(method) + " reply)",
+                       "larger than the message cap of " + std::to_string(impl.max_message_bytes) +
+                           " bytes",
+                       "not read");
       reply.error = "a message from the inspector is larger than " +
                     std::to_string(impl.max_message_bytes) + " bytes (waiting for " +
                     std::string(method) + ")";

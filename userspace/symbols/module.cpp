@@ -17,6 +17,7 @@
 
 #include "symbols/demangle.h"
 
+#include "core/input_limits.h"
 #include "core/unique_fd.h"
 
 namespace leakscope {
@@ -24,6 +25,9 @@ namespace leakscope {
 namespace {
 
 constexpr size_t kMaxMemo = 1 << 16;
+// Larger ELF objects are not opened: libdw's tables grow with their DWARF.
+// (An unstripped browser is about 2 GiB; a typical library a few MiB.)
+constexpr uint64_t kMaxModuleBytes = uint64_t{4} << 30;
 
 // The main file is always reported with its descriptor, so dwfl never has to
 // look for it.
@@ -106,6 +110,13 @@ std::optional<Module> Module::open(const std::string& path, std::string* error) 
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     set_error(error, path + ": not a regular file");
+    return std::nullopt;
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxModuleBytes) {
+    const std::string limit = "larger than the ELF object cap of " +
+                              std::to_string(kMaxModuleBytes >> 30) + " GiB";
+    note_input_limit(input_file_name(path), limit, "not read (its frames unsymbolized)");
+    set_error(error, path + ": " + limit);
     return std::nullopt;
   }
 

@@ -11,14 +11,20 @@
 #include <utility>
 
 #include "target/proc_maps.h"
+#include "target/root_path.h"
 
+#include "core/input_limits.h"
 #include "core/unique_fd.h"
 
 namespace leakscope {
 
 namespace {
 
-constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
+// What is read of one perf map, and at a time. With PerfMap's compact table
+// (symbols of ~60-byte lines cost about their line), the cap bounds what a
+// perf map may cost to a little over itself.
+constexpr uint64_t kMaxPerfMapBytes = uint64_t{16} << 20;
+constexpr uint64_t kPerfMapChunk = uint64_t{1} << 20;
 
 // Reads `length` bytes at `offset`, or until end of file when `length` is 0.
 std::optional<std::string> read_fd(int fd, uint64_t offset, uint64_t length) {
@@ -195,11 +201,13 @@ void Symbolizer::evict() {
 
 void Symbolizer::refresh_perf_map(pid_t pid, Process& process) {
   if (!process.ns_pid) process.ns_pid = namespace_pid(pid);
-  const std::string path =
-      proc_path(pid, "/root/tmp/perf-" + std::to_string(*process.ns_pid) + ".map");
-  // O_NOFOLLOW + owner check: /tmp is world-writable, read only what the
-  // process (or root) wrote.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
+  const std::string root = proc_path(pid, "/root");
+  const std::string inside = "/tmp/perf-" + std::to_string(*process.ns_pid) + ".map";
+  // Resolved inside the process's root (a /tmp that is a symlink, or "..",
+  // cannot lead to a file of the host); the last component no symlink and
+  // no FIFO to block on; owner check: /tmp is world-writable, read only what
+  // the process (or root) wrote.
+  UniqueFd fd = open_in_root(root, inside, O_NONBLOCK | O_NOFOLLOW);
   if (fd.get() < 0) return;
   struct stat st {};
   struct stat proc_st {};
@@ -219,20 +227,47 @@ void Symbolizer::refresh_perf_map(pid_t pid, Process& process) {
   if (rewritten) {
     perf.map.clear();
     perf.parsed_bytes = 0;
+    perf.in_long_line = false;
   }
   perf.seen = true;
   perf.inode = st.st_ino;
   perf.size = size;
   perf.mtime_ns = mtime_ns;
 
+  const std::string name = root + inside;
+  if (size > kMaxPerfMapBytes)
+    note_input_limit(name,
+                     "larger than the perf map read cap of " +
+                         std::to_string(kMaxPerfMapBytes >> 20) + " MiB",
+                     "read in part");
   const uint64_t limit = std::min(size, kMaxPerfMapBytes);
-  if (limit <= perf.parsed_bytes) return;
-  const auto chunk = read_fd(fd.get(), perf.parsed_bytes, limit - perf.parsed_bytes);
-  if (!chunk) return;
-  const size_t complete = chunk->rfind('\n');
-  if (complete == std::string::npos) return;
-  perf.map.add_text(std::string_view(*chunk).substr(0, complete + 1));
-  perf.parsed_bytes += complete + 1;
+  // A chunk at a time, each up to its last complete line; a line longer than
+  // a chunk is skipped.
+  while (perf.parsed_bytes < limit) {
+    const auto chunk = read_fd(fd.get(), perf.parsed_bytes,
+                               std::min(kPerfMapChunk, limit - perf.parsed_bytes));
+    if (!chunk || chunk->empty()) break;
+    std::string_view text(*chunk);
+    const size_t complete = text.rfind('\n');
+    if (complete == std::string_view::npos) {
+      if (chunk->size() < kPerfMapChunk) break;  // the line is still being written
+      perf.parsed_bytes += chunk->size();
+      perf.in_long_line = true;
+      continue;
+    }
+    text = text.substr(0, complete + 1);
+    perf.parsed_bytes += text.size();
+    if (perf.in_long_line) {
+      text.remove_prefix(text.find('\n') + 1);
+      perf.in_long_line = false;
+    }
+    perf.map.add_text(text);
+  }
+  if (perf.map.full())
+    note_input_limit(name,
+                     "more symbols than the perf map cap of " +
+                         std::to_string(perf.map.max_symbols()),
+                     "read in part");
 }
 
 Module* Symbolizer::module_at(const Process& process, const Mapping& mapping) {
@@ -268,8 +303,8 @@ Frame Symbolizer::resolve_in(const AddressSpace& space, Process& process, uint64
   }
 
   // Anonymous memory (or none): JIT code named by the perf map.
-  if (const PerfMapSymbol* sym = process.perf.map.lookup(pc)) {
-    f.function = sym->name;
+  if (const std::optional<PerfMapSymbol> sym = process.perf.map.lookup(pc)) {
+    f.function = std::string(sym->name);
     f.module = "[jit]";
     f.module_offset = address - sym->start;
     return f;
@@ -295,7 +330,7 @@ bool Symbolizer::is_code(pid_t pid, uint64_t address) const {
   // resolve_in reads it. V8 keeps its code in anonymous mappings, so a walk
   // through JIT frames is not taken for garbage.
   auto it = processes_.find(pid);
-  return it != processes_.end() && it->second.perf.map.lookup(pc) != nullptr;
+  return it != processes_.end() && it->second.perf.map.lookup(pc).has_value();
 }
 
 Frame Symbolizer::resolve(pid_t pid, uint64_t address) {

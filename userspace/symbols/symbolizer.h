@@ -7,7 +7,8 @@
 // a process maps (symtab/dynsym and DWARF lines through elfutils, separate
 // debug info only from the local /usr/lib/debug/.build-id tree, never
 // debuginfod) and, for JIT code in anonymous memory, from the process's
-// /tmp/perf-PID.map.
+// /tmp/perf-PID.map, opened inside the process's root (target/root_path.h)
+// and read up to a cap (core/input_limits.h says when it bites).
 #pragma once
 
 #include <sys/types.h>
@@ -91,6 +92,7 @@ class Symbolizer {
     uint64_t size = 0;
     int64_t mtime_ns = 0;
     uint64_t parsed_bytes = 0;  // consumed up to the last complete line
+    bool in_long_line = false;  // parsed_bytes is inside a line longer than a chunk
   };
   struct Process {
     uint64_t generation = 0;  // of the address space module_keys were taken from

@@ -15,6 +15,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "core/input_limits.h"
 #include "leakscope.h"
 
 namespace leakscope {
@@ -530,6 +531,10 @@ std::optional<UnwindTable> compile_unwind_table_fd(int fd, std::string* error,
   UnwindTableStats local_stats;
   UnwindTableStats& st = stats ? *stats : local_stats;
   st = UnwindTableStats{};
+  auto over_limit = [&](std::string reason) -> std::optional<UnwindTable> {
+    st.limit_hit = reason;
+    return fail(std::move(reason));
+  };
 
   static const bool elf_ready = elf_version(EV_CURRENT) != EV_NONE;
   if (!elf_ready) return fail("libelf: version mismatch");
@@ -546,6 +551,10 @@ std::optional<UnwindTable> compile_unwind_table_fd(int fd, std::string* error,
     scn = find_section(elf.get(), ".debug_frame", &shdr);
   }
   if (scn == nullptr) return fail("no .eh_frame or .debug_frame");
+  if (shdr.sh_type != SHT_NOBITS && shdr.sh_size > limits.max_section_bytes)
+    return over_limit(std::string(eh_frame ? ".eh_frame" : ".debug_frame") + " of " +
+                      std::to_string(shdr.sh_size) + " bytes, larger than the cap of " +
+                      std::to_string(limits.max_section_bytes) + " bytes");
   Elf_Data* data = elf_rawdata(scn, nullptr);
   if (data == nullptr || data->d_buf == nullptr || data->d_size == 0)
     return fail(std::string(eh_frame ? ".eh_frame" : ".debug_frame") + " unreadable");
@@ -553,7 +562,7 @@ std::optional<UnwindTable> compile_unwind_table_fd(int fd, std::string* error,
   std::vector<FdeRange> fdes;
   if (!read_fde_ranges(elf.get(), data, eh_frame, eh_frame ? shdr.sh_addr : 0, limits, &fdes,
                        &st.fdes_skipped, &why))
-    return fail(why);
+    return why.starts_with("more than") ? over_limit(why) : fail(why);
   st.fdes = fdes.size();
 
   std::unique_ptr<Dwarf, DwarfCloser> dwarf;
@@ -578,6 +587,7 @@ std::optional<UnwindTable> compile_unwind_table_fd(int fd, std::string* error,
   for (const FdeRange& fde : fdes) {
     if (fde.bytes > limits.max_fde_bytes) {
       ++st.fdes_skipped;
+      ++st.fdes_too_large;
       continue;
     }
     uint64_t pc = fde.start;
@@ -588,7 +598,7 @@ std::optional<UnwindTable> compile_unwind_table_fd(int fd, std::string* error,
     while (pc < fde.end) {
       st.cfi_work += fde.bytes;
       if (st.cfi_work > limits.max_cfi_work)
-        return fail("call-frame information too costly to compile (over " +
+        return over_limit("call-frame information too costly to compile (over " +
                     std::to_string(limits.max_cfi_work) + " instruction bytes run)");
       Dwarf_Frame* frame = nullptr;
       if (dwarf_cfi_addrframe(cfi, pc, &frame) != 0 || frame == nullptr) {
@@ -608,14 +618,14 @@ std::optional<UnwindTable> compile_unwind_table_fd(int fd, std::string* error,
       const uint64_t next = std::min<uint64_t>(row_end, fde.end);
       ranges.push_back({pc, next, rule});
       if (ranges.size() > limits.max_rows)
-        return fail("more than " + std::to_string(limits.max_rows) + " unwind rows");
+        return over_limit("more than " + std::to_string(limits.max_rows) + " unwind rows");
       pc = next;
     }
     covered_end = std::max(covered_end, fde.end);
   }
 
   auto table = build_unwind_table(std::move(ranges), &why, limits);
-  if (!table) return fail(why);
+  if (!table) return why.starts_with("more than") ? over_limit(why) : fail(why);
   const size_t rows = table->rows();
   const size_t rows_at = LS_UNWIND_HEADER_WORDS + table->pages() + 1;
   for (size_t i = 0; i < rows; ++i) {
@@ -633,8 +643,22 @@ std::optional<UnwindTable> compile_unwind_table(const std::string& path, std::st
     if (error) *error = path + ": " + std::strerror(errno);
     return std::nullopt;
   }
-  auto table = compile_unwind_table_fd(fd, error, stats, limits);
+  UnwindTableStats local_stats;
+  UnwindTableStats& st = stats ? *stats : local_stats;
+  auto table = compile_unwind_table_fd(fd, error, &st, limits);
   ::close(fd);
+  if (!st.limit_hit.empty() || st.fdes_too_large > 0) {
+    const std::string name = input_file_name(path);
+    if (!st.limit_hit.empty())
+      note_input_limit(name, st.limit_hit,
+                       "no unwind table (walked by frame pointer)");
+    else
+      note_input_limit(name,
+                       std::to_string(st.fdes_too_large) + " FDEs larger than the cap of " +
+                           std::to_string(limits.max_fde_bytes) +
+                           " bytes",
+                       "unwind table in part (those FDEs walked by frame pointer)");
+  }
   if (!table && error) *error = path + ": " + *error;
   return table;
 }

@@ -42,6 +42,7 @@ struct UnwindTableStats {
   size_t fdes = 0;          // FDEs with a non-empty range
   size_t fdes_skipped = 0;  // unreadable: bad pointer encoding, libdw errors
   size_t fdes_overlapping = 0;  // start inside code an earlier FDE covers
+  size_t fdes_too_large = 0;    // skipped: over limits.max_fde_bytes (counted in fdes_skipped too)
   // libdw runs an FDE's instructions from its start for each of its rows:
   // the sum, over rows, of their FDE's size in bytes (see max_cfi_work).
   uint64_t cfi_work = 0;
@@ -49,12 +50,18 @@ struct UnwindTableStats {
   // Why rules were LS_CFA_INVALID (before merging: one count per CFI row),
   // e.g. "cfa=expr(breg7 deref)" or "ra=expr(...)".
   std::map<std::string, size_t> invalid_reasons;
+  // Set when the compile failed because the module broke one of the
+  // UnwindTableLimits: the reason, as in *error.
+  std::string limit_hit;
 };
 
 // Caps on what one module may cost.
 struct UnwindTableLimits {
   size_t max_rows = size_t{8} << 20;   // rows of the finished table
   size_t max_fdes = size_t{4} << 20;   // FDEs read from the section
+  // .eh_frame / .debug_frame larger than this are not read (node's .eh_frame:
+  // under 8 MiB).
+  uint64_t max_section_bytes = uint64_t{128} << 20;
   // The cost of a module is quadratic in the size of its FDEs (each row
   // re-runs its FDE's instructions): real FDEs are at most a few KiB (node's
   // largest: 3 KiB), so a larger one is skipped as malformed, and the
@@ -81,7 +88,9 @@ std::optional<UnwindTable> build_unwind_table(std::vector<UnwindRange> ranges,
 
 // Compiles the CFI of the ELF file at `path` (or open file `fd`, not closed
 // here): .eh_frame, else .debug_frame. nullopt with a one-line *error when the
-// file is not ELF, has no CFI, or breaks a limit.
+// file is not ELF, has no CFI, or breaks a limit. The path version notes a
+// limit that bites (core/input_limits.h), naming the file as readlink does
+// for /proc/.../fd/N and /proc/PID/map_files/... paths.
 std::optional<UnwindTable> compile_unwind_table(const std::string& path, std::string* error,
                                                 UnwindTableStats* stats = nullptr,
                                                 const UnwindTableLimits& limits = {});

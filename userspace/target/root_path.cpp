@@ -11,11 +11,11 @@
 
 namespace leakscope {
 
-UniqueFd open_in_root(const std::string& root, const std::string& path) {
+UniqueFd open_in_root(const std::string& root, const std::string& path, int extra_flags) {
   UniqueFd dir(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) return UniqueFd();
   open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC;
+  how.flags = static_cast<uint64_t>(O_RDONLY | O_CLOEXEC | extra_flags);
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   long fd = ::syscall(SYS_openat2, dir.get(), path.c_str(), &how, sizeof how);
   return UniqueFd(fd < 0 ? -1 : static_cast<int>(fd));

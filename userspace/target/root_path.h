@@ -13,8 +13,10 @@ namespace leakscope {
 
 // Opens `path` (absolute, as seen inside `root`) read-only with every step
 // resolved beneath `root`: symlinks are followed as if `root` were "/",
-// magic links (/proc/.../fd/N) are refused. Invalid fd on failure, errno set.
-UniqueFd open_in_root(const std::string& root, const std::string& path);
+// magic links (/proc/.../fd/N) are refused. `extra_flags` are added to
+// O_RDONLY | O_CLOEXEC (e.g. O_NONBLOCK | O_NOFOLLOW). Invalid fd on failure,
+// errno set.
+UniqueFd open_in_root(const std::string& root, const std::string& path, int extra_flags = 0);
 
 // A path that names the file `path` of process `pid`, resolved inside its
 // root: /proc/self/fd/N of a descriptor kept open here (the last 64 are

@@ -155,6 +155,8 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
   for (auto& [id, p] : procs)
     if (!config.all || shown.count(id) || p.drilled) r.processes.push_back(std::move(p));
   r.processes_traced = procs.size();
+  r.input_limits = input_limits_hit();
+  r.input_limits_total = input_limit_hits_total();
   return r;
 }
 
