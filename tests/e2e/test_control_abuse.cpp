@@ -25,7 +25,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 int connect_to(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -82,23 +84,31 @@ long long ticks(const std::string& sock) {
 TEST(ControlAbuseE2E, HostilePeersGetOneLineErrorsAndTheTraceKeepsItsSchedule) {
   Fixture fx("patterns", {"steady"});
   const std::string sock = "/tmp/leakscope-e2e-abuse-" + std::to_string(::getpid()) + ".sock";
-  const std::string report_path = "/tmp/leakscope-e2e-abuse-" + std::to_string(::getpid()) + ".json";
-  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "1s", "-q", "--control", sock, "--json",
-                report_path});
+  const std::string report_path =
+      "/tmp/leakscope-e2e-abuse-" + std::to_string(::getpid()) + ".json";
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "1s", "-q", "--control", sock,
+                "--json", report_path});
   ASSERT_TRUE(ls.wait_tracing()) << ls.err();
   fx.go();
 
   // Wrong types, unknown commands, not JSON, a line past the limit.
   const std::vector<std::string> bad = {
-      R"({"cmd":123})", R"({"cmd":null})", R"({"cmd":"report","top":"x"})", R"({"cmd":"shutdown"})",
-      R"({"cmd":"report","formats":["exe"]})", "not json", R"({"cmd":"status")", std::string(1 << 20, '{'),
+      R"({"cmd":123})",
+      R"({"cmd":null})",
+      R"({"cmd":"report","top":"x"})",
+      R"({"cmd":"shutdown"})",
+      R"({"cmd":"report","formats":["exe"]})",
+      "not json",
+      R"({"cmd":"status")",
+      std::string(1 << 20, '{'),
   };
   for (const std::string& line : bad) {
     std::string answer = ask_raw(sock, line + "\n");
     EXPECT_NE(one_line_error(answer), "") << line.substr(0, 60) << " -> " << answer.substr(0, 200);
   }
-  EXPECT_NE(one_line_error(ask_raw(sock, std::string(1 << 20, 'x') + "\n")).find("at most 65536 bytes"),
-            std::string::npos);
+  EXPECT_NE(
+      one_line_error(ask_raw(sock, std::string(1 << 20, 'x') + "\n")).find("at most 65536 bytes"),
+      std::string::npos);
 
   // A peer that sends a byte every 1.5 s for 10 s: the ticks go on.
   {

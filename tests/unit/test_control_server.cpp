@@ -64,7 +64,9 @@ int connect_to(const std::string& path) {
   return fd;
 }
 
-void send_text(int fd, const std::string& text) { (void)write_all(fd, text); }
+void send_text(int fd, const std::string& text) {
+  (void)write_all_until(fd, text, ControlClock::now() + 10s, 10s);
+}
 
 // The reply's header line, parsed; null when none came within `timeout`.
 json read_header(int fd, std::chrono::milliseconds timeout = 10s) {
@@ -84,7 +86,9 @@ json ask(const std::string& path, const std::string& line) {
   return header;
 }
 
-bool is_error(const json& header) { return header.is_object() && header["ok"] == false && header["error"].is_string(); }
+bool is_error(const json& header) {
+  return header.is_object() && header["ok"] == false && header["error"].is_string();
+}
 
 // The trace loop's part: polls fd() and serves what is queued, on its own
 // thread, until destroyed.
@@ -147,8 +151,9 @@ TEST(ControlServer, MalformedRequestsGetAnErrorAndNeverReachTheHandler) {
     ++handled;
     return status_reply(r);
   });
-  for (std::string line : {R"({"cmd":123})", R"({"cmd":null})", R"({"cmd":"report","top":"x"})",
-                           R"({"cmd":"reboot"})", "not json", "[[[[[[[[[[[[[[[[[[[[", "", "\xff\xfe"}) {
+  for (std::string line :
+       {R"({"cmd":123})", R"({"cmd":null})", R"({"cmd":"report","top":"x"})", R"({"cmd":"reboot"})",
+        "not json", "[[[[[[[[[[[[[[[[[[[[", "", "\xff\xfe"}) {
     json header = ask(sock.path, line);
     EXPECT_TRUE(is_error(header)) << line << " -> " << header;
   }
@@ -255,13 +260,15 @@ TEST(ControlServer, AFloodGrowsNeitherThreadsNorDescriptors) {
   for (int fd : peers) {
     json header = read_header(fd, 5s);
     errors += is_error(header);
-    busy += is_error(header) && header["error"].get<std::string>().find("busy") != std::string::npos;
+    busy +=
+        is_error(header) && header["error"].get<std::string>().find("busy") != std::string::npos;
   }
   EXPECT_EQ(errors, peers.size()) << "every silent peer gets one line: busy or timed out";
   EXPECT_GE(busy, peers.size() - 4);
   const size_t fds_during = entries("/proc/self/fd");
   for (int fd : peers) ::close(fd);
-  EXPECT_LT(entries("/proc/self/fd"), fds_during - 190) << "the server holds no descriptor of a closed peer";
+  EXPECT_LT(entries("/proc/self/fd"), fds_during - 190)
+      << "the server holds no descriptor of a closed peer";
   EXPECT_EQ(entries("/proc/self/task"), threads_before);
   EXPECT_EQ(ask(sock.path, R"({"cmd":"status"})")["ok"], true);
 }
@@ -300,7 +307,9 @@ TEST(ControlServer, DeferredPartsAreRenderedOffTheLoop) {
   Loop loop(server, [&](const ControlRequest& r) {
     ControlReply reply = reply_ok();
     if (std::get<ReportRequest>(r).top == 13) {
-      reply.deferred = []() -> std::vector<ControlPart> { throw std::runtime_error("renderer broke"); };
+      reply.deferred = []() -> std::vector<ControlPart> {
+        throw std::runtime_error("renderer broke");
+      };
       return reply;
     }
     reply.deferred = [&] {

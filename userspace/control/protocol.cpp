@@ -60,44 +60,6 @@ std::string encode_reply(const ControlReply& reply) {
   return out;
 }
 
-bool write_all(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    // send(MSG_NOSIGNAL): a peer that hung up is an error to report, never
-    // a SIGPIPE that kills the tracer or the client.
-    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool read_line(int fd, std::string* line, size_t limit) {
-  line->clear();
-  char c;
-  while (line->size() < limit) {
-    ssize_t n = ::read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    if (c == '\n') return true;
-    line->push_back(c);
-  }
-  return false;
-}
-
-bool read_exact(int fd, size_t n, std::string* out) {
-  out->resize(n);
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::read(fd, out->data() + done, n - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    done += static_cast<size_t>(r);
-  }
-  return true;
-}
-
 const char* io_status_name(IoStatus status) {
   switch (status) {
     case IoStatus::Ok: return "ok";

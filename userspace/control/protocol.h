@@ -46,15 +46,11 @@ void render_deferred(ControlReply* reply);
 // Deferred parts must have been rendered.
 std::string encode_reply(const ControlReply& reply);
 
-// Blocking helpers on a connected socket, with the socket's own timeouts.
-bool write_all(int fd, const std::string& bytes);
-// Reads one '\n'-terminated line of at most `limit` bytes.
-bool read_line(int fd, std::string* line, size_t limit = 64 * 1024);
-bool read_exact(int fd, size_t n, std::string* out);
-
-// The same with one deadline for the whole exchange, not per read, and an
-// optional `stop_fd` whose readability abandons it at once. Any blocking
-// mode of `fd` works (MSG_DONTWAIT + poll).
+// I/O on a connected socket with one deadline for the whole exchange, not
+// one per read (a peer sending a byte now and then cannot stretch it), and
+// an optional `stop_fd` whose readability abandons it at once. Any
+// blocking mode of `fd` works (MSG_DONTWAIT + poll). Writes never raise
+// SIGPIPE: a peer that hung up is an error to report.
 using ControlClock = std::chrono::steady_clock;
 enum class IoStatus { Ok, Closed, TimedOut, TooLong, Stopped, Failed };
 const char* io_status_name(IoStatus status);

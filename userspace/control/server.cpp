@@ -130,10 +130,12 @@ ControlServer::ControlServer(std::string path, ControlLimits limits)
   ::chmod(path_.c_str(), 0600);
   try {
     acceptor_ = start_thread([this] { accept_loop(); });
-    for (size_t i = 0; i < limits_.max_clients; ++i) workers_.push_back(start_thread([this] { worker_loop(); }));
+    for (size_t i = 0; i < limits_.max_clients; ++i)
+      workers_.push_back(start_thread([this] { worker_loop(); }));
   } catch (const std::exception& e) {
     stop();
-    throw FatalError(ExitCode::Failure, std::string("control socket: cannot start its threads: ") + e.what());
+    throw FatalError(ExitCode::Failure,
+                     std::string("control socket: cannot start its threads: ") + e.what());
   }
 }
 
@@ -267,7 +269,8 @@ void ControlServer::serve_connection(int conn) {
                           std::to_string(limits_.line_limit) + " bytes");
       break;
     case IoStatus::TimedOut:
-      reply = reply_error("timed out: no complete request line within " + seconds_text(limits_.read_deadline));
+      reply = reply_error("timed out: no complete request line within " +
+                          seconds_text(limits_.read_deadline));
       break;
     case IoStatus::Stopped:
       reply = reply_error("leakscope is stopping");
@@ -280,8 +283,8 @@ void ControlServer::serve_connection(int conn) {
   IoStatus written = write_all_until(conn, bytes, ControlClock::now() + limits_.write_deadline,
                                      limits_.write_stall, stop_fd_);
   if (written == IoStatus::TimedOut)
-    log_verbose("control: gave up on a client that did not read its reply (" + std::to_string(bytes.size()) +
-                " bytes)");
+    log_verbose("control: gave up on a client that did not read its reply (" +
+                std::to_string(bytes.size()) + " bytes)");
 }
 
 // Queues `request` for the trace loop and waits for its reply.
@@ -302,8 +305,8 @@ ControlReply ControlServer::wait_for_reply(const ControlRequest& request) {
   if (pending->state == State::Queued) {
     std::erase(queue_, pending);
     if (stopping_) return reply_error("leakscope is stopping");
-    return reply_error("busy: the tracer did not take the request within " + seconds_text(limits_.queue_deadline) +
-                       "; try again");
+    return reply_error("busy: the tracer did not take the request within " +
+                       seconds_text(limits_.queue_deadline) + "; try again");
   }
   // Taken: the loop is running the handler; it always finishes.
   reply_cv_.wait(lock, [&] { return stopping_ || pending->state == State::Done; });

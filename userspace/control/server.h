@@ -27,12 +27,12 @@
 namespace leakscope {
 
 struct ControlLimits {
-  size_t max_clients = 8;  // connections served at once; more get "busy"
-  size_t line_limit = 64 * 1024;                   // bytes in a request line
-  std::chrono::milliseconds read_deadline{5000};   // connect to complete request line
-  std::chrono::milliseconds queue_deadline{10000}; // queued until the loop takes it
-  std::chrono::milliseconds write_stall{5000};     // the peer reads nothing for this long
-  std::chrono::milliseconds write_deadline{60000}; // whole reply written
+  size_t max_clients = 8;                           // connections served at once; more get "busy"
+  size_t line_limit = 64 * 1024;                    // bytes in a request line
+  std::chrono::milliseconds read_deadline{5000};    // connect to complete request line
+  std::chrono::milliseconds queue_deadline{10000};  // queued until the loop takes it
+  std::chrono::milliseconds write_stall{5000};      // the peer reads nothing for this long
+  std::chrono::milliseconds write_deadline{60000};  // whole reply written
 };
 
 class ControlServer {
@@ -80,8 +80,8 @@ class ControlServer {
   std::condition_variable work_cv_;   // accepted_ gained a connection, or stopping_
   std::condition_variable reply_cv_;  // a Pending got its reply, or stopping_
   bool stopping_ = false;
-  std::deque<int> accepted_;          // connections not yet taken by a worker
-  size_t serving_ = 0;                // connections a worker holds
+  std::deque<int> accepted_;                    // connections not yet taken by a worker
+  size_t serving_ = 0;                          // connections a worker holds
   std::deque<std::shared_ptr<Pending>> queue_;  // requests for the loop
 
   std::thread acceptor_;
