@@ -41,47 +41,69 @@ std::string find_control_socket(const std::string& explicit_path) {
 
 ClientReply control_request(const std::string& path, const nlohmann::json& request,
                             int timeout_seconds) {
+  // One deadline for the whole exchange: a tracer that accepts and then
+  // says nothing, or dribbles its answer, cannot hold the client longer.
+  const auto deadline = ControlClock::now() + std::chrono::seconds(timeout_seconds);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw FatalError(ExitCode::Failure, std::string("socket: ") + std::strerror(errno));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) throw FatalError(ExitCode::Usage, "--control: path too long");
+  if (path.size() >= sizeof addr.sun_path) {
+    ::close(fd);
+    throw FatalError(ExitCode::Usage, "--control: path too long");
+  }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  // connect() on a Unix socket waits while the tracer's backlog is full;
+  // the send timeout bounds that wait.
+  timeval tv{timeout_seconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int e = errno;
     ::close(fd);
     if (e == EACCES || e == EPERM)
       throw FatalError(ExitCode::Permission,
                        "permission denied: " + path + " is root's; run leakscope as root");
+    if (e == EAGAIN || e == EINPROGRESS)
+      throw FatalError(ExitCode::Failure, "the tracer at " + path + " accepted no connection within " +
+                                              std::to_string(timeout_seconds) + " s");
     throw FatalError(ExitCode::NotRunning,
                      "no running leakscope at " + path + ": " + std::strerror(e));
   }
-  timeval tv{timeout_seconds, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   ClientReply reply;
-  std::string line;
   // A refusing tracer answers without reading the request, so a failed
   // write is not the end: its answer may already be waiting.
-  (void)write_all(fd, request.dump() + "\n");
-  bool ok = read_line(fd, &line, 16 << 20);
+  (void)write_all_until(fd, request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                        deadline, std::chrono::seconds(timeout_seconds));
+  DeadlineReader reader(fd, deadline);
+  std::string line;
+  IoStatus status = reader.line(&line, 16 << 20);
+  bool ok = status == IoStatus::Ok;
   if (ok) {
     reply.header = nlohmann::json::parse(line, nullptr, false);
     ok = reply.header.is_object();
   }
   if (ok && reply.header.contains("parts")) {
-    for (const auto& p : reply.header["parts"]) {
-      ControlPart part{p.value("name", ""), {}};
-      if (!read_exact(fd, p.value("size", size_t{0}), &part.bytes)) {
-        ok = false;
-        break;
-      }
-      reply.parts.push_back(std::move(part));
+    const nlohmann::json& parts = reply.header["parts"];
+    ok = parts.is_array();
+    for (size_t i = 0; ok && i < parts.size(); ++i) {
+      const nlohmann::json& p = parts[i];
+      ok = p.is_object() && p.contains("size") && p["size"].is_number_unsigned();
+      if (!ok) break;
+      ControlPart part{p.contains("name") && p["name"].is_string() ? p["name"].get<std::string>() : "", {}};
+      status = reader.exact(p["size"].get<size_t>(), &part.bytes);
+      ok = status == IoStatus::Ok;
+      if (ok) reply.parts.push_back(std::move(part));
     }
   }
   ::close(fd);
+  if (status == IoStatus::TimedOut)
+    throw FatalError(ExitCode::Failure, "the tracer at " + path + " gave no complete answer within " +
+                                            std::to_string(timeout_seconds) + " s");
   if (!ok) throw FatalError(ExitCode::Failure, "the tracer at " + path + " gave no complete answer");
-  if (!reply.header.value("ok", false)) {
-    std::string error = reply.header.value("error", "request failed");
+  auto ok_field = reply.header.find("ok");
+  if (ok_field == reply.header.end() || *ok_field != true) {
+    auto e = reply.header.find("error");
+    std::string error = e != reply.header.end() && e->is_string() ? e->get<std::string>() : "request failed";
     ExitCode code = error.rfind("permission denied", 0) == 0 ? ExitCode::Permission
                     : error.rfind("no process", 0) == 0      ? ExitCode::NoSuchProcess
                                                              : ExitCode::Failure;

@@ -9,8 +9,11 @@
 //   errors                           <- {"ok":false,"error":"one line"}
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace leakscope {
@@ -26,19 +29,53 @@ struct ControlPart {
 struct ControlReply {
   nlohmann::json header;  // ok, error, message, status, parts
   std::vector<ControlPart> parts;
+  // Parts made after the handler returned, off the thread that ran it (a
+  // report rendered from a Report value the closure owns); appended to
+  // `parts` by render_deferred().
+  std::function<std::vector<ControlPart>()> deferred;
 };
 
 ControlReply reply_error(const std::string& message);
 ControlReply reply_ok(nlohmann::json fields = nlohmann::json::object());
 
+// Runs the reply's deferred renderer, if any; one that throws turns the
+// reply into a one-line error (logged once).
+void render_deferred(ControlReply* reply);
+
 // Serialises a reply: header line (with "parts" filled in) + payloads.
+// Deferred parts must have been rendered.
 std::string encode_reply(const ControlReply& reply);
 
-// Blocking helpers on a connected socket, with the socket's own timeouts.
-bool write_all(int fd, const std::string& bytes);
-// Reads one '\n'-terminated line of at most `limit` bytes.
-bool read_line(int fd, std::string* line, size_t limit = 64 * 1024);
-bool read_exact(int fd, size_t n, std::string* out);
+// I/O on a connected socket with one deadline for the whole exchange, not
+// one per read (a peer sending a byte now and then cannot stretch it), and
+// an optional `stop_fd` whose readability abandons it at once. Any
+// blocking mode of `fd` works (MSG_DONTWAIT + poll). Writes never raise
+// SIGPIPE: a peer that hung up is an error to report.
+using ControlClock = std::chrono::steady_clock;
+enum class IoStatus { Ok, Closed, TimedOut, TooLong, Stopped, Failed };
+const char* io_status_name(IoStatus status);
+
+// Writes all of `bytes` by `deadline`, giving up earlier when the peer
+// takes nothing for `stall`.
+IoStatus write_all_until(int fd, std::string_view bytes, ControlClock::time_point deadline,
+                         std::chrono::milliseconds stall, int stop_fd = -1);
+
+// Buffered reads from one connection, all by one deadline.
+class DeadlineReader {
+ public:
+  DeadlineReader(int fd, ControlClock::time_point deadline, int stop_fd = -1)
+      : fd_(fd), stop_fd_(stop_fd), deadline_(deadline) {}
+  // One '\n'-terminated line (without it) of at most `limit` bytes;
+  // TooLong as soon as more arrived without a newline.
+  IoStatus line(std::string* out, size_t limit);
+  IoStatus exact(size_t n, std::string* out);
+
+ private:
+  IoStatus fill();
+  int fd_, stop_fd_;
+  ControlClock::time_point deadline_;
+  std::string buffer_;
+};
 
 // The default socket path for a tracer with process id `pid`.
 std::string default_control_path(int pid);

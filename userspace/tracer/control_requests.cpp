@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 
 #include "core/errors.h"
 #include "core/log.h"
@@ -31,10 +32,16 @@ ControlReply TraceSession::handle_control(const ControlRequest& request) {
               RenderOptions options;
               options.top = r.top ? r.top : config_.top;
               options.weight = r.weight;
-              Report rep = report(false);
+              // The model is taken here, on the loop (it reads the session's
+              // state); rendering it, which can take long for a big html or
+              // pprof report, is the control server's, off the loop.
+              auto rep = std::make_shared<const Report>(report(false));
               ControlReply reply = reply_ok();
-              for (Format f : r.formats)
-                reply.parts.push_back(ControlPart{std::string(format_name(f)), render(rep, f, options)});
+              reply.deferred = [rep, formats = r.formats, options] {
+                std::vector<ControlPart> parts;
+                for (Format f : formats) parts.push_back(ControlPart{std::string(format_name(f)), render(*rep, f, options)});
+                return parts;
+              };
               return reply;
             },
             [&](const AttachRequest& r) {

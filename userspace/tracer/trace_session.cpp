@@ -349,7 +349,7 @@ int TraceSession::run() {
     double t = now();
     if (events.extra_ready) {
       // A request between ticks: answer it against the latest tick.
-      control_->serve_one([this](const ControlRequest& req) { return handle_control(req); });
+      control_->serve_pending([this](const ControlRequest& req) { return handle_control(req); });
       if (t < wake && !report_now && !stop) continue;
     }
     double cpu_before = cpu_seconds();
