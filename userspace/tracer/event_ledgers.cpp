@@ -1,5 +1,6 @@
 #include "tracer/event_ledgers.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/log.h"
@@ -79,38 +80,42 @@ void EventLedgers::apply(const FaultEvent& e) {
   if (stack_id != LS_STACK_UNKNOWN) stacks_.frames(e.trace_id, pid, stack_id);  // symbolized now
 }
 
-void EventLedgers::release_gone_pages(Deadline until) {
-  constexpr size_t kBatch = 16384;  // pages per pagemap read (128 KiB of entries at most)
-  std::vector<uint32_t> ids = pages_.images();
-  if (ids.empty()) return;
-  // Start with the image the last call stopped in, go round once.
-  size_t first = 0;
-  while (first < ids.size() && ids[first] < check_image_) ++first;
-  if (first == ids.size() || ids[first] != check_image_) check_page_ = 0;
-  for (size_t n = 0; n < ids.size(); ++n) {
-    const TraceId id = ids[(first + n) % ids.size()];
-    if (id != check_image_) check_page_ = 0;
-    check_image_ = id;
-    const TracedImage* image = images_.find(id);
-    if (!image || image->exited()) continue;
-    for (;;) {
-      if (std::chrono::steady_clock::now() >= until) return;  // on from here next time
-      std::vector<uint64_t> pages = pages_.pages(id, check_page_, kBatch);
-      if (pages.empty()) break;
-      check_page_ = pages.back() + 1;
-      auto resident = pages_resident(image->pid(), pages, pages_.page_size());
-      if (!resident) break;  // gone: its exit event releases everything
-      std::vector<uint64_t> gone;
-      for (size_t i = 0; i < pages.size(); ++i)
-        if (!(*resident)[i]) gone.push_back(pages[i]);
-      if (!gone.empty()) {
-        log_debug("PID " + std::to_string(image->pid()) + ": " + std::to_string(gone.size()) +
-                  " touched pages gone");
-        pages_.release(id, gone);
-      }
-      if (pages.size() < kBatch) break;
+void EventLedgers::release_gone_pages() {
+  if (std::optional<PageCheck::Result> found = page_check_.take()) {
+    // A page touched again since the batch was read is released all the
+    // same: it comes back on the books with its next first touch seen.
+    const TracedImage* image = images_.find(found->id);
+    if (image && !image->exited() && !found->gone.empty()) {
+      log_debug("PID " + std::to_string(image->pid()) + ": " + std::to_string(found->gone.size()) +
+                " touched pages gone");
+      pages_.release(found->id, found->gone);
     }
-    check_page_ = 0;
+  }
+  if (!page_check_.idle()) return;  // the last batch is still being read
+  constexpr size_t kBatch = 16384;  // pages per batch (128 KiB of pagemap entries at most)
+  std::vector<uint32_t> ids = pages_.images();
+  // The next image with live pages on the books, from where the last batch
+  // ended (the image it was in, the page after it).
+  for (size_t n = 0; n <= ids.size(); ++n) {
+    auto it = std::lower_bound(ids.begin(), ids.end(), check_image_);
+    if (it == ids.end()) {
+      if (ids.empty() || n == ids.size()) return;
+      it = ids.begin();
+      check_page_ = 0;
+    }
+    if (*it != check_image_) check_page_ = 0;
+    check_image_ = *it;
+    const TracedImage* image = images_.find(check_image_);
+    std::vector<uint64_t> pages;
+    if (image && !image->exited()) pages = pages_.pages(check_image_, check_page_, kBatch);
+    if (pages.empty()) {
+      ++check_image_;  // on to the next image
+      check_page_ = 0;
+      continue;
+    }
+    check_page_ = pages.back() + 1;
+    page_check_.submit(PageCheck::Batch{check_image_, image->pid(), std::move(pages), pages_.page_size()});
+    return;
   }
 }
 

@@ -15,6 +15,7 @@
 #include "resources/resource_ledger.h"
 #include "target/address_space.h"
 #include "tracer/image_table.h"
+#include "tracer/page_check.h"
 #include "tracer/stack_store.h"
 
 namespace leakscope {
@@ -25,11 +26,11 @@ class EventLedgers {
 
   void apply(const SyscallEvent& event);
   void apply(const FaultEvent& event);
-  // Pages of live images that are gone leave the books. Bounded: the
-  // pages are checked a batch at a time (reading /proc/PID/pagemap walks
-  // the process's page tables under its mmap lock), from where the last
-  // call stopped, until `until`; a large ledger is covered over ticks.
-  void release_gone_pages(Deadline until);
+  // Pages of live images that are gone leave the books: what the page
+  // check (page_check.h) found since the last call is released, and it is
+  // handed the next batch, from where the last one ended; a large ledger is
+  // covered over ticks. Never waits for a pagemap read.
+  void release_gone_pages();
 
   // Image `old` exec'd into `next`: descriptors that survive exec move on.
   void image_execd(TraceId old, TraceId next);
@@ -48,6 +49,7 @@ class EventLedgers {
   AddressSpaces& spaces_;
   ResourceLedger resources_;
   PageLedger pages_;
+  PageCheck page_check_;
   // Where release_gone_pages goes on: the image, and the page in it.
   TraceId check_image_ = 0;
   uint64_t check_page_ = 0;
