@@ -46,6 +46,7 @@ struct TraceFlags {
   std::vector<std::string> exclude_pid_specs;
   bool js = false;
   std::string js_interval = "32KiB";
+  std::string max_memory = "512MiB";
   std::string js_every;
 };
 
@@ -162,6 +163,10 @@ TraceCommand::TraceCommand(CLI::App& app)
                  "Node.js: also sample the JS heap per JavaScript stack (kind js), through the "
                  "process's inspector, opened on 127.0.0.1 in its network namespace while tracing")
       ->group("Node.js");
+  sub_->add_option("--max-memory", f.max_memory,
+                   "The tracer's own resident memory is kept under this: near it, symbol caches are "
+                   "shed; past it, the report says so (64MiB to 64GiB)")
+      ->capture_default_str();
   sub_->add_option("--js-interval", f.js_interval,
                    "Kind js: bytes allocated between V8's heap samples, on average (e.g. 32KiB)")
       ->capture_default_str()
@@ -356,6 +361,13 @@ int TraceCommand::run(bool command_after_separator) {
                        "--all: kind js opens an inspector only in processes drilled into: use --drill-js");
     if (f.config.drill_js && !f.config.all) throw FatalError(ExitCode::Usage, "--drill-js goes with --all");
     if (f.config.drill_js) f.config.kernel.kinds_mask |= LS_KIND_BIT(LS_KIND_JS_USERSPACE);
+    {
+      auto budget = parse_quantity(f.max_memory);
+      if (!budget || *budget < (64ull << 20) || *budget > (64ull << 30))
+        throw FatalError(ExitCode::Usage,
+                         "--max-memory: '" + f.max_memory + "' is not a size from 64MiB to 64GiB (like 512MiB)");
+      f.config.max_memory_bytes = static_cast<uint64_t>(*budget);
+    }
     {
       auto interval = parse_quantity(f.js_interval);
       if (!interval || *interval < 128 || *interval > (1u << 30))

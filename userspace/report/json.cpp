@@ -159,6 +159,12 @@ std::string render_json(const Report& r) {
                      {"keep_one_in", step.keep_one_in},
                      {"objects_map_fill", step.objects_map_fill}});
   j["heap_sampling"] = {{"keep_one_in", 1u << r.heap_sampling.shift}, {"steps", std::move(steps)}};
+  j["tracer"] = {{"resident_bytes", r.tracer.resident_bytes},
+                 {"peak_resident_bytes", r.tracer.peak_resident_bytes},
+                 {"max_memory_bytes", r.tracer.max_memory_bytes},
+                 {"over_budget", r.tracer.over_budget},
+                 {"map_bytes", r.tracer.map_bytes},
+                 {"map_max_bytes", r.tracer.map_max_bytes}};
   const LoopTiming& l = r.loop;
   j["loop"] = {{"period_seconds", l.period_seconds}, {"ticks", l.ticks},
                {"on_schedule", l.on_schedule},       {"overruns", l.overruns},

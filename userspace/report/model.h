@@ -133,6 +133,17 @@ struct HeapSamplingInfo {
   std::vector<HeapSamplingStep> steps;
 };
 
+// What the tracer itself costs: its resident memory against --max-memory,
+// and the kernel maps' memory against what they hold at most.
+struct TracerCost {
+  uint64_t resident_bytes = 0;
+  uint64_t peak_resident_bytes = 0;
+  uint64_t max_memory_bytes = 0;  // --max-memory
+  bool over_budget = false;       // resident past --max-memory even after shedding caches
+  uint64_t map_bytes = 0;
+  uint64_t map_max_bytes = 0;
+};
+
 struct Report {
   int schema_version = kReportSchemaVersion;
   std::string tool_version;
@@ -150,6 +161,7 @@ struct Report {
   size_t alerts_firing = 0;
   std::vector<SinkStatus> sinks;
   LoopTiming loop;
+  TracerCost tracer;
   HeapSamplingInfo heap_sampling;
   // Files of targets read in part or not at all: a size bound hit
   // (core/input_limits.h). `input_limits_total` counts those not listed too.

@@ -144,6 +144,16 @@ std::string loop_line(const LoopTiming& l) {
   return out.str();
 }
 
+// "84.0 MiB resident (peak 120 MiB, kept under 512 MiB); kernel maps 92.0 MiB (at most 508 MiB)"
+std::string tracer_line(const TracerCost& c) {
+  std::ostringstream out;
+  out << format_bytes(double(c.resident_bytes)) << " resident (peak " << format_bytes(double(c.peak_resident_bytes))
+      << ", " << (c.over_budget ? "PAST --max-memory " : "kept under ") << format_bytes(double(c.max_memory_bytes))
+      << "); kernel maps " << format_bytes(double(c.map_bytes)) << " (at most "
+      << format_bytes(double(c.map_max_bytes)) << ")";
+  return out.str();
+}
+
 // "the objects map was 76% full at 42 s: since then 1 in 2 new blocks kept (1 in 8
 // since 50 s), each counted as many times; figures marked ~ are estimates"
 std::string heap_sampling_line(const HeapSamplingInfo& h) {
@@ -266,6 +276,7 @@ std::string render_text(const Report& r, size_t top) {
   }
   out << "\nTrust: " << health_line(r) << "\n";
   if (r.loop.ticks > 0) out << "Ticks: " << loop_line(r.loop) << "\n";
+  if (r.tracer.max_memory_bytes > 0) out << "Tracer: " << tracer_line(r.tracer) << "\n";
   if (!r.heap_sampling.steps.empty()) out << "Heap sampled: " << heap_sampling_line(r.heap_sampling) << "\n";
   out << input_limits_text(r);
   if (!r.sinks.empty()) {

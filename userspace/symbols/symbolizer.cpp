@@ -183,6 +183,13 @@ std::string Symbolizer::module_key_for(pid_t pid, const MapEntry& entry, const s
   return key;
 }
 
+void Symbolizer::shed() {
+  const size_t keep = max_modules_;
+  max_modules_ = 0;
+  evict();
+  max_modules_ = keep;
+}
+
 void Symbolizer::evict() {
   while (slots_.size() > max_modules_) {
     auto victim = slots_.end();

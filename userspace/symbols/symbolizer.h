@@ -56,6 +56,9 @@ class Symbolizer {
   // Drops what is kept for `pid` here (its address space is the caller's to
   // forget).
   void forget(pid_t pid);
+  // Closes every ELF object no traced process maps now (the tracer's own
+  // memory neared its budget); they are opened again when needed.
+  void shed();
 
   // `address` is a return address (every frame of a captured stack is): the
   // lookup is done at address - 1, the frame reports `address`. A process not

@@ -57,6 +57,9 @@ struct TraceConfig {
   bool drill_js = false;                    // --all: JS drill-down for Node processes whose memory grows
   uint32_t js_sampling_interval = 32 * 1024;  // bytes between V8's samples, on average
   double js_pull_seconds = 0;                 // a profile pulled this often (0: every tick)
+  // --max-memory: the tracer's own resident memory is kept under this:
+  // near it, caches are shed; past it, the report says so.
+  uint64_t max_memory_bytes = 512ull << 20;
 };
 
 }  // namespace leakscope

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <signal.h>
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -195,7 +196,7 @@ void TraceSession::tick(double t) {
   stacks_.fold_frame_pointer_rows(*rows);
   phases_.end("stacks");
   images_.close_ended(*rows);
-  ledgers_.release_gone_pages(std::chrono::steady_clock::now() + budget);
+  ledgers_.release_gone_pages();
   phases_.end("pages");
   for (LedgerRow& row : ledgers_.rows()) rows->push_back(row);
   if (js_)
@@ -246,10 +247,34 @@ Report TraceSession::report(bool final, bool with_ages) {
   Report r = build_report(view_, src, now(), final);
   r.alerts_firing = judge_.alerts_firing();
   r.loop = clock_.timing();
+  r.tracer = own_;
+  for (const MapMemory& m : kernel_->map_memory()) {
+    r.tracer.map_bytes += m.bytes;
+    r.tracer.map_max_bytes += m.max_bytes;
+  }
   r.heap_sampling = heap_sampling_.info();
   for (const SinkHealth& h : judge_.sink_health())
     r.sinks.push_back(SinkStatus{h.name, h.delivered, h.failures, h.dropped, h.last_error});
   return r;
+}
+
+void TraceSession::keep_memory_budget() {
+  auto mem = process_memory(::getpid());
+  if (!mem) return;
+  own_.max_memory_bytes = config_.max_memory_bytes;
+  own_.resident_bytes = mem->resident_bytes;
+  own_.peak_resident_bytes = std::max(own_.peak_resident_bytes, own_.resident_bytes);
+  if (double(own_.resident_bytes) < 0.9 * double(config_.max_memory_bytes)) return;
+  // Near the budget: what can be read again goes (ELF objects no process
+  // maps now), and the allocator gives back what is free.
+  symbolizer_.shed();
+  ::malloc_trim(0);
+  if (auto after = process_memory(::getpid())) own_.resident_bytes = after->resident_bytes;
+  if (own_.resident_bytes > config_.max_memory_bytes && !own_.over_budget) {
+    own_.over_budget = true;
+    log_warn("own memory " + format_bytes(double(own_.resident_bytes)) + " past --max-memory " +
+             format_bytes(double(config_.max_memory_bytes)) + " after shedding caches (the report says so)");
+  }
 }
 
 void TraceSession::publish_metrics() {
@@ -326,6 +351,9 @@ int TraceSession::run() {
     }
     log_info("kernel maps: " + format_bytes(double(map_bytes)) + " now, at most " + format_bytes(double(max_bytes)) +
              maps.str());
+    keep_memory_budget();
+    log_info("own memory: " + format_bytes(double(own_.resident_bytes)) + " now, kept under " +
+             format_bytes(double(config_.max_memory_bytes)) + " (--max-memory)");
   }
   if (control_) log_verbose("control socket: " + control_->path());
   double next_tick = config_.tick_seconds;
@@ -360,6 +388,7 @@ int TraceSession::run() {
     clock_.record(due, t, ended);
     view_.tick_seconds = ended - t;
     view_.tick_cpu_seconds = cpu_seconds() - cpu_before;
+    keep_memory_budget();
     if (view_.tick_seconds > config_.tick_seconds)
       log_verbose("tick at " + format_seconds(t) + " took " + format_seconds(view_.tick_seconds) +
                   " (longer than its period)" + phases_.describe());

@@ -57,6 +57,8 @@ class TraceSession final : private ImageObserver {
   void start_js_heaps();
   void resolve_live_stacks(const std::vector<LedgerRow>& rows, const TracedImage& image);
   Report report(bool final, bool with_ages = true);
+  // Reads the tracer's own resident memory; near --max-memory, sheds caches.
+  void keep_memory_budget();
   void publish_metrics();
   // control_requests.cpp
   ControlReply handle_control(const ControlRequest& request);
@@ -83,6 +85,7 @@ class TraceSession final : private ImageObserver {
   // Share of a tick's period each event ring may take to drain.
   static constexpr double kDrainShare = 0.25;
   uint64_t drains_cut_ = 0;  // ticks whose rings were left with events in them
+  TracerCost own_;           // resident figures kept by keep_memory_budget
   HeapSampling heap_sampling_;
   TickPhases phases_;
   std::unique_ptr<MetricsServer> metrics_;
