@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -44,11 +45,12 @@ double printed_bound(const std::string& err, const std::string& label) {
   return v;
 }
 
-// The stack of `pid` judged a leak that holds the most.
+// The call stack of `pid` judged a leak that holds the most (not its rss:
+// that is the process's memory seen from /proc, with no stack).
 const json* biggest_leak(const json& report, pid_t pid) {
   const json* best = nullptr;
   for (const json& s : report["stacks"])
-    if (s["pid"] == pid && s["verdict"] == "leak" &&
+    if (s["pid"] == pid && s["verdict"] == "leak" && !s["frames"].empty() &&
         (!best || s["live_bytes"].get<long long>() > (*best)["live_bytes"].get<long long>()))
       best = &s;
   return best;
@@ -73,9 +75,12 @@ TEST(LoadE2E, BusyRedisALeakAndABystanderUnderAll) {
                      "import time\nwhile True:\n  x = [bytearray(4096) for _ in range(1000)]\n  del x\n"
                      "  time.sleep(0.05)\n"});
   const std::string json_path = "/tmp/leakscope-e2e-load-" + std::to_string(::getpid()) + ".json";
+  std::remove(json_path.c_str());
   Leakscope ls({"trace", "--all", "--tick", "1s", "--window", "20s", "-q", "--json", json_path});
   ASSERT_TRUE(ls.wait_tracing(60)) << ls.err();
   grower.go();
+  for (int i = 0; i < 100 && ls.err().find("own memory:") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const double map_bound = printed_bound(ls.err(), "kernel maps: [^\\n]*? now, at most ");
   const double rss_bound = printed_bound(ls.err(), "own memory: [^\\n]*? kept under ");
   ASSERT_GT(map_bound, 0) << ls.err();
@@ -116,8 +121,14 @@ TEST(LoadE2E, BusyRedisALeakAndABystanderUnderAll) {
 
   const json* redis_leak = biggest_leak(report, redis.pid());
   ASSERT_NE(redis_leak, nullptr) << "redis-server's new keys not judged a leak:\n" << ls.out();
+  // Named in redis-server's own code (Debian's redis-server is a link to
+  // redis-check-rdb), on the path of a client's request. (Its site is still
+  // zmalloc, redis's allocator wrapper: allocators like it are issue 14's.)
   const std::string redis_site = leak_site_function(*redis_leak);
   EXPECT_FALSE(redis_site.empty()) << redis_leak->dump(1);
+  EXPECT_NE(chain_text(*redis_leak).find("readQueryFromClient"), std::string::npos) << chain_text(*redis_leak);
+  const json& site = (*redis_leak)["frames"][(*redis_leak)["leak_site"].get<size_t>()];
+  EXPECT_NE(site.value("module", "").find("redis"), std::string::npos) << chain_text(*redis_leak);
   const json* grower_leak = biggest_leak(report, grower.pid());
   ASSERT_NE(grower_leak, nullptr) << ls.out();
   EXPECT_EQ(leak_site_function(*grower_leak), "grow_steadily") << grower_leak->dump(1);
@@ -127,9 +138,9 @@ TEST(LoadE2E, BusyRedisALeakAndABystanderUnderAll) {
   EXPECT_LE(report["tracer"]["map_bytes"].get<double>(), map_bound) << report["tracer"].dump();
   EXPECT_FALSE(report["tracer"]["over_budget"].get<bool>()) << report["tracer"].dump();
   std::printf("load: ticks %s on schedule of %s, lag p90 %.3f s, max %.3f s; SIGINT to report %.2f s, to exit %.2f s; "
-              "peak RSS %.1f MiB (bound %.0f MiB); redis leak site %s\n",
+              "peak RSS %.1f MiB (bound %.0f MiB); redis leak %s\n",
               loop["on_schedule"].dump().c_str(), loop["ticks"].dump().c_str(),
               loop["lag_p90_seconds"].get<double>(), loop["lag_max_seconds"].get<double>(), to_report, to_exit,
-              double(peak_rss) / 1048576, rss_bound / 1048576, redis_site.c_str());
+              double(peak_rss) / 1048576, rss_bound / 1048576, chain_text(*redis_leak).c_str());
   grower.finish();
 }

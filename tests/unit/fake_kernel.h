@@ -55,7 +55,7 @@ class FakeKernel final : public Kernel {
     return it == stacks.end() ? std::vector<uint64_t>{} : it->second;
   }
   std::vector<ObjectAges> object_ages(const std::set<TraceId>&) const override { return {}; }
-  void drop_image(TraceId id) override {
+  void drop_image(TraceId id, bool) override {
     dropped.push_back(id);
     std::erase_if(ledger, [id](const LedgerRow& r) { return r.trace_id == id; });
   }

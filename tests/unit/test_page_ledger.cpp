@@ -54,6 +54,21 @@ TEST(PageLedgerTest, ReleasedPagesLeaveTheirStackAndATouchedAgainPageMoves) {
   EXPECT_EQ(books.pages_tracked(), 1u);
 }
 
+TEST(PageLedgerTest, APageTouchedAfterItWasSeenGoneStaysOnTheBooks) {
+  PageLedger books(4096);
+  books.touch(1, 0x10000, 7, 100);
+  books.touch(1, 0x11000, 7, 100);
+  // The pagemap was read at 200 and saw both pages gone; by the time the
+  // answer is applied, 0x11000 was touched again (fault event at 300).
+  books.touch(1, 0x11000, 8, 300);
+  std::vector<uint64_t> gone = {0x10000, 0x11000};
+  books.release(1, gone, 200);
+  auto rows = books.rows();
+  EXPECT_EQ(find_row(rows, 1, 7)->live_objects, 0);
+  EXPECT_EQ(find_row(rows, 1, 8)->live_objects, 1) << "resident again: it will not fault again to come back";
+  EXPECT_EQ(books.pages(1), (std::vector<uint64_t>{0x11000}));
+}
+
 TEST(PageLedgerTest, ExitReleasesEverythingForgetDropsTheRowsBoundedBooksCountDrops) {
   PageLedger books(4096, 2);
   books.touch(1, 0x10000, 7, 1);

@@ -44,7 +44,7 @@ std::vector<ObjectAges> BpfKernel::object_ages(const std::set<TraceId>& ids) con
   return maps_.object_ages(ids, monotonic_now_ns());
 }
 
-void BpfKernel::drop_image(TraceId id) { maps_.drop_image(id); }
+void BpfKernel::drop_image(TraceId id, bool objects) { maps_.drop_image(id, objects); }
 
 std::optional<uint32_t> BpfKernel::load_unwind_table(std::span<const uint64_t> words, std::string* error) {
   return unwind_.load_table(words, error);

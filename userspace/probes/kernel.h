@@ -192,8 +192,11 @@ class Kernel {
   // Ages of the live objects of the images `ids` (one pass over the
   // objects map: for reports, not ticks).
   virtual std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids) const = 0;
-  // Deletes an ended image's ledger rows and live objects from the maps.
-  virtual void drop_image(TraceId id) = 0;
+  // Deletes an ended image's ledger rows and, when it has any (`objects`:
+  // a heap row of it holds something), its live objects from the maps. The
+  // objects map is walked whole for that (a million entries take seconds):
+  // under --all most images that end never had allocator probes.
+  virtual void drop_image(TraceId id, bool objects) = 0;
 
   // --- the CFI unwinder (bpf/unwind.bpf.h) ---
   // Loads an unwind table (leakscope.h's layout) into the kernel's array

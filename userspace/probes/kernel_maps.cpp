@@ -165,11 +165,12 @@ std::vector<ObjectAges> KernelMaps::object_ages(const std::set<TraceId>& ids, ui
   return out;
 }
 
-void KernelMaps::drop_image(TraceId id) {
+void KernelMaps::drop_image(TraceId id, bool objects) {
   static_assert(offsetof(ls_obj_key, trace_id) == 0);
   static_assert(offsetof(ls_ledger_key, trace_id) == 0);
   auto& maps = object_.skel().maps;
   delete_by_trace_id(bpf_map__fd(maps.ledger), sizeof(ls_ledger_key), sizeof(ls_ledger_val), id);
+  if (!objects) return;
   size_t gone = delete_by_trace_id(bpf_map__fd(maps.objects), sizeof(ls_obj_key), sizeof(ls_obj_val), id);
   __atomic_fetch_sub(&object_.skel().bss->live_entries, static_cast<int64_t>(gone), __ATOMIC_RELAXED);
 }

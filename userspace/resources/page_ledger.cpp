@@ -20,14 +20,14 @@ void PageLedger::touch(uint32_t trace_id, uint64_t address, int32_t stack_id, ui
   auto& pages = pages_[trace_id];
   auto it = pages.find(page);
   if (it != pages.end()) {
-    if (it->second == &row) return;  // swapped back in, say: still the same growth
+    if (it->second.row == &row) return;  // swapped back in, say: still the same growth
     release_page(pages, it);
   }
   if (tracked_ >= max_pages_) {
     ++dropped_;
     return;
   }
-  pages.emplace(page, &row);
+  pages.emplace(page, Page{&row, ts_ns});
   ++tracked_;
   row.live_bytes += static_cast<int64_t>(page_size_);
   row.live_objects += 1;
@@ -35,9 +35,8 @@ void PageLedger::touch(uint32_t trace_id, uint64_t address, int32_t stack_id, ui
   row.bytes_allocated += page_size_;
 }
 
-void PageLedger::release_page(std::map<uint64_t, ResourceRow*>& pages,
-                              std::map<uint64_t, ResourceRow*>::iterator it) {
-  ResourceRow* row = it->second;
+void PageLedger::release_page(std::map<uint64_t, Page>& pages, std::map<uint64_t, Page>::iterator it) {
+  ResourceRow* row = it->second.row;
   row->live_bytes -= static_cast<int64_t>(page_size_);
   row->live_objects -= 1;
   row->frees += 1;
@@ -70,12 +69,12 @@ std::vector<uint64_t> PageLedger::pages(uint32_t trace_id, uint64_t from, size_t
   return out;
 }
 
-void PageLedger::release(uint32_t trace_id, std::span<const uint64_t> gone) {
+void PageLedger::release(uint32_t trace_id, std::span<const uint64_t> gone, uint64_t seen_ns) {
   auto it = pages_.find(trace_id);
   if (it == pages_.end()) return;
   for (uint64_t page : gone) {
     auto p = it->second.find(page - page % page_size_);
-    if (p != it->second.end()) release_page(it->second, p);
+    if (p != it->second.end() && p->second.touched_ns <= seen_ns) release_page(it->second, p);
   }
 }
 

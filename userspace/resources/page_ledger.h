@@ -32,7 +32,9 @@ class PageLedger {
   std::vector<uint64_t> pages(uint32_t trace_id, uint64_t from, size_t max) const;
 
   // These pages of the image are gone (no longer resident nor swapped).
-  void release(uint32_t trace_id, std::span<const uint64_t> pages);
+  // With `seen_ns`, when they were seen gone: a page touched again since
+  // (a fault event later than that) stays on the books.
+  void release(uint32_t trace_id, std::span<const uint64_t> pages, uint64_t seen_ns = UINT64_MAX);
 
   // The image's memory is gone (exit, exec): every page is released; its
   // rows stay for the report.
@@ -48,15 +50,18 @@ class PageLedger {
   uint64_t page_size() const { return page_size_; }
 
  private:
-  void release_page(std::map<uint64_t, ResourceRow*>& pages,
-                    std::map<uint64_t, ResourceRow*>::iterator it);
+  struct Page {
+    ResourceRow* row;
+    uint64_t touched_ns;  // its first touch's fault event
+  };
+  void release_page(std::map<uint64_t, Page>& pages, std::map<uint64_t, Page>::iterator it);
 
   uint64_t page_size_;
   size_t max_pages_;
   size_t tracked_ = 0;
   uint64_t dropped_ = 0;
   std::map<std::pair<uint32_t, int32_t>, ResourceRow> rows_;    // (image, stack) -> row
-  std::map<uint32_t, std::map<uint64_t, ResourceRow*>> pages_;  // image -> page -> row
+  std::map<uint32_t, std::map<uint64_t, Page>> pages_;  // image -> page -> row
 };
 
 }  // namespace leakscope

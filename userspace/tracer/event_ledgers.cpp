@@ -82,13 +82,12 @@ void EventLedgers::apply(const FaultEvent& e) {
 
 void EventLedgers::release_gone_pages() {
   if (std::optional<PageCheck::Result> found = page_check_.take()) {
-    // A page touched again since the batch was read is released all the
-    // same: it comes back on the books with its next first touch seen.
+    // A page touched again after the batch was read stays on the books.
     const TracedImage* image = images_.find(found->id);
     if (image && !image->exited() && !found->gone.empty()) {
       log_debug("PID " + std::to_string(image->pid()) + ": " + std::to_string(found->gone.size()) +
                 " touched pages gone");
-      pages_.release(found->id, found->gone);
+      pages_.release(found->id, found->gone, found->read_ns);
     }
   }
   if (!page_check_.idle()) return;  // the last batch is still being read

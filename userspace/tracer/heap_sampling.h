@@ -19,8 +19,11 @@ class HeapSampling {
  public:
   // Over this share of the objects map, the rate rises one step...
   static constexpr double kHighWater = 0.75;
-  // ...at most once per this many seconds, so a step can take effect.
+  // ...at most once per this many seconds, so a step can take effect, and
+  // only while the map would be full within kHorizonSeconds at the rate it
+  // filled since the last tick (a map that levelled off keeps its rate).
   static constexpr double kStepSeconds = 2.0;
+  static constexpr double kHorizonSeconds = 60.0;
 
   HeapSampling(Kernel& kernel, uint64_t capacity) : kernel_(kernel), capacity_(capacity) {}
 
@@ -32,6 +35,8 @@ class HeapSampling {
   Kernel& kernel_;
   uint64_t capacity_;
   double last_step_ = -1e9;
+  double last_t_ = -1;
+  uint64_t last_entries_ = 0;
   HeapSamplingInfo info_;
 };
 

@@ -129,7 +129,10 @@ void ImageTable::close_ended(std::vector<LedgerRow>& kernel_rows) {
   }
   kernel_rows = std::move(kept);
   for (auto& [id, image] : closing) {
-    kernel_.drop_image(id);
+    const bool objects = std::any_of(image->final_rows.begin(), image->final_rows.end(), [](const LedgerRow& r) {
+      return r.kind == Kind::Heap && r.value.live_objects > 0;
+    });
+    kernel_.drop_image(id, objects);
     image->closed = true;
     observer_.image_closed(*image);
   }

@@ -1,6 +1,7 @@
 #include "tracer/page_check.h"
 
 #include <signal.h>
+#include <time.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -32,7 +33,10 @@ PageCheck::PageCheck() : state_(std::make_shared<State>()) {
       Batch batch = std::move(*state->job);
       state->job.reset();
       lock.unlock();
-      Result result{batch.id, {}, false};
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      Result result{batch.id, {}, false,
+                    static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec)};
       auto resident = pages_resident(batch.pid, batch.pages, batch.page_size);
       if (!resident) {
         result.process_gone = true;

@@ -30,6 +30,7 @@ class PageCheck {
     TraceId id = 0;
     std::vector<uint64_t> gone;   // pages of the batch no longer there
     bool process_gone = false;    // its pagemap could not be read
+    uint64_t read_ns = 0;         // CLOCK_MONOTONIC (bpf_ktime_get_ns's clock) before the read
   };
 
   PageCheck();

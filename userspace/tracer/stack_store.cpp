@@ -147,14 +147,17 @@ void StackStore::fold_frame_pointer_rows(std::vector<LedgerRow>& rows) {
     if (twins != 1) continue;
     LedgerValue& into = rows[twin].value;
     const LedgerValue& from = rows[i].value;
+    // -1: every object of the row counted (not sampled).
+    const int64_t into_counted = rows[twin].counted_objects >= 0 ? rows[twin].counted_objects : into.live_objects;
+    const int64_t from_counted = rows[i].counted_objects >= 0 ? rows[i].counted_objects : from.live_objects;
+    const bool sampled = rows[twin].counted_objects >= 0 || rows[i].counted_objects >= 0;
     into.live_bytes += from.live_bytes;
     into.live_objects += from.live_objects;
     into.allocs += from.allocs;
     into.frees += from.frees;
     into.bytes_allocated += from.bytes_allocated;
     into.first_ns = std::min(into.first_ns, from.first_ns);
-    if (rows[twin].counted_objects >= 0 && rows[i].counted_objects >= 0)
-      rows[twin].counted_objects += rows[i].counted_objects;
+    if (sampled) rows[twin].counted_objects = into_counted + from_counted;
     folded[i] = true;
   }
   size_t kept = 0;

@@ -178,7 +178,11 @@ void TraceSession::tick(double t) {
     log_debug("event rings drained to their deadline: " + std::to_string(events.events) + " events, " +
               std::to_string(faults.events) + " page faults; the rest next tick");
   }
-  images_.reconcile(t);
+  // Ends of processes are read from the kernel's images map, which is ahead
+  // of events left in a ring cut at its deadline: those events (a close
+  // before an exit) would find their image ended. Ends wait for a tick whose
+  // ring was drained.
+  if (!events.more) images_.reconcile(t);
   phases_.end("lifecycle");
   if (host_) host_->scan(images_, [this, t](pid_t pid) { attacher_.attach(pid, Origin::Host, t); });
   for (auto& [id, image] : images_.images())
@@ -265,6 +269,8 @@ void TraceSession::keep_memory_budget() {
   own_.resident_bytes = mem->resident_bytes;
   own_.peak_resident_bytes = std::max(own_.peak_resident_bytes, own_.resident_bytes);
   if (double(own_.resident_bytes) < 0.9 * double(config_.max_memory_bytes)) return;
+  if (now() - last_shed_ < 30) return;  // shed caches are opened again: not every tick
+  last_shed_ = now();
   // Near the budget: what can be read again goes (ELF objects no process
   // maps now), and the allocator gives back what is free.
   symbolizer_.shed();

@@ -86,6 +86,7 @@ class TraceSession final : private ImageObserver {
   static constexpr double kDrainShare = 0.25;
   uint64_t drains_cut_ = 0;  // ticks whose rings were left with events in them
   TracerCost own_;           // resident figures kept by keep_memory_budget
+  double last_shed_ = -1e9;  // when keep_memory_budget last shed caches
   HeapSampling heap_sampling_;
   TickPhases phases_;
   std::unique_ptr<MetricsServer> metrics_;
