@@ -74,8 +74,7 @@ TraceSession::TraceSession(const TraceConfig& config)
       kernel_(open_kernel(config.kernel)),
       symbolizer_(spaces_),
       unwind_(config.unwind_cfi
-                  ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path,
-                                                  UnwindTables::Mode::Background)
+                  ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path)
                   : nullptr),
       images_(*kernel_, *this, ImagePolicy{config.all, config.keep_exited}),
       attacher_(config, *kernel_, images_, spaces_),
@@ -159,7 +158,6 @@ void TraceSession::image_forgotten(TraceId id) {
 void TraceSession::tick(double t) {
   phases_.begin();
   spaces_.begin_tick();
-  if (unwind_) unwind_->collect();  // tables compiled since the last tick
   EventHandlers handlers;
   handlers.syscall = [this](const SyscallEvent& e) { ledgers_.apply(e); };
   handlers.lifecycle = [this, t](const LifecycleEvent& e) { images_.apply(e, t); };
