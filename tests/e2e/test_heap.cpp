@@ -258,13 +258,19 @@ TEST(HeapE2E, FullObjectMapIsCountedAndShownNotHidden) {
   EXPECT_TRUE(fx.running());
   json report = take_json(path);
   ASSERT_TRUE(report.is_object());
-  // 2000 leaked blocks do not fit in 1024 entries: the rest are counted as lost.
+  // 2000 leaked blocks in one burst do not fit in 1024 entries: what did not
+  // fit is counted as lost, and from the tick that saw the map full on, the
+  // heap kind keeps 1 in 2 new blocks (issue 15), which the report says.
   EXPECT_FALSE(report["health"]["lossless"].get<bool>());
-  EXPECT_GE(report["health"]["dropped_objects"].get<long long>(), 2000 - 1024);
+  EXPECT_GT(report["health"]["dropped_objects"].get<long long>(), 0);
+  ASSERT_FALSE(report["heap_sampling"]["steps"].empty()) << report["heap_sampling"].dump();
+  EXPECT_GE(report["heap_sampling"]["steps"][0]["objects_map_fill"].get<double>(), 0.75);
+  EXPECT_GE(report["heap_sampling"]["keep_one_in"].get<long long>(), 2);
   const json* s = find_stack(report, "cache_put");
   ASSERT_NE(s, nullptr);
   EXPECT_LE((*s)["live_objects"].get<long long>(), 1024);
   EXPECT_NE(ls.out().find("LOST"), std::string::npos) << ls.out();
+  EXPECT_NE(ls.out().find("Heap sampled: the objects map was"), std::string::npos) << ls.out();
 }
 
 TEST(HeapE2E, SamplingEstimatesTheLeakWithinItsErrorBars) {
