@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "report/units.h"
+
 namespace leakscope {
 namespace {
 
@@ -52,8 +54,8 @@ TEST(TickPhases, SaysWhereTheTimeWent) {
   phases.begin();
   phases.end("instant");
   EXPECT_EQ(phases.describe(), "");  // under a millisecond: not worth a word
-  EXPECT_EQ(format_seconds(0.25), "250 ms");
-  EXPECT_EQ(format_seconds(2.5), "2.50 s");
+  EXPECT_EQ(format_duration(0.25), "250 ms");
+  EXPECT_EQ(format_duration(2.5), "2.50 s");
 }
 
 }  // namespace

@@ -124,21 +124,12 @@ std::string health_line(const Report& r) {
   return out.str();
 }
 
-std::string seconds_text(double s) {
-  char buf[32];
-  if (s < 1)
-    std::snprintf(buf, sizeof buf, "%.0f ms", s * 1000);
-  else
-    std::snprintf(buf, sizeof buf, "%.1f s", s);
-  return buf;
-}
-
 // "118 of 120 on schedule (every 1 s; lag p90 3 ms, max 1.3 s; longest 2.1 s, 2 overran)"
 std::string loop_line(const LoopTiming& l) {
   std::ostringstream out;
-  out << l.on_schedule << " of " << l.ticks << " on schedule (every " << seconds_text(l.period_seconds)
-      << "; lag p90 " << seconds_text(l.lag_p90) << ", max " << seconds_text(l.lag_max) << "; longest "
-      << seconds_text(l.duration_max);
+  out << l.on_schedule << " of " << l.ticks << " on schedule (every " << format_duration(l.period_seconds)
+      << "; lag p90 " << format_duration(l.lag_p90) << ", max " << format_duration(l.lag_max) << "; longest "
+      << format_duration(l.duration_max);
   if (l.overruns) out << ", " << l.overruns << " overran";
   out << ")";
   return out.str();
@@ -161,8 +152,8 @@ std::string heap_sampling_line(const HeapSamplingInfo& h) {
   const HeapSamplingStep& first = h.steps.front();
   const HeapSamplingStep& last = h.steps.back();
   out << "the objects map was " << int(first.objects_map_fill * 100) << "% full at "
-      << seconds_text(first.at_seconds) << ": since then 1 in " << first.keep_one_in << " new blocks kept";
-  if (h.steps.size() > 1) out << " (1 in " << last.keep_one_in << " since " << seconds_text(last.at_seconds) << ")";
+      << format_duration(first.at_seconds) << ": since then 1 in " << first.keep_one_in << " new blocks kept";
+  if (h.steps.size() > 1) out << " (1 in " << last.keep_one_in << " since " << format_duration(last.at_seconds) << ")";
   out << ", each counted as many times; figures marked ~ are estimates";
   return out.str();
 }

@@ -32,4 +32,13 @@ std::string basename_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+std::string format_duration(double seconds) {
+  char buf[32];
+  if (seconds < 1)
+    std::snprintf(buf, sizeof buf, "%.0f ms", seconds * 1000);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f s", seconds);
+  return buf;
+}
+
 }  // namespace leakscope

@@ -1,7 +1,8 @@
 #include "tracer/tick_clock.h"
 
 #include <algorithm>
-#include <cstdio>
+
+#include "report/units.h"
 
 namespace leakscope {
 
@@ -73,18 +74,9 @@ std::string TickPhases::describe() const {
   std::string out;
   for (const auto& [phase, seconds] : phases_) {
     if (seconds < 0.001) continue;
-    out += (out.empty() ? ": " : ", ") + std::string(phase) + " " + format_seconds(seconds);
+    out += (out.empty() ? ": " : ", ") + std::string(phase) + " " + format_duration(seconds);
   }
   return out;
-}
-
-std::string format_seconds(double seconds) {
-  char buf[32];
-  if (seconds < 1)
-    std::snprintf(buf, sizeof buf, "%.0f ms", seconds * 1000);
-  else
-    std::snprintf(buf, sizeof buf, "%.2f s", seconds);
-  return buf;
 }
 
 }  // namespace leakscope

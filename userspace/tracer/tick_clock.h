@@ -54,7 +54,4 @@ class TickPhases {
   std::vector<std::pair<const char*, double>> phases_;
 };
 
-// "1.25 s", "830 ms".
-std::string format_seconds(double seconds);
-
 }  // namespace leakscope

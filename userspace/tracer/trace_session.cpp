@@ -394,7 +394,7 @@ int TraceSession::run() {
     view_.tick_cpu_seconds = cpu_seconds() - cpu_before;
     keep_memory_budget();
     if (view_.tick_seconds > config_.tick_seconds)
-      log_verbose("tick at " + format_seconds(t) + " took " + format_seconds(view_.tick_seconds) +
+      log_verbose("tick at " + format_duration(t) + " took " + format_duration(view_.tick_seconds) +
                   " (longer than its period)" + phases_.describe());
     publish_metrics();
     while (next_tick <= t) next_tick += config_.tick_seconds;
