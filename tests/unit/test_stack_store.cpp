@@ -46,6 +46,31 @@ TEST(StackStore, KernelStacksAreSymbolizedOncePerImage) {
   EXPECT_EQ(s.stacks.frames(1, pid, 7).size(), 1u);
 }
 
+TEST(StackStore, BackgroundNamingLocatesNowAndNamesOnALaterCall) {
+  FakeKernel kernel;
+  AddressSpaces spaces;
+  Symbolizer symbolizer{spaces, 256, Naming::Background};
+  StackStore stacks{kernel, symbolizer, spaces, 4};
+  const pid_t pid = ::getpid();
+  kernel.stacks[9] = {inside(stack_store_leak_site), inside(stack_store_caller)};
+  const StackStore::Resolved& first = stacks.resolved(1, pid, 9);
+  ASSERT_EQ(first.frames.size(), 2u);
+  // Located at once: module and offset, as the maps of the moment say.
+  for (const Frame& f : first.frames) {
+    EXPECT_FALSE(f.module.empty());
+    EXPECT_GT(f.module_offset, 0u);
+  }
+  // Named once the worker has looked them up, by a later call.
+  ASSERT_TRUE(symbolizer.wait_named(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  const StackStore::Resolved& later = stacks.resolved(1, pid, 9);
+  EXPECT_TRUE(later.named());
+  ASSERT_EQ(later.frames.size(), 2u);
+  EXPECT_EQ(later.frames[0].function, "stack_store_leak_site");
+  EXPECT_EQ(later.frames[1].function, "stack_store_caller");
+  EXPECT_EQ(symbolizer.stats().names_pending, 0u);
+  EXPECT_EQ(symbolizer.stats().frames_resolved, 2u);
+}
+
 TEST(StackStore, ComposedStacksAreInternedAndBounded) {
   Store s;
   EXPECT_EQ(s.stacks.intern({}), LS_STACK_UNKNOWN);

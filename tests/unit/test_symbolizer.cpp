@@ -101,6 +101,48 @@ TEST(Symbolizer, ResolvesFunctionInThisExecutable) {
   EXPECT_EQ(f.display_name(), f.function);
 }
 
+TEST(Symbolizer, BackgroundNamingHandsOutATicketThenTheName) {
+  AddressSpaces spaces;
+  Symbolizer sym(spaces, 256, Naming::Background);
+  spaces.observe(getpid());
+  std::optional<NameTicket> later;
+  Frame f = sym.resolve(getpid(), target_address() + 1, &later);
+  EXPECT_FALSE(f.module.empty());
+  EXPECT_FALSE(f.build_id.empty());
+  ASSERT_TRUE(later.has_value()) << "a module's first lookup is never ready at once";
+  EXPECT_TRUE(f.function.empty());
+  ASSERT_TRUE(sym.wait_named(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  EXPECT_EQ(sym.stats().names_pending, 0u);
+  ASSERT_TRUE(sym.name_later(f, *later));
+  EXPECT_EQ(f.function, "leakscope_test_symbols::symbolizer_target_function(int)");
+  EXPECT_GT(f.line, 0);
+
+  // Memoized now: named at once, no ticket.
+  Frame again = sym.resolve(getpid(), target_address() + 1, &later);
+  EXPECT_FALSE(later.has_value());
+  EXPECT_EQ(again.function, f.function);
+  // A caller that passes no ticket is named inline, whatever the mode.
+  Frame libc = sym.resolve(getpid(), reinterpret_cast<uint64_t>(&::getpid) + 1);
+  EXPECT_FALSE(libc.function.empty());
+}
+
+TEST(Symbolizer, BackgroundNamingSurvivesTheSymbolizer) {
+  // Tickets keep their modules alive; a symbolizer destroyed with lookups
+  // queued neither waits for them all nor leaves them dangling.
+  std::optional<NameTicket> later;
+  Frame f;
+  {
+    AddressSpaces spaces;
+    Symbolizer sym(spaces, 256, Naming::Background);
+    spaces.observe(getpid());
+    f = sym.resolve(getpid(), target_address() + 1, &later);
+    ASSERT_TRUE(later.has_value());
+  }
+  ASSERT_TRUE(later->module);
+  EXPECT_EQ(later->module->lookup(later->vaddr).function,
+            "leakscope_test_symbols::symbolizer_target_function(int)");
+}
+
 TEST(Symbolizer, ObservesOnFirstResolve) {
   AddressSpaces spaces;
   Symbolizer sym(spaces);

@@ -157,7 +157,8 @@ Module::Module(Module&& other) noexcept
       bias_(other.bias_),
       build_id_(std::move(other.build_id_)),
       segments_(std::move(other.segments_)),
-      memo_(std::move(other.memo_)) {}
+      memo_(std::move(other.memo_)),
+      lock_(std::move(other.lock_)) {}
 
 Module& Module::operator=(Module&& other) noexcept {
   if (this != &other) {
@@ -167,6 +168,7 @@ Module& Module::operator=(Module&& other) noexcept {
     build_id_ = std::move(other.build_id_);
     segments_ = std::move(other.segments_);
     memo_ = std::move(other.memo_);
+    lock_ = std::move(other.lock_);
   }
   return *this;
 }
@@ -191,11 +193,20 @@ std::optional<uint64_t> Module::file_offset_to_vaddr(uint64_t file_offset) const
 
 ModuleSymbol Module::lookup(uint64_t vaddr) {
   if (module_ == nullptr) return {};
+  std::lock_guard hold(*lock_);
   if (auto it = memo_.find(vaddr); it != memo_.end()) return it->second;
   if (memo_.size() >= kMaxMemo) memo_.clear();
   ModuleSymbol symbol = compute(vaddr);
   memo_.emplace(vaddr, symbol);
   return symbol;
+}
+
+std::optional<ModuleSymbol> Module::lookup_ready(uint64_t vaddr) {
+  if (module_ == nullptr) return ModuleSymbol{};
+  std::unique_lock hold(*lock_, std::try_to_lock);
+  if (!hold.owns_lock()) return std::nullopt;
+  if (auto it = memo_.find(vaddr); it != memo_.end()) return it->second;
+  return std::nullopt;
 }
 
 ModuleSymbol Module::compute(uint64_t vaddr) const {
@@ -265,6 +276,7 @@ std::optional<CfiRow> row_from(Dwarf_CFI* cfi, Dwarf_Addr addr) {
 
 std::optional<CfiRow> Module::cfi_row(uint64_t vaddr) const {
   if (module_ == nullptr) return std::nullopt;
+  std::lock_guard hold(*lock_);
   const Dwarf_Addr pc = vaddr + bias_;
   Dwarf_Addr cfi_bias = 0;
   if (Dwarf_CFI* eh = dwfl_module_eh_cfi(module_, &cfi_bias))

@@ -85,8 +85,10 @@ Frame unknown_frame(uint64_t address) {
 
 }  // namespace
 
-Symbolizer::Symbolizer(AddressSpaces& spaces, size_t max_modules)
-    : spaces_(spaces), max_modules_(max_modules) {
+Symbolizer::Symbolizer(AddressSpaces& spaces, size_t max_modules, Naming naming)
+    : spaces_(spaces),
+      max_modules_(max_modules),
+      namer_(naming == Naming::Background ? std::make_unique<FrameNamer>() : nullptr) {
   read_hook_ =
       spaces_.add_read_hook([this](pid_t pid, const AddressSpace& space) { on_read(pid, space); });
 }
@@ -176,7 +178,7 @@ std::string Symbolizer::module_key_for(pid_t pid, const MapEntry& entry, const s
   const std::string key =
       module && !module->build_id().empty() ? "build-id:" + module->build_id() : "file:" + identity;
   Slot& slot = slots_[key];  // the same build id may already be open from another file
-  if (!slot.module && module) slot.module = std::move(module);
+  if (!slot.module && module) slot.module = std::make_shared<Module>(std::move(*module));
   slot.file_keys.push_back(identity);
   slot.last_used = ++clock_;
   file_keys_[identity] = key;
@@ -277,17 +279,17 @@ void Symbolizer::refresh_perf_map(pid_t pid, Process& process) {
                      "read in part");
 }
 
-Module* Symbolizer::module_at(const Process& process, const Mapping& mapping) {
+const std::shared_ptr<Module>* Symbolizer::module_at(const Process& process, const Mapping& mapping) {
   auto key = process.module_keys.find(mapping.entry.start);
   if (key == process.module_keys.end()) return nullptr;
   auto slot = slots_.find(key->second);
   if (slot == slots_.end() || !slot->second.module) return nullptr;
   slot->second.last_used = ++clock_;
-  return &*slot->second.module;
+  return &slot->second.module;
 }
 
 Frame Symbolizer::resolve_in(const AddressSpace& space, Process& process, uint64_t address,
-                             bool* missed) {
+                             bool* missed, std::optional<NameTicket>* later) {
   Frame f;
   f.address = address;
   // A return address points after the call: the call itself is one byte back.
@@ -297,14 +299,25 @@ Frame Symbolizer::resolve_in(const AddressSpace& space, Process& process, uint64
   if (m != nullptr && m->entry.file_backed()) {
     f.module = m->path;
     f.module_offset = address - m->entry.start + m->entry.offset;
-    Module* module = module_at(process, *m);
+    const std::shared_ptr<Module>* module = module_at(process, *m);
     if (module == nullptr) return f;
-    f.build_id = module->build_id();
-    if (auto vaddr = module->file_offset_to_vaddr(pc - m->entry.start + m->entry.offset)) {
-      ModuleSymbol sym = module->lookup(*vaddr);
-      f.function = std::move(sym.function);
-      f.file = std::move(sym.file);
-      f.line = sym.line;
+    f.build_id = (*module)->build_id();
+    if (auto vaddr = (*module)->file_offset_to_vaddr(pc - m->entry.start + m->entry.offset)) {
+      std::optional<ModuleSymbol> sym;
+      if (namer_ && later) {
+        sym = (*module)->lookup_ready(*vaddr);
+        // Not ready: a worker names it and the caller asks again (a full
+        // queue is asked again then, never waited for here).
+        if (!sym) {
+          namer_->submit(*module, *vaddr);
+          *later = NameTicket{*module, *vaddr};
+          return f;
+        }
+      }
+      if (!sym) sym = (*module)->lookup(*vaddr);
+      f.function = std::move(sym->function);
+      f.file = std::move(sym->file);
+      f.line = sym->line;
     }
     return f;
   }
@@ -340,19 +353,20 @@ bool Symbolizer::is_code(pid_t pid, uint64_t address) const {
   return it != processes_.end() && it->second.perf.map.lookup(pc).has_value();
 }
 
-Frame Symbolizer::resolve(pid_t pid, uint64_t address) {
+Frame Symbolizer::resolve(pid_t pid, uint64_t address, std::optional<NameTicket>* later) {
   Frame f = unknown_frame(address);
+  if (later) later->reset();
   try {
     if (Process* process = process_for(pid)) {
       const AddressSpace& space = *spaces_.find(pid);
       bool missed = false;
-      f = resolve_in(space, *process, address, &missed);
+      f = resolve_in(space, *process, address, &missed, later);
       if (missed) {
         // Maybe mapped since the last read (dlopen, new JIT code):
         // mapping_at reads the maps again, at most once a tick, and on_read
         // catches up with them (and the perf map); then look again.
         spaces_.mapping_at(pid, address > 0 ? address - 1 : 0);
-        f = resolve_in(space, *process, address, &missed);
+        f = resolve_in(space, *process, address, &missed, later);
       } else if (f.function.empty() && space.alive()) {
         // Executable anonymous memory the perf map does not name yet: JIT
         // code compiled since the perf map was last read. Its line may be
@@ -360,18 +374,43 @@ Frame Symbolizer::resolve(pid_t pid, uint64_t address) {
         const Mapping* m = space.find(address > 0 ? address - 1 : 0);
         if (m != nullptr && !m->entry.file_backed() && m->entry.executable()) {
           refresh_perf_map(pid, *process);
-          f = resolve_in(space, *process, address, &missed);
+          f = resolve_in(space, *process, address, &missed, later);
         }
       }
     }
   } catch (...) {
     f = unknown_frame(address);
+    if (later) later->reset();
   }
-  if (f.function.empty())
+  if (!later || !*later) count(f);
+  return f;
+}
+
+void Symbolizer::count(const Frame& frame) {
+  if (frame.function.empty())
     ++frames_unknown_;
   else
     ++frames_resolved_;
-  return f;
+}
+
+bool Symbolizer::name_later(Frame& frame, const NameTicket& ticket) {
+  if (!ticket.module) return true;
+  std::optional<ModuleSymbol> sym = ticket.module->lookup_ready(ticket.vaddr);
+  if (!sym) {
+    // Its lookup may have been memoized and then dropped (the memo is
+    // bounded), or refused by a full queue: ask again.
+    if (namer_) namer_->submit(ticket.module, ticket.vaddr);
+    return false;
+  }
+  frame.function = std::move(sym->function);
+  frame.file = std::move(sym->file);
+  frame.line = sym->line;
+  count(frame);
+  return true;
+}
+
+bool Symbolizer::wait_named(std::chrono::steady_clock::time_point deadline) const {
+  return !namer_ || namer_->wait_idle(deadline);
 }
 
 std::vector<Frame> Symbolizer::resolve_stack(pid_t pid, std::span<const uint64_t> addresses) {
@@ -390,11 +429,11 @@ std::vector<uint64_t> Symbolizer::unwind(pid_t pid, StackSnapshot snapshot, size
     CfiLookup lookup = [&](uint64_t pc) -> std::optional<CfiRow> {
       const Mapping* m = space.find(pc);
       if (m == nullptr || !m->entry.file_backed()) return std::nullopt;
-      const Module* module = module_at(*process, *m);
+      const std::shared_ptr<Module>* module = module_at(*process, *m);
       if (module == nullptr) return std::nullopt;
-      auto vaddr = module->file_offset_to_vaddr(pc - m->entry.start + m->entry.offset);
+      auto vaddr = (*module)->file_offset_to_vaddr(pc - m->entry.start + m->entry.offset);
       if (!vaddr) return std::nullopt;
-      return module->cfi_row(*vaddr);
+      return (*module)->cfi_row(*vaddr);
     };
     return unwind_stack(snapshot, lookup, max_frames);
   } catch (...) {
@@ -409,6 +448,7 @@ SymbolizerStats Symbolizer::stats() const {
   s.processes = processes_.size();
   s.frames_resolved = frames_resolved_;
   s.frames_unknown = frames_unknown_;
+  s.names_pending = namer_ ? namer_->pending() : 0;
   return s;
 }
 

@@ -14,7 +14,9 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "core/types.h"
+#include "symbols/frame_namer.h"
 #include "symbols/module.h"
 #include "symbols/perf_map.h"
 #include "symbols/unwind.h"
@@ -35,6 +38,20 @@ struct SymbolizerStats {
   size_t processes = 0;       // processes symbolized for and not forgotten
   uint64_t frames_resolved = 0;
   uint64_t frames_unknown = 0;
+  size_t names_pending = 0;   // Naming::Background: lookups queued or under way
+};
+
+// Where frames are named (function, file, line).
+enum class Naming {
+  Inline,      // in resolve(): it returns every frame named
+  Background,  // on a FrameNamer's thread, for callers that pass `later`
+};
+
+// A frame located but not named yet: where to look it up when its name is
+// ready (Symbolizer::name_later).
+struct NameTicket {
+  std::shared_ptr<Module> module;
+  uint64_t vaddr = 0;
 };
 
 class Symbolizer {
@@ -46,7 +63,12 @@ class Symbolizer {
   // At most `max_modules` ELF objects are kept open (least recently used go
   // first), except that a module mapped by a process not forgotten is never
   // dropped.
-  explicit Symbolizer(AddressSpaces& spaces, size_t max_modules = 256);
+  //
+  // Naming::Background: resolve() names a frame at once only when its
+  // module has the name memoized; otherwise the lookup goes to a worker
+  // thread and the frame comes back located (module, offset, build id) with
+  // a ticket for name_later().
+  explicit Symbolizer(AddressSpaces& spaces, size_t max_modules = 256, Naming naming = Naming::Inline);
 
   // `spaces` calls back into it: it stays where it was made.
   Symbolizer(const Symbolizer&) = delete;
@@ -65,7 +87,16 @@ class Symbolizer {
   // observed yet is observed first. Never throws.
   // Unknown: empty function, module = mapped path or "[unknown]"/"[heap]"...,
   // module_offset set, so Frame::display_name() gives "module+0xoff".
-  Frame resolve(pid_t pid, uint64_t address);
+  // With Naming::Background and `later` given, a frame whose name is not
+  // ready comes back located, and *later says where to name it from;
+  // otherwise (and always with Naming::Inline) *later is left empty.
+  Frame resolve(pid_t pid, uint64_t address, std::optional<NameTicket>* later = nullptr);
+  // Names `frame` from `ticket` when its lookup is done: true when named
+  // (or when nothing more can be learnt), false while it is still pending.
+  bool name_later(Frame& frame, const NameTicket& ticket);
+  // Naming::Background: waits until every lookup asked for is done, or until
+  // `deadline`; true when none is pending.
+  bool wait_named(std::chrono::steady_clock::time_point deadline) const;
   std::vector<Frame> resolve_stack(pid_t pid, std::span<const uint64_t> addresses);
 
   // Unwinds a copied stack of `pid` (see symbols/unwind.h) with the CFI of
@@ -83,7 +114,7 @@ class Symbolizer {
 
  private:
   struct Slot {
-    std::optional<Module> module;        // nullopt: the object could not be opened
+    std::shared_ptr<Module> module;      // null: the object could not be opened (shared with the namer)
     std::vector<std::string> file_keys;  // file identities that lead here
     uint64_t last_used = 0;
     size_t users = 0;  // processes not forgotten mapping it
@@ -115,9 +146,12 @@ class Symbolizer {
   void update_modules(pid_t pid, Process& process, const AddressSpace& space);
   void refresh_perf_map(pid_t pid, Process& process);
   std::string module_key_for(pid_t pid, const MapEntry& entry, const std::string& path);
-  Module* module_at(const Process& process, const Mapping& mapping);
+  const std::shared_ptr<Module>* module_at(const Process& process, const Mapping& mapping);
   void evict();
-  Frame resolve_in(const AddressSpace& space, Process& process, uint64_t address, bool* missed);
+  Frame resolve_in(const AddressSpace& space, Process& process, uint64_t address, bool* missed,
+                   std::optional<NameTicket>* later);
+  // Counts a frame in frames_resolved_ or frames_unknown_.
+  void count(const Frame& frame);
 
   AddressSpaces& spaces_;
   size_t read_hook_ = 0;
@@ -128,6 +162,7 @@ class Symbolizer {
   std::unordered_map<pid_t, Process> processes_;
   uint64_t frames_resolved_ = 0;
   uint64_t frames_unknown_ = 0;
+  std::unique_ptr<FrameNamer> namer_;  // Naming::Background only
 };
 
 }  // namespace leakscope

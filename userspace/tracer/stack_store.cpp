@@ -28,7 +28,13 @@ StackStore::StackStore(const Kernel& kernel, Symbolizer& symbolizer, const Addre
 const StackStore::Resolved& StackStore::resolved(TraceId id, pid_t pid, int32_t stack_id) {
   auto key = std::make_pair(id, stack_id);
   auto it = frames_.find(key);
-  if (it != frames_.end()) return it->second;
+  if (it != frames_.end()) {
+    Resolved& known = it->second;
+    std::erase_if(known.unnamed, [&](std::pair<size_t, NameTicket>& pending) {
+      return symbolizer_.name_later(known.frames[pending.first], pending.second);
+    });
+    return known;
+  }
   Resolved r;
   for (uint64_t address : addresses(stack_id)) {
     // The kernel's CFI walk marks where it stopped at a frame it could
@@ -40,11 +46,13 @@ const StackStore::Resolved& StackStore::resolved(TraceId id, pid_t pid, int32_t 
     // Resolved before it is judged: resolve() reads the maps (and the perf
     // map) again when nothing holds the address, so code mapped since the
     // last read (a dlopen, fresh JIT code) counts as code.
-    Frame frame = symbolizer_.resolve(pid, address);
+    std::optional<NameTicket> later;
+    Frame frame = symbolizer_.resolve(pid, address, &later);
     if (!symbolizer_.is_code(pid, address)) {
       r.truncated = true;
       break;
     }
+    if (later) r.unnamed.emplace_back(r.frames.size(), std::move(*later));
     r.frames.push_back(std::move(frame));
   }
   return frames_[key] = std::move(r);

@@ -44,9 +44,16 @@ class StackStore {
     std::vector<Frame> frames;
     bool truncated = false;
     size_t leak_site = 0;  // index in frames (see StackEntry::leak_site)
+    // Frames located (module+offset) whose names a worker is still looking
+    // up (Naming::Background): index in frames, and where to name it from.
+    std::vector<std::pair<size_t, NameTicket>> unnamed;
+    bool named() const { return unnamed.empty(); }
   };
 
-  // Stack `stack_id` in image `id` of process `pid`.
+  // Stack `stack_id` in image `id` of process `pid`. Located against the
+  // process's maps on the first call; with a Symbolizer that names in the
+  // background, frames not named yet are named by a later call once their
+  // lookups are done (until then they read module+offset).
   const Resolved& resolved(TraceId id, pid_t pid, int32_t stack_id);
   const std::vector<Frame>& frames(TraceId id, pid_t pid, int32_t stack_id) {
     return resolved(id, pid, stack_id).frames;
