@@ -229,6 +229,26 @@ TEST(DetectorTest, EmptyAndTinySeriesAreStableWithNoConfidence) {
   EXPECT_EQ(a.evidence.samples, 2u);
 }
 
+TEST(DetectorTest, ASeriesWhoseSamplesStoppedIsSparseNotStable) {
+  // A leak sampled every second for 100 s, then nothing until 200 s: the
+  // window (60 s) holds one sample. No verdict can come from it, and the
+  // assessment says so (the judge keeps the last one).
+  Series s(100000);
+  for (int t = 0; t <= 100; ++t) s.add(Sample{double(t), int64_t(t) * 64 * 1024, t});
+  Assessment before = assess(s, Kind::Heap, {});
+  EXPECT_EQ(before.verdict, Verdict::Leak);
+  EXPECT_FALSE(before.evidence.sparse);
+  s.add(Sample{200, 101 * 64 * 1024, 101});
+  Assessment after = assess(s, Kind::Heap, {});
+  EXPECT_TRUE(after.evidence.sparse);
+  EXPECT_EQ(after.confidence, 0);
+  // A new series with as few samples is young, not stopped.
+  Series young(10);
+  young.add(Sample{0, 0, 0});
+  young.add(Sample{1, MiB, 1});
+  EXPECT_FALSE(assess(young, Kind::Heap, {}).evidence.sparse);
+}
+
 // --- 1. steady leaks ----------------------------------------------------------
 
 TEST(DetectorTest, SteadyLeakIsLeakWithinThirtySecondsAndStaysLeak) {

@@ -259,8 +259,12 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
   if (floors.empty()) return a;
   e.floor_start = static_cast<int64_t>(floors.front().value);
   e.floor_end = static_cast<int64_t>(floors.back().value);
-  if (floors.size() < kMinBuckets || span <= 0)
-    return a;  // too little history: stable, no confidence
+  if (floors.size() < kMinBuckets || span <= 0) {
+    // Too little history: stable, no confidence; and when history there
+    // was, before the window, a stopped series rather than a new one.
+    e.sparse = all.front().t < now - window;
+    return a;
+  }
 
   const double slope = theil_sen(floors);
   const double tau = kendall_tau(floors);

@@ -46,6 +46,10 @@ struct Evidence {
   int64_t floor_start = 0;      // low-water mark at the start of the window
   int64_t floor_end = 0;        // ... and at its end
   size_t samples = 0;
+  // The series is older than the window but too few samples fall inside it
+  // to judge (its samples stopped coming: a loop held up, a row gone quiet).
+  // Such an assessment says nothing: the judge keeps the previous verdict.
+  bool sparse = false;
 };
 
 struct Assessment {

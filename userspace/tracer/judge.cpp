@@ -4,6 +4,14 @@
 
 namespace leakscope {
 
+namespace {
+
+// Ticks a leak's alert waits for its stack's names (Naming::Background)
+// before it goes out with what it has (module+offset frames).
+constexpr int kNameWaitTicks = 5;
+
+}  // namespace
+
 Judge::Judge(const TraceConfig& config) : config_(config), host_(host_name()), alerts_(config.alerts) {
   std::vector<std::unique_ptr<Sink>> sinks;
   for (const std::string& spec : config.alert_sinks) sinks.push_back(make_sink(spec));
@@ -30,6 +38,9 @@ void Judge::judge(TickView& view, const ImageTable& images, const Timeline& time
     const Series* series = timeline.find(key_of(row));
     if (!series) continue;
     Assessment a = assess(*series, row.kind, config_.detector);
+    // A series whose samples stopped coming is not judged again from the
+    // few left in its window: its last verdict stands.
+    if (a.evidence.sparse && view.verdicts.count(key_of(row))) continue;
     view.verdicts[key_of(row)] = a;
     if (a.verdict != Verdict::Leak || image->exited()) continue;
     AlertSubject s;
@@ -41,6 +52,9 @@ void Judge::judge(TickView& view, const ImageTable& images, const Timeline& time
     s.container_id = image->container_id;
     s.kind = row.kind;
     const StackStore::Resolved& stack = stacks.resolved(row.trace_id, image->pid(), row.stack_id);
+    // An alert names its leak site: one whose names are being looked up
+    // waits for them (a tick or two), never for long.
+    if (!stack.named() && name_waits_[key_of(row)]++ < kNameWaitTicks) continue;
     s.frames = stack.frames;
     s.leak_site = stack.leak_site;
     s.rate = a.evidence.rate;

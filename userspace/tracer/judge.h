@@ -2,6 +2,7 @@
 // state machine, whose records go to the sinks.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ class Judge {
   std::string host_;
   AlertTracker alerts_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  // Leaks held back from the alerts while their stacks' names are looked up
+  // (a few ticks at most): how many ticks each waited.
+  std::map<SeriesKey, int> name_waits_;
 };
 
 }  // namespace leakscope
