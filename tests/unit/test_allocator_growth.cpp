@@ -237,7 +237,7 @@ struct Session {
   }
 
   Report report() {
-    ReportSources sources{config, images, timeline, stacks, {}, {}, {}};
+    ReportSources sources{config, images, timeline, stacks, {}, {}, {}, {}};
     return build_report(view, sources, 30, true);
   }
 };

@@ -137,6 +137,39 @@ TEST(HostWatch, AConfirmedHeapLeakKeepsTheProbesOn) {
   EXPECT_FALSE(watch.drilling(fast)) << "confirmed, not on trial any more";
 }
 
+TEST(HostWatch, ADrillTheMapsCannotKeepUpWithBacksOffAndSaysWhy) {
+  Host h;
+  HostWatch watch(h.config);
+  h.grow(5);
+  h.steer(watch, 5);
+  const TraceId fast = h.ids[kFast];
+  ASSERT_TRUE(watch.drilling(fast));
+  HeapPressure full{1200, 0};
+  // Two ticks of drops, then a quiet one: no back-off (the count starts over).
+  for (double t : {6.0, 7.0}) watch.steer(t, h.images, h.verdicts, h.timeline, true, h.probes, full);
+  watch.steer(8, h.images, h.verdicts, h.timeline, true, h.probes, HeapPressure{});
+  for (double t : {9.0, 10.0}) watch.steer(t, h.images, h.verdicts, h.timeline, true, h.probes, full);
+  EXPECT_TRUE(watch.drilling(fast));
+  EXPECT_EQ(watch.backed_off(fast), "");
+  // The third tick in a row: it backs off, and says why.
+  h.probes.calls.clear();
+  watch.steer(11, h.images, h.verdicts, h.timeline, true, h.probes, HeapPressure{1200, 30});
+  ASSERT_FALSE(h.probes.calls.empty());
+  EXPECT_EQ(h.probes.calls.front(), "stop " + std::to_string(kFast));
+  EXPECT_FALSE(watch.drilling(fast));
+  EXPECT_NE(watch.backed_off(fast).find("1200 allocations and 30 stacks not kept"), std::string::npos)
+      << watch.backed_off(fast);
+  // Its slot goes to the next grower; a confirmed leak never backs off.
+  EXPECT_EQ(h.probes.calls.back(), "start " + std::to_string(kSlow) + " at 11");
+  const TraceId slow = h.ids[kSlow];
+  h.verdicts[SeriesKey{slow, static_cast<uint32_t>(Kind::Heap), 42, 0}].verdict = Verdict::Leak;
+  h.probes.calls.clear();
+  for (double t : {12.0, 13.0, 14.0, 15.0}) watch.steer(t, h.images, h.verdicts, h.timeline, true, h.probes, full);
+  for (const std::string& call : h.probes.calls) EXPECT_NE(call, "stop " + std::to_string(kSlow));
+  EXPECT_TRUE(watch.drilled(slow));
+  EXPECT_EQ(watch.backed_off(slow), "");
+}
+
 TEST(HostWatch, NoDrillWithoutHeapKindOrWhenProbesCannotBeAttached) {
   Host h;
   HostWatch watch(h.config);

@@ -95,7 +95,7 @@ TEST(TickView, ReportAndMetricsOfOneTickAgree) {
   verdict.confidence = 0.9;
   s.view.verdicts[key_of(leak)] = verdict;
 
-  ReportSources sources{s.config, s.images, s.timeline, s.stacks, {}, {}, {}};
+  ReportSources sources{s.config, s.images, s.timeline, s.stacks, {}, {}, {}, {}};
   Report report = build_report(s.view, sources, 1.5, true);
   ASSERT_EQ(report.stacks.size(), 1u);
   EXPECT_EQ(report.stacks[0].assessment.verdict, Verdict::Leak) << "the view's verdict";

@@ -59,6 +59,7 @@ std::string render_json(const Report& r) {
     pj["ended"] = p.ended;
     pj["allocator_probes"] = p.allocator_probes;
     pj["drilled"] = p.drilled;
+    pj["drill_backed_off"] = p.drill_backed_off;
     pj["comm"] = p.comm;
     pj["cmdline"] = p.cmdline;
     pj["allocator_module"] = p.allocator_module;

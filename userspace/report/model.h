@@ -79,6 +79,7 @@ struct ImageEntry {
   std::string ended;             // "", "exit", "exec", "detach"
   bool allocator_probes = false; // allocator probes on now
   bool drilled = false;          // --all: drill-down running or confirmed
+  std::string drill_backed_off;  // --all: why its last drill-down backed off; "" when none did
   std::string comm;
   std::vector<std::string> cmdline;
   std::string allocator_module;

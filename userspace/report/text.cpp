@@ -269,6 +269,10 @@ std::string render_text(const Report& r, size_t top) {
   if (r.loop.ticks > 0) out << "Ticks: " << loop_line(r.loop) << "\n";
   if (r.tracer.max_memory_bytes > 0) out << "Tracer: " << tracer_line(r.tracer) << "\n";
   if (!r.heap_sampling.steps.empty()) out << "Heap sampled: " << heap_sampling_line(r.heap_sampling) << "\n";
+  for (const ImageEntry& p : r.processes)
+    if (!p.drill_backed_off.empty())
+      out << "Drill-down backed off: PID " << p.pid << " (" << p.comm << "): " << p.drill_backed_off
+          << "\n";
   out << input_limits_text(r);
   if (!r.sinks.empty()) {
     out << "Alerts: " << r.alerts_firing << " firing;";

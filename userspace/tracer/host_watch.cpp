@@ -94,9 +94,45 @@ std::vector<LedgerRow> HostWatch::rss_rows() const {
   return rows;
 }
 
+void HostWatch::end_drill(TracedImage& image, Drill& drill, double t, DrillProbes& probes) {
+  probes.stop(image);
+  drill.until = -1;
+  drill.without_leak = std::min(drill.without_leak + 1, 6);
+  drill.cooldown_until = t + config_.drill_seconds * double(1 << drill.without_leak);
+}
+
 void HostWatch::steer(double t, ImageTable& images, const std::map<SeriesKey, Assessment>& verdicts,
-                      const Timeline& timeline, bool heap_enabled, DrillProbes& probes) {
+                      const Timeline& timeline, bool heap_enabled, DrillProbes& probes,
+                      const HeapPressure& pressure) {
   const double span = std::max(3 * config_.tick_seconds, std::min(config_.detector.window_seconds, 10.0));
+  pressed_ticks_ = pressure.allocations_dropped > 0 || pressure.stacks_lost > 0 ? pressed_ticks_ + 1 : 0;
+  if (pressed_ticks_ >= kBackOffTicks) {
+    // The maps cannot hold what the drills bring in: the newest drill not
+    // confirmed backs off first (a confirmed leak keeps its probes).
+    Drill* newest = nullptr;
+    TracedImage* newest_image = nullptr;
+    for (auto& [id, drill] : drills_) {
+      TracedImage* image = images.find(id);
+      if (!image || image->exited() || drill.until < 0 || drill.confirmed) continue;
+      if (!newest || drill.started > newest->started) {
+        newest = &drill;
+        newest_image = image;
+      }
+    }
+    if (newest) {
+      std::string lost;
+      if (pressure.allocations_dropped > 0) lost = std::to_string(pressure.allocations_dropped) + " allocations";
+      if (pressure.stacks_lost > 0)
+        lost += (lost.empty() ? "" : " and ") + std::to_string(pressure.stacks_lost) + " stacks";
+      newest->backed_off = "the kernel's maps are full: " + lost + " not kept in the last tick, " +
+                           std::to_string(pressed_ticks_) + " ticks in a row";
+      end_drill(*newest_image, *newest, t, probes);
+      log_warn("PID " + std::to_string(newest_image->pid()) + " (" + newest_image->info.comm +
+               "): drill-down backs off: " + newest->backed_off + "; allocator probes off, next try in " +
+               format_duration(newest->cooldown_until - t));
+      pressed_ticks_ = 0;  // one at a time: see what that changed
+    }
+  }
   size_t running = 0;
   for (auto& [id, drill] : drills_) {
     TracedImage* image = images.find(id);
@@ -113,12 +149,9 @@ void HostWatch::steer(double t, ImageTable& images, const std::map<SeriesKey, As
                "): heap leak confirmed; allocator probes stay on");
     }
     if (!drill.confirmed && t >= drill.until) {
-      probes.stop(*image);
-      drill.until = -1;
       // It grows, but not through the heap: look again later, and later
       // each time (2x, 4x, ... --drill-for, at most 64x).
-      drill.without_leak = std::min(drill.without_leak + 1, 6);
-      drill.cooldown_until = t + config_.drill_seconds * double(1 << drill.without_leak);
+      end_drill(*image, drill, t, probes);
       log_info("PID " + std::to_string(image->pid()) + " (" + image->info.comm +
                "): no heap leak confirmed; allocator probes off");
       continue;
@@ -147,6 +180,7 @@ void HostWatch::steer(double t, ImageTable& images, const std::map<SeriesKey, As
       continue;
     }
     drill.until = t + config_.drill_seconds;
+    drill.started = t;
     ++running;
     log_info("PID " + std::to_string(image.pid()) + " (" + image.info.comm + ") grows " + format_bytes(rate) +
              "/s: allocator probes on for " + std::to_string(static_cast<int>(config_.drill_seconds)) + " s");
@@ -163,6 +197,11 @@ bool HostWatch::drilled(TraceId id) const {
 bool HostWatch::drilling(TraceId id) const {
   auto it = drills_.find(id);
   return it != drills_.end() && it->second.until >= 0 && !it->second.confirmed;
+}
+
+std::string HostWatch::backed_off(TraceId id) const {
+  auto it = drills_.find(id);
+  return it != drills_.end() ? it->second.backed_off : std::string();
 }
 
 void HostWatch::image_execd(TraceId old, TraceId next) {

@@ -3,7 +3,9 @@
 // spent only where memory grows: a drill-down attaches them for
 // --drill-for, at most --drill-max at a time, and takes them off again
 // unless a heap leak is confirmed meanwhile; each drill that finds none
-// doubles the wait before the next one on that image.
+// doubles the wait before the next one on that image. A drill-down the
+// kernel's maps cannot keep up with (allocations dropped tick after tick)
+// backs off the same way, and says why.
 #pragma once
 
 #include <sys/types.h>
@@ -30,6 +32,14 @@ class DrillProbes {
   virtual void stop(TracedImage& image) = 0;
 };
 
+// What the kernel could not keep of the heap kind this tick: allocations
+// dropped (objects or ledger map full, entry state not saved) and stacks
+// not stored.
+struct HeapPressure {
+  uint64_t allocations_dropped = 0;
+  uint64_t stacks_lost = 0;
+};
+
 class HostWatch {
  public:
   explicit HostWatch(const TraceConfig& config);
@@ -46,13 +56,20 @@ class HostWatch {
 
   // Starts and ends drill-downs from what the last tick showed: `verdicts`
   // of every series, the images' rss series in `timeline`.
+  // `pressure` is this tick's: when the kernel dropped heap allocations or
+  // stacks for kBackOffTicks ticks in a row while drills not yet confirmed
+  // ran, the newest of them backs off (probes off, the next drill waits
+  // longer).
   void steer(double t, ImageTable& images, const std::map<SeriesKey, Assessment>& verdicts,
-             const Timeline& timeline, bool heap_enabled, DrillProbes& probes);
+             const Timeline& timeline, bool heap_enabled, DrillProbes& probes,
+             const HeapPressure& pressure = {});
 
   // An operator asked for allocator probes on the image, to stay.
   void keep(TraceId id);
   bool drilled(TraceId id) const;   // a drill-down is running on it or was confirmed
   bool drilling(TraceId id) const;  // running, not confirmed yet
+  // Why the last drill-down of the image backed off ("" when none did).
+  std::string backed_off(TraceId id) const;
   void image_execd(TraceId old, TraceId next);  // the drill goes on in the new image
   void forget(TraceId id);
 
@@ -62,12 +79,21 @@ class HostWatch {
     bool confirmed = false; // a heap leak was confirmed: probes stay
     int without_leak = 0;   // drills that found none: each doubles the wait
     double cooldown_until = 0;
+    double started = 0;
+    std::string backed_off;  // why the last drill backed off
   };
+  // Ticks in a row with heap allocations dropped before a drill backs off.
+  static constexpr int kBackOffTicks = 3;
+
+  // Ends a running drill that found no leak: probes off, and the next one
+  // on the image waits twice as long as the last.
+  void end_drill(TracedImage& image, Drill& drill, double t, DrillProbes& probes);
 
   const TraceConfig& config_;
   std::map<pid_t, uint64_t> skipped_;   // PID -> start time, not to be traced
   std::map<TraceId, Drill> drills_;
   std::map<TraceId, Sample> rss_;        // each live image's memory this tick
+  int pressed_ticks_ = 0;                 // ticks in a row the kernel dropped heap allocations
 };
 
 }  // namespace leakscope

@@ -33,6 +33,7 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
     p.ended = end_name(image.end);
     p.allocator_probes = !image.exited() && src.allocator_probes && src.allocator_probes(image.pid());
     p.drilled = src.drilled && src.drilled(id);
+    if (src.backed_off) p.drill_backed_off = src.backed_off(id);
     p.comm = image.info.comm;
     p.cmdline = image.info.cmdline;
     p.allocator_module = image.allocator_module;

@@ -58,6 +58,7 @@ struct ReportSources {
   std::function<bool(TraceId)> drilled;          // --all: drill-down running or confirmed
   std::function<bool(pid_t)> allocator_probes;   // allocator probes on now
   std::vector<ObjectAges> ages;                  // empty: no age figures
+  std::function<std::string(TraceId)> backed_off; // --all: why its last drill-down backed off
 };
 
 // The report at `t` seconds (the last tick or later).

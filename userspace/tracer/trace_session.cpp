@@ -72,7 +72,7 @@ nlohmann::json enabled_kinds(uint32_t kinds_mask) {
 TraceSession::TraceSession(const TraceConfig& config)
     : config_(config),
       kernel_(open_kernel(config.kernel)),
-      symbolizer_(spaces_),
+      symbolizer_(spaces_, kMaxSymbolModules, Naming::Background),
       unwind_(config.unwind_cfi
                   ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path)
                   : nullptr),
@@ -155,7 +155,7 @@ void TraceSession::image_forgotten(TraceId id) {
   if (host_) host_->forget(id);
 }
 
-void TraceSession::tick(double t) {
+void TraceSession::tick(double t, bool last) {
   phases_.begin();
   spaces_.begin_tick();
   EventHandlers handlers;
@@ -164,7 +164,8 @@ void TraceSession::tick(double t) {
   // Each ring gets a share of the period: one that fills faster than it
   // drains must not hold the tick (what it cannot hold, the kernel counts
   // as lost).
-  const auto period = std::chrono::duration<double>(config_.tick_seconds * kDrainShare);
+  const auto period =
+      std::chrono::duration<double>(std::max(config_.tick_seconds * kDrainShare, last ? kFinalDrainSeconds : 0.0));
   const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
   Drained events = kernel_->drain_events(handlers, std::chrono::steady_clock::now() + budget);
   phases_.end("events");
@@ -224,21 +225,41 @@ void TraceSession::tick(double t) {
     double previous = row.kind == Kind::Rss ? t : std::max(last_tick, image->attached_at);
     timeline_.record(key_of(row), Sample{t, row.value.live_bytes, row.value.live_objects}, previous);
   }
-  view_.set_rows(t, std::move(*rows), kernel_->counters(), ledgers_.pages_dropped(), kernel_->sizes());
+  const Counters counters = kernel_->counters();
+  // What the heap kind dropped this tick: a drill-down the maps cannot
+  // keep up with backs off (HostWatch::steer).
+  auto rise = [&](int c) { return counters[c] > last_counters_[c] ? counters[c] - last_counters_[c] : 0; };
+  HeapPressure pressure;
+  for (int c : {LS_CNT_OBJ_MAP_FULL, LS_CNT_LEDGER_FULL, LS_CNT_INFLIGHT_FULL}) pressure.allocations_dropped += rise(c);
+  for (int c : {LS_CNT_STACK_IDS_FULL, LS_CNT_STACKS_FULL}) pressure.stacks_lost += rise(c);
+  last_counters_ = counters;
+  view_.set_rows(t, std::move(*rows), counters, ledgers_.pages_dropped(), kernel_->sizes());
   phases_.end("timeline");
   judge_.judge(view_, images_, timeline_, stacks_);
   phases_.end("judge");
   if (host_) {
     DrillWithJs drill(attacher_, config_.drill_js ? js_.get() : nullptr);
-    host_->steer(t, images_, view_.verdicts, timeline_, kernel_->heap_enabled(), drill);
+    host_->steer(t, images_, view_.verdicts, timeline_, kernel_->heap_enabled(), drill, pressure);
   }
   images_.prune(view_.rows);
   phases_.end("drill");
 }
 
 Report TraceSession::report(bool final, bool with_ages) {
-  ReportSources src{config_, images_, timeline_, stacks_, {}, {}, {}};
-  if (host_) src.drilled = [this](TraceId id) { return host_->drilled(id); };
+  // Frames are named off the loop: a report waits a moment for names still
+  // being looked up (the final one longer: nothing comes after it); what is
+  // not named by then reads module+offset. The live table does not wait.
+  if (with_ages) {
+    const double wait = final ? kFinalNameWait : config_.tick_seconds * kDrainShare;
+    symbolizer_.wait_named(std::chrono::steady_clock::now() +
+                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(wait)));
+  }
+  ReportSources src{config_, images_, timeline_, stacks_, {}, {}, {}, {}};
+  if (host_) {
+    src.drilled = [this](TraceId id) { return host_->drilled(id); };
+    src.backed_off = [this](TraceId id) { return host_->backed_off(id); };
+  }
   src.allocator_probes = [this](pid_t pid) { return kernel_->has_allocator_probes(pid); };
   if (with_ages) {
     std::set<TraceId> live;
@@ -387,7 +408,7 @@ int TraceSession::run() {
     double cpu_before = cpu_seconds();
     // A tick run early (a report asked for) was not due: no lag.
     const double due = t >= next_tick ? next_tick : t;
-    tick(t);
+    tick(t, stop || (end > 0 && t >= end));
     const double ended = now();
     clock_.record(due, t, ended);
     view_.tick_seconds = ended - t;

@@ -47,7 +47,9 @@ class TraceSession final : private ImageObserver {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
   // trace_session.cpp
-  void tick(double t);
+  // `last`: the tick before the final report, whose rings drain for up to
+  // kFinalDrainSeconds (events left in them would be lost with the trace).
+  void tick(double t, bool last = false);
   void image_ended(const TracedImage& image) override;
   void image_execd(TraceId old, TraceId next) override;
   void image_closed(const TracedImage& image) override;
@@ -82,8 +84,17 @@ class TraceSession final : private ImageObserver {
   Judge judge_;
   TickView view_;
   TickClock clock_;
-  // Share of a tick's period each event ring may take to drain.
+  // Share of a tick's period each event ring may take to drain (and an
+  // on-demand report may wait for frame names).
   static constexpr double kDrainShare = 0.25;
+  // ELF objects the symbolizer keeps open (Symbolizer's max_modules).
+  static constexpr size_t kMaxSymbolModules = 256;
+  // Seconds the final report waits for frame names still being looked up
+  // (SIGINT to final report stays under 5 s).
+  static constexpr double kFinalNameWait = 3.0;
+  // Seconds the last tick's rings may take to drain, each.
+  static constexpr double kFinalDrainSeconds = 0.5;
+  Counters last_counters_{};  // the kernel's counters at the last tick
   uint64_t drains_cut_ = 0;  // ticks whose rings were left with events in them
   TracerCost own_;           // resident figures kept by keep_memory_budget
   double last_shed_ = -1e9;  // when keep_memory_budget last shed caches
