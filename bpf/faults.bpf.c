@@ -15,10 +15,39 @@
 
 /* Its own ring buffer: a burst of faults (a process warming up) must not
  * push out the syscall and lifecycle events. */
+#define FAULT_RING_BYTES (1 << 24)
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 24);
+	__uint(max_entries, FAULT_RING_BYTES);
 } fault_events SEC(".maps");
+
+/* How many of the faulting pages to send (LS_FAULT_WEIGHT_SHIFT): all of
+ * them while the ring is less than half full, then 1 in 4, 1 in 16 and 1
+ * in 64 as it fills. A burst past what userspace drains in a tick is
+ * estimated instead of lost, and the rate comes back down as it drains. */
+static __always_inline __u32 fault_sample_shift(void)
+{
+	__u64 used = bpf_ringbuf_query(&fault_events, BPF_RB_AVAIL_DATA);
+	if (used < FAULT_RING_BYTES / 2)
+		return 0;
+	if (used < FAULT_RING_BYTES / 4 * 3)
+		return 2;
+	if (used < FAULT_RING_BYTES / 8 * 7)
+		return 4;
+	return 6;
+}
+
+/* The shift this page is sent with (fault_sample_shift), or -1 when the
+ * sample leaves it out. A global function, verified once on its own: the
+ * shift's few values would otherwise split every path of the fault program
+ * after it (past the verifier's limit). */
+__noinline int fault_keep_shift(__u64 address)
+{
+	__u32 shift = fault_sample_shift();
+	if (shift && ((__u32)(block_mix(address) >> 40) & ((1u << shift) - 1)))
+		return -1;
+	return shift;
+}
 
 /* Where a thread was at its last full fault event. */
 struct ls_fault_place {
@@ -71,12 +100,12 @@ static __always_inline int within_budget(__u32 trace_id)
 }
 
 static __always_inline void fill_head(struct ls_fault_event *e, __u32 tgid, __u32 trace_id,
-				      __u32 tid, __u32 flags, __u64 address)
+				      __u32 tid, __u32 flags, __u32 shift, __u64 address)
 {
 	e->tgid = tgid;
 	e->trace_id = trace_id;
 	e->tid = tid;
-	e->flags = flags;
+	e->flags = flags | (shift << LS_FAULT_WEIGHT_SHIFT);
 	e->ts_ns = bpf_ktime_get_ns();
 	e->address = address;
 }
@@ -112,6 +141,15 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 	 * fault entry, so the mmap lock is released through one), a self-IPI
 	 * that took a fault from ~3 us to ~20 us on this VM. */
 
+	/* A ring filling faster than it drains: this page is sent only if the
+	 * sample keeps it, and then stands for 2^shift pages. */
+	int keep = fault_keep_shift(address);
+	if (keep < 0) {
+		count(LS_CNT_FAULTS_SAMPLED);
+		return 0;
+	}
+	__u32 shift = (__u32)keep & 0xff;
+
 	/* The same place as this thread's last full event: a short event. */
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
@@ -138,7 +176,7 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 			count(LS_CNT_FAULTS_LOST);
 			return 0;
 		}
-		fill_head(s, tgid, trace_id, tid, flags, address);
+		fill_head(s, tgid, trace_id, tid, flags, shift, address);
 		bpf_ringbuf_submit(s, 0);
 		if (flags == LS_FAULT_NO_STACK)
 			count(LS_CNT_FAULT_NO_STACK);
@@ -157,7 +195,7 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 		if (!walked) {
 			bpf_ringbuf_discard(u, 0);
 		} else {
-			fill_head(u, tgid, trace_id, tid, LS_FAULT_UNWOUND, address);
+			fill_head(u, tgid, trace_id, tid, LS_FAULT_UNWOUND, shift, address);
 			__builtin_memset(u->regs, 0, sizeof(u->regs));
 			__builtin_memset(u->hijacked, 0, sizeof(u->hijacked));
 			u->stack_len = walked * 8;
@@ -173,7 +211,7 @@ int BPF_PROG(fault_user, unsigned long address, struct pt_regs *regs, unsigned l
 		count(LS_CNT_FAULTS_LOST);
 		return 0;
 	}
-	fill_head(e, tgid, trace_id, tid, 0, address);
+	fill_head(e, tgid, trace_id, tid, 0, shift, address);
 	e->regs[0] = regs->ax;
 	e->regs[1] = regs->dx;
 	e->regs[2] = regs->cx;

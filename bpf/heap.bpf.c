@@ -50,18 +50,6 @@ static __always_inline __u32 sample_shift(void)
 	return shift > LS_MAX_SAMPLE_SHIFT ? LS_MAX_SAMPLE_SHIFT : shift;
 }
 
-/* A finalizer that mixes every bit of the address into every bit of the
- * result (splitmix64's): blocks on a power-of-two stride (aligned extents,
- * 1 MiB chunks) share their low bits, and a plain multiply keeps a low bit
- * of the product a function of low bits of the address only. */
-static __always_inline __u64 block_mix(__u64 addr)
-{
-	__u64 z = addr >> 4;
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
-}
-
 static __always_inline int kept_at(__u64 addr, __u32 shift)
 {
 	return ((__u32)(block_mix(addr) >> 40) & ((1u << shift) - 1)) == 0;

@@ -291,6 +291,8 @@ enum ls_counter {
 	LS_CNT_FAULT_NO_STACK,    /* page faults sent without a stack: over the budget */
 	LS_CNT_STACK_IDS_FULL,    /* stack not stored: the stack id map refused it (full, no memory) */
 	LS_CNT_STACKS_FULL,       /* stack not stored: every stack slot handed out (--max-stack-traces) */
+	LS_CNT_FAULTS_SAMPLED,    /* page faults not sent: their ring was filling; a sampled one stands for them */
+	LS_CNT_SYS_STACKS_SHED,   /* syscall events sent without their stack: the event ring was filling */
 	LS_CNT__COUNT,
 };
 
@@ -452,6 +454,13 @@ LS_STATIC_ASSERT(sizeof(struct ls_life_event) == 6 * 4, "ls_life_event has paddi
  * stack_len their bytes, and the event ends after them
  * (LS_FAULT_EVENT_UNWOUND bytes); regs and hijacked are zero. */
 #define LS_FAULT_UNWOUND 4u
+/* When the fault ring fills faster than userspace drains it, 1 in 2^shift
+ * faulting pages is sent (chosen by a hash of the page's address) and
+ * stands for 2^shift pages: the shift is in these top bits of flags (0: an
+ * event for every page). From half the ring in use the shift is 2, then
+ * 4 and 6 as it fills on (faults.bpf.c). */
+#define LS_FAULT_WEIGHT_SHIFT 24
+#define LS_FAULT_FLAGS_MASK 0x00ffffffu
 
 struct ls_fault_event {
 	__u32 tgid;

@@ -27,9 +27,10 @@ struct {
 
 /* Events to userspace: syscalls of the syscall kinds (ls_sys_event) and
  * the lifecycle of traced processes (ls_life_event: fork, exec, exit). */
+#define SYS_RING_BYTES (1 << 22)
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22);
+	__uint(max_entries, SYS_RING_BYTES);
 } sys_events SEC(".maps") __weak;
 
 /* Live objects. A plain hash, never LRU: eviction would hide leaks. Not
@@ -295,6 +296,19 @@ static __always_inline void object_died_seen(__u32 trace_id, __u32 kind, __u64 i
 static __always_inline void object_died(__u32 trace_id, __u32 kind, __u64 id, __u64 born_before)
 {
 	object_died_seen(trace_id, kind, id, born_before, 1);
+}
+
+/* A finalizer that mixes every bit of an address into every bit of the
+ * result (splitmix64's), for the sampling choices (heap blocks, faulting
+ * pages): blocks on a power-of-two stride (aligned extents, 1 MiB chunks,
+ * pages) share their low bits, and a plain multiply keeps a low bit of the
+ * product a function of low bits of the address only. */
+static __always_inline __u64 block_mix(__u64 addr)
+{
+	__u64 z = addr >> 4;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
 }
 
 #endif /* LEAKSCOPE_LEDGER_BPF_H */

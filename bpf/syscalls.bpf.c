@@ -163,6 +163,14 @@ static __always_inline int on_exit(void *ctx, long ret)
 	int creates = c.op == LS_SYS_MMAP || c.op == LS_SYS_MREMAP || c.op == LS_SYS_BRK ||
 		      c.op == LS_SYS_TIMERFD_CREATE ||
 		      (c.op == LS_SYS_EPOLL_CTL && c.args[1] == EPOLL_CTL_ADD_OP);
+	/* A ring more than half full (a flood of mmaps): creating calls go
+	 * without their stack, 30 times smaller, so that every object is still
+	 * on the books (under an unknown stack) and the ring keeps room for
+	 * the lifecycle events. */
+	if (creates && bpf_ringbuf_query(&sys_events, BPF_RB_AVAIL_DATA) > SYS_RING_BYTES / 2) {
+		count(LS_CNT_SYS_STACKS_SHED);
+		creates = 0;
+	}
 	if (!creates) {
 		struct ls_sys_event *s = bpf_ringbuf_reserve(&sys_events, LS_SYS_EVENT_SHORT, 0);
 		if (!s) {

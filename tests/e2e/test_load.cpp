@@ -138,9 +138,11 @@ TEST(LoadE2E, BusyRedisALeakAndABystanderUnderAll) {
   EXPECT_LE(report["tracer"]["map_bytes"].get<double>(), map_bound) << report["tracer"].dump();
   EXPECT_FALSE(report["tracer"]["over_budget"].get<bool>()) << report["tracer"].dump();
   std::printf("load: ticks %s on schedule of %s, lag p90 %.3f s, max %.3f s; SIGINT to report %.2f s, to exit %.2f s; "
-              "peak RSS %.1f MiB (bound %.0f MiB); redis leak %s\n",
+              "peak RSS %.1f MiB (bound %.0f MiB); kernel maps %.1f MiB (bound %.0f MiB); health %s; redis leak %s\n",
               loop["on_schedule"].dump().c_str(), loop["ticks"].dump().c_str(),
               loop["lag_p90_seconds"].get<double>(), loop["lag_max_seconds"].get<double>(), to_report, to_exit,
-              double(peak_rss) / 1048576, rss_bound / 1048576, chain_text(*redis_leak).c_str());
+              double(peak_rss) / 1048576, rss_bound / 1048576,
+              report["tracer"]["map_bytes"].get<double>() / 1048576, map_bound / 1048576,
+              report["health"].dump().c_str(), chain_text(*redis_leak).c_str());
   grower.finish();
 }

@@ -71,6 +71,8 @@ TEST(HealthTest, CountersMeanWhatTheirFiguresSay) {
       {LS_CNT_FAULT_NO_STACK, "fault_stacks_over_budget"},
       {LS_CNT_STACK_IDS_FULL, "stack_ids_full"},
       {LS_CNT_STACKS_FULL, "stacks_full"},
+      {LS_CNT_FAULTS_SAMPLED, "fault_events_sampled"},
+      {LS_CNT_SYS_STACKS_SHED, "syscall_stacks_shed"},
   };
   ASSERT_EQ(expected.size(), size_t{LS_CNT__COUNT});
   for (const auto& [counter, key] : expected) {
@@ -107,7 +109,7 @@ TEST(HealthTest, LossesHaveStableNamesAndTexts) {
             (std::vector<std::string>{"objects_map_full", "ledger_map_full", "stack_unreadable",
                                       "stack_id_map_full", "stack_map_full", "calls_missed",
                                       "events_lost", "children_not_followed", "fault_events_lost",
-                                      "fault_stacks_over_budget", "fault_pages_over_limit"}));
+                                      "fault_stacks_over_budget", "syscall_stacks_shed", "fault_pages_over_limit"}));
 }
 
 // No counter says "stack missed" any more: each way a stack is lost is its

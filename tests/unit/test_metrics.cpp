@@ -167,7 +167,8 @@ TEST(MetricsTest, RendersSamplesAndLabels) {
   // The two other ways of losing a stack are reasons of their own, at 0 here.
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"stack_unreadable\"} 0\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"stack_id_map_full\"} 0\n"));
-  EXPECT_EQ(dropped_samples, 11u) << "one sample per loss, no more: " << text;
+  EXPECT_TRUE(contains(text, "\nleakscope_dropped_total{reason=\"syscall_stacks_shed\"} 0\n"));
+  EXPECT_EQ(dropped_samples, 12u) << "one sample per loss, no more: " << text;
   EXPECT_TRUE(contains(text, "\nleakscope_symbol_cache_modules 12\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_alerts_firing 1\n"));
   // Two sinks of one type are summed into one series.

@@ -37,6 +37,27 @@ TEST(PageLedgerTest, PagesAreChargedToTheStackThatTouchedThemFirst) {
   EXPECT_EQ(books.pages_tracked(), 3u);
 }
 
+TEST(PageLedgerTest, ASampledPageCountsItsWeightUntilItIsGone) {
+  // The kernel sent 1 in 16 faulting pages while its ring filled: each one
+  // booked stands for 16, and its release takes back 16.
+  PageLedger books(4096);
+  books.touch(1, 0x10000, 7, 100, 16);
+  books.touch(1, 0x20000, 7, 101, 16);
+  books.touch(1, 0x30000, 7, 102);  // the ring drained: one page, one page
+  const ResourceRow* row = find_row(books.rows(), 1, 7);
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->live_bytes, 33 * 4096);
+  EXPECT_EQ(row->live_objects, 33);
+  EXPECT_EQ(books.pages_tracked(), 3u) << "three pages on the books, standing for 33";
+  const uint64_t gone[] = {0x20000};
+  books.release(1, gone);
+  row = find_row(books.rows(), 1, 7);
+  EXPECT_EQ(row->live_bytes, 17 * 4096);
+  EXPECT_EQ(row->frees, 16u);
+  books.process_exited(1);
+  EXPECT_EQ(find_row(books.rows(), 1, 7)->live_bytes, 0);
+}
+
 TEST(PageLedgerTest, ReleasedPagesLeaveTheirStackAndATouchedAgainPageMoves) {
   PageLedger books(4096);
   books.touch(1, 0x10000, 7, 1);

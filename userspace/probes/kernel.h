@@ -114,6 +114,9 @@ struct LifecycleEvent {
 };
 
 // A first touch of a page of private anonymous memory (kind fault).
+// The largest sampling shift faults.bpf.c puts in an event (1 in 64 pages).
+inline constexpr uint32_t kMaxFaultWeightShift = 6;
+
 struct FaultEvent {
   // Full: registers and a copy of the stack to unwind. SamePlace: the
   // thread is where its last full event was (one memset over many pages).
@@ -124,6 +127,9 @@ struct FaultEvent {
   uint32_t tid = 0;
   uint64_t ts_ns = 0;
   uint64_t address = 0;
+  // Pages this event stands for: 1, or 2^shift while the kernel sampled
+  // the faults of a ring filling faster than it drained (LS_FAULT_WEIGHT_SHIFT).
+  uint32_t weight = 1;
   Stack stack = Stack::None;
   // Only for Stack::Full: either the frames the kernel walked by CFI
   // (innermost first, the faulting pc first; LS_FRAME_TRUNCATED last when

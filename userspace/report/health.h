@@ -46,6 +46,8 @@ struct Health {
   uint64_t children_not_followed = 0;     // targets map full
   uint64_t fault_events_lost = 0;         // page-fault events dropped (their ring full)
   uint64_t fault_stacks_over_budget = 0;  // faults sent without a stack (--fault-stacks)
+  uint64_t fault_events_sampled = 0;      // faults not sent, stood for by sampled ones (ring filling)
+  uint64_t syscall_stacks_shed = 0;       // syscall events sent without their stack (ring filling)
   // Counted in userspace.
   uint64_t fault_pages_dropped = 0;  // pages not booked: page ledger full
   uint64_t unknown_frames = 0;       // frames left unsymbolized
@@ -75,7 +77,7 @@ struct HealthFigureInfo {
 
 // Loss names are the `reason` label of leakscope_dropped_total and the keys
 // of status's "drops": dashboards and scripts match on them, so keep them.
-inline constexpr std::array<HealthFigureInfo, 17> kHealthFigures = {{
+inline constexpr std::array<HealthFigureInfo, 19> kHealthFigures = {{
     {&Health::allocs, "allocs", "", "allocs", true},
     {&Health::frees, "frees", "", "frees", true},
     {&Health::frees_unknown, "frees_unknown", "", "frees of blocks from before attach", true},
@@ -100,6 +102,10 @@ inline constexpr std::array<HealthFigureInfo, 17> kHealthFigures = {{
      "page-fault events lost (ring buffer full)", true},
     {&Health::fault_stacks_over_budget, "fault_stacks_over_budget", "fault_stacks_over_budget",
      "page-fault stacks not taken (over the --fault-stacks budget)", true},
+    {&Health::fault_events_sampled, "fault_events_sampled", "",
+     "page faults sampled (their ring filling: each page sent stands for up to 64)", true},
+    {&Health::syscall_stacks_shed, "syscall_stacks_shed", "syscall_stacks_shed",
+     "syscall stacks not taken (their ring filling; the objects count under an unknown stack)", true},
     {&Health::fault_pages_dropped, "fault_pages_dropped", "fault_pages_over_limit",
      "pages not booked (page ledger full)", false},
     {&Health::unknown_frames, "unknown_frames", "", "frames unsymbolized", false},

@@ -7,7 +7,8 @@ namespace leakscope {
 PageLedger::PageLedger(uint64_t page_size, size_t max_pages)
     : page_size_(page_size ? page_size : 4096), max_pages_(max_pages) {}
 
-void PageLedger::touch(uint32_t trace_id, uint64_t address, int32_t stack_id, uint64_t ts_ns) {
+void PageLedger::touch(uint32_t trace_id, uint64_t address, int32_t stack_id, uint64_t ts_ns, uint32_t weight) {
+  if (weight == 0) weight = 1;
   const uint64_t page = address - address % page_size_;
   auto [rit, fresh] = rows_.try_emplace({trace_id, stack_id});
   ResourceRow& row = rit->second;
@@ -27,19 +28,20 @@ void PageLedger::touch(uint32_t trace_id, uint64_t address, int32_t stack_id, ui
     ++dropped_;
     return;
   }
-  pages.emplace(page, Page{&row, ts_ns});
+  pages.emplace(page, Page{&row, ts_ns, weight});
   ++tracked_;
-  row.live_bytes += static_cast<int64_t>(page_size_);
-  row.live_objects += 1;
-  row.allocs += 1;
-  row.bytes_allocated += page_size_;
+  row.live_bytes += static_cast<int64_t>(page_size_ * weight);
+  row.live_objects += weight;
+  row.allocs += weight;
+  row.bytes_allocated += page_size_ * weight;
 }
 
 void PageLedger::release_page(std::map<uint64_t, Page>& pages, std::map<uint64_t, Page>::iterator it) {
   ResourceRow* row = it->second.row;
-  row->live_bytes -= static_cast<int64_t>(page_size_);
-  row->live_objects -= 1;
-  row->frees += 1;
+  const uint32_t weight = it->second.weight;
+  row->live_bytes -= static_cast<int64_t>(page_size_ * weight);
+  row->live_objects -= weight;
+  row->frees += weight;
   pages.erase(it);
   --tracked_;
 }

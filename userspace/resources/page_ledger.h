@@ -22,8 +22,10 @@ class PageLedger {
   // `trace_id` touched the page holding `address` for the first time, in
   // code under `stack_id`. A page already on the books moves to the new
   // stack (it was released and touched again since the last check). Over
-  // `max_pages` the page is counted in pages_dropped() instead.
-  void touch(uint32_t trace_id, uint64_t address, int32_t stack_id, uint64_t ts_ns);
+  // `max_pages` the page is counted in pages_dropped() instead. `weight`:
+  // the pages it stands for (the kernel sampled 1 in `weight` faulting
+  // pages); its row counts that many, and so does its release.
+  void touch(uint32_t trace_id, uint64_t address, int32_t stack_id, uint64_t ts_ns, uint32_t weight = 1);
 
   // Images with pages on the books, and their pages, ascending.
   std::vector<uint32_t> images() const;
@@ -53,6 +55,7 @@ class PageLedger {
   struct Page {
     ResourceRow* row;
     uint64_t touched_ns;  // its first touch's fault event
+    uint32_t weight;      // pages it stands for
   };
   void release_page(std::map<uint64_t, Page>& pages, std::map<uint64_t, Page>::iterator it);
 

@@ -76,7 +76,7 @@ void EventLedgers::apply(const FaultEvent& e) {
     if (fault_thread_stack_.size() >= (1u << 16)) fault_thread_stack_.clear();
     fault_thread_stack_[e.tid] = {e.trace_id, stack_id};
   }
-  pages_.touch(e.trace_id, e.address, stack_id, e.ts_ns);
+  pages_.touch(e.trace_id, e.address, stack_id, e.ts_ns, e.weight);
   if (stack_id != LS_STACK_UNKNOWN) stacks_.frames(e.trace_id, pid, stack_id);  // symbolized now
 }
 

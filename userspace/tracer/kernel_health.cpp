@@ -24,6 +24,8 @@ constexpr std::array<uint64_t Health::*, LS_CNT__COUNT> kFigureOf = [] {
   f[LS_CNT_FAULT_NO_STACK] = &Health::fault_stacks_over_budget;
   f[LS_CNT_STACK_IDS_FULL] = &Health::stack_ids_full;
   f[LS_CNT_STACKS_FULL] = &Health::stacks_full;
+  f[LS_CNT_FAULTS_SAMPLED] = &Health::fault_events_sampled;
+  f[LS_CNT_SYS_STACKS_SHED] = &Health::syscall_stacks_shed;
   return f;
 }();
 
