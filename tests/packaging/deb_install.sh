@@ -4,8 +4,8 @@
 # installed page, the completion and the docs where they belong, and
 # `apt-get remove -y leakscope`. The machine is left as it was, on failure
 # too: whatever the test installed (leakscope, any dependency apt pulled in)
-# is purged on exit, and it refuses to start where a leakscope is installed
-# already. Other tests use the build's own binary by its path, never
+# is purged on exit (its conffile too), and it refuses to start where a
+# leakscope is installed already. Other tests use the build's own binary by its path, never
 # /usr/bin/leakscope, so they can run meanwhile. Root only.
 #   deb_install.sh DEB_DIR BUILD_LEAKSCOPE
 set -uo pipefail
@@ -23,7 +23,8 @@ if dpkg-query -W -f='${Status}' leakscope 2>/dev/null | grep -qv 'not-installed'
   echo "FAIL: a leakscope package is installed already ($(dpkg-query -W -f='${Version} ${Status}' leakscope)); this test does not replace it" >&2
   exit 1
 fi
-for path in /usr/bin/leakscope /usr/share/man/man8/leakscope.8.gz /usr/share/bash-completion/completions/leakscope; do
+for path in /usr/bin/leakscope /usr/share/man/man8/leakscope.8.gz /usr/share/bash-completion/completions/leakscope \
+  /etc/leakscope /var/lib/leakscope; do
   [ ! -e "$path" ] || { echo "FAIL: $path exists and belongs to no package; this test does not overwrite it" >&2; exit 1; }
 done
 
@@ -75,6 +76,16 @@ for doc in report.schema.json alerts-jsonl.md leakscope.rules.yml copyright chan
   [ -s "/usr/share/doc/leakscope/$doc" ] || fail "/usr/share/doc/leakscope/$doc missing"
 done
 
+# The default configuration: a conffile the installed binary reads, every
+# key of it a flag (--all, which takes no -p, shows it was read).
+dpkg-query -W -f='${Conffiles}' leakscope | grep -q '/etc/leakscope/leakscope.toml' ||
+  fail "/etc/leakscope/leakscope.toml is not a conffile"
+config_err=$(/usr/bin/leakscope trace --config /etc/leakscope/leakscope.toml -p 1 2>&1)
+config_code=$?
+[ "$config_code" -eq 2 ] && [[ $config_err == *"--all traces every process"* ]] ||
+  fail "the installed config was not read as --all (exit $config_code): $config_err"
+[ "$(stat -c %a /var/lib/leakscope 2>/dev/null)" = 700 ] || fail "/var/lib/leakscope is not a directory of mode 700"
+
 echo "apt-get remove -y leakscope"
 apt_get remove -y leakscope >/dev/null 2>&1 || fail "apt-get remove -y leakscope"
 [ ! -e /usr/bin/leakscope ] || fail "/usr/bin/leakscope still there after apt-get remove"
@@ -82,6 +93,7 @@ apt_get remove -y leakscope >/dev/null 2>&1 || fail "apt-get remove -y leakscope
 
 cleanup
 trap - EXIT
+[ ! -e /etc/leakscope ] || fail "/etc/leakscope still there after purging"
 [ "$(packages)" = "$before" ] || fail "the installed packages differ from before: $(diff <(echo "$before") <(packages) | grep '^[<>]')"
 if ((failures)); then
   echo "$failures failure(s)" >&2
