@@ -3,8 +3,8 @@
 # into this machine, then /usr/bin/leakscope --version, `man -l` on the
 # installed page, the completion and the docs where they belong, and
 # `apt-get remove -y leakscope`. The machine is left as it was, on failure
-# too: whatever the test installed (leakscope, any dependency apt pulled in)
-# is purged on exit (its conffile too), and it refuses to start where a
+# too: what the test installed (leakscope, any dependency apt planned to
+# pull in with it) is purged on exit (its conffile too), and it refuses to start where a
 # leakscope is installed already. Other tests use the build's own binary by its path, never
 # /usr/bin/leakscope, so they can run meanwhile. Root only.
 #   deb_install.sh DEB_DIR BUILD_LEAKSCOPE
@@ -31,14 +31,21 @@ done
 export DEBIAN_FRONTEND=noninteractive
 # Other agents may hold the dpkg lock for a while: wait for it.
 apt_get() { apt-get -o DPkg::Lock::Timeout=300 -q "$@"; }
-packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 ~ /^.i/ { print $2 }' | sort; }
-before=$(packages)
+# What the install brings besides leakscope, as apt plans it now: only these
+# (and leakscope) are undone, never a package someone else installs meanwhile
+# on this shared machine.
+installed() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^.i'; }
+ours=$(apt_get install -s --no-install-recommends "$deb" 2>/dev/null | awk '$1 == "Inst" { print $2 }' | sort -u)
+[[ $ours == *leakscope* ]] || { echo "FAIL: apt-get install -s $deb plans no leakscope: $ours" >&2; exit 1; }
+for p in $ours; do
+  [ "$p" = leakscope ] || echo "the install also brings: $p"
+done
 cleanup() {
-  local added
-  added=$(comm -13 <(echo "$before") <(packages))
-  if [ -n "$added" ]; then
-    echo "cleanup: purging what the test installed: $(echo $added)"
-    apt_get purge -y $added >/dev/null 2>&1 || echo "cleanup: apt-get purge $added failed" >&2
+  local p added=()
+  for p in $ours; do installed "$p" && added+=("$p"); done
+  if ((${#added[@]})); then
+    echo "cleanup: purging what the test installed: ${added[*]}"
+    apt_get purge -y "${added[@]}" >/dev/null 2>&1 || echo "cleanup: apt-get purge ${added[*]} failed" >&2
   fi
   # Removed but with configuration files left: purge them too.
   if dpkg-query -W -f='${Status}' leakscope 2>/dev/null | grep -q config-files; then
@@ -94,9 +101,11 @@ apt_get remove -y leakscope >/dev/null 2>&1 || fail "apt-get remove -y leakscope
 cleanup
 trap - EXIT
 [ ! -e /etc/leakscope ] || fail "/etc/leakscope still there after purging"
-[ "$(packages)" = "$before" ] || fail "the installed packages differ from before: $(diff <(echo "$before") <(packages) | grep '^[<>]')"
+for p in $ours; do
+  ! installed "$p" || fail "$p is still installed after the cleanup"
+done
 if ((failures)); then
   echo "$failures failure(s)" >&2
   exit 1
 fi
-echo "ok: installed, ran $version, rendered its man page, removed; packages as before"
+echo "ok: installed, ran $version, rendered its man page, removed; nothing it installed is left"
