@@ -164,3 +164,17 @@ TEST_F(ConfigFileTest, BadFilesAreUsageErrors) {
   EXPECT_THROW(parse({"trace", "--config", write("[trace]\nconfig = \"other.toml\"\n")}),
                CLI::ConfigError);
 }
+
+// As the README shows it: comments after a value are comments.
+TEST_F(ConfigFileTest, CommentsAfterAValueAreComments) {
+  const TraceConfig c = parse({"trace", "--config",
+                               write("[trace]\n"
+                                     "all = true          # the host\n"
+                                     "metrics = \"127.0.0.1:9464\"   # local only\n"
+                                     "alert = [\"journald\"]   # the journal\n"
+                                     "report-dir = \"/var/lib/leakscope/reports\" # reports\n")});
+  EXPECT_TRUE(c.all);
+  EXPECT_EQ(c.metrics_address, "127.0.0.1:9464");
+  EXPECT_EQ(c.alert_sinks, std::vector<std::string>{"journald"});
+  EXPECT_EQ(c.report_dir, "/var/lib/leakscope/reports");
+}
