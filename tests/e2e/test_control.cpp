@@ -100,10 +100,14 @@ TEST(ControlE2E, ReportsOverTheSocketWhileTheTargetRuns) {
   EXPECT_NE(slurp(prefix + ".txt").find("leak_steadily"), std::string::npos);
   EXPECT_NE(slurp(prefix + ".folded").find("leak_steadily"), std::string::npos);
   EXPECT_NE(slurp(prefix + ".html").find("leak_steadily"), std::string::npos);
-  auto [pc, pout] = run_command("HOME=/tmp GOCACHE=/tmp/leakscope-e2e-gocache GOPATH=/tmp/leakscope-e2e-gopath "
-                                "go tool pprof -top -sample_index=live_space " + prefix + ".pb.gz");
-  EXPECT_EQ(pc, 0) << pout;
-  EXPECT_NE(pout.find("leak_steadily"), std::string::npos) << pout;
+  // A Go heap profile to pprof: its own -inuse_space and -alloc_space read it.
+  for (const char* index : {"-inuse_space", "-alloc_space", "-inuse_objects", "-alloc_objects"}) {
+    auto [pc, pout] = run_command("HOME=/tmp GOCACHE=/tmp/leakscope-e2e-gocache GOPATH=/tmp/leakscope-e2e-gopath "
+                                  "go tool pprof " + std::string(index) + " -top " + prefix + ".pb.gz");
+    EXPECT_EQ(pc, 0) << index << "\n" << pout;
+    EXPECT_NE(pout.find(std::string("Type: ") + (index + 1)), std::string::npos) << pout;
+    EXPECT_NE(pout.find("leak_steadily"), std::string::npos) << index << "\n" << pout;
+  }
   for (const char* ext : {".txt", ".folded", ".html", ".pb.gz"}) std::remove((prefix + ext).c_str());
   std::remove(first.c_str());
   std::remove(second.c_str());

@@ -54,6 +54,9 @@ StackEntry entry(int32_t id, int64_t live_bytes, double growth, Verdict verdict,
   s.stack_id = id;
   s.live_bytes = live_bytes;
   s.live_objects = live_bytes / 64;
+  // Every stack made half as much again as it holds, and freed it.
+  s.allocs = static_cast<uint64_t>(s.live_objects + s.live_objects / 2);
+  s.bytes_allocated = static_cast<uint64_t>(live_bytes + live_bytes / 2);
   s.growth_bytes_per_sec = growth;
   s.assessment.verdict = verdict;
   s.frames = std::move(frames);
@@ -80,6 +83,13 @@ Report sample_report() {
                            {frame("cache_put", "/src/svc/cache.c", 42, kModule, 0x555555555400,
                                   0x1400),
                             handle_request_frame(), main_frame()}));
+  // Made the most and holds nothing: on top of alloc_space, absent from inuse.
+  r.stacks.push_back(entry(4, 0, 0, Verdict::Stable,
+                           {frame("process_upload", "/src/svc/upload.c", 31, kModule,
+                                  0x555555555500, 0x1500),
+                            handle_request_frame(), main_frame()}));
+  r.stacks.back().allocs = 10;
+  r.stacks.back().bytes_allocated = 320 << 20;
   return r;
 }
 
@@ -230,21 +240,25 @@ TEST_F(PprofTest, IsGzip) {
 TEST_F(PprofTest, GoToolPprofShowsTheLeakSiteOnTop) {
   const fs::path file = write_profile(render_pprof(sample_report()));
 
-  const Result bytes = pprof("-top -sample_index=live_space", file);
+  // pprof's own heap-profile flags, as for a Go heap profile.
+  const Result bytes = pprof("-inuse_space -top", file);
   ASSERT_EQ(bytes.status, 0) << bytes.err << bytes.out;
-  EXPECT_NE(bytes.out.find("Type: live_space"), std::string::npos) << bytes.out;
+  EXPECT_NE(bytes.out.find("Type: inuse_space"), std::string::npos) << bytes.out;
   const auto [name, flat] = top_entry(bytes.out);
   EXPECT_EQ(name, "cache_put") << bytes.out;
   EXPECT_EQ(flat, "10MB") << bytes.out;
+  EXPECT_EQ(bytes.out.find("process_upload"), std::string::npos)
+      << "nothing of it is live\n"
+      << bytes.out;
 
   // Every node, down to the unsymbolized leak site, named by module and offset.
   const Result all = pprof("-top -nodefraction=0", file);
   ASSERT_EQ(all.status, 0) << all.err << all.out;
   EXPECT_NE(all.out.find(std::string(kLibrary) + "+0xbeef"), std::string::npos) << all.out;
 
-  const Result objects = pprof("-top -sample_index=live_objects", file);
+  const Result objects = pprof("-inuse_objects -top", file);
   ASSERT_EQ(objects.status, 0) << objects.err << objects.out;
-  EXPECT_NE(objects.out.find("Type: live_objects"), std::string::npos) << objects.out;
+  EXPECT_NE(objects.out.find("Type: inuse_objects"), std::string::npos) << objects.out;
   EXPECT_EQ(top_entry(objects.out).first, "cache_put") << objects.out;
   EXPECT_EQ(top_entry(objects.out).second, "163840") << objects.out;  // (10 MiB) / 64
 
@@ -252,15 +266,37 @@ TEST_F(PprofTest, GoToolPprofShowsTheLeakSiteOnTop) {
   ASSERT_EQ(growth.status, 0) << growth.err << growth.out;
   EXPECT_EQ(top_entry(growth.out).first, "cache_put") << growth.out;
 
-  // The default sample type is live_space.
+  // The default sample type is inuse_space.
   const Result dflt = pprof("-top", file);
   ASSERT_EQ(dflt.status, 0) << dflt.err << dflt.out;
-  EXPECT_NE(dflt.out.find("Type: live_space"), std::string::npos) << dflt.out;
+  EXPECT_NE(dflt.out.find("Type: inuse_space"), std::string::npos) << dflt.out;
+}
+
+// alloc_space and alloc_objects: everything a stack made since tracing
+// began, freed or not, so a stack that churns memory tops them while
+// holding nothing.
+TEST_F(PprofTest, GoToolPprofAllocSpaceCountsWhatWasMadeAndFreed) {
+  const fs::path file = write_profile(render_pprof(sample_report()));
+
+  const Result space = pprof("-alloc_space -top", file);
+  ASSERT_EQ(space.status, 0) << space.err << space.out;
+  EXPECT_NE(space.out.find("Type: alloc_space"), std::string::npos) << space.out;
+  EXPECT_EQ(top_entry(space.out),
+            std::make_pair(std::string("process_upload"), std::string("320MB")))
+      << space.out;
+  EXPECT_NE(space.out.find("15MB"), std::string::npos) << "cache_put: 10 MiB live of 15 made\n"
+                                                       << space.out;
+
+  const Result objects = pprof("-alloc_objects -top", file);
+  ASSERT_EQ(objects.status, 0) << objects.err << objects.out;
+  EXPECT_NE(objects.out.find("Type: alloc_objects"), std::string::npos) << objects.out;
+  EXPECT_EQ(top_entry(objects.out), std::make_pair(std::string("cache_put"), std::string("245760")))
+      << objects.out;
 }
 
 TEST_F(PprofTest, TracesKeepCallersWithTheLeakSite) {
   const fs::path file = write_profile(render_pprof(sample_report()));
-  const Result traces = pprof("-traces -sample_index=live_space", file);
+  const Result traces = pprof("-traces -inuse_space", file);
   ASSERT_EQ(traces.status, 0) << traces.err << traces.out;
   // Traces are separated by "-----------+-----" lines; the leak's one lists
   // cache_put, then its callers, leaf first.
@@ -303,12 +339,14 @@ TEST_F(PprofTest, RawShowsMetadataAndTables) {
   EXPECT_NE(out.find("PeriodType: space bytes"), std::string::npos) << out;
   EXPECT_NE(out.find("Period: 1"), std::string::npos) << out;
   EXPECT_NE(out.find("Duration: 30s"), std::string::npos) << out;
-  EXPECT_NE(out.find("live_objects/count live_space/bytes[dflt] growth/bytes_per_second"),
+  EXPECT_NE(out.find("inuse_objects/count inuse_space/bytes[dflt] alloc_objects/count "
+                     "alloc_space/bytes growth/bytes_per_second"),
             std::string::npos)
       << out;
   // Values in sample_type order; growth rounded.
-  EXPECT_NE(out.find("163840   10485760       4097"), std::string::npos) << out;
-  EXPECT_NE(out.find("128       8192         12"), std::string::npos) << out;
+  EXPECT_NE(out.find("163840   10485760     245760   15728640       4097"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("128       8192        192      12288         12"), std::string::npos) << out;
   EXPECT_NE(out.find("pid:[4242]"), std::string::npos) << out;
   EXPECT_NE(out.find("cache_put /src/svc/cache.c:42"), std::string::npos) << out;
   EXPECT_NE(out.find(kModule), std::string::npos) << out;
@@ -373,7 +411,7 @@ TEST_F(PprofTest, EmptyReportIsAValidProfile) {
   const fs::path file = write_profile(bytes);
   const Result raw = pprof("-raw", file);
   ASSERT_EQ(raw.status, 0) << raw.err << raw.out;
-  EXPECT_NE(raw.out.find("live_objects/count live_space/bytes[dflt]"), std::string::npos)
+  EXPECT_NE(raw.out.find("inuse_objects/count inuse_space/bytes[dflt]"), std::string::npos)
       << raw.out;
   const Result top = pprof("-top", file);
   EXPECT_EQ(top.status, 0) << top.err << top.out;
@@ -389,7 +427,8 @@ TEST_F(PprofTest, StackWithoutFramesStillCounts) {
   EXPECT_EQ(top_entry(top.out).first, "[no stack]") << top.out;
   const Result raw = pprof("-raw", file);
   ASSERT_EQ(raw.status, 0) << raw.err << raw.out;
-  EXPECT_NE(raw.out.find("4096         -4"), std::string::npos) << raw.out;
+  EXPECT_NE(raw.out.find("64       4096         96       6144         -4"), std::string::npos)
+      << raw.out;
 }
 
 TEST_F(PprofTest, TruncatedStacksEndInATruncatedFrame) {
@@ -405,7 +444,7 @@ TEST_F(PprofTest, TruncatedStacksEndInATruncatedFrame) {
   r.stacks.push_back(entry(3, 4096, 0, Verdict::Stable, {}));              // not captured at all
   r.stacks.push_back(entry(4, 2048, 0, Verdict::Stable, {main_frame()}));  // whole
   const fs::path file = write_profile(render_pprof(r));
-  const Result traces = pprof("-traces -sample_index=live_space", file);
+  const Result traces = pprof("-traces -inuse_space", file);
   ASSERT_EQ(traces.status, 0) << traces.err << traces.out;
   // Each trace, leaf first, as the names of its lines.
   std::vector<std::vector<std::string>> blocks(1);
@@ -433,7 +472,7 @@ TEST_F(PprofTest, JsFramesAndTheirLeakSiteLabel) {
   r.stacks.push_back(js_test::js_leak_stack());
   const fs::path file = write_profile(render_pprof(r));
 
-  const Result traces = pprof("-traces -sample_index=live_space", file);
+  const Result traces = pprof("-traces -inuse_space", file);
   ASSERT_EQ(traces.status, 0) << traces.err << traces.out;
   const std::string& out = traces.out;
   const size_t push = out.find("push");
@@ -463,7 +502,17 @@ TEST_F(PprofTest, JsFramesAndTheirLeakSiteLabel) {
 
   // The top entry by live bytes is the innermost frame (pprof's own rule);
   // the label says where the leak is.
-  const Result top = pprof("-top -sample_index=live_space -tagfocus=kind=js", file);
+  const Result top = pprof("-top -inuse_space -tagfocus=kind=js", file);
   ASSERT_EQ(top.status, 0) << top.err << top.out;
   EXPECT_EQ(top_entry(top.out).first, "push") << top.out;
+
+  // V8's sampling profile names what is live only: the js sample's alloc
+  // figures are its live ones (a lower bound), not its count of samples.
+  const Result alloc = pprof("-alloc_space -top -tagfocus=kind=js", file);
+  ASSERT_EQ(alloc.status, 0) << alloc.err << alloc.out;
+  EXPECT_EQ(top_entry(alloc.out), std::make_pair(std::string("push"), std::string("6MB")))
+      << alloc.out;
+  const Result alloc_objects = pprof("-alloc_objects -top -tagfocus=kind=js", file);
+  ASSERT_EQ(alloc_objects.status, 0) << alloc_objects.err << alloc_objects.out;
+  EXPECT_EQ(top_entry(alloc_objects.out).second, "50000") << alloc_objects.out;
 }

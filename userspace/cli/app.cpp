@@ -27,6 +27,33 @@ void refuse_empty_values(const CLI::App& app) {
   }
 }
 
+// CLI11's errors about the config file, said as ours: which file, and what
+// in it ("INI was not able to parse trace.bogus" -> "--config FILE: 'bogus'
+// is not a flag of trace ...").
+std::string config_error_text(const CLI::App& app, const CLI::ParseError& e) {
+  std::string file;
+  if (const CLI::Option* option = app.get_config_ptr(); option && !option->results().empty())
+    file = option->results().back();
+  const std::string what = e.what();
+  auto item = [](std::string name) {
+    if (name.rfind("trace.", 0) == 0) name.erase(0, 6);
+    return "'" + name + "'";
+  };
+  std::string text = "--config " + file + ": ";
+  if (dynamic_cast<const CLI::FileError*>(&e)) return text + "cannot be read (missing?)";
+  if (const std::string extras = "INI was not able to parse "; what.rfind(extras, 0) == 0) {
+    const std::string name = what.substr(extras.size());
+    for (const CLI::App* sub : app.get_subcommands())
+      if (sub->get_name() == "trace" && sub->get_option_no_throw("--" + name))
+        return text + item(name) + " is a flag of trace: put it in the [trace] table";
+    return text + item(name) +
+           " is not a flag of trace (keys are trace's long flag names, in a [trace] table)";
+  }
+  if (const size_t at = what.find(": This option is not allowed"); at != std::string::npos)
+    return text + item(what.substr(0, at)) + " cannot be set in a config file";
+  return text + what;
+}
+
 }  // namespace
 
 int run_app(int argc, char** argv) {
@@ -42,6 +69,8 @@ int run_app(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // One line, as every other error: "leakscope: error: ...".
     std::string message = e.what();
+    if (dynamic_cast<const CLI::ConfigError*>(&e) || dynamic_cast<const CLI::FileError*>(&e))
+      message = config_error_text(app, e);
     for (char& c : message)
       if (c == '\n') c = ' ';
     log_error(message + " (see --help)");

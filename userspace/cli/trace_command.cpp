@@ -48,6 +48,7 @@ struct TraceFlags {
   std::string js_interval = "32KiB";
   std::string max_memory = "512MiB";
   std::string js_every;
+  std::string config_file;
 };
 
 namespace {
@@ -88,6 +89,23 @@ TraceCommand::TraceCommand(CLI::App& app)
     : sub_(app.add_subcommand("trace", "Trace processes (-p) or a command (-- CMD ...)")),
       flags_(std::make_unique<TraceFlags>()) {
   TraceFlags& f = *flags_;
+  // The config file is CLI11's own: it reads the file after the command line
+  // and gives each option the file names only if the command line did not.
+  // CLI11 reads it for the top-level app only, so the file's keys sit in a
+  // [trace] table (its options are trace's) and trace's --config hands its
+  // path to the top level's (hidden) one as it is parsed. A key that is no
+  // flag of trace is an error, not ignored.
+  CLI::Option* file = app.set_config("--config", "", "Read trace's flags from a TOML file", false);
+  file->group("");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  sub_->allow_config_extras(CLI::config_extras_mode::error);
+  sub_->add_option("--config", f.config_file,
+                   "Read flags from this TOML file, in its [trace] table, each key a long flag "
+                   "name (all = true, metrics = \"127.0.0.1:9464\", alert = [\"journald\"]); "
+                   "flags given here override it")
+      ->each([file](const std::string& path) { file->add_result(path); })
+      ->trigger_on_parse()
+      ->configurable(false);
   sub_->add_option("-p,--pid", f.pid_specs, "PID(s) to trace: -p 4242 or -p 4242,4250 (repeatable)")
       ->allow_extra_args(false);
   sub_->add_option("--interval", f.interval, "How often to print the top stacks")
@@ -264,7 +282,7 @@ TraceCommand::~TraceCommand() = default;
 
 bool TraceCommand::selected() const { return sub_->parsed(); }
 
-int TraceCommand::run(bool command_after_separator) {
+const TraceConfig& TraceCommand::config(bool command_after_separator) {
   TraceFlags& f = *flags_;
     if (f.verbose >= 2)
       set_log_level(LogLevel::Debug);
@@ -380,8 +398,13 @@ int TraceCommand::run(bool command_after_separator) {
     f.config.kernel.probes_at_entry = f.probe_placement == "entry";
     f.config.unwind_cfi = f.unwind == "cfi";
     f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;
-  preflight(f.config);
-  return run_trace(f.config);
+    return f.config;
+}
+
+int TraceCommand::run(bool command_after_separator) {
+  const TraceConfig& checked = config(command_after_separator);
+  preflight(checked);
+  return run_trace(checked);
 }
 
 }  // namespace leakscope

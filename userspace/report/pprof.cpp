@@ -2,8 +2,13 @@
 // gzip-compressed, so that `go tool pprof` and every pprof-reading UI can show
 // what is live and where it was allocated.
 //
-// One Sample per stack with three values: live objects, live bytes and growth
-// (bytes/s, rounded). Locations are leaf-first, so the leak site is the
+// A memory profile in the conventions of Go's heap profiles, which `go tool
+// pprof -inuse_space/-alloc_space`, Pyroscope and Parca recognise: one Sample
+// per stack with the values inuse_objects/count, inuse_space/bytes (what is
+// live now), alloc_objects/count, alloc_space/bytes (everything the stack
+// allocated since tracing began, freed or not) and, beyond Go's four,
+// growth/bytes_per_second (rounded); period type space/bytes, default sample
+// type inuse_space. Locations are leaf-first, so the leak site is the
 // "flat" entry of `pprof -top` (for js stacks the innermost frame is often
 // inside node:internal or node_modules: such a sample carries a "leak_site"
 // label naming the frame the report calls its leak site). JS frames have no
@@ -351,6 +356,37 @@ void add_num_label(ProtoWriter& sample, StringTable& strings, const std::string&
   sample.message_field(sample_field::kLabel, w);
 }
 
+// The sample types, in the order of each sample's values.
+constexpr std::pair<const char*, const char*> kSampleTypes[] = {{"inuse_objects", "count"},
+                                                                {"inuse_space", "bytes"},
+                                                                {"alloc_objects", "count"},
+                                                                {"alloc_space", "bytes"},
+                                                                {"growth", "bytes_per_second"}};
+
+int64_t saturated(uint64_t v) {
+  return v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+             ? std::numeric_limits<int64_t>::max()
+             : static_cast<int64_t>(v);
+}
+
+// alloc_objects and alloc_space: what the stack's ledger row counted as made
+// since tracing began (the heap's BPF ledger, the syscall kinds' and page
+// faults' userspace ledgers all count allocs and bytes_allocated; under
+// --sample N they are scaled like the live figures). Two cases know less, and
+// are given what is live as a lower bound rather than a figure of our own
+// making: kind js, whose V8 sampling profile names live objects only (its
+// allocs count samples, its bytes made are not known), and a row whose
+// counts are below what is live (never expected; pprof's readers assume
+// alloc >= inuse).
+int64_t allocated_objects(const StackEntry& s) {
+  if (s.kind == Kind::Js) return s.live_objects;
+  return std::max(saturated(s.allocs), s.live_objects);
+}
+int64_t allocated_bytes(const StackEntry& s) {
+  if (s.kind == Kind::Js) return s.live_bytes;
+  return std::max(saturated(s.bytes_allocated), s.live_bytes);
+}
+
 }  // namespace
 
 std::string render_pprof(const Report& report) {
@@ -358,10 +394,8 @@ std::string render_pprof(const Report& report) {
   ProfileBuilder builder;
   ProtoWriter profile;
 
-  profile.message_field(profile_field::kSampleType, value_type(strings, "live_objects", "count"));
-  profile.message_field(profile_field::kSampleType, value_type(strings, "live_space", "bytes"));
-  profile.message_field(profile_field::kSampleType,
-                        value_type(strings, "growth", "bytes_per_second"));
+  for (const auto& [type, unit] : kSampleTypes)
+    profile.message_field(profile_field::kSampleType, value_type(strings, type, unit));
 
   for (const StackEntry& s : report.stacks) {
     std::vector<uint64_t> location_ids;
@@ -373,8 +407,8 @@ std::string render_pprof(const Report& report) {
       location_ids.push_back(builder.placeholder_location("[truncated]"));
     else if (location_ids.empty())
       location_ids.push_back(builder.placeholder_location("[no stack]"));
-    const std::vector<int64_t> values = {s.live_objects, s.live_bytes,
-                                         to_int64(s.growth_bytes_per_sec)};
+    const std::vector<int64_t> values = {s.live_objects, s.live_bytes, allocated_objects(s),
+                                         allocated_bytes(s), to_int64(s.growth_bytes_per_sec)};
     ProtoWriter sample;
     sample.packed_uint64_field(sample_field::kLocationId, location_ids);
     sample.packed_int64_field(sample_field::kValue, values);
@@ -402,7 +436,7 @@ std::string render_pprof(const Report& report) {
   for (const std::string& figure : trust_figures(report.health))
     comments.push_back(strings.intern("trust: " + figure));
   const ProtoWriter period_type = value_type(strings, "space", "bytes");
-  const int64_t default_sample_type = strings.intern("live_space");
+  const int64_t default_sample_type = strings.intern("inuse_space");
 
   for (const std::string& s : strings.strings()) profile.bytes_field(profile_field::kStringTable, s);
   put_int(profile, profile_field::kTimeNanos,
