@@ -34,7 +34,7 @@ static __always_inline __u32 fault_sample_shift(void)
 		return 2;
 	if (used < FAULT_RING_BYTES / 8 * 7)
 		return 4;
-	return 6;
+	return LS_FAULT_MAX_WEIGHT_SHIFT;
 }
 
 /* The shift this page is sent with (fault_sample_shift), or -1 when the
@@ -44,7 +44,7 @@ static __always_inline __u32 fault_sample_shift(void)
 __noinline int fault_keep_shift(__u64 address)
 {
 	__u32 shift = fault_sample_shift();
-	if (shift && ((__u32)(block_mix(address) >> 40) & ((1u << shift) - 1)))
+	if (shift && ((__u32)(block_mix(address & ~4095ull) >> 40) & ((1u << shift) - 1)))
 		return -1;
 	return shift;
 }

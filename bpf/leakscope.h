@@ -460,7 +460,7 @@ LS_STATIC_ASSERT(sizeof(struct ls_life_event) == 6 * 4, "ls_life_event has paddi
  * event for every page). From half the ring in use the shift is 2, then
  * 4 and 6 as it fills on (faults.bpf.c). */
 #define LS_FAULT_WEIGHT_SHIFT 24
-#define LS_FAULT_FLAGS_MASK 0x00ffffffu
+#define LS_FAULT_MAX_WEIGHT_SHIFT 6
 
 struct ls_fault_event {
 	__u32 tgid;

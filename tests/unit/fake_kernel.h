@@ -54,7 +54,9 @@ class FakeKernel final : public Kernel {
     auto it = stacks.find(id);
     return it == stacks.end() ? std::vector<uint64_t>{} : it->second;
   }
-  std::vector<ObjectAges> object_ages(const std::set<TraceId>&) const override { return {}; }
+  ObjectAgeScan object_age_scan() const override {
+    return [](const std::set<TraceId>&) { return std::vector<ObjectAges>{}; };
+  }
   void drop_image(TraceId id, bool) override {
     dropped.push_back(id);
     std::erase_if(ledger, [id](const LedgerRow& r) { return r.trace_id == id; });

@@ -242,6 +242,12 @@ TEST(DetectorTest, ASeriesWhoseSamplesStoppedIsSparseNotStable) {
   Assessment after = assess(s, Kind::Heap, {});
   EXPECT_TRUE(after.evidence.sparse);
   EXPECT_EQ(after.confidence, 0);
+  // Samples coming back: still too little of the window to judge (less
+  // than min_span_seconds), until there is.
+  for (int t = 201; t <= 205; ++t) s.add(Sample{double(t), int64_t(t - 99) * 64 * 1024, t - 99});
+  EXPECT_TRUE(assess(s, Kind::Heap, {}).evidence.sparse);
+  for (int t = 206; t <= 230; ++t) s.add(Sample{double(t), int64_t(t - 99) * 64 * 1024, t - 99});
+  EXPECT_FALSE(assess(s, Kind::Heap, {}).evidence.sparse);
   // A new series with as few samples is young, not stopped.
   Series young(10);
   young.add(Sample{0, 0, 0});

@@ -159,12 +159,15 @@ TEST(HostWatch, ADrillTheMapsCannotKeepUpWithBacksOffAndSaysWhy) {
   EXPECT_FALSE(watch.drilling(fast));
   EXPECT_NE(watch.backed_off(fast).find("1200 allocations and 30 stacks not kept"), std::string::npos)
       << watch.backed_off(fast);
-  // Its slot goes to the next grower; a confirmed leak never backs off.
-  EXPECT_EQ(h.probes.calls.back(), "start " + std::to_string(kSlow) + " at 11");
+  // No new drill while the kernel drops; its slot goes to the next grower
+  // on a quiet tick. A confirmed leak never backs off.
+  EXPECT_EQ(h.probes.calls.size(), 1u) << h.probes.calls.back();
+  watch.steer(12, h.images, h.verdicts, h.timeline, true, h.probes, HeapPressure{});
+  EXPECT_EQ(h.probes.calls.back(), "start " + std::to_string(kSlow) + " at 12");
   const TraceId slow = h.ids[kSlow];
   h.verdicts[SeriesKey{slow, static_cast<uint32_t>(Kind::Heap), 42, 0}].verdict = Verdict::Leak;
   h.probes.calls.clear();
-  for (double t : {12.0, 13.0, 14.0, 15.0}) watch.steer(t, h.images, h.verdicts, h.timeline, true, h.probes, full);
+  for (double t : {13.0, 14.0, 15.0, 16.0}) watch.steer(t, h.images, h.verdicts, h.timeline, true, h.probes, full);
   for (const std::string& call : h.probes.calls) EXPECT_NE(call, "stop " + std::to_string(kSlow));
   EXPECT_TRUE(watch.drilled(slow));
   EXPECT_EQ(watch.backed_off(slow), "");

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ struct InputLimitHit {
   // What became of the input: "read in part", "not read", ...
   std::string effect;
 };
+
+// Larger ELF objects are not opened (symbols/Module, target/ElfFile): libdw's
+// tables grow with their DWARF. An unstripped browser is about 2 GiB; a
+// typical library a few MiB.
+inline constexpr uint64_t kMaxElfBytes = uint64_t{4} << 30;
 
 // At most this many hits are kept (the rest are counted).
 inline constexpr size_t kMaxInputLimitHits = 32;

@@ -259,11 +259,13 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
   if (floors.empty()) return a;
   e.floor_start = static_cast<int64_t>(floors.front().value);
   e.floor_end = static_cast<int64_t>(floors.back().value);
-  if (floors.size() < kMinBuckets || span <= 0) {
-    // Too little history: stable, no confidence; and when history there
-    // was, before the window, a stopped series rather than a new one.
-    e.sparse = all.front().t < now - window;
-    return a;
+  // History before the window, but too little in it to judge (a verdict
+  // of a young series needs min_span_seconds of history): a stopped series
+  // whose samples are coming back, not a new one.
+  const bool history_before = all.front().t < now - window;
+  if (floors.size() < kMinBuckets || span <= 0 || (history_before && span < options.min_span_seconds)) {
+    e.sparse = history_before;
+    return a;  // stable, no confidence
   }
 
   const double slope = theil_sen(floors);

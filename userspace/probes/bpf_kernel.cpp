@@ -40,9 +40,7 @@ std::optional<std::vector<LedgerRow>> BpfKernel::read_ledger() const { return ma
 
 std::vector<uint64_t> BpfKernel::read_stack(int32_t stack_id) const { return maps_.read_stack(stack_id); }
 
-std::vector<ObjectAges> BpfKernel::object_ages(const std::set<TraceId>& ids) const {
-  return maps_.object_ages(ids, monotonic_now_ns());
-}
+ObjectAgeScan BpfKernel::object_age_scan() const { return maps_.object_age_scan(); }
 
 void BpfKernel::drop_image(TraceId id, bool objects) { maps_.drop_image(id, objects); }
 

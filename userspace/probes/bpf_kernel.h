@@ -27,7 +27,7 @@ class BpfKernel final : public Kernel {
 
   std::optional<std::vector<LedgerRow>> read_ledger() const override;
   std::vector<uint64_t> read_stack(int32_t stack_id) const override;
-  std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids) const override;
+  ObjectAgeScan object_age_scan() const override;
   void drop_image(TraceId id, bool objects) override;
 
   std::optional<uint32_t> load_unwind_table(std::span<const uint64_t> words, std::string* error) override;

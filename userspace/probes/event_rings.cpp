@@ -109,7 +109,7 @@ int EventRings::on_fault(void* ctx, void* data, size_t size) {
   ev.address = e->address;
   // A shift past the kernel's largest would be a corrupt event: one page.
   const uint32_t shift = e->flags >> LS_FAULT_WEIGHT_SHIFT;
-  ev.weight = shift <= kMaxFaultWeightShift ? 1u << shift : 1u;
+  ev.weight = shift <= LS_FAULT_MAX_WEIGHT_SHIFT ? 1u << shift : 1u;
   if (e->flags & LS_FAULT_NO_STACK) {
     ev.stack = FaultEvent::Stack::None;
   } else if (e->flags & LS_FAULT_SAME_STACK) {

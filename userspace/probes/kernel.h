@@ -114,9 +114,6 @@ struct LifecycleEvent {
 };
 
 // A first touch of a page of private anonymous memory (kind fault).
-// The largest sampling shift faults.bpf.c puts in an event (1 in 64 pages).
-inline constexpr uint32_t kMaxFaultWeightShift = 6;
-
 struct FaultEvent {
   // Full: registers and a copy of the stack to unwind. SamePlace: the
   // thread is where its last full event was (one memset over many pages).
@@ -151,6 +148,10 @@ struct ObjectAges {
   double median_seconds = 0;
   uint64_t objects = 0;
 };
+
+// Reads the ages of the live objects of the images it is given (see
+// Kernel::object_age_scan).
+using ObjectAgeScan = std::function<std::vector<ObjectAges>(const std::set<TraceId>& ids)>;
 
 struct EventHandlers {
   std::function<void(const SyscallEvent&)> syscall;
@@ -195,9 +196,11 @@ class Kernel {
   virtual std::optional<std::vector<LedgerRow>> read_ledger() const = 0;
   // The user stack behind a kernel stack id, innermost frame first.
   virtual std::vector<uint64_t> read_stack(int32_t stack_id) const = 0;
-  // Ages of the live objects of the images `ids` (one pass over the
-  // objects map: for reports, not ticks).
-  virtual std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids) const = 0;
+  // A scan of the ages of the live objects of the images `ids`: one pass
+  // over the objects map (a million entries take a second), for reports,
+  // not ticks. The scan holds its own descriptor of the map: it may run on
+  // any thread, and after the Kernel is gone (it then finds nothing).
+  virtual ObjectAgeScan object_age_scan() const = 0;
   // Deletes an ended image's ledger rows and, when it has any (`objects`:
   // a heap row of it holds something), its live objects from the maps. The
   // objects map is walked whole for that (a million entries take seconds):

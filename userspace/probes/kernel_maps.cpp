@@ -1,6 +1,7 @@
 #include "probes/kernel_maps.h"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
 #include <time.h>
 
 #include <algorithm>
@@ -8,11 +9,13 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <tuple>
 
 #include "core/errors.h"
+#include "core/unique_fd.h"
 #include "leakscope_bpf.skel.h"
 #include "probes/map_iter.h"
 
@@ -122,7 +125,10 @@ std::vector<uint64_t> KernelMaps::read_stack(int32_t stack_id) const {
   return out;
 }
 
-std::vector<ObjectAges> KernelMaps::object_ages(const std::set<TraceId>& ids, uint64_t now_ns) const {
+namespace {
+
+// The ages of the live objects of `ids` in the objects map `fd`.
+std::vector<ObjectAges> object_ages_in(int fd, const std::set<TraceId>& ids, uint64_t now_ns) {
   struct Births {
     uint64_t oldest = UINT64_MAX;
     uint64_t seen = 0;
@@ -131,7 +137,7 @@ std::vector<ObjectAges> KernelMaps::object_ages(const std::set<TraceId>& ids, ui
   using Key = std::tuple<TraceId, uint32_t, int32_t, uint32_t>;
   std::map<Key, Births> births;
   std::mt19937_64 rng(42);
-  for_each_entry(bpf_map__fd(object_.skel().maps.objects), sizeof(ls_obj_key), sizeof(ls_obj_val),
+  for_each_entry(fd, sizeof(ls_obj_key), sizeof(ls_obj_val),
                  [&](const void* k, const void* v) {
                    auto* key = static_cast<const ls_obj_key*>(k);
                    auto* val = static_cast<const ls_obj_val*>(v);
@@ -163,6 +169,18 @@ std::vector<ObjectAges> KernelMaps::object_ages(const std::set<TraceId>& ids, ui
     out.push_back(a);
   }
   return out;
+}
+
+}  // namespace
+
+ObjectAgeScan KernelMaps::object_age_scan() const {
+  // A descriptor of its own: the scan may outlive the object (a worker
+  // thread still scanning when the tracer exits).
+  auto fd = std::make_shared<UniqueFd>(::fcntl(bpf_map__fd(object_.skel().maps.objects), F_DUPFD_CLOEXEC, 0));
+  return [fd](const std::set<TraceId>& ids) {
+    if (fd->get() < 0) return std::vector<ObjectAges>{};
+    return object_ages_in(fd->get(), ids, monotonic_now_ns());
+  };
 }
 
 void KernelMaps::drop_image(TraceId id, bool objects) {

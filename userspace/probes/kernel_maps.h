@@ -25,7 +25,7 @@ class KernelMaps {
 
   std::optional<std::vector<LedgerRow>> read_ledger() const;
   std::vector<uint64_t> read_stack(int32_t stack_id) const;
-  std::vector<ObjectAges> object_ages(const std::set<TraceId>& ids, uint64_t now_ns) const;
+  ObjectAgeScan object_age_scan() const;
   void drop_image(TraceId id, bool objects);
 
   Counters counters() const;

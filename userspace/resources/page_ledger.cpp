@@ -25,7 +25,7 @@ void PageLedger::touch(uint32_t trace_id, uint64_t address, int32_t stack_id, ui
     release_page(pages, it);
   }
   if (tracked_ >= max_pages_) {
-    ++dropped_;
+    dropped_ += weight;  // the pages it stood for
     return;
   }
   pages.emplace(page, Page{&row, ts_ns, weight});

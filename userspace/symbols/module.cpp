@@ -25,9 +25,6 @@ namespace leakscope {
 namespace {
 
 constexpr size_t kMaxMemo = 1 << 16;
-// Larger ELF objects are not opened: libdw's tables grow with their DWARF.
-// (An unstripped browser is about 2 GiB; a typical library a few MiB.)
-constexpr uint64_t kMaxModuleBytes = uint64_t{4} << 30;
 
 // The main file is always reported with its descriptor, so dwfl never has to
 // look for it.
@@ -112,35 +109,26 @@ std::optional<Module> Module::open(const std::string& path, std::string* error) 
     set_error(error, path + ": not a regular file");
     return std::nullopt;
   }
-  if (static_cast<uint64_t>(st.st_size) > kMaxModuleBytes) {
+  if (static_cast<uint64_t>(st.st_size) > kMaxElfBytes) {
     const std::string limit = "larger than the ELF object cap of " +
-                              std::to_string(kMaxModuleBytes >> 30) + " GiB";
+                              std::to_string(kMaxElfBytes >> 30) + " GiB";
     note_input_limit(input_file_name(path), limit, "not read (its frames unsymbolized)");
     set_error(error, path + ": " + limit);
     return std::nullopt;
   }
 
+  // A second descriptor for the second view (each Dwfl closes its own).
+  UniqueFd cfi_fd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+  if (cfi_fd.get() < 0) {
+    set_error(error, path + ": " + std::strerror(errno));
+    return std::nullopt;
+  }
   Module m;
-  m.dwfl_.reset(dwfl_begin(&kCallbacks));
-  if (!m.dwfl_) {
-    set_error(error, std::string("dwfl_begin: ") + dwfl_errmsg(-1));
+  if (!report(path, fd.release(), m.names_, error) || !report(path, cfi_fd.release(), m.cfi_, error))
     return std::nullopt;
-  }
-  dwfl_report_begin(m.dwfl_.get());
-  // Bias 0 with p_vaddr added: dwfl addresses are the ELF's own addresses.
-  m.module_ = dwfl_report_elf(m.dwfl_.get(), path.c_str(), path.c_str(), fd.get(), 0, true);
-  if (m.module_ == nullptr) {
-    set_error(error, path + ": " + dwfl_errmsg(-1));
-    return std::nullopt;
-  }
-  fd.release();  // dwfl owns it now and closes it in dwfl_end
-  if (dwfl_report_end(m.dwfl_.get(), nullptr, nullptr) != 0) {
-    set_error(error, path + ": " + dwfl_errmsg(-1));
-    return std::nullopt;
-  }
 
   GElf_Addr bias = 0;
-  Elf* elf = dwfl_module_getelf(m.module_, &bias);
+  Elf* elf = dwfl_module_getelf(m.names_.module, &bias);
   if (elf == nullptr) {
     set_error(error, path + ": " + dwfl_errmsg(-1));
     return std::nullopt;
@@ -151,24 +139,51 @@ std::optional<Module> Module::open(const std::string& path, std::string* error) 
   return m;
 }
 
+bool Module::report(const std::string& path, int fd, Handle& h, std::string* error) {
+  UniqueFd owned(fd);
+  h.dwfl.reset(dwfl_begin(&kCallbacks));
+  if (!h.dwfl) {
+    set_error(error, std::string("dwfl_begin: ") + dwfl_errmsg(-1));
+    return false;
+  }
+  dwfl_report_begin(h.dwfl.get());
+  // Bias 0 with p_vaddr added: dwfl addresses are the ELF's own addresses.
+  h.module = dwfl_report_elf(h.dwfl.get(), path.c_str(), path.c_str(), owned.get(), 0, true);
+  if (h.module == nullptr) {
+    set_error(error, path + ": " + dwfl_errmsg(-1));
+    return false;
+  }
+  owned.release();  // dwfl owns it now and closes it in dwfl_end
+  if (dwfl_report_end(h.dwfl.get(), nullptr, nullptr) != 0) {
+    set_error(error, path + ": " + dwfl_errmsg(-1));
+    return false;
+  }
+  return true;
+}
+
 Module::Module(Module&& other) noexcept
-    : dwfl_(std::move(other.dwfl_)),
-      module_(std::exchange(other.module_, nullptr)),
+    : names_(std::move(other.names_)),
+      cfi_(std::move(other.cfi_)),
       bias_(other.bias_),
       build_id_(std::move(other.build_id_)),
       segments_(std::move(other.segments_)),
       memo_(std::move(other.memo_)),
-      lock_(std::move(other.lock_)) {}
+      locks_(std::move(other.locks_)) {
+  other.names_.module = nullptr;
+  other.cfi_.module = nullptr;
+}
 
 Module& Module::operator=(Module&& other) noexcept {
   if (this != &other) {
-    dwfl_ = std::move(other.dwfl_);
-    module_ = std::exchange(other.module_, nullptr);
+    names_.dwfl = std::move(other.names_.dwfl);
+    names_.module = std::exchange(other.names_.module, nullptr);
+    cfi_.dwfl = std::move(other.cfi_.dwfl);
+    cfi_.module = std::exchange(other.cfi_.module, nullptr);
     bias_ = other.bias_;
     build_id_ = std::move(other.build_id_);
     segments_ = std::move(other.segments_);
     memo_ = std::move(other.memo_);
-    lock_ = std::move(other.lock_);
+    locks_ = std::move(other.locks_);
   }
   return *this;
 }
@@ -192,19 +207,22 @@ std::optional<uint64_t> Module::file_offset_to_vaddr(uint64_t file_offset) const
 }
 
 ModuleSymbol Module::lookup(uint64_t vaddr) {
-  if (module_ == nullptr) return {};
-  std::lock_guard hold(*lock_);
-  if (auto it = memo_.find(vaddr); it != memo_.end()) return it->second;
+  if (names_.module == nullptr) return {};
+  if (std::optional<ModuleSymbol> known = lookup_ready(vaddr)) return *known;
+  ModuleSymbol symbol;
+  {
+    std::lock_guard hold(locks_->names);
+    symbol = compute(vaddr);
+  }
+  std::lock_guard hold(locks_->memo);
   if (memo_.size() >= kMaxMemo) memo_.clear();
-  ModuleSymbol symbol = compute(vaddr);
   memo_.emplace(vaddr, symbol);
   return symbol;
 }
 
 std::optional<ModuleSymbol> Module::lookup_ready(uint64_t vaddr) {
-  if (module_ == nullptr) return ModuleSymbol{};
-  std::unique_lock hold(*lock_, std::try_to_lock);
-  if (!hold.owns_lock()) return std::nullopt;
+  if (names_.module == nullptr) return ModuleSymbol{};
+  std::lock_guard hold(locks_->memo);
   if (auto it = memo_.find(vaddr); it != memo_.end()) return it->second;
   return std::nullopt;
 }
@@ -216,15 +234,15 @@ ModuleSymbol Module::compute(uint64_t vaddr) const {
   GElf_Off offset = 0;
   GElf_Sym sym;
   if (const char* name =
-          dwfl_module_addrinfo(module_, pc, &offset, &sym, nullptr, nullptr, nullptr)) {
+          dwfl_module_addrinfo(names_.module, pc, &offset, &sym, nullptr, nullptr, nullptr)) {
     out.function = demangle(name);
   }
 
   Dwarf_Addr cu_bias = 0;
-  if (Dwarf_Die* cu = dwfl_module_addrdie(module_, pc, &cu_bias))
+  if (Dwarf_Die* cu = dwfl_module_addrdie(names_.module, pc, &cu_bias))
     inlined_call_site(cu, pc - cu_bias, &out.file, &out.line);
   if (out.line == 0) {
-    if (Dwfl_Line* line = dwfl_module_getsrc(module_, pc)) {
+    if (Dwfl_Line* line = dwfl_module_getsrc(names_.module, pc)) {
       int lineno = 0;
       if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
         out.file = file;
@@ -275,13 +293,13 @@ std::optional<CfiRow> row_from(Dwarf_CFI* cfi, Dwarf_Addr addr) {
 }  // namespace
 
 std::optional<CfiRow> Module::cfi_row(uint64_t vaddr) const {
-  if (module_ == nullptr) return std::nullopt;
-  std::lock_guard hold(*lock_);
+  if (cfi_.module == nullptr) return std::nullopt;
+  std::lock_guard hold(locks_->cfi);
   const Dwarf_Addr pc = vaddr + bias_;
   Dwarf_Addr cfi_bias = 0;
-  if (Dwarf_CFI* eh = dwfl_module_eh_cfi(module_, &cfi_bias))
+  if (Dwarf_CFI* eh = dwfl_module_eh_cfi(cfi_.module, &cfi_bias))
     if (auto row = row_from(eh, pc - cfi_bias)) return row;
-  if (Dwarf_CFI* dbg = dwfl_module_dwarf_cfi(module_, &cfi_bias))
+  if (Dwarf_CFI* dbg = dwfl_module_dwarf_cfi(cfi_.module, &cfi_bias))
     if (auto row = row_from(dbg, pc - cfi_bias)) return row;
   return std::nullopt;
 }

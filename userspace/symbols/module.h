@@ -58,12 +58,14 @@ class Module {
   // address costs up to ~10 ms in a big one (node).
   //
   // lookup, lookup_ready and cfi_row may be called from different threads
-  // (a FrameNamer looks up while the trace loop unwinds): one lock guards
-  // libdw and the memo. Moving a Module is not (it is moved only before it
-  // is shared).
+  // (a FrameNamer looks up while the trace loop unwinds). Names and
+  // call-frame rules come from two libdwfl handles of the file, each under
+  // its own lock, so an unwind never waits for a lookup; the memo has a lock
+  // of its own, held only to read or write it. Moving a Module is not
+  // thread-safe (it is moved only before it is shared).
   ModuleSymbol lookup(uint64_t vaddr);
-  // What lookup(vaddr) would give, when it is memoized and the module is not
-  // busy with another lookup now; nullopt otherwise. Never waits.
+  // What lookup(vaddr) would give, when it is memoized; nullopt otherwise.
+  // Never waits for a lookup under way.
   std::optional<ModuleSymbol> lookup_ready(uint64_t vaddr);
 
   // The call-frame rules at the ELF virtual address `vaddr` (the instruction
@@ -75,16 +77,29 @@ class Module {
     void operator()(Dwfl* dwfl) const;
   };
 
+  // One libdwfl view of the file.
+  struct Handle {
+    std::unique_ptr<Dwfl, DwflDeleter> dwfl;
+    Dwfl_Module* module = nullptr;  // owned by dwfl
+  };
+  struct Locks {
+    std::mutex names;  // names_'s libdw state
+    std::mutex cfi;    // cfi_'s libdw state
+    std::mutex memo;   // memo_
+  };
+
   Module() = default;
+  // Reports the file `fd` (owned from then on) at `path` into `h`.
+  static bool report(const std::string& path, int fd, Handle& h, std::string* error);
   ModuleSymbol compute(uint64_t vaddr) const;
 
-  std::unique_ptr<Dwfl, DwflDeleter> dwfl_;
-  Dwfl_Module* module_ = nullptr;  // owned by dwfl_
-  uint64_t bias_ = 0;              // dwfl address = ELF vaddr + bias_
+  Handle names_;  // symbols and lines (lookup)
+  Handle cfi_;    // call-frame information (cfi_row)
+  uint64_t bias_ = 0;  // dwfl address = ELF vaddr + bias_
   std::string build_id_;
   std::vector<ElfFile::Segment> segments_;  // PT_LOAD
   std::unordered_map<uint64_t, ModuleSymbol> memo_;
-  std::unique_ptr<std::mutex> lock_ = std::make_unique<std::mutex>();  // libdw's state and memo_
+  std::unique_ptr<Locks> locks_ = std::make_unique<Locks>();
 };
 
 }  // namespace leakscope

@@ -394,12 +394,16 @@ void Symbolizer::count(const Frame& frame) {
 }
 
 bool Symbolizer::name_later(Frame& frame, const NameTicket& ticket) {
-  if (!ticket.module) return true;
-  std::optional<ModuleSymbol> sym = ticket.module->lookup_ready(ticket.vaddr);
+  std::shared_ptr<Module> module = ticket.module.lock();
+  if (!module) {
+    count(frame);  // unnamed for good
+    return true;
+  }
+  std::optional<ModuleSymbol> sym = module->lookup_ready(ticket.vaddr);
   if (!sym) {
     // Its lookup may have been memoized and then dropped (the memo is
     // bounded), or refused by a full queue: ask again.
-    if (namer_) namer_->submit(ticket.module, ticket.vaddr);
+    if (namer_) namer_->submit(std::move(module), ticket.vaddr);
     return false;
   }
   frame.function = std::move(sym->function);

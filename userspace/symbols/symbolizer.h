@@ -48,9 +48,10 @@ enum class Naming {
 };
 
 // A frame located but not named yet: where to look it up when its name is
-// ready (Symbolizer::name_later).
+// ready (Symbolizer::name_later). It does not keep the module open: a module
+// the symbolizer let go (evicted, shed) names nothing more.
 struct NameTicket {
-  std::shared_ptr<Module> module;
+  std::weak_ptr<Module> module;
   uint64_t vaddr = 0;
 };
 
@@ -92,7 +93,8 @@ class Symbolizer {
   // otherwise (and always with Naming::Inline) *later is left empty.
   Frame resolve(pid_t pid, uint64_t address, std::optional<NameTicket>* later = nullptr);
   // Names `frame` from `ticket` when its lookup is done: true when named
-  // (or when nothing more can be learnt), false while it is still pending.
+  // (or when nothing more can be learnt: its module was let go), false
+  // while it is still pending.
   bool name_later(Frame& frame, const NameTicket& ticket);
   // Naming::Background: waits until every lookup asked for is done, or until
   // `deadline`; true when none is pending.

@@ -4,11 +4,14 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <utility>
+
+#include "core/input_limits.h"
 
 namespace leakscope {
 
@@ -133,8 +136,20 @@ std::optional<ElfFile> ElfFile::open(const std::string& path, std::string* error
     return std::nullopt;
   };
   if (!libelf_ready()) return fail("libelf is unusable");
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: never hang on a FIFO or device a target mapped or names.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail("not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxElfBytes) {
+    ::close(fd);
+    const std::string limit = "larger than the ELF object cap of " + std::to_string(kMaxElfBytes >> 30) + " GiB";
+    note_input_limit(input_file_name(path), limit, "not read");
+    return fail(limit);
+  }
   // ELF_C_READ, not _MMAP: the file may be the traced process's own, and a
   // mapping of it turns its truncation into SIGBUS here; read() returns short.
   Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);

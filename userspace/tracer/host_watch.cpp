@@ -105,34 +105,6 @@ void HostWatch::steer(double t, ImageTable& images, const std::map<SeriesKey, As
                       const Timeline& timeline, bool heap_enabled, DrillProbes& probes,
                       const HeapPressure& pressure) {
   const double span = std::max(3 * config_.tick_seconds, std::min(config_.detector.window_seconds, 10.0));
-  pressed_ticks_ = pressure.allocations_dropped > 0 || pressure.stacks_lost > 0 ? pressed_ticks_ + 1 : 0;
-  if (pressed_ticks_ >= kBackOffTicks) {
-    // The maps cannot hold what the drills bring in: the newest drill not
-    // confirmed backs off first (a confirmed leak keeps its probes).
-    Drill* newest = nullptr;
-    TracedImage* newest_image = nullptr;
-    for (auto& [id, drill] : drills_) {
-      TracedImage* image = images.find(id);
-      if (!image || image->exited() || drill.until < 0 || drill.confirmed) continue;
-      if (!newest || drill.started > newest->started) {
-        newest = &drill;
-        newest_image = image;
-      }
-    }
-    if (newest) {
-      std::string lost;
-      if (pressure.allocations_dropped > 0) lost = std::to_string(pressure.allocations_dropped) + " allocations";
-      if (pressure.stacks_lost > 0)
-        lost += (lost.empty() ? "" : " and ") + std::to_string(pressure.stacks_lost) + " stacks";
-      newest->backed_off = "the kernel's maps are full: " + lost + " not kept in the last tick, " +
-                           std::to_string(pressed_ticks_) + " ticks in a row";
-      end_drill(*newest_image, *newest, t, probes);
-      log_warn("PID " + std::to_string(newest_image->pid()) + " (" + newest_image->info.comm +
-               "): drill-down backs off: " + newest->backed_off + "; allocator probes off, next try in " +
-               format_duration(newest->cooldown_until - t));
-      pressed_ticks_ = 0;  // one at a time: see what that changed
-    }
-  }
   size_t running = 0;
   for (auto& [id, drill] : drills_) {
     TracedImage* image = images.find(id);
@@ -158,7 +130,39 @@ void HostWatch::steer(double t, ImageTable& images, const std::map<SeriesKey, As
     }
     if (!drill.confirmed) ++running;
   }
-  if (!heap_enabled) return;
+  const bool pressed = pressure.allocations_dropped > 0 || pressure.stacks_lost > 0;
+  pressed_ticks_ = pressed ? pressed_ticks_ + 1 : 0;
+  if (pressed_ticks_ >= kBackOffTicks) {
+    // The maps cannot hold what the drills bring in: the newest drill not
+    // confirmed backs off first (a confirmed leak keeps its probes; this
+    // tick's confirmations are in by now).
+    Drill* newest = nullptr;
+    TracedImage* newest_image = nullptr;
+    for (auto& [id, drill] : drills_) {
+      TracedImage* image = images.find(id);
+      if (!image || image->exited() || drill.until < 0 || drill.confirmed) continue;
+      if (!newest || drill.started > newest->started) {
+        newest = &drill;
+        newest_image = image;
+      }
+    }
+    if (newest) {
+      std::string lost;
+      if (pressure.allocations_dropped > 0) lost = std::to_string(pressure.allocations_dropped) + " allocations";
+      if (pressure.stacks_lost > 0)
+        lost += (lost.empty() ? "" : " and ") + std::to_string(pressure.stacks_lost) + " stacks";
+      newest->backed_off = "the kernel's maps are full: " + lost + " not kept in the last tick, " +
+                           std::to_string(pressed_ticks_) + " ticks in a row";
+      end_drill(*newest_image, *newest, t, probes);
+      log_warn("PID " + std::to_string(newest_image->pid()) + " (" + newest_image->info.comm +
+               "): drill-down backs off: " + newest->backed_off + "; allocator probes off, next try in " +
+               format_duration(newest->cooldown_until - t));
+      --running;  // it was counted above, unconfirmed and running
+      pressed_ticks_ = 0;  // one at a time: see what that changed
+    }
+  }
+  // No new drill while the kernel is dropping: it would only lose more.
+  if (!heap_enabled || pressed) return;
   // New drill-downs, fastest growing first.
   std::vector<std::pair<double, TraceId>> candidates;
   for (const auto& [id, image] : images.images()) {
@@ -181,6 +185,7 @@ void HostWatch::steer(double t, ImageTable& images, const std::map<SeriesKey, As
     }
     drill.until = t + config_.drill_seconds;
     drill.started = t;
+    drill.backed_off.clear();  // the last drill is this one now
     ++running;
     log_info("PID " + std::to_string(image.pid()) + " (" + image.info.comm + ") grows " + format_bytes(rate) +
              "/s: allocator probes on for " + std::to_string(static_cast<int>(config_.drill_seconds)) + " s");
@@ -207,9 +212,12 @@ std::string HostWatch::backed_off(TraceId id) const {
 void HostWatch::image_execd(TraceId old, TraceId next) {
   auto it = drills_.find(old);
   if (it == drills_.end()) return;
+  // The drill goes on in the new image; its history (waits, why the last
+  // one backed off) belonged to the old program.
   Drill carried;
   carried.until = it->second.until;
   carried.confirmed = it->second.confirmed;
+  carried.started = it->second.started;
   drills_[next] = carried;
 }
 

@@ -39,8 +39,9 @@ void Judge::judge(TickView& view, const ImageTable& images, const Timeline& time
     if (!series) continue;
     Assessment a = assess(*series, row.kind, config_.detector);
     // A series whose samples stopped coming is not judged again from the
-    // few left in its window: its last verdict stands.
-    if (a.evidence.sparse && view.verdicts.count(key_of(row))) continue;
+    // few left in its window: its last verdict stands (and its alert with it).
+    if (auto last = view.verdicts.find(key_of(row)); a.evidence.sparse && last != view.verdicts.end())
+      a = last->second;
     view.verdicts[key_of(row)] = a;
     if (a.verdict != Verdict::Leak || image->exited()) continue;
     AlertSubject s;
@@ -51,12 +52,16 @@ void Judge::judge(TickView& view, const ImageTable& images, const Timeline& time
     s.cgroup = image->cgroup;
     s.container_id = image->container_id;
     s.kind = row.kind;
-    const StackStore::Resolved& stack = stacks.resolved(row.trace_id, image->pid(), row.stack_id);
-    // An alert names its leak site: one whose names are being looked up
-    // waits for them (a tick or two), never for long.
-    if (!stack.named() && name_waits_[key_of(row)]++ < kNameWaitTicks) continue;
-    s.frames = stack.frames;
-    s.leak_site = stack.leak_site;
+    AlertStack& alerted = alert_stacks_[key_of(row)];
+    if (!alerted.sent) {
+      // An alert names its leak site: one whose names are being looked up
+      // waits for them (a tick or two), never for long.
+      const StackStore::Resolved& stack = stacks.resolved(row.trace_id, image->pid(), row.stack_id);
+      if (!stack.named() && alerted.waited++ < kNameWaitTicks) continue;
+      alerted = AlertStack{alerted.waited, true, stack.frames, stack.leak_site};
+    }
+    s.frames = alerted.frames;
+    s.leak_site = alerted.leak_site;
     s.rate = a.evidence.rate;
     s.rate_unit = std::string(a.evidence.unit);
     s.live_bytes = row.value.live_bytes;
@@ -70,10 +75,14 @@ void Judge::judge(TickView& view, const ImageTable& images, const Timeline& time
     for (const AlertRecord& r : records) dispatcher_->submit(r);
 }
 
-void Judge::finish() {
+void Judge::finish(double seconds) {
   if (!dispatcher_) return;
   for (const AlertRecord& r : alerts_.resolve_all(std::chrono::system_clock::now())) dispatcher_->submit(r);
-  dispatcher_->drain(3);
+  dispatcher_->drain(seconds);
+}
+
+void Judge::forget(TraceId id) {
+  std::erase_if(alert_stacks_, [id](const auto& entry) { return entry.first.trace_id == id; });
 }
 
 std::vector<SinkHealth> Judge::sink_health() const {

@@ -24,8 +24,10 @@ class Judge {
   // Judges the view's series (an ended image keeps its last verdict) into
   // view.verdicts, and sends what the alerts make of the leaks.
   void judge(TickView& view, const ImageTable& images, const Timeline& timeline, StackStore& stacks);
-  // Resolves every firing alert and waits (boundedly) for the sinks.
-  void finish();
+  // Resolves every firing alert and waits up to `seconds` for the sinks.
+  void finish(double seconds);
+  // Drops what is kept for an image that is forgotten.
+  void forget(TraceId id);
 
   size_t alerts_firing() const { return alerts_.firing(); }
   std::vector<SinkHealth> sink_health() const;
@@ -35,9 +37,16 @@ class Judge {
   std::string host_;
   AlertTracker alerts_;
   std::unique_ptr<Dispatcher> dispatcher_;
-  // Leaks held back from the alerts while their stacks' names are looked up
-  // (a few ticks at most): how many ticks each waited.
-  std::map<SeriesKey, int> name_waits_;
+  // Each leak's stack as its alerts carry it: held back while its names are
+  // looked up (a few ticks at most), then the frames of its first alert,
+  // kept, so that names arriving later never change its fingerprint.
+  struct AlertStack {
+    int waited = 0;  // ticks held back for names
+    bool sent = false;
+    std::vector<Frame> frames;
+    size_t leak_site = 0;
+  };
+  std::map<SeriesKey, AlertStack> alert_stacks_;
 };
 
 }  // namespace leakscope

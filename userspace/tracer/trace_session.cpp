@@ -87,6 +87,7 @@ TraceSession::TraceSession(const TraceConfig& config)
       judge_(config),
       clock_(config.tick_seconds),
       heap_sampling_(*kernel_, config.kernel.sizes.max_objects),
+      age_scan_(kernel_->object_age_scan()),
       start_(std::chrono::steady_clock::now()) {
   if (config.all) host_.emplace(config);
   if (!config.metrics_address.empty()) metrics_ = std::make_unique<MetricsServer>(config.metrics_address);
@@ -149,6 +150,7 @@ void TraceSession::image_forgotten(TraceId id) {
   if (js_) js_->forget(id);
   js_tried_.erase(id);
   timeline_.erase_trace(id);
+  judge_.forget(id);
   ledgers_.forget(id);
   stacks_.forget(id);
   view_.forget(id);
@@ -246,28 +248,42 @@ void TraceSession::tick(double t, bool last) {
 }
 
 Report TraceSession::report(bool final, bool with_ages) {
-  // Frames are named off the loop: a report waits a moment for names still
-  // being looked up (the final one longer: nothing comes after it); what is
-  // not named by then reads module+offset. The live table does not wait.
-  if (with_ages) {
-    const double wait = final ? kFinalNameWait : config_.tick_seconds * kDrainShare;
-    symbolizer_.wait_named(std::chrono::steady_clock::now() +
-                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                               std::chrono::duration<double>(wait)));
-  }
   ReportSources src{config_, images_, timeline_, stacks_, {}, {}, {}, {}};
   if (host_) {
     src.drilled = [this](TraceId id) { return host_->drilled(id); };
     src.backed_off = [this](TraceId id) { return host_->backed_off(id); };
   }
   src.allocator_probes = [this](pid_t pid) { return kernel_->has_allocator_probes(pid); };
+  // Names and object ages are read off the loop (symbols/frame_namer,
+  // tracer/age_scan): a report waits a moment for them, the final one longer
+  // (the loop is over, nothing comes after it). A frame not named by then
+  // reads module+offset; ages come from the latest scan. The live table
+  // waits for neither.
+  const auto seconds = [](double s) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+  };
+  const auto deadline = final ? stopped_ + seconds(kFinalReportWithin)
+                              : std::chrono::steady_clock::now() + seconds(config_.tick_seconds * kDrainShare);
   if (with_ages) {
     std::set<TraceId> live;
     for (const auto& [id, image] : images_.images())
       if (!image.exited()) live.insert(id);
-    src.ages = kernel_->object_ages(live);
+    if (final) {
+      src.ages = kernel_->object_age_scan()(live);
+    } else {
+      age_scan_.start(std::move(live));
+      age_scan_.wait(deadline);
+      if (auto ages = age_scan_.latest(std::chrono::steady_clock::now())) src.ages = std::move(*ages);
+    }
   }
+  // Building the report locates the frames of the stacks it carries and
+  // asks for their names; when some were not named, it is built again once
+  // the names asked for are in (or the wait is over).
   Report r = build_report(view_, src, now(), final);
+  if (with_ages && r.health.unknown_frames > 0) {
+    symbolizer_.wait_named(deadline);
+    r = build_report(view_, src, now(), final);
+  }
   r.alerts_firing = judge_.alerts_firing();
   r.loop = clock_.timing();
   r.tracer = own_;
@@ -439,7 +455,8 @@ int TraceSession::run() {
     }
   }
 
-  judge_.finish();
+  stopped_ = std::chrono::steady_clock::now();
+  judge_.finish(kFinalSinkWait);
   Report final_report = report(true);
   std::string text = render_text(final_report, config_.top);
   std::fwrite(text.data(), 1, text.size(), stdout);

@@ -23,6 +23,7 @@
 #include "tracer/attacher.h"
 #include "tracer/config.h"
 #include "tracer/event_ledgers.h"
+#include "tracer/age_scan.h"
 #include "tracer/heap_sampling.h"
 #include "tracer/host_watch.h"
 #include "tracer/image_table.h"
@@ -89,9 +90,13 @@ class TraceSession final : private ImageObserver {
   static constexpr double kDrainShare = 0.25;
   // ELF objects the symbolizer keeps open (Symbolizer's max_modules).
   static constexpr size_t kMaxSymbolModules = 256;
-  // Seconds the final report waits for frame names still being looked up
-  // (SIGINT to final report stays under 5 s).
-  static constexpr double kFinalNameWait = 3.0;
+  // From the end of the loop to the final report, at most: the sinks'
+  // last deliveries (kFinalSinkWait of it), then the frame names still
+  // being looked up. With the last tick's drains, SIGINT to final report
+  // stays under 5 s. A report on request waits a drain share of the tick
+  // for names and a fresh object-age scan.
+  static constexpr double kFinalReportWithin = 3.0;
+  static constexpr double kFinalSinkWait = 1.5;
   // Seconds the last tick's rings may take to drain, each.
   static constexpr double kFinalDrainSeconds = 0.5;
   Counters last_counters_{};  // the kernel's counters at the last tick
@@ -99,11 +104,14 @@ class TraceSession final : private ImageObserver {
   TracerCost own_;           // resident figures kept by keep_memory_budget
   double last_shed_ = -1e9;  // when keep_memory_budget last shed caches
   HeapSampling heap_sampling_;
+  AgeScan age_scan_;  // object ages for reports on request
   TickPhases phases_;
   std::unique_ptr<MetricsServer> metrics_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<ReportDir> report_dir_;
   std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point stopped_{};  // when the loop ended: the final report is due
+                                                     // kFinalReportWithin after it
 };
 
 // Kinds the session accounts, by name.
