@@ -47,7 +47,8 @@ std::vector<std::string> unit_capabilities() {
 // "CAP_SYS_ADMIN" -> "sys_admin", as setpriv names it.
 std::string setpriv_name(std::string cap) {
   cap = cap.substr(4);
-  std::transform(cap.begin(), cap.end(), cap.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(cap.begin(), cap.end(), cap.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return cap;
 }
 
@@ -85,10 +86,9 @@ class Unprivileged {
       : out_(dir + "/stdout"), err_(dir + "/stderr") {
     std::string set = "-all";
     for (const auto& cap : caps) set += ",+" + cap;
-    std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup",
-                                     "--clear-groups", "--inh-caps=" + set,
-                                     "--ambient-caps=" + set, "--bounding-set=" + set,
-                                     leakscope_path()};
+    std::vector<std::string> argv = {
+        "/usr/bin/setpriv",  "--reuid=nobody",        "--regid=nogroup",       "--clear-groups",
+        "--inh-caps=" + set, "--ambient-caps=" + set, "--bounding-set=" + set, leakscope_path()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> c;
     for (auto& a : argv) c.push_back(a.data());
@@ -151,9 +151,9 @@ class LeastPrivilegeE2E : public ::testing::Test {
     // The fixture's binary, in a directory only its owner can enter.
     ASSERT_EQ(::chown(home_.path.c_str(), kOtherUid, kOtherUid), 0);
     binary_ = home_.path + "/fixture_leaky";
-    auto [rc, out] = run_command("install -o " + std::to_string(kOtherUid) + " -g " +
-                                 std::to_string(kOtherUid) + " -m 0700 '" +
-                                 fixture_path("leaky") + "' '" + binary_ + "' 2>&1");
+    auto [rc, out] =
+        run_command("install -o " + std::to_string(kOtherUid) + " -g " + std::to_string(kOtherUid) +
+                    " -m 0700 '" + fixture_path("leaky") + "' '" + binary_ + "' 2>&1");
     ASSERT_EQ(rc, 0) << out;
     ::chmod(out_.path.c_str(), 0777);  // nobody writes its report here
   }
@@ -173,8 +173,8 @@ class LeastPrivilegeE2E : public ::testing::Test {
 
 TEST_F(LeastPrivilegeE2E, UnitCapabilitiesAloneNameTheLeakOfAnotherUser) {
   auto fx = start_fixture();
-  ASSERT_NE(read_all("/proc/" + std::to_string(fx->pid()) + "/status").find(
-                "Uid:\t" + std::to_string(kOtherUid)),
+  ASSERT_NE(read_all("/proc/" + std::to_string(fx->pid()) + "/status")
+                .find("Uid:\t" + std::to_string(kOtherUid)),
             std::string::npos);
   std::vector<std::string> names;
   for (const auto& cap : caps_) names.push_back(setpriv_name(cap));

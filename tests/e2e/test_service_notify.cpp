@@ -29,7 +29,8 @@ class NotifySocket {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     path_.copy(addr.sun_path, sizeof addr.sun_path - 1);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind");
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("bind");
   }
   ~NotifySocket() {
     ::close(fd_);
@@ -51,8 +52,8 @@ class NotifySocket {
 };
 
 // leakscope started with `env` set (the child inherits it), then unset here.
-std::unique_ptr<Leakscope> start_with_env(const std::vector<std::pair<std::string, std::string>>& env,
-                                          std::vector<std::string> args) {
+std::unique_ptr<Leakscope> start_with_env(
+    const std::vector<std::pair<std::string, std::string>>& env, std::vector<std::string> args) {
   for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
   auto ls = std::make_unique<Leakscope>(std::move(args));
   for (const auto& [k, v] : env) ::unsetenv(k.c_str());
@@ -64,10 +65,12 @@ std::unique_ptr<Leakscope> start_with_env(const std::vector<std::pair<std::strin
 TEST(ServiceNotifyE2E, ReadyAfterTracingThenWatchdogEveryTick) {
   Fixture fx("leaky");
   NotifySocket sock;
-  auto ls = start_with_env({{"NOTIFY_SOCKET", sock.path()}, {"WATCHDOG_USEC", "800000"}},
-                           {"trace", "-p", std::to_string(fx.pid()), "--tick", "100ms", "--no-control", "-q"});
+  auto ls = start_with_env(
+      {{"NOTIFY_SOCKET", sock.path()}, {"WATCHDOG_USEC", "800000"}},
+      {"trace", "-p", std::to_string(fx.pid()), "--tick", "100ms", "--no-control", "-q"});
   const std::string first = sock.next(60);
-  EXPECT_EQ(first.rfind("READY=1\nSTATUS=tracing 1 process(es)", 0), 0u) << first << "\n" << ls->err();
+  EXPECT_EQ(first.rfind("READY=1\nSTATUS=tracing 1 process(es)", 0), 0u) << first << "\n"
+                                                                         << ls->err();
   // READY comes once the "tracing" line is out: the probes are attached.
   EXPECT_NE(ls->err().find("leakscope: tracing 1 process(es)"), std::string::npos) << ls->err();
   // At most every quarter of the 800 ms period, from the ticks (100 ms).
@@ -88,8 +91,9 @@ TEST(ServiceNotifyE2E, ReadyAfterTracingThenWatchdogEveryTick) {
 TEST(ServiceNotifyE2E, NoWatchdogWithoutWatchdogSec) {
   Fixture fx("leaky");
   NotifySocket sock;
-  auto ls = start_with_env({{"NOTIFY_SOCKET", sock.path()}},
-                           {"trace", "-p", std::to_string(fx.pid()), "--tick", "100ms", "--no-control", "-q"});
+  auto ls = start_with_env(
+      {{"NOTIFY_SOCKET", sock.path()}},
+      {"trace", "-p", std::to_string(fx.pid()), "--tick", "100ms", "--no-control", "-q"});
   EXPECT_EQ(sock.next(60).rfind("READY=1\n", 0), 0u) << ls->err();
   EXPECT_EQ(sock.next(1.5), "") << "nothing more without $WATCHDOG_USEC";
   EXPECT_EQ(ls->stop(), 0) << ls->err();

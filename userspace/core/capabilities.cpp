@@ -12,11 +12,16 @@ bool has(uint64_t set, Capability cap) { return (set >> static_cast<int>(cap)) &
 
 const char* capability_name(Capability cap) {
   switch (cap) {
-    case Capability::DacReadSearch: return "CAP_DAC_READ_SEARCH";
-    case Capability::SysPtrace: return "CAP_SYS_PTRACE";
-    case Capability::SysAdmin: return "CAP_SYS_ADMIN";
-    case Capability::Perfmon: return "CAP_PERFMON";
-    case Capability::Bpf: return "CAP_BPF";
+    case Capability::DacReadSearch:
+      return "CAP_DAC_READ_SEARCH";
+    case Capability::SysPtrace:
+      return "CAP_SYS_PTRACE";
+    case Capability::SysAdmin:
+      return "CAP_SYS_ADMIN";
+    case Capability::Perfmon:
+      return "CAP_PERFMON";
+    case Capability::Bpf:
+      return "CAP_BPF";
   }
   return "CAP_?";
 }
@@ -29,7 +34,8 @@ uint64_t effective_capabilities() {
   return 0;
 }
 
-std::vector<MissingCapability> missing_capabilities(const PrivilegeNeeds& needs, uint64_t effective) {
+std::vector<MissingCapability> missing_capabilities(const PrivilegeNeeds& needs,
+                                                    uint64_t effective) {
   std::vector<MissingCapability> missing;
   // perf_event_open of a uprobe PMU event checks CAP_SYS_ADMIN, not
   // CAP_PERFMON; CAP_SYS_ADMIN also passes the BPF checks of CAP_BPF and
@@ -45,11 +51,13 @@ std::vector<MissingCapability> missing_capabilities(const PrivilegeNeeds& needs,
   }
   if (needs.other_users) {
     if (!has(effective, Capability::SysPtrace))
-      missing.push_back({Capability::SysPtrace,
-                         "other users' /proc/PID/root (their binaries and perf maps) and /proc/PID/mem"});
+      missing.push_back(
+          {Capability::SysPtrace,
+           "other users' /proc/PID/root (their binaries and perf maps) and /proc/PID/mem"});
     if (!has(effective, Capability::DacReadSearch))
-      missing.push_back({Capability::DacReadSearch,
-                         "other users' /proc/PID/pagemap, environ and fd, and binaries only they can read"});
+      missing.push_back(
+          {Capability::DacReadSearch,
+           "other users' /proc/PID/pagemap, environ and fd, and binaries only they can read"});
   }
   return missing;
 }

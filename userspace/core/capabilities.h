@@ -39,7 +39,8 @@ struct MissingCapability {
 // The capabilities `effective` lacks for `needs`, in the README's order.
 // Without uprobes, CAP_BPF with CAP_PERFMON load and attach the rest (or
 // CAP_SYS_ADMIN, which holds both).
-std::vector<MissingCapability> missing_capabilities(const PrivilegeNeeds& needs, uint64_t effective);
+std::vector<MissingCapability> missing_capabilities(const PrivilegeNeeds& needs,
+                                                    uint64_t effective);
 
 // Everything a trace may need (the unit's and the DaemonSet's set): the
 // capabilities of --all.
