@@ -136,6 +136,25 @@ void check_command(const std::vector<std::string>& command) {
   refuse(err);
 }
 
+void check_capabilities(const PrivilegeNeeds& needs) {
+  const auto missing = missing_capabilities(needs, effective_capabilities());
+  if (missing.empty()) return;
+  std::string what;
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (i) what += i + 1 == missing.size() ? " and " : ", ";
+    what += std::string(capability_name(missing[i].cap)) + " (" + missing[i].needed_for + ")";
+  }
+  throw FatalError(ExitCode::Permission,
+                   "permission denied: missing " + what + "; run leakscope as root or grant " +
+                       (missing.size() == 1 ? "it" : "them") + " (README \"Capabilities\")");
+}
+
+bool owned_by_another_user(pid_t pid) {
+  struct stat st {};
+  if (::stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0) return false;
+  return st.st_uid != ::geteuid();
+}
+
 void check_pids(const std::vector<pid_t>& pids) {
   for (pid_t pid : pids) {
     ProcessInfo info = inspect_process(pid);  // NoSuchProcess, BadTarget

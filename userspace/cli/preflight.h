@@ -10,7 +10,20 @@
 #include <string_view>
 #include <vector>
 
+#include "core/capabilities.h"
+
 namespace leakscope {
+
+// The capabilities `needs` asks for are in the effective set, else
+// Permission naming each one missing and what it is for (README
+// "Capabilities").
+void check_capabilities(const PrivilegeNeeds& needs);
+
+// Whether a PID's /proc entry belongs to another user than ours (its owner
+// is the process's effective UID, or root when it is not dumpable): reading
+// its memory map's files and pagemap takes CAP_SYS_PTRACE and
+// CAP_DAC_READ_SEARCH then. False for a PID that does not exist.
+bool owned_by_another_user(pid_t pid);
 
 // "4242" -> 4242; anything else (empty, signs, junk, 0, past the kernel's
 // PID_MAX_LIMIT) is a usage error naming `flag`.

@@ -73,6 +73,10 @@ std::vector<pid_t> parse_pids(std::string_view flag, const std::vector<std::stri
 // matters, and /run/leakscope is root's), then the files and sockets it will
 // write, the address it will listen on, the alert sinks, and the targets.
 void preflight(const TraceConfig& config) {
+  PrivilegeNeeds needs;
+  needs.uprobes = (config.kernel.kinds_mask & LS_KIND_BIT(LS_KIND_HEAP)) != 0;
+  needs.other_users = config.all || std::ranges::any_of(config.pids, owned_by_another_user);
+  check_capabilities(needs);
   check_can_load(config.kernel.btf_path);
   if (!config.json_path.empty()) check_output_file("--json", config.json_path);
   if (!config.report_dir.empty()) check_report_dir(config.report_dir);

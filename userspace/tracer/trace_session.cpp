@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/service_notify.h"
 #include "report/json.h"
 #include "report/text.h"
 #include "report/units.h"
@@ -376,6 +377,7 @@ int TraceSession::run() {
              std::to_string(kernel_->probes_attached()) + " probes" +
              (config_.follow_children ? " (and their children)" : "") + "; Ctrl-C for the final report");
   }
+  notify_ready(config_.all ? "tracing the whole host" : "tracing " + std::to_string(images_.size()) + " process(es)");
 
   {
     // What the maps hold in the kernel at start: bucket arrays sized from
@@ -434,6 +436,7 @@ int TraceSession::run() {
       log_verbose("tick at " + format_duration(t) + " took " + format_duration(view_.tick_seconds) +
                   " (longer than its period)" + phases_.describe());
     publish_metrics();
+    notify_watchdog();
     while (next_tick <= t) next_tick += config_.tick_seconds;
     if (!config_.all && images_.all_ended()) {
       log_info("every traced process has exited");
