@@ -9,9 +9,13 @@
  * pointers (glibc's malloc begins with `push %r12`).
  *
  * Nested calls (realloc(NULL, n) calling malloc, operator new calling
- * malloc, realloc(p, 0) calling free) are told apart by the stack pointer:
- * an inner call runs below the outer call's entry sp, so it is ignored and
- * the outermost call alone is accounted.
+ * malloc, realloc(p, 0) calling free, one family's function calling
+ * another's) are told apart by the stack pointer: an inner call runs below
+ * the outer call's entry sp, so it is ignored and the outermost call alone
+ * is accounted. A free-shaped function that only tail-jumps to another
+ * (libstdc++'s operator delete to free, mimalloc's mi_free_size to
+ * mi_free) is not probed at all: it has no return probe, so nothing would
+ * tell its call and the inner one apart (target/allocator.cpp).
  */
 #include "ledger.bpf.h"
 
@@ -83,8 +87,8 @@ struct ls_inflight {
 	__u64 out_ptr;   /* posix_memalign: where the result is written */
 	__u64 entry_sp;  /* stack pointer at entry: tells nested calls apart */
 	__u64 entry_ns;
-	__u32 fn;        /* enum ls_alloc_fn */
-	__u32 pad;
+	__u32 fn;        /* the function's id (LS_FN_ID): its probe's cookie */
+	__u32 shape;     /* enum ls_alloc_shape */
 };
 
 /* tid -> the allocator call in flight. LRU: a thread that dies inside the
@@ -111,7 +115,7 @@ static __always_inline int nested(__u64 sp, __u32 tid)
 	return outer && sp < outer->entry_sp;
 }
 
-static __always_inline int enter(struct pt_regs *ctx, __u32 fn, __u64 size,
+static __always_inline int enter(struct pt_regs *ctx, __u32 shape, __u64 size,
 				 __u64 old_ptr, __u64 out_ptr)
 {
 	__u64 sp = stack_pointer(ctx);
@@ -125,7 +129,8 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 fn, __u64 size,
 		.out_ptr = out_ptr,
 		.entry_sp = sp,
 		.entry_ns = bpf_ktime_get_ns(),
-		.fn = fn,
+		.fn = (__u32)bpf_get_attach_cookie(ctx) & (LS_FN_ID_LIMIT - 1),
+		.shape = shape,
 	};
 	if (bpf_map_update_elem(&inflight, &tid, &call, BPF_ANY))
 		count(LS_CNT_INFLIGHT_FULL);
@@ -145,52 +150,42 @@ static __always_inline __u64 array_size(__u64 n, __u64 m)
 	return n * m;
 }
 
+/* Each entry program serves every function of its shape (leakscope.h):
+ * the function itself is the probe's cookie. */
 SEC("uprobe")
 int BPF_KPROBE(malloc_enter, __u64 size)
 {
-	return enter(ctx, LS_FN_MALLOC, size, 0, 0);
+	return enter(ctx, LS_SHAPE_MALLOC, size, 0, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(calloc_enter, __u64 n, __u64 m)
 {
-	return enter(ctx, LS_FN_CALLOC, array_size(n, m), 0, 0);
+	return enter(ctx, LS_SHAPE_CALLOC, array_size(n, m), 0, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
 {
-	return enter(ctx, LS_FN_REALLOC, size, ptr, 0);
+	return enter(ctx, LS_SHAPE_REALLOC, size, ptr, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 m)
 {
-	return enter(ctx, LS_FN_REALLOCARRAY, array_size(n, m), ptr, 0);
+	return enter(ctx, LS_SHAPE_REALLOCARRAY, array_size(n, m), ptr, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
 {
-	return enter(ctx, LS_FN_POSIX_MEMALIGN, size, 0, memptr);
+	return enter(ctx, LS_SHAPE_POSIX_MEMALIGN, size, 0, memptr);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
 {
-	return enter(ctx, LS_FN_ALIGNED_ALLOC, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
-{
-	return enter(ctx, LS_FN_MEMALIGN, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(valloc_enter, __u64 size)
-{
-	return enter(ctx, LS_FN_VALLOC, size, 0, 0);
+	return enter(ctx, LS_SHAPE_ALIGNED_ALLOC, size, 0, 0);
 }
 
 SEC("uprobe")
@@ -198,14 +193,7 @@ int BPF_KPROBE(pvalloc_enter, __u64 size)
 {
 	/* pvalloc hands out whole pages (and one page for 0). */
 	__u64 pages = size ? (size + page_size - 1) / page_size : 1;
-	return enter(ctx, LS_FN_PVALLOC, pages * page_size, 0, 0);
-}
-
-/* Every operator new / new[] variant: the size is the first argument. */
-SEC("uprobe")
-int BPF_KPROBE(operator_new_enter, __u64 size)
-{
-	return enter(ctx, LS_FN_OPERATOR_NEW, size, 0, 0);
+	return enter(ctx, LS_SHAPE_PVALLOC, pages * page_size, 0, 0);
 }
 
 SEC("uretprobe")
@@ -226,14 +214,14 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	bpf_map_delete_elem(&inflight, &tid);
 
 	__u64 addr = ret;
-	switch (call.fn) {
-	case LS_FN_POSIX_MEMALIGN:
+	switch (call.shape) {
+	case LS_SHAPE_POSIX_MEMALIGN:
 		addr = 0;
 		if (ret == 0 && call.out_ptr)
 			bpf_probe_read_user(&addr, sizeof(addr), (void *)call.out_ptr);
 		break;
-	case LS_FN_REALLOC:
-	case LS_FN_REALLOCARRAY:
+	case LS_SHAPE_REALLOC:
+	case LS_SHAPE_REALLOCARRAY:
 		if (!call.old_ptr)
 			break; /* realloc(NULL, n) is malloc(n) */
 		if (addr) {
@@ -279,12 +267,11 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 	return 0;
 }
 
-/* Userspace attaches each function of LS_ALLOC_FNS and LS_FREE_FN
- * (leakscope.h) to the entry program the list names: each must be one of
- * the uprobe programs here. (It checks again, by name, at load.) */
-#define LS_CHECK_ENTRY_PROGRAM_(e, cxx, name, program, ...)                          \
+/* Userspace attaches each allocator function to the entry program of its
+ * shape (LS_ALLOC_SHAPES, leakscope.h): each must be one of the uprobe
+ * programs here. (It checks again, by name, at load.) */
+#define LS_CHECK_ENTRY_PROGRAM_(e, cxx, program)                                      \
 	_Static_assert(__builtin_types_compatible_p(__typeof__(program), int(struct pt_regs *)), \
 		       #program " is not an entry program");
-LS_ALLOC_FNS(LS_CHECK_ENTRY_PROGRAM_)
-LS_FREE_FN(LS_CHECK_ENTRY_PROGRAM_)
+LS_ALLOC_SHAPES(LS_CHECK_ENTRY_PROGRAM_)
 #undef LS_CHECK_ENTRY_PROGRAM_

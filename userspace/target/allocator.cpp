@@ -61,15 +61,29 @@ std::optional<uint64_t> site_offset(const Module& module, std::string_view symbo
   return module.elf->vaddr_to_file_offset(found->vaddr);
 }
 
-bool defines(const Module& module, AllocFn fn) {
-  for (std::string_view symbol : alloc_fn_info(fn).symbols)
-    if (site_offset(module, symbol)) return true;
-  return false;
+// Calls F(symbol) for SYMBOL bare, then with each of FAMILY's prefixes.
+template <typename F>
+void for_each_spelling(const AllocFamily& family, std::string_view symbol, F&& f) {
+  f(std::string(symbol));
+  for_each_word(family.prefixes, [&](std::string_view prefix) { f(std::string(prefix) + std::string(symbol)); });
 }
 
-bool defines_c_allocator(const Module& module) {
-  return defines(module, AllocFn::Malloc) && defines(module, AllocFn::Free);
+bool defines_any_spelling(const Module& module, const AllocFamily& family, std::string_view symbol) {
+  bool found = false;
+  for_each_spelling(family, symbol, [&](const std::string& s) { found = found || site_offset(module, s).has_value(); });
+  return found;
 }
+
+bool holds(const Module& module, const AllocFamily& family) {
+  if (!module.elf || is_loader(module.module_path)) return false;
+  bool all = true;
+  for_each_word(family.markers, [&](std::string_view m) { all = all && defines_any_spelling(module, family, m); });
+  return all;
+}
+
+const AllocFamily& malloc_family() { return kAllocFamilies[0]; }
+
+bool defines_c_allocator(const Module& module) { return holds(module, malloc_family()); }
 
 const Module* choose_c_allocator(const std::vector<Module>& modules) {
   for (const Module& m : modules)
@@ -125,37 +139,92 @@ AllocatorPlan plan_allocator_in_files(
   AllocatorPlan plan;
   plan.allocator_module = allocator->module_path;
   plan.allocator_in_main = allocator->main;
+  plan.allocator_family = std::string(malloc_family().name);
   std::set<std::pair<const Module*, uint64_t>> probed;  // one probe per address
-  auto add_site = [&](const Module& m, AllocFn fn, std::string_view symbol) {
+  auto add_site = [&](const Module& m, uint32_t fn, AllocShape shape, const std::string& symbol,
+                      bool may_forward) {
     auto offset = site_offset(m, symbol);
-    if (!offset) return false;
-    if (!probed.emplace(&m, *offset).second) return true;
-    ProbeSite site{fn, std::string(symbol), m.attach_path, m.module_path, *offset, *offset, ""};
-    site.entry_size = site_symbol(m, symbol)->size;
-    // Only free has no return probe, whose breakpoint sits at the entry:
-    // its entry probe may move to an instruction the kernel emulates.
-    if (fn == AllocFn::Free) {
+    if (!offset || probed.count({&m, *offset})) return;
+    const uint64_t size = site_symbol(m, symbol)->size;
+    if (shape == AllocShape::Free && may_forward && tail_forwards(m.elf->read_bytes(*offset, 32))) {
+      plan.forwarders.emplace_back(m.module_path, symbol);
+      return;
+    }
+    probed.emplace(&m, *offset);
+    ProbeSite site{shape, fn, symbol, m.attach_path, m.module_path, *offset, *offset, "", size};
+    // Free-shaped functions have no return probe, whose breakpoint sits at
+    // the entry: their entry probe may move to an instruction the kernel
+    // emulates.
+    if (shape == AllocShape::Free) {
       Placement p = place_entry_probe(m.elf->read_bytes(*offset, 32),
                                       PlacementRules{1, /*null_first_argument_is_noop=*/true});
       site.file_offset += p.delta;
       site.placement = "+" + std::to_string(p.delta) + " (" + p.instruction + "): " + p.reason;
     }
     plan.sites.push_back(std::move(site));
-    return true;
   };
-  // The C allocator's functions, in the table's order, from its module...
-  for (const AllocFnInfo& f : kAllocFns) {
-    if (f.fn == AllocFn::OperatorNew) continue;
-    for (std::string_view symbol : f.symbols) add_site(*allocator, f.fn, symbol);
-  }
-  // ...then operator new, which a C++ program may get from a library of its
-  // own (libstdc++ beside jemalloc): each symbol from the first module that
-  // defines it.
-  for (std::string_view symbol : alloc_fn_info(AllocFn::OperatorNew).symbols) {
-    for (const Module& m : opened)
-      if (add_site(m, AllocFn::OperatorNew, symbol)) break;
+  // The serving allocator's module first, then the others in their order.
+  std::vector<const Module*> order{allocator};
+  for (const Module& m : opened)
+    if (&m != allocator) order.push_back(&m);
+  for (const Module* m : order) {
+    for (size_t family = 0; family < std::size(kAllocFamilies); ++family) {
+      const AllocFamily& f = kAllocFamilies[family];
+      if (!holds(*m, f)) continue;
+      plan.families.push_back({std::string(f.name), m->module_path, m->main});
+      // A family's own API names the allocator that serves malloc.
+      if (m == allocator && family > 1) plan.allocator_family = std::string(f.name);
+      for (size_t i = 0; i < f.functions.size(); ++i) {
+        const AllocFunction& function = f.functions[i];
+        for_each_word(function.symbols, [&](std::string_view symbol) {
+          // The family's own free is probed whatever its code.
+          const bool may_forward = symbol != f.free;
+          for_each_spelling(f, symbol, [&](const std::string& spelled) {
+            add_site(*m, alloc_fn_id(family, i), function.shape, spelled, may_forward);
+          });
+        });
+      }
+    }
   }
   return plan;
+}
+
+std::string describe_allocators(const AllocatorPlan& plan) {
+  std::string line = plan.allocator_family + " in " + std::string(base_name(plan.allocator_module)) +
+                     (plan.allocator_in_main ? " (the executable)" : "") + " serves malloc";
+  std::string also;
+  for (const FamilyFound& f : plan.families) {
+    if (f.module_path == plan.allocator_module && (f.family == plan.allocator_family || f.family == "malloc"))
+      continue;
+    also += (also.empty() ? "" : ", ") + f.family + " in " + std::string(base_name(f.module_path)) +
+            (f.in_main ? " (the executable)" : "");
+  }
+  if (!also.empty()) line += "; also " + also;
+  return line;
+}
+
+std::vector<std::string> describe_probes(const AllocatorPlan& plan) {
+  std::vector<std::string> lines;
+  std::string module;
+  for (const ProbeSite& site : plan.sites) {
+    if (lines.empty() || site.module_path != module) {
+      module = site.module_path;
+      lines.push_back("probed in " + std::string(base_name(module)) + ":");
+    }
+    lines.back() += " " + site.symbol;
+  }
+  module.clear();
+  bool first = true;
+  for (const auto& [path, symbol] : plan.forwarders) {
+    if (first || path != module) {
+      module = path;
+      lines.push_back("not probed in " + std::string(base_name(module)) +
+                      " (each jumps to a free that is probed):");
+      first = false;
+    }
+    lines.back() += " " + symbol;
+  }
+  return lines;
 }
 
 AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps) {
