@@ -196,6 +196,36 @@ int BPF_KPROBE(pvalloc_enter, __u64 size)
 	return enter(ctx, LS_SHAPE_PVALLOC, pages * page_size, 0, 0);
 }
 
+/* The last free this CPU saw. Free-shaped functions have no return probe,
+ * so one that hands its block on to another probed free (jemalloc's aligned
+ * sized delete computes its flags, then tail-jumps to sdallocx) leaves no
+ * call in flight to tell the inner free by. The inner call frees the same
+ * block on the same thread at or below the outer call's entry sp, with no
+ * allocation returned in between (which could have handed the address out
+ * again): it is ignored. Per CPU: a thread migrated between the two probes
+ * a few instructions apart counts the inner free as unknown, no worse. */
+struct ls_last_free {
+	__u64 ptr;
+	__u64 sp;
+	__u32 tid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_last_free);
+} last_free SEC(".maps");
+
+static __always_inline void forget_last_free(__u32 tid)
+{
+	__u32 zero = 0;
+	struct ls_last_free *last = bpf_map_lookup_elem(&last_free, &zero);
+	if (last && last->tid == tid)
+		last->ptr = 0;
+}
+
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
@@ -212,6 +242,8 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 		return 0;
 	struct ls_inflight call = *rec;
 	bpf_map_delete_elem(&inflight, &tid);
+	/* What is allocated now may be at an address freed before. */
+	forget_last_free(tid);
 
 	__u64 addr = ret;
 	switch (call.shape) {
@@ -263,6 +295,15 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 	__u32 trace_id = traced_id(id >> 32);
 	if (!trace_id || nested(sp, tid))
 		return 0;
+	__u32 zero = 0;
+	struct ls_last_free *last = bpf_map_lookup_elem(&last_free, &zero);
+	if (last) {
+		if (last->tid == tid && last->ptr == ptr && sp <= last->sp)
+			return 0; /* the same free, handed on */
+		last->tid = tid;
+		last->ptr = ptr;
+		last->sp = sp;
+	}
 	block_freed(trace_id, ptr, 0);
 	return 0;
 }
