@@ -82,7 +82,8 @@ class AllocatorTest : public ::testing::Test {
     built_ = std::system(("cc -static -O1 -o " + d + "/static " + d + "/x.c && strip -o " + d +
                           "/static-stripped " + d + "/static && cc -shared -fPIC -O1 -o " + d +
                           "/libinterposer.so " + d + "/interposer.c && cc -shared -fPIC -O1 -o " +
-                          d + "/libhalf.so " + d + "/half.c && cc -O1 -o " + d + "/prefixed " + d + "/prefixed.c")
+                          d + "/libhalf.so " + d + "/half.c && cc -O1 -o " + d + "/prefixed " + d + "/prefixed.c && cc -O1 -o " +
+                          d + "/linked " + d + "/x.c -L" + d + " -linterposer")
                              .c_str()) == 0;
   }
   static void TearDownTestSuite() {
@@ -295,9 +296,10 @@ TEST_F(AllocatorTest, RunningStaticProcesses) {
 TEST_F(AllocatorTest, InterposingLibraryWinsOverLibc) {
   const std::string libc = libc_path();
   ASSERT_FALSE(libc.empty());
-  // libc listed first: the choice follows the rule, not the order.
+  // A program linked against it (DT_NEEDED libinterposer.so before libc):
+  // libc listed first, the choice follows the dynamic linker's order.
   AllocatorPlan plan =
-      plan_allocator_in_files({{"/proc/self/exe", "/proc/self/exe"},
+      plan_allocator_in_files({{"/app/linked", path("linked")},
                                {libc, libc},
                                {"/opt/libinterposer.so", path("libinterposer.so")}});
   EXPECT_EQ(plan.allocator_module, "/opt/libinterposer.so");
@@ -309,6 +311,45 @@ TEST_F(AllocatorTest, InterposingLibraryWinsOverLibc) {
   EXPECT_EQ(find_site(plan, "malloc")->attach_path, path("libinterposer.so"));
   EXPECT_EQ(find_site(plan, "realloc")->module_path, libc);
   EXPECT_EQ(describe_allocators(plan), "malloc in libinterposer.so serves malloc; also malloc in " + file_name(libc));
+}
+
+TEST_F(AllocatorTest, NeededLibrariesAndSonamesAreRead) {
+  auto linked = ElfFile::open(path("linked"), nullptr);
+  ASSERT_TRUE(linked);
+  std::vector<std::string> needed = linked->needed();
+  ASSERT_EQ(needed.size(), 2u);
+  EXPECT_EQ(needed[0], "libinterposer.so");
+  EXPECT_EQ(needed[1], "libc.so.6");
+  EXPECT_EQ(linked->soname(), "");
+  auto libc = ElfFile::open(libc_path(), nullptr);
+  ASSERT_TRUE(libc);
+  EXPECT_EQ(libc->soname(), "libc.so.6");
+  auto stat = ElfFile::open(path("static"), nullptr);
+  ASSERT_TRUE(stat);
+  EXPECT_TRUE(stat->needed().empty());
+}
+
+// The same library brought by dlopen (a plugin's dependency): the program's
+// malloc is still libc's, and both are probed; preloaded, it serves malloc.
+TEST_F(AllocatorTest, AnAllocatorLibraryServesMallocOnlyWhereTheLinkerBindsIt) {
+  const std::string libc = libc_path();
+  const std::vector<std::pair<std::string, std::string>> modules = {
+      {"/app/prefixed", path("prefixed")}, {"/opt/libinterposer.so", path("libinterposer.so")}, {libc, libc}};
+  AllocatorPlan plan = plan_allocator_in_files(modules);
+  EXPECT_EQ(plan.allocator_module, libc);
+  ASSERT_NE(find_site(plan, "calloc"), nullptr);
+  EXPECT_EQ(find_site(plan, "malloc")->module_path, libc);
+  bool interposer_probed = false;
+  for (const ProbeSite& site : plan.sites) interposer_probed |= site.module_path == "/opt/libinterposer.so";
+  EXPECT_TRUE(interposer_probed);
+  const std::string line = describe_allocators(plan);
+  EXPECT_TRUE(line.starts_with("malloc in " + file_name(libc) + " serves malloc; also ")) << line;
+  EXPECT_NE(line.find("malloc in libinterposer.so"), std::string::npos) << line;
+
+  for (const std::string& preload : {std::string("/opt/libinterposer.so"), std::string("libinterposer.so")}) {
+    AllocatorPlan preloaded = plan_allocator_in_files(modules, true, {preload});
+    EXPECT_EQ(preloaded.allocator_module, "/opt/libinterposer.so") << preload;
+  }
 }
 
 TEST_F(AllocatorTest, LibraryWithoutFreeIsNotAnAllocator) {
@@ -376,8 +417,10 @@ class DebianAllocatorTest : public AllocatorTest {
       skipped_ = true;
       return {};
     }
+    // Preloaded (LD_PRELOAD=libjemalloc.so.2), as it is often used.
     const std::string libc = libc_path();
-    return plan_allocator_in_files({{"/proc/self/exe", "/proc/self/exe"}, {libc, libc}, {file, file}});
+    return plan_allocator_in_files({{"/proc/self/exe", "/proc/self/exe"}, {libc, libc}, {file, file}}, true,
+                                   {library});
   }
   bool skipped_ = false;
 };

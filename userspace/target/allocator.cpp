@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <fstream>
+#include <sstream>
 #include <optional>
 #include <set>
 
@@ -85,7 +88,45 @@ const AllocFamily& malloc_family() { return kAllocFamilies[0]; }
 
 bool defines_c_allocator(const Module& module) { return holds(module, malloc_family()); }
 
-const Module* choose_c_allocator(const std::vector<Module>& modules) {
+// MODULE is the library NAME (a DT_NEEDED entry, an LD_PRELOAD entry): its
+// soname, or its file's name.
+bool is_named(const Module& module, std::string_view name) {
+  name = base_name(name);
+  return !name.empty() && (base_name(module.module_path) == name || (module.elf && module.elf->soname() == name));
+}
+
+// The modules in the order the dynamic linker searches them for a symbol:
+// the executable, the preloaded libraries, then the libraries needed,
+// breadth first from the executable's. Modules reached otherwise (dlopen)
+// are not in it: their symbols bind no one else's calls. Empty when there
+// is no dynamically linked executable to start from.
+std::vector<const Module*> search_order(const std::vector<Module>& modules,
+                                        const std::vector<std::string>& preload) {
+  std::vector<const Module*> order;
+  auto main = std::find_if(modules.begin(), modules.end(), [](const Module& m) { return m.main; });
+  if (main == modules.end() || !main->elf || !main->elf->has_interpreter()) return order;
+  auto add = [&](std::string_view name) {
+    for (const Module& m : modules)
+      if (is_named(m, name) && std::find(order.begin(), order.end(), &m) == order.end()) {
+        order.push_back(&m);
+        return;
+      }
+  };
+  order.push_back(&*main);
+  for (const std::string& p : preload) add(p);
+  for (size_t i = 0; i < order.size(); ++i)
+    if (order[i]->elf)
+      for (const std::string& name : order[i]->elf->needed()) add(name);
+  return order;
+}
+
+const Module* choose_c_allocator(const std::vector<Module>& modules, const std::vector<std::string>& preload) {
+  // As the dynamic linker binds malloc: the first module in its search
+  // order that defines it (with free).
+  for (const Module* m : search_order(modules, preload))
+    if (!is_loader(m->module_path) && defines_c_allocator(*m)) return m;
+  // A static executable, or the search order not known: the executable,
+  // an allocator library, libc.
   for (const Module& m : modules)
     if (m.main && defines_c_allocator(m)) return &m;
   for (const Module& m : modules)
@@ -120,8 +161,8 @@ const Module* choose_c_allocator(const std::vector<Module>& modules) {
 
 }  // namespace
 
-AllocatorPlan plan_allocator_in_files(
-    const std::vector<std::pair<std::string, std::string>>& modules, bool first_is_main) {
+AllocatorPlan plan_allocator_in_files(const std::vector<std::pair<std::string, std::string>>& modules,
+                                      bool first_is_main, const std::vector<std::string>& preload) {
   std::vector<Module> opened;
   opened.reserve(modules.size());
   for (const auto& [module_path, attach_path] : modules) {
@@ -133,7 +174,7 @@ AllocatorPlan plan_allocator_in_files(
     opened.push_back(std::move(m));
   }
 
-  const Module* allocator = choose_c_allocator(opened);
+  const Module* allocator = choose_c_allocator(opened, preload);
   if (allocator == nullptr) throw_no_allocator(opened);
 
   AllocatorPlan plan;
@@ -192,14 +233,21 @@ AllocatorPlan plan_allocator_in_files(
 std::string describe_allocators(const AllocatorPlan& plan) {
   std::string line = plan.allocator_family + " in " + std::string(base_name(plan.allocator_module)) +
                      (plan.allocator_in_main ? " (the executable)" : "") + " serves malloc";
-  std::string also;
+  // The other families found, each with its modules: "operator new in
+  // libjemalloc.so.2 and libstdc++.so.6".
+  std::vector<std::pair<std::string, std::string>> also;  // {family, modules}
   for (const FamilyFound& f : plan.families) {
     if (f.module_path == plan.allocator_module && (f.family == plan.allocator_family || f.family == "malloc"))
       continue;
-    also += (also.empty() ? "" : ", ") + f.family + " in " + std::string(base_name(f.module_path)) +
-            (f.in_main ? " (the executable)" : "");
+    const std::string module = std::string(base_name(f.module_path)) + (f.in_main ? " (the executable)" : "");
+    auto it = std::find_if(also.begin(), also.end(), [&](const auto& a) { return a.first == f.family; });
+    if (it == also.end())
+      also.emplace_back(f.family, module);
+    else
+      it->second += " and " + module;
   }
-  if (!also.empty()) line += "; also " + also;
+  for (size_t i = 0; i < also.size(); ++i)
+    line += (i == 0 ? "; also " : ", ") + also[i].first + " in " + also[i].second;
   return line;
 }
 
@@ -227,6 +275,37 @@ std::vector<std::string> describe_probes(const AllocatorPlan& plan) {
   return lines;
 }
 
+namespace {
+
+// The libraries preloaded into PID: its LD_PRELOAD (split at spaces and
+// colons), then its root's /etc/ld.so.preload (at whitespace), as ld.so
+// reads them. Unreadable ones give nothing.
+std::vector<std::string> preloaded(pid_t pid) {
+  auto read_all = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  auto split = [](std::string_view text, std::string_view separators, std::vector<std::string>& out) {
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t end = text.find_first_of(separators, i);
+      if (end == std::string_view::npos) end = text.size();
+      if (end > i) out.emplace_back(text.substr(i, end - i));
+      i = end + 1;
+    }
+  };
+  std::vector<std::string> out;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  for (const std::string& field : split_nul(read_all(proc + "/environ")))
+    if (field.starts_with("LD_PRELOAD=")) split(std::string_view(field).substr(11), " :", out);
+  split(read_all(proc + "/root/etc/ld.so.preload"), " \t\n", out);
+  return out;
+}
+
+}  // namespace
+
 AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps) {
   std::string exe;
   char buf[PATH_MAX];
@@ -248,7 +327,7 @@ AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps) {
   }
 
   try {
-    return plan_allocator_in_files(modules, have_main);
+    return plan_allocator_in_files(modules, have_main, preloaded(pid));
   } catch (const FatalError& error) {
     if (error.code() != ExitCode::NoAllocator) throw;
     throw FatalError(ExitCode::NoAllocator, "PID " + std::to_string(pid) + " (" +

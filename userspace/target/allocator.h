@@ -46,7 +46,8 @@ struct AllocatorPlan {
 
 // Plans the probes of PID from its maps: the file-backed executable mappings,
 // each opened through openable_path(); the main executable is the mapping
-// whose path is readlink(/proc/PID/exe). Throws FatalError(NoAllocator) with
+// whose path is readlink(/proc/PID/exe); the preloaded libraries are its
+// LD_PRELOAD and its root's /etc/ld.so.preload. Throws FatalError(NoAllocator) with
 // "PID N (comm): " before the reason when no module defines malloc and free.
 AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps);
 
@@ -64,12 +65,18 @@ AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps);
 // address is a resolver), a symbol at the offset of one probed before in
 // the module is probed once, and a free-shaped function that only
 // tail-jumps to another (tail_forwards) is left to the one it jumps to.
-// The allocator that serves malloc: the main executable if it defines
-// malloc and free, else the first other non-libc library that does
-// (jemalloc, tcmalloc, ...), else libc. Throws FatalError(NoAllocator) when
-// no module defines malloc and free.
-AllocatorPlan plan_allocator_in_files(
-    const std::vector<std::pair<std::string, std::string>>& modules, bool first_is_main = true);
+// The allocator that serves malloc is the one the dynamic linker binds
+// malloc to: the first module defining malloc and free in its search order
+// (the executable, PRELOAD — LD_PRELOAD's and /etc/ld.so.preload's
+// libraries, by path or name —, then DT_NEEDED breadth first, matched by
+// soname or file name), so an allocator a dlopen()ed plugin brings is
+// probed but does not serve malloc. With no dynamically linked executable
+// (a static one, or none given), or none in that order: the executable if
+// it defines malloc and free, else the first non-libc library that does,
+// else libc. Throws FatalError(NoAllocator) when no module defines malloc
+// and free.
+AllocatorPlan plan_allocator_in_files(const std::vector<std::pair<std::string, std::string>>& modules,
+                                      bool first_is_main = true, const std::vector<std::string>& preload = {});
 
 // One line for the operator: which allocator serves malloc, and where else
 // a family was found: "jemalloc in libjemalloc.so.2 serves malloc; also

@@ -195,6 +195,35 @@ bool ElfFile::has_symtab() const {
   return elf_ != nullptr && find_section(elf_, SHT_SYMTAB) != nullptr;
 }
 
+namespace {
+
+// The string values of the .dynamic entries tagged TAG, in order.
+std::vector<std::string> dynamic_strings(Elf* elf, int64_t tag) {
+  std::vector<std::string> out;
+  Elf_Scn* scn = elf ? find_section(elf, SHT_DYNAMIC) : nullptr;
+  GElf_Shdr shdr;
+  if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_entsize == 0) return out;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (data == nullptr) return out;
+  const size_t count = shdr.sh_size / shdr.sh_entsize;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Dyn dyn;
+    if (gelf_getdyn(data, static_cast<int>(i), &dyn) == nullptr || dyn.d_tag == DT_NULL) break;
+    if (dyn.d_tag != tag) continue;
+    if (const char* s = elf_strptr(elf, shdr.sh_link, dyn.d_un.d_val)) out.emplace_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> ElfFile::needed() const { return dynamic_strings(elf_, DT_NEEDED); }
+
+std::string ElfFile::soname() const {
+  auto names = dynamic_strings(elf_, DT_SONAME);
+  return names.empty() ? std::string() : names.front();
+}
+
 std::optional<ElfFile::Symbol> ElfFile::find_function(std::string_view name) const {
   if (elf_ == nullptr || name.empty()) return std::nullopt;
   for (uint32_t type : {SHT_DYNSYM, SHT_SYMTAB}) {

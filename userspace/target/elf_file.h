@@ -53,6 +53,11 @@ class ElfFile {
   // Has a .symtab section (not stripped).
   bool has_symtab() const;
 
+  // The libraries it needs (DT_NEEDED, in order) and its own DT_SONAME
+  // (empty when it has none), from its .dynamic section.
+  std::vector<std::string> needed() const;
+  std::string soname() const;
+
   // A defined STT_FUNC / STT_GNU_IFUNC symbol named exactly NAME, searched in
   // .dynsym then .symtab. Names in .dynsym carry no version, so "malloc" finds
   // malloc@@GLIBC_2.2.5; a "NAME@@VERSION" entry in .symtab matches too. The
