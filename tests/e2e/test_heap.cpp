@@ -369,6 +369,27 @@ INSTANTIATE_TEST_SUITE_P(
                    "rallocx", false}),
     [](const ::testing::TestParamInfo<FamilyCase>& param) { return param.param.fixture.substr(7); });
 
+// Two families in one process: a glibc program linked against a library
+// that uses jemalloc's own API. glibc serves the program's malloc (the
+// dynamic linker reaches libc before the library's jemalloc); both are
+// probed, and each leak is named with its function.
+TEST(AllocatorFamilyE2E, EachFamilyInOneProcessGetsItsProbes) {
+  ASSERT_EQ(::access(fixture_path("family_host").c_str(), X_OK), 0)
+      << "fixture_family_host was not built: libjemalloc is missing (run tools/setup)";
+  Traced t = trace_fixture("family_host");
+  expect_matches(t);
+  const std::string allocators = t.report["processes"][0]["allocators"].get<std::string>();
+  EXPECT_TRUE(allocators.starts_with("malloc in libc.so.6 serves malloc; also ")) << allocators;
+  EXPECT_NE(allocators.find("jemalloc in libjemalloc.so.2"), std::string::npos) << allocators;
+  const json* host = find_stack(t.report, "host_keep");
+  const json* plugin = find_stack(t.report, "plugin_keep");
+  ASSERT_NE(host, nullptr) << t.text;
+  ASSERT_NE(plugin, nullptr) << t.text;
+  EXPECT_EQ((*host)["allocator"], "malloc");
+  EXPECT_EQ((*plugin)["allocator"], "mallocx");
+  EXPECT_NE((*plugin)["frames"][0]["module"].get<std::string>().find("libfamilyplugin.so"), std::string::npos);
+}
+
 // The leftover check knows every program in bpf/*.bpf.c: a program added
 // there without its name in the harness would go unchecked.
 TEST(HeapE2E, LeftoverCheckKnowsEveryBpfProgramName) {
