@@ -268,6 +268,37 @@ TEST_F(AllocatorTest, StrippedStaticExecutableHasNoAllocator) {
   }
 }
 
+// Stripped, with the MiniDebugInfo Fedora's binaries carry: the functions'
+// symbols in an xz-compressed ELF file in .gnu_debugdata (built here as
+// Fedora's find-debuginfo does).
+TEST_F(AllocatorTest, StrippedStaticExecutableWithMiniDebugInfoDefinesItsAllocator) {
+  const std::string d = *dir_;
+  std::ofstream(d + "/keep") << "malloc\nfree\ncalloc\nrealloc\n";
+  ASSERT_EQ(std::system(("objcopy --only-keep-debug " + d + "/static " + d + "/mini.debug && objcopy -S " +
+                         "--remove-section .gdb_index --remove-section .comment --keep-symbols=" + d +
+                         "/keep " + d + "/mini.debug " + d + "/mini && xz -f " + d + "/mini && " +
+                         "objcopy --add-section .gnu_debugdata=" + d + "/mini.xz " + d + "/static-stripped " +
+                         d + "/static-mini")
+                            .c_str()),
+            0);
+  auto full = ElfFile::open(path("static"), nullptr);
+  auto mini = ElfFile::open(path("static-mini"), nullptr);
+  ASSERT_TRUE(full && mini);
+  EXPECT_TRUE(mini->has_symtab());
+  auto symbol = mini->find_function("malloc");
+  ASSERT_TRUE(symbol);
+  EXPECT_FALSE(symbol->in_dynsym);
+  EXPECT_EQ(symbol->vaddr, full->find_function("malloc")->vaddr);
+  EXPECT_FALSE(mini->find_function("main"));  // not kept
+
+  AllocatorPlan plan = plan_allocator_in_files({{"/app/static", path("static-mini")}});
+  EXPECT_EQ(plan.allocator_module, "/app/static");
+  const ProbeSite* malloc_site = find_site(plan, "malloc");
+  ASSERT_NE(malloc_site, nullptr);
+  EXPECT_EQ(malloc_site->file_offset, full->vaddr_to_file_offset(full->find_function("malloc")->vaddr));
+  EXPECT_NE(find_site(plan, "free"), nullptr);
+}
+
 TEST_F(AllocatorTest, RunningStaticProcesses) {
   Child child(path("static"));
   ASSERT_TRUE(child.ready());
