@@ -86,6 +86,7 @@ struct ls_inflight {
 	__u64 old_ptr;   /* realloc: the block being resized */
 	__u64 out_ptr;   /* posix_memalign: where the result is written */
 	__u64 entry_sp;  /* stack pointer at entry: tells nested calls apart */
+	__u64 ret_word;  /* the word at entry_sp then: the caller's return address */
 	__u64 entry_ns;
 	__u32 fn;        /* the function's id (LS_FN_ID): its probe's cookie */
 	__u32 shape;     /* enum ls_alloc_shape */
@@ -115,6 +116,22 @@ static __always_inline int nested(__u64 sp, __u32 tid)
 	return outer && sp < outer->entry_sp;
 }
 
+/* A tail call from a probed function into another (mimalloc's pvalloc
+ * jumps to mi_pvalloc, which jumps to mi_malloc_aligned with the size it
+ * rounded) enters at the outer call's entry sp, where the outer call's
+ * return probe has meanwhile replaced the return address with its
+ * trampoline: the call the caller made is the outer one, whose record
+ * stays. A record left by a call that never returned (an exception thrown
+ * through operator new) is older, or has the same return address. */
+#define TAIL_CALL_NS (10 * 1000 * 1000ULL)
+
+static __always_inline int tail_called(__u64 sp, __u32 tid, __u64 ret_word, __u64 now)
+{
+	struct ls_inflight *outer = bpf_map_lookup_elem(&inflight, &tid);
+	return outer && sp == outer->entry_sp && ret_word != outer->ret_word &&
+	       now - outer->entry_ns < TAIL_CALL_NS;
+}
+
 static __always_inline int enter(struct pt_regs *ctx, __u32 shape, __u64 size,
 				 __u64 old_ptr, __u64 out_ptr)
 {
@@ -123,12 +140,18 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 shape, __u64 size,
 	__u32 tid = (__u32)id;
 	if (!traced_id(id >> 32) || nested(sp, tid))
 		return 0;
+	__u64 ret_word = 0;
+	bpf_probe_read_user(&ret_word, sizeof(ret_word), (void *)sp);
+	__u64 now = bpf_ktime_get_ns();
+	if (tail_called(sp, tid, ret_word, now))
+		return 0;
 	struct ls_inflight call = {
 		.size = size,
 		.old_ptr = old_ptr,
 		.out_ptr = out_ptr,
 		.entry_sp = sp,
-		.entry_ns = bpf_ktime_get_ns(),
+		.ret_word = ret_word,
+		.entry_ns = now,
 		.fn = (__u32)bpf_get_attach_cookie(ctx) & (LS_FN_ID_LIMIT - 1),
 		.shape = shape,
 	};

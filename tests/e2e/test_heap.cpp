@@ -44,9 +44,12 @@ struct Traced {
 };
 
 // Attaches to a fixture, lets it do its work, stops leakscope with SIGINT.
-Traced trace_fixture(const std::string& fixture, const std::vector<std::string>& extra = {}) {
-  Fixture fx(fixture);
-  std::string path = json_path_for(fixture);
+// FIXTURE_ARGS: the fixture's own arguments (or, for a fixture that is a
+// program of the system, the command it runs).
+Traced trace_fixture(const std::string& fixture, const std::vector<std::string>& extra = {},
+                     const std::vector<std::string>& fixture_args = {}) {
+  Fixture fx(fixture, fixture_args);
+  std::string path = json_path_for(fixture.substr(fixture.rfind('/') + 1));
   std::vector<std::string> args = trace_args({fx.pid()}, path);
   args.insert(args.end(), extra.begin(), extra.end());
   Leakscope ls(args);
@@ -368,6 +371,34 @@ INSTANTIATE_TEST_SUITE_P(
         FamilyCase{"family_rjemalloc", "also jemalloc in fixture_family_rjemalloc (the executable)", "mallocx",
                    "rallocx", false}),
     [](const ::testing::TestParamInfo<FamilyCase>& param) { return param.param.fixture.substr(7); });
+
+// The glibc allocators fixture's semantics (every C function, growing and
+// shrinking realloc, realloc to 0, failures, frees) with each family's
+// library preloaded (LD_PRELOAD=libjemalloc.so.2, as services often run
+// it): the preloaded library serves malloc, and the leaks are the same to
+// the byte. What it does not export (jemalloc's reallocarray, pvalloc) is
+// glibc's, probed too.
+class PreloadedFamilyE2E : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+TEST_P(PreloadedFamilyE2E, TheCApiSemanticsHoldWithTheFamilyServingMalloc) {
+  const auto& [library, family] = GetParam();
+  const std::string file = "/usr/lib/x86_64-linux-gnu/" + library;
+  ASSERT_EQ(::access(file.c_str(), R_OK), 0) << file << " is missing (run tools/setup)";
+  Traced t = trace_fixture("/usr/bin/env", {}, {"LD_PRELOAD=" + file, fixture_path("allocators")});
+  expect_matches(t);
+  const std::string allocators = t.report["processes"][0]["allocators"].get<std::string>();
+  EXPECT_TRUE(allocators.starts_with(family + " in " + library.substr(0, library.find(".so") + 3)))
+      << allocators;
+  EXPECT_LT(t.report["health"]["frees_unknown"].get<long long>(), 50) << t.report["health"].dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, PreloadedFamilyE2E,
+                         ::testing::Values(std::make_pair("libjemalloc.so.2", "jemalloc"),
+                                           std::make_pair("libtcmalloc_minimal.so.4", "tcmalloc"),
+                                           std::make_pair("libmimalloc.so.2", "mimalloc")),
+                         [](const ::testing::TestParamInfo<std::pair<std::string, std::string>>& param) {
+                           return param.param.second;
+                         });
 
 // Two families in one process: a glibc program linked against a library
 // that uses jemalloc's own API. glibc serves the program's malloc (the
