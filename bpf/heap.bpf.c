@@ -9,9 +9,13 @@
  * pointers (glibc's malloc begins with `push %r12`).
  *
  * Nested calls (realloc(NULL, n) calling malloc, operator new calling
- * malloc, realloc(p, 0) calling free) are told apart by the stack pointer:
- * an inner call runs below the outer call's entry sp, so it is ignored and
- * the outermost call alone is accounted.
+ * malloc, realloc(p, 0) calling free, one family's function calling
+ * another's) are told apart by the stack pointer: an inner call runs below
+ * the outer call's entry sp, so it is ignored and the outermost call alone
+ * is accounted. A free-shaped function that only tail-jumps to another
+ * (libstdc++'s operator delete to free, mimalloc's mi_free_size to
+ * mi_free) is not probed at all: it has no return probe, so nothing would
+ * tell its call and the inner one apart (target/allocator.cpp).
  */
 #include "ledger.bpf.h"
 
@@ -70,9 +74,10 @@ struct ls_inflight {
 	__u64 old_ptr;   /* realloc: the block being resized */
 	__u64 out_ptr;   /* posix_memalign: where the result is written */
 	__u64 entry_sp;  /* stack pointer at entry: tells nested calls apart */
+	__u64 ret_word;  /* the word at entry_sp then: the caller's return address */
 	__u64 entry_ns;
-	__u32 fn;        /* enum ls_alloc_fn */
-	__u32 pad;
+	__u32 fn;        /* the function's id (LS_FN_ID): its probe's cookie */
+	__u32 shape;     /* enum ls_alloc_shape */
 };
 
 /* tid -> the allocator call in flight. LRU: a thread that dies inside the
@@ -99,7 +104,23 @@ static __always_inline int nested(__u64 sp, __u32 tid)
 	return outer && sp < outer->entry_sp;
 }
 
-static __always_inline int enter(struct pt_regs *ctx, __u32 fn, __u64 size,
+/* A tail call from a probed function into another (mimalloc's pvalloc
+ * jumps to mi_pvalloc, which jumps to mi_malloc_aligned with the size it
+ * rounded) enters at the outer call's entry sp, where the outer call's
+ * return probe has meanwhile replaced the return address with its
+ * trampoline: the call the caller made is the outer one, whose record
+ * stays. A record left by a call that never returned (an exception thrown
+ * through operator new) is older, or has the same return address. */
+#define TAIL_CALL_NS (10 * 1000 * 1000ULL)
+
+static __always_inline int tail_called(__u64 sp, __u32 tid, __u64 ret_word, __u64 now)
+{
+	struct ls_inflight *outer = bpf_map_lookup_elem(&inflight, &tid);
+	return outer && sp == outer->entry_sp && ret_word != outer->ret_word &&
+	       now - outer->entry_ns < TAIL_CALL_NS;
+}
+
+static __always_inline int enter(struct pt_regs *ctx, __u32 shape, __u64 size,
 				 __u64 old_ptr, __u64 out_ptr)
 {
 	__u64 sp = stack_pointer(ctx);
@@ -107,13 +128,20 @@ static __always_inline int enter(struct pt_regs *ctx, __u32 fn, __u64 size,
 	__u32 tid = (__u32)id;
 	if (!traced_id(id >> 32) || nested(sp, tid))
 		return 0;
+	__u64 ret_word = 0;
+	bpf_probe_read_user(&ret_word, sizeof(ret_word), (void *)sp);
+	__u64 now = bpf_ktime_get_ns();
+	if (tail_called(sp, tid, ret_word, now))
+		return 0;
 	struct ls_inflight call = {
 		.size = size,
 		.old_ptr = old_ptr,
 		.out_ptr = out_ptr,
 		.entry_sp = sp,
-		.entry_ns = bpf_ktime_get_ns(),
-		.fn = fn,
+		.ret_word = ret_word,
+		.entry_ns = now,
+		.fn = (__u32)bpf_get_attach_cookie(ctx) & (LS_FN_ID_LIMIT - 1),
+		.shape = shape,
 	};
 	if (bpf_map_update_elem(&inflight, &tid, &call, BPF_ANY))
 		count(LS_CNT_INFLIGHT_FULL);
@@ -133,52 +161,42 @@ static __always_inline __u64 array_size(__u64 n, __u64 m)
 	return n * m;
 }
 
+/* Each entry program serves every function of its shape (leakscope.h):
+ * the function itself is the probe's cookie. */
 SEC("uprobe")
 int BPF_KPROBE(malloc_enter, __u64 size)
 {
-	return enter(ctx, LS_FN_MALLOC, size, 0, 0);
+	return enter(ctx, LS_SHAPE_MALLOC, size, 0, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(calloc_enter, __u64 n, __u64 m)
 {
-	return enter(ctx, LS_FN_CALLOC, array_size(n, m), 0, 0);
+	return enter(ctx, LS_SHAPE_CALLOC, array_size(n, m), 0, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
 {
-	return enter(ctx, LS_FN_REALLOC, size, ptr, 0);
+	return enter(ctx, LS_SHAPE_REALLOC, size, ptr, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 m)
 {
-	return enter(ctx, LS_FN_REALLOCARRAY, array_size(n, m), ptr, 0);
+	return enter(ctx, LS_SHAPE_REALLOCARRAY, array_size(n, m), ptr, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
 {
-	return enter(ctx, LS_FN_POSIX_MEMALIGN, size, 0, memptr);
+	return enter(ctx, LS_SHAPE_POSIX_MEMALIGN, size, 0, memptr);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
 {
-	return enter(ctx, LS_FN_ALIGNED_ALLOC, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
-{
-	return enter(ctx, LS_FN_MEMALIGN, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(valloc_enter, __u64 size)
-{
-	return enter(ctx, LS_FN_VALLOC, size, 0, 0);
+	return enter(ctx, LS_SHAPE_ALIGNED_ALLOC, size, 0, 0);
 }
 
 SEC("uprobe")
@@ -186,14 +204,37 @@ int BPF_KPROBE(pvalloc_enter, __u64 size)
 {
 	/* pvalloc hands out whole pages (and one page for 0). */
 	__u64 pages = size ? (size + page_size - 1) / page_size : 1;
-	return enter(ctx, LS_FN_PVALLOC, pages * page_size, 0, 0);
+	return enter(ctx, LS_SHAPE_PVALLOC, pages * page_size, 0, 0);
 }
 
-/* Every operator new / new[] variant: the size is the first argument. */
-SEC("uprobe")
-int BPF_KPROBE(operator_new_enter, __u64 size)
+/* The last free this CPU saw. Free-shaped functions have no return probe,
+ * so one that hands its block on to another probed free (jemalloc's aligned
+ * sized delete computes its flags, then tail-jumps to sdallocx) leaves no
+ * call in flight to tell the inner free by. The inner call frees the same
+ * block on the same thread at or below the outer call's entry sp, with no
+ * allocation returned in between (which could have handed the address out
+ * again): it is ignored. Per CPU: a thread migrated between the two probes
+ * a few instructions apart counts the inner free as unknown, no worse. */
+struct ls_last_free {
+	__u64 ptr;
+	__u64 sp;
+	__u32 tid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_last_free);
+} last_free SEC(".maps");
+
+static __always_inline void forget_last_free(__u32 tid)
 {
-	return enter(ctx, LS_FN_OPERATOR_NEW, size, 0, 0);
+	__u32 zero = 0;
+	struct ls_last_free *last = bpf_map_lookup_elem(&last_free, &zero);
+	if (last && last->tid == tid)
+		last->ptr = 0;
 }
 
 SEC("uretprobe")
@@ -212,16 +253,18 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 		return 0;
 	struct ls_inflight call = *rec;
 	bpf_map_delete_elem(&inflight, &tid);
+	/* What is allocated now may be at an address freed before. */
+	forget_last_free(tid);
 
 	__u64 addr = ret;
-	switch (call.fn) {
-	case LS_FN_POSIX_MEMALIGN:
+	switch (call.shape) {
+	case LS_SHAPE_POSIX_MEMALIGN:
 		addr = 0;
 		if (ret == 0 && call.out_ptr)
 			bpf_probe_read_user(&addr, sizeof(addr), (void *)call.out_ptr);
 		break;
-	case LS_FN_REALLOC:
-	case LS_FN_REALLOCARRAY:
+	case LS_SHAPE_REALLOC:
+	case LS_SHAPE_REALLOCARRAY:
 		if (!call.old_ptr)
 			break; /* realloc(NULL, n) is malloc(n) */
 		if (addr) {
@@ -263,16 +306,24 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 	__u32 trace_id = traced_id(id >> 32);
 	if (!trace_id || nested(sp, tid))
 		return 0;
+	__u32 zero = 0;
+	struct ls_last_free *last = bpf_map_lookup_elem(&last_free, &zero);
+	if (last) {
+		if (last->tid == tid && last->ptr == ptr && sp <= last->sp)
+			return 0; /* the same free, handed on */
+		last->tid = tid;
+		last->ptr = ptr;
+		last->sp = sp;
+	}
 	block_freed(trace_id, ptr, 0);
 	return 0;
 }
 
-/* Userspace attaches each function of LS_ALLOC_FNS and LS_FREE_FN
- * (leakscope.h) to the entry program the list names: each must be one of
- * the uprobe programs here. (It checks again, by name, at load.) */
-#define LS_CHECK_ENTRY_PROGRAM_(e, cxx, name, program, ...)                          \
+/* Userspace attaches each allocator function to the entry program of its
+ * shape (LS_ALLOC_SHAPES, leakscope.h): each must be one of the uprobe
+ * programs here. (It checks again, by name, at load.) */
+#define LS_CHECK_ENTRY_PROGRAM_(e, cxx, program)                                      \
 	_Static_assert(__builtin_types_compatible_p(__typeof__(program), int(struct pt_regs *)), \
 		       #program " is not an entry program");
-LS_ALLOC_FNS(LS_CHECK_ENTRY_PROGRAM_)
-LS_FREE_FN(LS_CHECK_ENTRY_PROGRAM_)
+LS_ALLOC_SHAPES(LS_CHECK_ENTRY_PROGRAM_)
 #undef LS_CHECK_ENTRY_PROGRAM_

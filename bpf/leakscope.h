@@ -38,53 +38,45 @@ enum ls_kind {
 };
 
 /*
- * The allocator entry points the heap kind probes: the one list of them.
- * It gives enum ls_alloc_fn below and, in userspace, the table that names
- * the functions in reports, says which symbols to probe and which entry
- * program each gets (core/bpf_contract.h). The entry programs themselves
- * are written by hand in heap.bpf.c (their arguments differ), under the
- * names given here; heap.bpf.c checks at compile time, and userspace at
- * load time, that each one is there.
+ * The allocator functions the heap kind probes are userspace's data: one
+ * table per allocator family (core/alloc_families.h: the C malloc API,
+ * operator new/delete, jemalloc, tcmalloc, mimalloc), each function with
+ * its symbols and its *shape*, below: which argument is the size, which the
+ * block, whether the result comes back or through a pointer. One BPF entry
+ * program serves every function of a shape (heap.bpf.c), whatever the
+ * family: mallocx(size, flags), mi_malloc(size) and operator new(size) are
+ * malloc-shaped; sdallocx(ptr, size, flags) and mi_free(ptr) free-shaped.
+ * heap.bpf.c checks at compile time, and userspace at load time, that each
+ * program is there.
  *
- * Columns: enum ls_alloc_fn suffix, C++ enumerator (AllocFn), name in
- * reports, BPF entry program, then the symbols that are this function.
- * Order: the C allocator's functions in the order their probes are placed
- * (a symbol at the address of an earlier one, as glibc's memalign is its
- * aligned_alloc, is probed once, as the earlier), then the C++ operator
- * new family. The order gives the numbers kept in the maps.
+ * Columns: enum ls_alloc_shape suffix, C++ enumerator (AllocShape), BPF
+ * entry program. Arguments past those read are ignored.
  */
-#define LS_ALLOC_FNS(X)                                                                  \
-	X(MALLOC, Malloc, "malloc", malloc_enter, "malloc")                              \
-	X(CALLOC, Calloc, "calloc", calloc_enter, "calloc")                              \
-	X(REALLOC, Realloc, "realloc", realloc_enter, "realloc")                         \
-	X(REALLOCARRAY, Reallocarray, "reallocarray", reallocarray_enter, "reallocarray") \
-	X(POSIX_MEMALIGN, PosixMemalign, "posix_memalign", posix_memalign_enter,          \
-	  "posix_memalign")                                                              \
-	X(ALIGNED_ALLOC, AlignedAlloc, "aligned_alloc", aligned_alloc_enter,             \
-	  "aligned_alloc")                                                               \
-	X(MEMALIGN, Memalign, "memalign", memalign_enter, "memalign")                    \
-	X(VALLOC, Valloc, "valloc", valloc_enter, "valloc")                              \
-	X(PVALLOC, Pvalloc, "pvalloc", pvalloc_enter, "pvalloc")                         \
-	X(OPERATOR_NEW, OperatorNew, "operator new", operator_new_enter, "_Znwm", "_Znam", \
-	  "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",           \
-	  "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_t",                   \
-	  "_ZnamSt11align_val_tRKSt9nothrow_t")
+#define LS_ALLOC_SHAPES(X)                                                                 \
+	X(MALLOC, Malloc, malloc_enter)                   /* (size, ...) -> block */         \
+	X(CALLOC, Calloc, calloc_enter)                   /* (n, size, ...) -> block */      \
+	X(REALLOC, Realloc, realloc_enter)                /* (block, size, ...) -> block */  \
+	X(REALLOCARRAY, Reallocarray, reallocarray_enter) /* (block, n, size, ...) -> block */ \
+	X(POSIX_MEMALIGN, PosixMemalign, posix_memalign_enter) /* (&block, align, size) -> 0 */ \
+	X(ALIGNED_ALLOC, AlignedAlloc, aligned_alloc_enter) /* (align, size, ...) -> block */ \
+	X(PVALLOC, Pvalloc, pvalloc_enter)                /* (size) -> whole pages */        \
+	X(FREE, Free, free_enter)                         /* (block, ...): no return probe */
+
+#define LS_SHAPE_ENUMERATOR_(e, cxx, program) LS_SHAPE_##e,
+enum ls_alloc_shape {
+	LS_ALLOC_SHAPES(LS_SHAPE_ENUMERATOR_)
+	LS_SHAPE__COUNT,
+};
+#undef LS_SHAPE_ENUMERATOR_
 
 /*
- * free is probed too, with the same columns, but it is not an ls_alloc_fn:
- * it allocates nothing, so no ledger row or live object ever holds it, and
- * it has no return probe.
+ * A heap row's fn (ledger key, live object) is the id of the function that
+ * allocated: userspace gives each probe its function's id as the uprobe's
+ * BPF cookie, and the entry program keeps it. family << 8 | index in the
+ * family's table (core/alloc_families.h); below LS_FN_FP_WALKED.
  */
-#define LS_FREE_FN(X) X(FREE, Free, "free", free_enter, "free")
-
-/* Which allocator entry point a call came through (kept per thread between
- * the entry probe and the return probe, and in every heap row). */
-#define LS_FN_ENUMERATOR_(e, cxx, name, program, ...) LS_FN_##e,
-enum ls_alloc_fn {
-	LS_ALLOC_FNS(LS_FN_ENUMERATOR_)
-	LS_FN__COUNT,
-};
-#undef LS_FN_ENUMERATOR_
+#define LS_FN_ID(family, index) (((family) << 8) | (index))
+#define LS_FN_ID_LIMIT 0x10000u
 
 /* Set in a heap row's fn (ledger key and live object) when its stack was
  * walked by frame pointer, the process having no unwind space yet (a
@@ -239,7 +231,7 @@ struct ls_obj_val {
 	__u64 size;
 	__u64 birth_ns;
 	__s32 stack_id;
-	__u32 fn; /* enum ls_alloc_fn for the heap; 0 for other kinds */
+	__u32 fn; /* the heap: the allocating function's id (LS_FN_ID); 0 for other kinds */
 };
 
 /* One row of the per-stack ledger. */

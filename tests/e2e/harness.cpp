@@ -407,10 +407,9 @@ std::string chain_text(const nlohmann::json& stack) {
 
 const std::vector<std::string>& our_bpf_program_names() {
   static const std::vector<std::string> names = {
-      // bpf/heap.bpf.c
+      // bpf/heap.bpf.c: an entry program per allocator shape, the return
       "malloc_enter", "calloc_enter", "realloc_enter", "reallocarray_enter", "posix_memalign_enter",
-      "aligned_alloc_enter", "memalign_enter", "valloc_enter", "pvalloc_enter",
-      "operator_new_enter", "alloc_return", "free_enter",
+      "aligned_alloc_enter", "pvalloc_enter", "alloc_return", "free_enter",
       // bpf/syscalls.bpf.c
       "sys_enter_tp", "sys_exit_tp", "sys_enter_raw", "sys_exit_raw",
       // bpf/lifecycle.bpf.c

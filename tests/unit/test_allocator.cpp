@@ -46,7 +46,19 @@ constexpr const char* kHalfInterposer = R"(#include <stddef.h>
 void* malloc(size_t n) { (void)n; return NULL; }
 )";
 
-std::string fn_name(AllocFn fn) { return std::string(alloc_fn_name(fn)); }
+// A program with an allocator of its own linked in under jemalloc's Rust
+// prefix (tikv-jemallocator's _rjem_), beside libc's malloc.
+constexpr const char* kPrefixed = R"(#include <stddef.h>
+static char arena[1 << 16];
+static size_t used;
+void* _rjem_mallocx(size_t n, int flags) { (void)flags; void* p = arena + used; used += (n + 15) & ~(size_t)15; return p; }
+void* _rjem_malloc(size_t n) { return _rjem_mallocx(n, 0); }
+void _rjem_sdallocx(void* p, size_t n, int flags) { (void)p; (void)n; (void)flags; }
+void _rjem_free(void* p) { (void)p; }
+int main(void) { _rjem_sdallocx(_rjem_malloc(16), 16, 0); return 0; }
+)";
+
+std::string fn_name(uint32_t fn) { return std::string(alloc_fn_name(fn)); }
 
 const ProbeSite* find_site(const AllocatorPlan& plan, const std::string& symbol) {
   for (const ProbeSite& site : plan.sites)
@@ -65,11 +77,13 @@ class AllocatorTest : public ::testing::Test {
     std::ofstream(*dir_ + "/x.c") << kStaticProgram;
     std::ofstream(*dir_ + "/interposer.c") << kInterposer;
     std::ofstream(*dir_ + "/half.c") << kHalfInterposer;
+    std::ofstream(*dir_ + "/prefixed.c") << kPrefixed;
     const std::string d = *dir_;
     built_ = std::system(("cc -static -O1 -o " + d + "/static " + d + "/x.c && strip -o " + d +
                           "/static-stripped " + d + "/static && cc -shared -fPIC -O1 -o " + d +
                           "/libinterposer.so " + d + "/interposer.c && cc -shared -fPIC -O1 -o " +
-                          d + "/libhalf.so " + d + "/half.c")
+                          d + "/libhalf.so " + d + "/half.c && cc -O1 -o " + d + "/prefixed " + d + "/prefixed.c && cc -O1 -o " +
+                          d + "/linked " + d + "/x.c -L" + d + " -linterposer")
                              .c_str()) == 0;
   }
   static void TearDownTestSuite() {
@@ -144,8 +158,11 @@ TEST_F(AllocatorTest, OwnProcessUsesLibcAndLibstdcxx) {
   const ProbeSite* free_site = find_site(plan, "free");
   ASSERT_NE(malloc_site, nullptr);
   ASSERT_NE(free_site, nullptr);
-  EXPECT_EQ(malloc_site->fn, AllocFn::Malloc);
-  EXPECT_EQ(free_site->fn, AllocFn::Free);
+  EXPECT_EQ(fn_name(malloc_site->fn), "malloc");
+  EXPECT_EQ(malloc_site->shape, AllocShape::Malloc);
+  EXPECT_EQ(fn_name(free_site->fn), "free");
+  EXPECT_EQ(free_site->shape, AllocShape::Free);
+  EXPECT_EQ(plan.allocator_family, "malloc");
   EXPECT_EQ(malloc_site->module_path, plan.allocator_module);
   const std::string proc_prefix = "/proc/" + std::to_string(self) + "/";
   EXPECT_TRUE(malloc_site->attach_path.starts_with(proc_prefix)) << malloc_site->attach_path;
@@ -158,47 +175,62 @@ TEST_F(AllocatorTest, OwnProcessUsesLibcAndLibstdcxx) {
 
   const ProbeSite* new_site = find_site(plan, "_Znwm");
   ASSERT_NE(new_site, nullptr);
-  EXPECT_EQ(new_site->fn, AllocFn::OperatorNew);
+  EXPECT_EQ(fn_name(new_site->fn), "operator new");
   EXPECT_TRUE(file_name(new_site->module_path).starts_with("libstdc++")) << new_site->module_path;
   EXPECT_TRUE(new_site->attach_path.starts_with(proc_prefix));
 
   // The C functions come from the allocator module; one probe per address.
   std::set<std::pair<std::string, uint64_t>> addresses;
   for (const ProbeSite& site : plan.sites) {
-    if (site.fn != AllocFn::OperatorNew) {
+    if (alloc_family(site.fn)->name == "malloc") {
       EXPECT_EQ(site.module_path, plan.allocator_module) << site.symbol;
     }
     EXPECT_EQ(fn_name(site.fn) == "operator new", site.symbol.starts_with("_Zn")) << site.symbol;
     EXPECT_TRUE(addresses.emplace(site.module_path, site.file_offset).second) << site.symbol;
+    // libstdc++'s deletes jump to free: free's probe sees them, once.
+    EXPECT_FALSE(site.symbol.starts_with("_Zd")) << site.symbol;
   }
+  bool delete_left = false;
+  for (const auto& [module, symbol] : plan.forwarders) delete_left |= symbol == "_ZdlPv";
+  EXPECT_TRUE(delete_left);
+  EXPECT_EQ(describe_allocators(plan), "malloc in " + file_name(libc_path()) +
+                                           " serves malloc; also operator new in " +
+                                           file_name(new_site->module_path));
 }
 
-// The sites come from kAllocFns: each symbol is one of its function's, the C
-// allocator's functions in the table's order with free last, then operator
-// new (attach order and the "C allocator first" contract of AllocatorPlan).
-TEST_F(AllocatorTest, SitesFollowTheTableOfAllocatorFunctions) {
+// The sites come from the families' tables: each symbol is one of its
+// function's (bare or with a prefix of its family), the allocator that serves
+// malloc first, each module's sites in the families' order.
+TEST_F(AllocatorTest, SitesFollowTheFamiliesTables) {
   const pid_t self = ::getpid();
   AllocatorPlan plan = plan_allocator(self, *read_maps(self));
-  std::set<AllocFn> fns;
-  bool in_operator_new = false;
-  size_t last = 0;
+  ASSERT_FALSE(plan.sites.empty());
+  EXPECT_EQ(plan.sites.front().module_path, plan.allocator_module);
+  std::set<std::string> names;
+  std::string module;
+  uint32_t last = 0;
   for (const ProbeSite& site : plan.sites) {
     SCOPED_TRACE(site.symbol);
-    const auto& symbols = alloc_fn_info(site.fn).symbols;
-    EXPECT_NE(std::find(symbols.begin(), symbols.end(), site.symbol), symbols.end());
-    fns.insert(site.fn);
-    if (site.fn == AllocFn::OperatorNew) {
-      in_operator_new = true;
-      continue;
+    const AllocFunction* f = alloc_function(site.fn);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(site.shape, f->shape);
+    bool spelled = false;
+    for_each_word(f->symbols, [&](std::string_view symbol) {
+      spelled |= site.symbol == symbol;
+      for_each_word(alloc_family(site.fn)->prefixes,
+                    [&](std::string_view prefix) { spelled |= site.symbol == std::string(prefix) + std::string(symbol); });
+    });
+    EXPECT_TRUE(spelled);
+    names.insert(fn_name(site.fn));
+    if (site.module_path != module) {
+      module = site.module_path;
+      last = 0;
     }
-    EXPECT_FALSE(in_operator_new) << "a C function after operator new";
-    EXPECT_GE(static_cast<size_t>(site.fn), last) << "out of the table's order";
-    last = static_cast<size_t>(site.fn);
+    EXPECT_GE(site.fn, last) << "out of the tables' order";
+    last = site.fn;
   }
-  EXPECT_EQ(plan.sites.back().fn, AllocFn::OperatorNew);  // we link libstdc++
-  for (AllocFn fn : {AllocFn::Malloc, AllocFn::Calloc, AllocFn::Realloc, AllocFn::PosixMemalign,
-                     AllocFn::Free, AllocFn::OperatorNew})
-    EXPECT_TRUE(fns.count(fn)) << alloc_fn_name(fn);
+  for (const char* name : {"malloc", "calloc", "realloc", "posix_memalign", "free", "operator new"})
+    EXPECT_TRUE(names.count(name)) << name;
 }
 
 TEST_F(AllocatorTest, StaticExecutableDefinesItsAllocator) {
@@ -236,6 +268,37 @@ TEST_F(AllocatorTest, StrippedStaticExecutableHasNoAllocator) {
   }
 }
 
+// Stripped, with the MiniDebugInfo Fedora's binaries carry: the functions'
+// symbols in an xz-compressed ELF file in .gnu_debugdata (built here as
+// Fedora's find-debuginfo does).
+TEST_F(AllocatorTest, StrippedStaticExecutableWithMiniDebugInfoDefinesItsAllocator) {
+  const std::string d = *dir_;
+  std::ofstream(d + "/keep") << "malloc\nfree\ncalloc\nrealloc\n";
+  ASSERT_EQ(std::system(("objcopy --only-keep-debug " + d + "/static " + d + "/mini.debug && objcopy -S " +
+                         "--remove-section .gdb_index --remove-section .comment --keep-symbols=" + d +
+                         "/keep " + d + "/mini.debug " + d + "/mini && xz -f " + d + "/mini && " +
+                         "objcopy --add-section .gnu_debugdata=" + d + "/mini.xz " + d + "/static-stripped " +
+                         d + "/static-mini")
+                            .c_str()),
+            0);
+  auto full = ElfFile::open(path("static"), nullptr);
+  auto mini = ElfFile::open(path("static-mini"), nullptr);
+  ASSERT_TRUE(full && mini);
+  EXPECT_TRUE(mini->has_symtab());
+  auto symbol = mini->find_function("malloc");
+  ASSERT_TRUE(symbol);
+  EXPECT_FALSE(symbol->in_dynsym);
+  EXPECT_EQ(symbol->vaddr, full->find_function("malloc")->vaddr);
+  EXPECT_FALSE(mini->find_function("main"));  // not kept
+
+  AllocatorPlan plan = plan_allocator_in_files({{"/app/static", path("static-mini")}});
+  EXPECT_EQ(plan.allocator_module, "/app/static");
+  const ProbeSite* malloc_site = find_site(plan, "malloc");
+  ASSERT_NE(malloc_site, nullptr);
+  EXPECT_EQ(malloc_site->file_offset, full->vaddr_to_file_offset(full->find_function("malloc")->vaddr));
+  EXPECT_NE(find_site(plan, "free"), nullptr);
+}
+
 TEST_F(AllocatorTest, RunningStaticProcesses) {
   Child child(path("static"));
   ASSERT_TRUE(child.ready());
@@ -264,17 +327,60 @@ TEST_F(AllocatorTest, RunningStaticProcesses) {
 TEST_F(AllocatorTest, InterposingLibraryWinsOverLibc) {
   const std::string libc = libc_path();
   ASSERT_FALSE(libc.empty());
-  // libc listed first: the choice follows the rule, not the order.
+  // A program linked against it (DT_NEEDED libinterposer.so before libc):
+  // libc listed first, the choice follows the dynamic linker's order.
   AllocatorPlan plan =
-      plan_allocator_in_files({{"/proc/self/exe", "/proc/self/exe"},
+      plan_allocator_in_files({{"/app/linked", path("linked")},
                                {libc, libc},
                                {"/opt/libinterposer.so", path("libinterposer.so")}});
   EXPECT_EQ(plan.allocator_module, "/opt/libinterposer.so");
   ASSERT_NE(find_site(plan, "malloc"), nullptr);
   ASSERT_NE(find_site(plan, "calloc"), nullptr);
   ASSERT_NE(find_site(plan, "free"), nullptr);
-  EXPECT_EQ(find_site(plan, "realloc"), nullptr);  // not defined there: skipped
+  // Its functions come first; libc's are probed too (calls bound to libc's
+  // reach them), realloc there only.
   EXPECT_EQ(find_site(plan, "malloc")->attach_path, path("libinterposer.so"));
+  EXPECT_EQ(find_site(plan, "realloc")->module_path, libc);
+  EXPECT_EQ(describe_allocators(plan), "malloc in libinterposer.so serves malloc; also malloc in " + file_name(libc));
+}
+
+TEST_F(AllocatorTest, NeededLibrariesAndSonamesAreRead) {
+  auto linked = ElfFile::open(path("linked"), nullptr);
+  ASSERT_TRUE(linked);
+  std::vector<std::string> needed = linked->needed();
+  ASSERT_EQ(needed.size(), 2u);
+  EXPECT_EQ(needed[0], "libinterposer.so");
+  EXPECT_EQ(needed[1], "libc.so.6");
+  EXPECT_EQ(linked->soname(), "");
+  auto libc = ElfFile::open(libc_path(), nullptr);
+  ASSERT_TRUE(libc);
+  EXPECT_EQ(libc->soname(), "libc.so.6");
+  auto stat = ElfFile::open(path("static"), nullptr);
+  ASSERT_TRUE(stat);
+  EXPECT_TRUE(stat->needed().empty());
+}
+
+// The same library brought by dlopen (a plugin's dependency): the program's
+// malloc is still libc's, and both are probed; preloaded, it serves malloc.
+TEST_F(AllocatorTest, AnAllocatorLibraryServesMallocOnlyWhereTheLinkerBindsIt) {
+  const std::string libc = libc_path();
+  const std::vector<std::pair<std::string, std::string>> modules = {
+      {"/app/prefixed", path("prefixed")}, {"/opt/libinterposer.so", path("libinterposer.so")}, {libc, libc}};
+  AllocatorPlan plan = plan_allocator_in_files(modules);
+  EXPECT_EQ(plan.allocator_module, libc);
+  ASSERT_NE(find_site(plan, "calloc"), nullptr);
+  EXPECT_EQ(find_site(plan, "malloc")->module_path, libc);
+  bool interposer_probed = false;
+  for (const ProbeSite& site : plan.sites) interposer_probed |= site.module_path == "/opt/libinterposer.so";
+  EXPECT_TRUE(interposer_probed);
+  const std::string line = describe_allocators(plan);
+  EXPECT_TRUE(line.starts_with("malloc in " + file_name(libc) + " serves malloc; also ")) << line;
+  EXPECT_NE(line.find("malloc in libinterposer.so"), std::string::npos) << line;
+
+  for (const std::string& preload : {std::string("/opt/libinterposer.so"), std::string("libinterposer.so")}) {
+    AllocatorPlan preloaded = plan_allocator_in_files(modules, true, {preload});
+    EXPECT_EQ(preloaded.allocator_module, "/opt/libinterposer.so") << preload;
+  }
 }
 
 TEST_F(AllocatorTest, LibraryWithoutFreeIsNotAnAllocator) {
@@ -312,6 +418,97 @@ TEST_F(AllocatorTest, NothingDefinesMalloc) {
     EXPECT_TRUE(std::string(error.what()).starts_with("PID " + std::to_string(::getpid()) + " ("))
         << error.what();
   }
+}
+
+TEST_F(AllocatorTest, PrefixedAllocatorInTheExecutableIsProbedBesideLibc) {
+  const std::string libc = libc_path();
+  AllocatorPlan plan = plan_allocator_in_files({{"/app/prefixed", path("prefixed")}, {libc, libc}});
+  // libc serves malloc; the executable's own jemalloc-prefixed functions,
+  // found in its .symtab, are probed too.
+  EXPECT_EQ(plan.allocator_module, libc);
+  for (const char* symbol : {"_rjem_mallocx", "_rjem_malloc", "_rjem_sdallocx", "_rjem_free"}) {
+    const ProbeSite* site = find_site(plan, symbol);
+    ASSERT_NE(site, nullptr) << symbol;
+    EXPECT_EQ(site->module_path, "/app/prefixed");
+    EXPECT_EQ(alloc_family(site->fn)->name, "jemalloc");
+  }
+  EXPECT_EQ(fn_name(find_site(plan, "_rjem_mallocx")->fn), "mallocx");
+  EXPECT_EQ(find_site(plan, "_rjem_sdallocx")->shape, AllocShape::Free);
+  EXPECT_EQ(describe_allocators(plan),
+            "malloc in " + file_name(libc) + " serves malloc; also jemalloc in prefixed (the executable)");
+}
+
+// The allocators Debian ships, planned from their files as a process that
+// maps them beside libc would be.
+class DebianAllocatorTest : public AllocatorTest {
+ protected:
+  AllocatorPlan plan_with(const std::string& library) {
+    const std::string file = "/usr/lib/x86_64-linux-gnu/" + library;
+    if (!fs::exists(file)) {
+      skipped_ = true;
+      return {};
+    }
+    // Preloaded (LD_PRELOAD=libjemalloc.so.2), as it is often used.
+    const std::string libc = libc_path();
+    return plan_allocator_in_files({{"/proc/self/exe", "/proc/self/exe"}, {libc, libc}, {file, file}}, true,
+                                   {library});
+  }
+  bool skipped_ = false;
+};
+
+TEST_F(DebianAllocatorTest, JemallocsOwnApiAndSizedDeletesAreProbed) {
+  AllocatorPlan plan = plan_with("libjemalloc.so.2");
+  if (skipped_) GTEST_SKIP() << "libjemalloc2 is not installed (tools/setup)";
+  EXPECT_EQ(file_name(plan.allocator_module), "libjemalloc.so.2");
+  EXPECT_EQ(plan.allocator_family, "jemalloc");
+  for (const char* symbol : {"malloc", "free", "mallocx", "rallocx", "sdallocx", "dallocx", "_Znwm"})
+    ASSERT_NE(find_site(plan, symbol), nullptr) << symbol;
+  EXPECT_EQ(file_name(find_site(plan, "malloc")->module_path), "libjemalloc.so.2");
+  EXPECT_EQ(find_site(plan, "rallocx")->shape, AllocShape::Realloc);
+  // Its sized deletes free the block themselves; its plain ones jump to free.
+  const ProbeSite* sized = find_site(plan, "_ZdlPvm");
+  ASSERT_NE(sized, nullptr);
+  EXPECT_EQ(fn_name(sized->fn), "operator delete");
+  EXPECT_EQ(file_name(sized->module_path), "libjemalloc.so.2");
+  EXPECT_EQ(find_site(plan, "_ZdlPv"), nullptr);
+  EXPECT_NE(describe_allocators(plan).find("jemalloc in libjemalloc.so.2 serves malloc"), std::string::npos)
+      << describe_allocators(plan);
+}
+
+TEST_F(DebianAllocatorTest, TcmallocsAliasesAreProbedOnceAndItsSizedFreeToo) {
+  AllocatorPlan plan = plan_with("libtcmalloc_minimal.so.4");
+  if (skipped_) GTEST_SKIP() << "libtcmalloc-minimal4 is not installed (tools/setup)";
+  EXPECT_EQ(plan.allocator_family, "tcmalloc");
+  // tc_malloc is malloc, tc_free free, tc_delete too: one probe each.
+  EXPECT_NE(find_site(plan, "malloc"), nullptr);
+  EXPECT_EQ(find_site(plan, "tc_malloc"), nullptr);
+  EXPECT_EQ(find_site(plan, "tc_free"), nullptr);
+  // The sized free is a function of its own.
+  const ProbeSite* sized = find_site(plan, "_ZdlPvm");
+  ASSERT_NE(sized, nullptr);
+  EXPECT_EQ(sized->shape, AllocShape::Free);
+  std::set<std::pair<std::string, uint64_t>> addresses;
+  for (const ProbeSite& site : plan.sites)
+    EXPECT_TRUE(addresses.emplace(site.module_path, site.entry_offset).second) << site.symbol;
+}
+
+TEST_F(DebianAllocatorTest, MimallocsFreesThatJumpToMiFreeAreLeftToIt) {
+  AllocatorPlan plan = plan_with("libmimalloc.so.2");
+  if (skipped_) GTEST_SKIP() << "libmimalloc2.0 is not installed (tools/setup)";
+  EXPECT_EQ(plan.allocator_family, "mimalloc");
+  ASSERT_NE(find_site(plan, "free"), nullptr);  // mi_free's address
+  for (const char* symbol : {"mi_zalloc", "mi_mallocn", "mi_reallocn", "mi_malloc_aligned", "mi_new_n"})
+    EXPECT_NE(find_site(plan, symbol), nullptr) << symbol;
+  for (const char* symbol : {"mi_free_size", "mi_free_aligned", "mi_free_size_aligned", "_ZdlPvm"})
+    EXPECT_EQ(find_site(plan, symbol), nullptr) << symbol;
+  bool said = false;
+  for (const auto& [module, symbol] : plan.forwarders) said |= symbol == "mi_free_size";
+  EXPECT_TRUE(said);
+  std::vector<std::string> lines = describe_probes(plan);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_TRUE(lines.back().starts_with("not probed in libmimalloc.so.2 (each jumps to a free that is probed): "))
+      << lines.back();
+  EXPECT_NE(lines.back().find(" mi_free_size "), std::string::npos) << lines.back();
 }
 
 }  // namespace

@@ -34,13 +34,13 @@ AllocatorCode glibc() {
   AllocatorPlan plan;
   plan.allocator_module = kLibc;
   ProbeSite malloc_site;
-  malloc_site.fn = AllocFn::Malloc;
+  malloc_site.shape = AllocShape::Malloc;
   malloc_site.module_path = kLibc;
   malloc_site.entry_offset = 0x1000;
   malloc_site.file_offset = 0x1000;
   malloc_site.entry_size = 0x200;
   ProbeSite realloc_site = malloc_site;
-  realloc_site.fn = AllocFn::Realloc;
+  realloc_site.shape = AllocShape::Realloc;
   realloc_site.entry_offset = realloc_site.file_offset = 0x3000;
   plan.sites = {malloc_site, realloc_site};
   return AllocatorCode::of(plan);

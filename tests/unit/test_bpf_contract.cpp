@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "core/alloc_families.h"
 #include "core/bpf_contract.h"
 #include "core/types.h"
 #include "leakscope.h"
@@ -12,48 +13,81 @@
 namespace leakscope {
 namespace {
 
-TEST(BpfContractTest, EveryAllocatorFunctionHasANameAProgramAndSymbols) {
-  std::set<std::string_view> names, programs, symbols;
-  for (const AllocFnInfo& f : kAllocFns) {
-    SCOPED_TRACE(std::string(f.name));
-    EXPECT_FALSE(f.name.empty());
-    EXPECT_TRUE(names.insert(f.name).second) << "name twice";
-    // heap.bpf.c's entry programs, one per function.
-    EXPECT_TRUE(f.program.ends_with("_enter")) << f.program;
-    EXPECT_TRUE(programs.insert(f.program).second) << "program twice: " << f.program;
-    EXPECT_FALSE(f.symbols.empty());
-    for (std::string_view symbol : f.symbols) {
-      EXPECT_FALSE(symbol.empty());
-      // A symbol of two functions would be probed as whichever came first.
-      EXPECT_TRUE(symbols.insert(symbol).second) << "symbol twice: " << symbol;
+TEST(BpfContractTest, EveryAllocatorShapeHasItsOwnEntryProgram) {
+  std::set<std::string_view> programs;
+  for (const AllocShapeInfo& s : kAllocShapes) {
+    // heap.bpf.c's entry programs, one per shape.
+    EXPECT_TRUE(s.program.ends_with("_enter")) << s.program;
+    EXPECT_TRUE(programs.insert(s.program).second) << "program twice: " << s.program;
+  }
+  EXPECT_EQ(programs.size(), static_cast<size_t>(LS_SHAPE__COUNT));
+  EXPECT_EQ(alloc_shape_info(AllocShape::Free).program, "free_enter");
+  EXPECT_EQ(alloc_role(AllocShape::Free), AllocRole::Frees);
+  EXPECT_EQ(alloc_role(AllocShape::Reallocarray), AllocRole::Resizes);
+  EXPECT_EQ(alloc_role(AllocShape::PosixMemalign), AllocRole::Allocates);
+}
+
+TEST(BpfContractTest, EveryFamilyHasMarkersFunctionsAndSymbolsOfItsOwn) {
+  std::set<std::string_view> families;
+  for (const AllocFamily& family : kAllocFamilies) {
+    SCOPED_TRACE(std::string(family.name));
+    EXPECT_TRUE(families.insert(family.name).second) << "family twice";
+    EXPECT_FALSE(family.markers.empty());
+    EXPECT_FALSE(family.functions.empty());
+    std::set<std::string_view> names, symbols, free_shaped;
+    for (const AllocFunction& f : family.functions) {
+      EXPECT_FALSE(f.name.empty());
+      EXPECT_TRUE(names.insert(f.name).second) << "function twice: " << f.name;
+      size_t n = 0;
+      for_each_word(f.symbols, [&](std::string_view symbol) {
+        ++n;
+        // A symbol of two functions would be probed as whichever came first.
+        EXPECT_TRUE(symbols.insert(symbol).second) << "symbol twice: " << symbol;
+        if (f.shape == AllocShape::Free) free_shaped.insert(symbol);
+      });
+      EXPECT_GT(n, 0u) << f.name;
+    }
+    // Its markers are its own symbols, and its own free is one of its frees.
+    for_each_word(family.markers, [&](std::string_view m) { EXPECT_TRUE(symbols.count(m)) << m; });
+    if (!family.free.empty()) {
+      EXPECT_TRUE(free_shaped.count(family.free)) << family.free;
     }
   }
-  EXPECT_EQ(names.size(), static_cast<size_t>(LS_FN__COUNT) + 1);
 }
 
-TEST(BpfContractTest, TheNameOfEachLsAllocFnIsTheTables) {
-  for (uint32_t fn = 0; fn < LS_FN__COUNT; ++fn) {
-    EXPECT_EQ(alloc_fn_name(fn), kAllocFns[fn].name) << fn;
-    EXPECT_EQ(alloc_fn_name(static_cast<AllocFn>(fn)), kAllocFns[fn].name) << fn;
-    EXPECT_EQ(origin_name(Kind::Heap, fn), kAllocFns[fn].name) << fn;
+TEST(BpfContractTest, FunctionIdsNameTheirFunctionAndNothingElse) {
+  std::set<uint32_t> ids;
+  for (size_t family = 0; family < std::size(kAllocFamilies); ++family) {
+    const auto& functions = kAllocFamilies[family].functions;
+    for (size_t i = 0; i < functions.size(); ++i) {
+      uint32_t id = alloc_fn_id(family, i);
+      EXPECT_TRUE(ids.insert(id).second);
+      // The kernel keeps flags above the id in a row's fn.
+      EXPECT_EQ(id & ~(LS_FN_ID_LIMIT - 1), 0u);
+      EXPECT_EQ(id & LS_FN_FP_WALKED, 0u);
+      EXPECT_EQ(alloc_function(id), &functions[i]);
+      EXPECT_EQ(alloc_family(id), &kAllocFamilies[family]);
+      EXPECT_EQ(alloc_fn_name(id), functions[i].name);
+      EXPECT_EQ(origin_name(Kind::Heap, id), functions[i].name);
+    }
   }
-  EXPECT_EQ(alloc_fn_name(uint32_t{LS_FN_MALLOC}), "malloc");
-  EXPECT_EQ(alloc_fn_name(uint32_t{LS_FN_OPERATOR_NEW}), "operator new");
-  // free is probed but is no ls_alloc_fn: no heap row can name it.
-  EXPECT_EQ(alloc_fn_name(AllocFn::Free), "free");
-  EXPECT_EQ(alloc_fn_name(uint32_t{LS_FN__COUNT}), "unknown");
-  EXPECT_EQ(alloc_fn_name(uint32_t{LS_FN__COUNT + 1}), "unknown");
-  EXPECT_EQ(alloc_fn_name(static_cast<AllocFn>(LS_FN__COUNT + 1)), "?");
+  // An id no table has (a row from another build, garbage) is named as such.
+  EXPECT_EQ(alloc_fn_name(alloc_fn_id(std::size(kAllocFamilies), 0)), "unknown");
+  EXPECT_EQ(alloc_fn_name(alloc_fn_id(0, kAllocFamilies[0].functions.size())), "unknown");
+  EXPECT_EQ(alloc_fn_name(LS_FN_ID_LIMIT), "unknown");
+  EXPECT_EQ(alloc_function(LS_FN_ID_LIMIT + 1), nullptr);
 }
 
-TEST(BpfContractTest, TheAllocatorFunctionsThePlannerRequiresAreThere) {
-  // malloc and free decide which module is the C allocator; the planner
-  // takes operator new's symbols from any module.
-  EXPECT_EQ(alloc_fn_info(AllocFn::Malloc).symbols.front(), "malloc");
-  EXPECT_EQ(alloc_fn_info(AllocFn::Free).symbols.front(), "free");
-  EXPECT_EQ(alloc_fn_info(AllocFn::Free).program, "free_enter");
-  for (std::string_view symbol : alloc_fn_info(AllocFn::OperatorNew).symbols)
-    EXPECT_TRUE(symbol.starts_with("_Zn")) << symbol;
+TEST(BpfContractTest, TheFamiliesThePlannerRequiresAreThere) {
+  // The first family is the C API: malloc and free decide which module
+  // serves malloc.
+  EXPECT_EQ(kAllocFamilies[0].name, "malloc");
+  EXPECT_EQ(kAllocFamilies[0].markers, "malloc free");
+  EXPECT_EQ(alloc_fn_name(alloc_fn_id(0, 0)), "malloc");
+  std::set<std::string_view> names;
+  for (const AllocFamily& f : kAllocFamilies) names.insert(f.name);
+  for (std::string_view name : {"operator new", "jemalloc", "tcmalloc", "mimalloc"})
+    EXPECT_TRUE(names.count(name)) << name;
 }
 
 TEST(BpfContractTest, EveryTracedSyscallHasItsOwnTracepointsAndASyscallOp) {

@@ -76,6 +76,27 @@ TEST(ProbePlacement, CallsAndGarbageKeepTheEntry) {
   EXPECT_EQ(place_entry_probe({}, kFree).delta, 0u);
 }
 
+TEST(ProbePlacement, AJumpWithTheBlockUntouchedForwards) {
+  // endbr64 ; jmp free@plt: libstdc++'s operator delete(void*)
+  EXPECT_TRUE(tail_forwards(std::vector<uint8_t>{0xf3, 0x0f, 0x1e, 0xfa, 0xe9, 0x10, 0x20, 0x00, 0x00}));
+  // mov %rdx,%rsi ; jmp: operator delete(void*, size_t, align_val_t)
+  EXPECT_TRUE(tail_forwards(std::vector<uint8_t>{0x48, 0x89, 0xd6, 0xe9, 0x10, 0x20, 0x00, 0x00}));
+  // jmp *0x1234(%rip): a call through the GOT (-fno-plt)
+  EXPECT_TRUE(tail_forwards(std::vector<uint8_t>{0xff, 0x25, 0x34, 0x12, 0x00, 0x00}));
+}
+
+TEST(ProbePlacement, AnythingElseBeforeTheJumpDoesNotForward) {
+  // test %rdi,%rdi ; je: jemalloc's sized delete checks for NULL and frees itself
+  EXPECT_FALSE(tail_forwards(std::vector<uint8_t>{0x48, 0x85, 0xff, 0x74, 0x13}));
+  // mov %rsi,%rdi ; jmp: the block is not what is handed on
+  EXPECT_FALSE(tail_forwards(std::vector<uint8_t>{0x48, 0x89, 0xf7, 0xe9, 0x10, 0x20, 0x00, 0x00}));
+  // push %rbp: a function of its own
+  EXPECT_FALSE(tail_forwards(std::vector<uint8_t>{0x55, 0x48, 0x89, 0xe5}));
+  // mov 0x10(%rip),%rax ; jmp: reads memory first
+  EXPECT_FALSE(tail_forwards(std::vector<uint8_t>{0x48, 0x8b, 0x05, 0x10, 0x00, 0x00, 0x00, 0xe9, 0, 0, 0, 0}));
+  EXPECT_FALSE(tail_forwards({}));
+}
+
 // This machine's libc, planned the way a target's would be: free is probed
 // on its first push, every function with a return probe at its entry.
 TEST(ProbePlacement, ThisMachinesLibcFreeIsProbedOnAnEmulatedPush) {
@@ -83,7 +104,7 @@ TEST(ProbePlacement, ThisMachinesLibcFreeIsProbedOnAnEmulatedPush) {
       {{"/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6"}}, false);
   bool saw_free = false;
   for (const ProbeSite& site : plan.sites) {
-    if (site.fn == AllocFn::Free) {
+    if (site.shape == AllocShape::Free) {
       saw_free = true;
       EXPECT_GT(site.file_offset, site.entry_offset) << site.placement;
       EXPECT_LT(site.file_offset - site.entry_offset, 16u) << site.placement;

@@ -13,9 +13,11 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench_floor_bpf.skel.h"
+#include "core/types.h"
 #include "target/allocator.h"
 #include "target/proc_maps.h"
 
@@ -56,14 +58,17 @@ int main(int argc, char** argv) {
   }
   std::vector<bpf_link*> links;
   for (const ProbeSite& site : plan.sites) {
-    if (site.fn != AllocFn::Malloc && site.fn != AllocFn::Free) continue;
+    // malloc and free of the allocator that serves malloc.
+    const std::string_view fn = alloc_fn_name(site.fn);
+    const bool is_malloc = fn == "malloc";
+    if ((!is_malloc && fn != "free") || site.module_path != plan.allocator_module) continue;
     uint64_t offset = placed ? site.file_offset : site.entry_offset;
     bpf_uprobe_opts opts{};
     opts.sz = sizeof opts;
     opts.retprobe = false;
     links.push_back(bpf_program__attach_uprobe_opts(skel->progs.floor_entry, pid,
                                                     site.attach_path.c_str(), offset, &opts));
-    if (site.fn == AllocFn::Malloc) {
+    if (is_malloc) {
       opts.retprobe = true;
       links.push_back(bpf_program__attach_uprobe_opts(skel->progs.floor_return, pid,
                                                       site.attach_path.c_str(), offset, &opts));

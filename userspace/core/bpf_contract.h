@@ -1,8 +1,9 @@
 // The BPF/userspace contract as the C++ side reads it. The lists live once,
-// in bpf/leakscope.h: LS_ALLOC_FNS and LS_FREE_FN (the allocator functions),
-// LS_SYSCALLS (the traced syscalls). The tables here are generated from them,
-// so a function or syscall is added there and nowhere else; the
-// static_asserts below hold what the code that indexes them relies on.
+// in bpf/leakscope.h: LS_ALLOC_SHAPES (the allocator functions' shapes, one
+// entry program each), LS_SYSCALLS (the traced syscalls). The tables here
+// are generated from them, so a shape or syscall is added there and nowhere
+// else; the static_asserts below hold what the code that indexes them
+// relies on.
 #pragma once
 
 #include <cstddef>
@@ -14,58 +15,49 @@
 
 namespace leakscope {
 
-// An allocator function the heap kind probes. Each ls_alloc_fn is its own
-// value; Free, which is no ls_alloc_fn (it allocates nothing, so no ledger
-// row or live object holds it), comes after them all.
-enum class AllocFn : uint32_t {
-#define LS_ALLOC_FN_ENUMERATOR_(e, cxx, name, program, ...) cxx = LS_FN_##e,
-  LS_ALLOC_FNS(LS_ALLOC_FN_ENUMERATOR_)
-#undef LS_ALLOC_FN_ENUMERATOR_
-#define LS_FREE_FN_ENUMERATOR_(e, cxx, name, program, ...) cxx = LS_FN__COUNT,
-  LS_FREE_FN(LS_FREE_FN_ENUMERATOR_)
-#undef LS_FREE_FN_ENUMERATOR_
+// The shape of an allocator function (bpf/leakscope.h): where its size and
+// block are, so which BPF entry program serves it. The functions themselves
+// are the families' tables (core/alloc_families.h).
+enum class AllocShape : uint32_t {
+#define LS_ALLOC_SHAPE_ENUMERATOR_(e, cxx, program) cxx = LS_SHAPE_##e,
+  LS_ALLOC_SHAPES(LS_ALLOC_SHAPE_ENUMERATOR_)
+#undef LS_ALLOC_SHAPE_ENUMERATOR_
 };
 
-struct AllocFnInfo {
-  AllocFn fn;
-  std::string_view name;                      // in reports
-  std::string_view program;                   // its BPF entry program (heap.bpf.c)
-  std::span<const std::string_view> symbols;  // what the function is called in a module
+struct AllocShapeInfo {
+  AllocShape shape;
+  std::string_view program;  // its BPF entry program (heap.bpf.c)
 };
 
-namespace contract_detail {
-#define LS_ALLOC_FN_SYMBOLS_(e, cxx, name, program, ...) \
-  inline constexpr std::string_view k##cxx##Symbols[] = {__VA_ARGS__};
-LS_ALLOC_FNS(LS_ALLOC_FN_SYMBOLS_)
-LS_FREE_FN(LS_ALLOC_FN_SYMBOLS_)
-#undef LS_ALLOC_FN_SYMBOLS_
-}  // namespace contract_detail
-
-// Every allocator function, indexed by AllocFn: the ls_alloc_fns in their
-// order, then free.
-inline constexpr AllocFnInfo kAllocFns[] = {
-#define LS_ALLOC_FN_INFO_(e, cxx, name, program, ...) \
-  {AllocFn::cxx, name, #program, contract_detail::k##cxx##Symbols},
-    LS_ALLOC_FNS(LS_ALLOC_FN_INFO_) LS_FREE_FN(LS_ALLOC_FN_INFO_)
-#undef LS_ALLOC_FN_INFO_
+// Every shape, indexed by AllocShape.
+inline constexpr AllocShapeInfo kAllocShapes[] = {
+#define LS_ALLOC_SHAPE_INFO_(e, cxx, program) {AllocShape::cxx, #program},
+    LS_ALLOC_SHAPES(LS_ALLOC_SHAPE_INFO_)
+#undef LS_ALLOC_SHAPE_INFO_
 };
 
-static_assert(std::size(kAllocFns) == LS_FN__COUNT + 1, "every ls_alloc_fn, then free");
+static_assert(std::size(kAllocShapes) == LS_SHAPE__COUNT, "every ls_alloc_shape");
 static_assert(
     [] {
-      for (size_t i = 0; i < std::size(kAllocFns); ++i)
-        if (static_cast<size_t>(kAllocFns[i].fn) != i) return false;
+      for (size_t i = 0; i < std::size(kAllocShapes); ++i)
+        if (static_cast<size_t>(kAllocShapes[i].shape) != i) return false;
       return true;
     }(),
-    "kAllocFns is indexed by AllocFn");
+    "kAllocShapes is indexed by AllocShape");
 
-constexpr const AllocFnInfo& alloc_fn_info(AllocFn fn) {
-  return kAllocFns[static_cast<size_t>(fn)];
+constexpr const AllocShapeInfo& alloc_shape_info(AllocShape shape) {
+  return kAllocShapes[static_cast<size_t>(shape)];
 }
 
-// "malloc", ..., "operator new", "free"; "?" for a value no AllocFn names.
-constexpr std::string_view alloc_fn_name(AllocFn fn) {
-  return static_cast<size_t>(fn) < std::size(kAllocFns) ? alloc_fn_info(fn).name : "?";
+// What a function of the shape does to blocks.
+enum class AllocRole { Allocates, Resizes, Frees };
+constexpr AllocRole alloc_role(AllocShape shape) {
+  switch (shape) {
+    case AllocShape::Realloc:
+    case AllocShape::Reallocarray: return AllocRole::Resizes;
+    case AllocShape::Free: return AllocRole::Frees;
+    default: return AllocRole::Allocates;
+  }
 }
 
 // A syscall the syscall kinds follow.

@@ -3,7 +3,7 @@
 #include <array>
 #include <cstdio>
 
-#include "core/bpf_contract.h"
+#include "core/alloc_families.h"
 #include "leakscope.h"
 
 namespace leakscope {
@@ -37,8 +37,8 @@ std::optional<Kind> parse_kind(std::string_view name) {
 }
 
 std::string_view alloc_fn_name(uint32_t fn) {
-  // Not free's entry: free is no ls_alloc_fn, no row holds it.
-  return fn < LS_FN__COUNT ? kAllocFns[fn].name : "unknown";
+  const AllocFunction* f = alloc_function(fn);
+  return f ? f->name : "unknown";
 }
 
 std::string origin_name(Kind kind, uint32_t fn) {

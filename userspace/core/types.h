@@ -20,8 +20,8 @@ enum class Kind : uint32_t { Heap = 0, Mmap = 1, Brk = 2, Timerfd = 3, Epoll = 4
 std::string_view kind_name(Kind kind);
 std::optional<Kind> parse_kind(std::string_view name);
 
-// Name of the allocator entry point (enum ls_alloc_fn) a heap row came
-// from; "unknown" for a number that is no ls_alloc_fn.
+// Name of the allocator function (its id, core/alloc_families.h) a heap row
+// came from; "unknown" for an id no family's table has.
 std::string_view alloc_fn_name(uint32_t fn);
 
 // What created a ledger row's objects: the allocator function for the heap,
@@ -57,7 +57,7 @@ struct LedgerRow {
   TraceId trace_id = 0;
   Kind kind = Kind::Heap;
   int32_t stack_id = -1;  // LS_STACK_UNKNOWN when none
-  uint32_t fn = 0;        // enum ls_alloc_fn for the heap; MmapBacking for mmap/brk
+  uint32_t fn = 0;        // the allocator function's id for the heap; MmapBacking for mmap/brk
   LedgerValue value;
   int64_t armed = 0;  // timerfd: live timers that are armed
   // Under --sample N, heap values are estimates (N times what was counted);

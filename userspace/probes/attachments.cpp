@@ -26,17 +26,16 @@ std::string attach_error(const ProbeSite& site, int err) {
 
 Attachments::Attachments(const BpfObject& object, bool probes_at_entry)
     : object_(object), probes_at_entry_(probes_at_entry) {
-  // Each allocator function's program, by the name the list in
+  // Each allocator shape's program, by the name the list in
   // bpf/leakscope.h gives it: a list and a heap.bpf.c that disagree fail
   // here, at start, not when a process is attached.
-  for (const AllocFnInfo& f : kAllocFns) {
+  for (const AllocShapeInfo& s : kAllocShapes) {
     bpf_program* prog =
-        bpf_object__find_program_by_name(object_.skel().obj, std::string(f.program).c_str());
+        bpf_object__find_program_by_name(object_.skel().obj, std::string(s.program).c_str());
     if (!prog)
-      throw FatalError(ExitCode::Failure,
-                       "the BPF object has no program " + std::string(f.program) + " for " +
-                           std::string(f.name) + " (bpf/leakscope.h and heap.bpf.c disagree)");
-    entry_programs_[static_cast<size_t>(f.fn)] = prog;
+      throw FatalError(ExitCode::Failure, "the BPF object has no program " + std::string(s.program) +
+                                              " (bpf/leakscope.h and heap.bpf.c disagree)");
+    entry_programs_[static_cast<size_t>(s.shape)] = prog;
   }
 }
 
@@ -120,7 +119,7 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
   if (!object_.kind_enabled(LS_KIND_HEAP)) return {};
   ProcessProbes& probes = uprobes_[pid];
   AttachResult result;
-  bool have_malloc = false, have_free = false;
+  bool have_alloc = false, have_free = false;
 
   auto attach_one = [&](const ProbeSite& site, bool retprobe) {
     const uint64_t offset = probes_at_entry_ || retprobe ? site.entry_offset : site.file_offset;
@@ -135,8 +134,10 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
     bpf_uprobe_opts opts{};
     opts.sz = sizeof(opts);
     opts.retprobe = retprobe;
+    // The function's id, kept by the entry program of its shape.
+    opts.bpf_cookie = site.fn;
     bpf_program* prog =
-        retprobe ? object_.skel().progs.alloc_return : entry_programs_[static_cast<size_t>(site.fn)];
+        retprobe ? object_.skel().progs.alloc_return : entry_programs_[static_cast<size_t>(site.shape)];
     bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, site.attach_path.c_str(), offset, &opts);
     if (!link) {
       int err = errno;
@@ -155,14 +156,16 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
   // Return probes before entry probes: an entry that records a call always
   // has its return probe in place, so per-thread state cannot go stale.
   for (const ProbeSite& site : plan.sites)
-    if (site.fn != AllocFn::Free) attach_one(site, true);
+    if (site.shape != AllocShape::Free) attach_one(site, true);
   for (const ProbeSite& site : plan.sites) {
     bool ok = attach_one(site, false);
-    if (site.fn == AllocFn::Malloc) have_malloc |= ok;
-    if (site.fn == AllocFn::Free) have_free |= ok;
+    if (site.shape == AllocShape::Free)
+      have_free |= ok;
+    else
+      have_alloc |= ok;
   }
   bool first_time = probes.links.size() == result.probes;
-  if (first_time && (!have_malloc || !have_free)) {
+  if (first_time && (!have_alloc || !have_free)) {
     std::string why = result.skipped.empty() ? "malloc/free not in plan" : result.skipped.front();
     detach_allocator(pid);
     throw FatalError(ExitCode::KernelUnsupported,

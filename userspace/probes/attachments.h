@@ -22,8 +22,8 @@ namespace leakscope {
 
 class Attachments {
  public:
-  // Throws FatalError when the object lacks an allocator function's entry
-  // program (see kAllocFns).
+  // Throws FatalError when the object lacks an allocator shape's entry
+  // program (see kAllocShapes).
   Attachments(const BpfObject& object, bool probes_at_entry);
   ~Attachments();
   Attachments(const Attachments&) = delete;
@@ -50,7 +50,7 @@ class Attachments {
 
   const BpfObject& object_;
   bool probes_at_entry_;
-  std::array<bpf_program*, std::size(kAllocFns)> entry_programs_{};  // by AllocFn
+  std::array<bpf_program*, std::size(kAllocShapes)> entry_programs_{};  // by AllocShape
   std::vector<Link> tracepoints_;
   std::map<pid_t, ProcessProbes> uprobes_;  // processes with allocator probes
   LinkReaper reaper_;

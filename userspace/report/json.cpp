@@ -63,6 +63,7 @@ std::string render_json(const Report& r) {
     pj["comm"] = p.comm;
     pj["cmdline"] = p.cmdline;
     pj["allocator_module"] = p.allocator_module;
+    pj["allocators"] = p.allocators;
     pj["cgroup"] = p.cgroup;
     pj["container_id"] = p.container_id;
     pj["exited"] = p.exited;

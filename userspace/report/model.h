@@ -34,7 +34,7 @@ struct StackEntry {
   std::string comm;
   Kind kind = Kind::Heap;
   std::string allocator;  // "malloc", "operator new", ...
-  uint32_t fn = 0;        // the same as a number (enum ls_alloc_fn; mmap: backing)
+  uint32_t fn = 0;        // the same as a number (the allocator function's id; mmap: backing)
   int64_t armed = 0;      // timerfd: live timers armed
   // Growth in the kind's natural unit over its --min-rate: what ranks stacks
   // of different kinds against each other.
@@ -83,6 +83,7 @@ struct ImageEntry {
   std::string comm;
   std::vector<std::string> cmdline;
   std::string allocator_module;
+  std::string allocators;  // which allocator serves malloc and which other families were probed
   std::string cgroup;
   std::string container_id;
   bool exited = false;

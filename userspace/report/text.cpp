@@ -207,6 +207,7 @@ std::string render_text(const Report& r, size_t top) {
         << format_bytes(double(p.live_bytes)) << " in " << p.live_objects << " objects";
     if (!p.allocator_module.empty()) out << "  allocator " << basename_of(p.allocator_module);
     out << "\n";
+    if (!p.allocators.empty()) out << "    allocators: " << p.allocators << "\n";
     if (p.allocator_growth.regions > 0) {
       out << "    allocator footprint: " << format_bytes(double(p.allocator_growth.held_bytes))
           << " held from the OS, " << format_bytes(double(p.allocator_beyond_live_bytes))

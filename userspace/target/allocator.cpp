@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <fstream>
+#include <sstream>
 #include <optional>
 #include <set>
 
@@ -61,17 +64,69 @@ std::optional<uint64_t> site_offset(const Module& module, std::string_view symbo
   return module.elf->vaddr_to_file_offset(found->vaddr);
 }
 
-bool defines(const Module& module, AllocFn fn) {
-  for (std::string_view symbol : alloc_fn_info(fn).symbols)
-    if (site_offset(module, symbol)) return true;
-  return false;
+// Calls F(symbol) for SYMBOL bare, then with each of FAMILY's prefixes.
+template <typename F>
+void for_each_spelling(const AllocFamily& family, std::string_view symbol, F&& f) {
+  f(std::string(symbol));
+  for_each_word(family.prefixes, [&](std::string_view prefix) { f(std::string(prefix) + std::string(symbol)); });
 }
 
-bool defines_c_allocator(const Module& module) {
-  return defines(module, AllocFn::Malloc) && defines(module, AllocFn::Free);
+bool defines_any_spelling(const Module& module, const AllocFamily& family, std::string_view symbol) {
+  bool found = false;
+  for_each_spelling(family, symbol, [&](const std::string& s) { found = found || site_offset(module, s).has_value(); });
+  return found;
 }
 
-const Module* choose_c_allocator(const std::vector<Module>& modules) {
+bool holds(const Module& module, const AllocFamily& family) {
+  if (!module.elf || is_loader(module.module_path)) return false;
+  bool all = true;
+  for_each_word(family.markers, [&](std::string_view m) { all = all && defines_any_spelling(module, family, m); });
+  return all;
+}
+
+const AllocFamily& malloc_family() { return kAllocFamilies[0]; }
+
+bool defines_c_allocator(const Module& module) { return holds(module, malloc_family()); }
+
+// MODULE is the library NAME (a DT_NEEDED entry, an LD_PRELOAD entry): its
+// soname, or its file's name.
+bool is_named(const Module& module, std::string_view name) {
+  name = base_name(name);
+  return !name.empty() && (base_name(module.module_path) == name || (module.elf && module.elf->soname() == name));
+}
+
+// The modules in the order the dynamic linker searches them for a symbol:
+// the executable, the preloaded libraries, then the libraries needed,
+// breadth first from the executable's. Modules reached otherwise (dlopen)
+// are not in it: their symbols bind no one else's calls. Empty when there
+// is no dynamically linked executable to start from.
+std::vector<const Module*> search_order(const std::vector<Module>& modules,
+                                        const std::vector<std::string>& preload) {
+  std::vector<const Module*> order;
+  auto main = std::find_if(modules.begin(), modules.end(), [](const Module& m) { return m.main; });
+  if (main == modules.end() || !main->elf || !main->elf->has_interpreter()) return order;
+  auto add = [&](std::string_view name) {
+    for (const Module& m : modules)
+      if (is_named(m, name) && std::find(order.begin(), order.end(), &m) == order.end()) {
+        order.push_back(&m);
+        return;
+      }
+  };
+  order.push_back(&*main);
+  for (const std::string& p : preload) add(p);
+  for (size_t i = 0; i < order.size(); ++i)
+    if (order[i]->elf)
+      for (const std::string& name : order[i]->elf->needed()) add(name);
+  return order;
+}
+
+const Module* choose_c_allocator(const std::vector<Module>& modules, const std::vector<std::string>& preload) {
+  // As the dynamic linker binds malloc: the first module in its search
+  // order that defines it (with free).
+  for (const Module* m : search_order(modules, preload))
+    if (!is_loader(m->module_path) && defines_c_allocator(*m)) return m;
+  // A static executable, or the search order not known: the executable,
+  // an allocator library, libc.
   for (const Module& m : modules)
     if (m.main && defines_c_allocator(m)) return &m;
   for (const Module& m : modules)
@@ -106,8 +161,8 @@ const Module* choose_c_allocator(const std::vector<Module>& modules) {
 
 }  // namespace
 
-AllocatorPlan plan_allocator_in_files(
-    const std::vector<std::pair<std::string, std::string>>& modules, bool first_is_main) {
+AllocatorPlan plan_allocator_in_files(const std::vector<std::pair<std::string, std::string>>& modules,
+                                      bool first_is_main, const std::vector<std::string>& preload) {
   std::vector<Module> opened;
   opened.reserve(modules.size());
   for (const auto& [module_path, attach_path] : modules) {
@@ -119,44 +174,137 @@ AllocatorPlan plan_allocator_in_files(
     opened.push_back(std::move(m));
   }
 
-  const Module* allocator = choose_c_allocator(opened);
+  const Module* allocator = choose_c_allocator(opened, preload);
   if (allocator == nullptr) throw_no_allocator(opened);
 
   AllocatorPlan plan;
   plan.allocator_module = allocator->module_path;
   plan.allocator_in_main = allocator->main;
+  plan.allocator_family = std::string(malloc_family().name);
   std::set<std::pair<const Module*, uint64_t>> probed;  // one probe per address
-  auto add_site = [&](const Module& m, AllocFn fn, std::string_view symbol) {
+  auto add_site = [&](const Module& m, uint32_t fn, AllocShape shape, const std::string& symbol,
+                      bool may_forward) {
     auto offset = site_offset(m, symbol);
-    if (!offset) return false;
-    if (!probed.emplace(&m, *offset).second) return true;
-    ProbeSite site{fn, std::string(symbol), m.attach_path, m.module_path, *offset, *offset, ""};
-    site.entry_size = site_symbol(m, symbol)->size;
-    // Only free has no return probe, whose breakpoint sits at the entry:
-    // its entry probe may move to an instruction the kernel emulates.
-    if (fn == AllocFn::Free) {
+    if (!offset || probed.count({&m, *offset})) return;
+    const uint64_t size = site_symbol(m, symbol)->size;
+    if (shape == AllocShape::Free && may_forward && tail_forwards(m.elf->read_bytes(*offset, 32))) {
+      plan.forwarders.emplace_back(m.module_path, symbol);
+      return;
+    }
+    probed.emplace(&m, *offset);
+    ProbeSite site{shape, fn, symbol, m.attach_path, m.module_path, *offset, *offset, "", size};
+    // Free-shaped functions have no return probe, whose breakpoint sits at
+    // the entry: their entry probe may move to an instruction the kernel
+    // emulates.
+    if (shape == AllocShape::Free) {
       Placement p = place_entry_probe(m.elf->read_bytes(*offset, 32),
                                       PlacementRules{1, /*null_first_argument_is_noop=*/true});
       site.file_offset += p.delta;
       site.placement = "+" + std::to_string(p.delta) + " (" + p.instruction + "): " + p.reason;
     }
     plan.sites.push_back(std::move(site));
-    return true;
   };
-  // The C allocator's functions, in the table's order, from its module...
-  for (const AllocFnInfo& f : kAllocFns) {
-    if (f.fn == AllocFn::OperatorNew) continue;
-    for (std::string_view symbol : f.symbols) add_site(*allocator, f.fn, symbol);
-  }
-  // ...then operator new, which a C++ program may get from a library of its
-  // own (libstdc++ beside jemalloc): each symbol from the first module that
-  // defines it.
-  for (std::string_view symbol : alloc_fn_info(AllocFn::OperatorNew).symbols) {
-    for (const Module& m : opened)
-      if (add_site(m, AllocFn::OperatorNew, symbol)) break;
+  // The serving allocator's module first, then the others in their order.
+  std::vector<const Module*> order{allocator};
+  for (const Module& m : opened)
+    if (&m != allocator) order.push_back(&m);
+  for (const Module* m : order) {
+    for (size_t family = 0; family < std::size(kAllocFamilies); ++family) {
+      const AllocFamily& f = kAllocFamilies[family];
+      if (!holds(*m, f)) continue;
+      plan.families.push_back({std::string(f.name), m->module_path, m->main});
+      // A family's own API names the allocator that serves malloc.
+      if (m == allocator && family > 1) plan.allocator_family = std::string(f.name);
+      for (size_t i = 0; i < f.functions.size(); ++i) {
+        const AllocFunction& function = f.functions[i];
+        for_each_word(function.symbols, [&](std::string_view symbol) {
+          // The family's own free is probed whatever its code.
+          const bool may_forward = symbol != f.free;
+          for_each_spelling(f, symbol, [&](const std::string& spelled) {
+            add_site(*m, alloc_fn_id(family, i), function.shape, spelled, may_forward);
+          });
+        });
+      }
+    }
   }
   return plan;
 }
+
+std::string describe_allocators(const AllocatorPlan& plan) {
+  std::string line = plan.allocator_family + " in " + std::string(base_name(plan.allocator_module)) +
+                     (plan.allocator_in_main ? " (the executable)" : "") + " serves malloc";
+  // The other families found, each with its modules: "operator new in
+  // libjemalloc.so.2 and libstdc++.so.6".
+  std::vector<std::pair<std::string, std::string>> also;  // {family, modules}
+  for (const FamilyFound& f : plan.families) {
+    if (f.module_path == plan.allocator_module && (f.family == plan.allocator_family || f.family == "malloc"))
+      continue;
+    const std::string module = std::string(base_name(f.module_path)) + (f.in_main ? " (the executable)" : "");
+    auto it = std::find_if(also.begin(), also.end(), [&](const auto& a) { return a.first == f.family; });
+    if (it == also.end())
+      also.emplace_back(f.family, module);
+    else
+      it->second += " and " + module;
+  }
+  for (size_t i = 0; i < also.size(); ++i)
+    line += (i == 0 ? "; also " : ", ") + also[i].first + " in " + also[i].second;
+  return line;
+}
+
+std::vector<std::string> describe_probes(const AllocatorPlan& plan) {
+  std::vector<std::string> lines;
+  std::string module;
+  for (const ProbeSite& site : plan.sites) {
+    if (lines.empty() || site.module_path != module) {
+      module = site.module_path;
+      lines.push_back("probed in " + std::string(base_name(module)) + ":");
+    }
+    lines.back() += " " + site.symbol;
+  }
+  module.clear();
+  bool first = true;
+  for (const auto& [path, symbol] : plan.forwarders) {
+    if (first || path != module) {
+      module = path;
+      lines.push_back("not probed in " + std::string(base_name(module)) +
+                      " (each jumps to a free that is probed):");
+      first = false;
+    }
+    lines.back() += " " + symbol;
+  }
+  return lines;
+}
+
+namespace {
+
+// The libraries preloaded into PID: its LD_PRELOAD (split at spaces and
+// colons), then its root's /etc/ld.so.preload (at whitespace), as ld.so
+// reads them. Unreadable ones give nothing.
+std::vector<std::string> preloaded(pid_t pid) {
+  auto read_all = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  auto split = [](std::string_view text, std::string_view separators, std::vector<std::string>& out) {
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t end = text.find_first_of(separators, i);
+      if (end == std::string_view::npos) end = text.size();
+      if (end > i) out.emplace_back(text.substr(i, end - i));
+      i = end + 1;
+    }
+  };
+  std::vector<std::string> out;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  for (const std::string& field : split_nul(read_all(proc + "/environ")))
+    if (field.starts_with("LD_PRELOAD=")) split(std::string_view(field).substr(11), " :", out);
+  split(read_all(proc + "/root/etc/ld.so.preload"), " \t\n", out);
+  return out;
+}
+
+}  // namespace
 
 AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps) {
   std::string exe;
@@ -179,7 +327,7 @@ AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps) {
   }
 
   try {
-    return plan_allocator_in_files(modules, have_main);
+    return plan_allocator_in_files(modules, have_main, preloaded(pid));
   } catch (const FatalError& error) {
     if (error.code() != ExitCode::NoAllocator) throw;
     throw FatalError(ExitCode::NoAllocator, "PID " + std::to_string(pid) + " (" +

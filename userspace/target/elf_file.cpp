@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <lzma.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -163,13 +165,80 @@ std::optional<ElfFile> ElfFile::open(const std::string& path, std::string* error
     ::close(fd);
     return fail("not an ELF file");
   }
-  return ElfFile(path, fd, elf);
+  ElfFile file(path, fd, elf);
+  file.open_debugdata();
+  return file;
+}
+
+namespace {
+
+// Bounds on MiniDebugInfo: a few MiB of symbols at most in real files.
+constexpr size_t kMaxDebugdataCompressed = 64u << 20;
+constexpr size_t kMaxDebugdataDecompressed = 256u << 20;
+
+// The section named NAME; nullptr when absent.
+Elf_Scn* find_named_section(Elf* elf, std::string_view name) {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    const char* n = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (n != nullptr && name == n) return scn;
+  }
+  return nullptr;
+}
+
+// An xz stream, decompressed; empty when it is not one or is too large.
+std::vector<char> unxz(const uint8_t* in, size_t size) {
+  std::vector<char> out;
+  lzma_stream stream = LZMA_STREAM_INIT;
+  if (lzma_stream_decoder(&stream, UINT64_MAX, 0) != LZMA_OK) return out;
+  stream.next_in = in;
+  stream.avail_in = size;
+  lzma_ret ret = LZMA_OK;
+  while (ret == LZMA_OK) {
+    if (out.size() >= kMaxDebugdataDecompressed) break;
+    const size_t done = out.size();
+    out.resize(std::min(kMaxDebugdataDecompressed, std::max<size_t>(done * 2, 1u << 16)));
+    stream.next_out = reinterpret_cast<uint8_t*>(out.data() + done);
+    stream.avail_out = out.size() - done;
+    ret = lzma_code(&stream, LZMA_FINISH);
+    out.resize(out.size() - stream.avail_out);
+  }
+  lzma_end(&stream);
+  if (ret != LZMA_STREAM_END) out.clear();
+  return out;
+}
+
+}  // namespace
+
+void ElfFile::open_debugdata() {
+  if (elf_ == nullptr || find_section(elf_, SHT_SYMTAB) != nullptr) return;
+  Elf_Scn* scn = find_named_section(elf_, ".gnu_debugdata");
+  GElf_Shdr shdr;
+  if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS ||
+      shdr.sh_size == 0 || shdr.sh_size > kMaxDebugdataCompressed)
+    return;
+  Elf_Data* data = elf_rawdata(scn, nullptr);
+  if (data == nullptr || data->d_buf == nullptr) return;
+  std::vector<char> mini = unxz(static_cast<const uint8_t*>(data->d_buf), data->d_size);
+  if (mini.empty()) return;
+  mini_data_ = std::move(mini);
+  mini_ = elf_memory(mini_data_.data(), mini_data_.size());
+  if (mini_ != nullptr && (elf_kind(mini_) != ELF_K_ELF || find_section(mini_, SHT_SYMTAB) == nullptr)) {
+    elf_end(mini_);
+    mini_ = nullptr;
+  }
+  if (mini_ == nullptr) mini_data_.clear();
 }
 
 ElfFile::ElfFile(ElfFile&& other) noexcept
     : path_(std::move(other.path_)),
       fd_(std::exchange(other.fd_, -1)),
-      elf_(std::exchange(other.elf_, nullptr)) {}
+      elf_(std::exchange(other.elf_, nullptr)),
+      mini_data_(std::move(other.mini_data_)),
+      mini_(std::exchange(other.mini_, nullptr)) {}
 
 ElfFile& ElfFile::operator=(ElfFile&& other) noexcept {
   if (this != &other) {
@@ -177,6 +246,8 @@ ElfFile& ElfFile::operator=(ElfFile&& other) noexcept {
     path_ = std::move(other.path_);
     fd_ = std::exchange(other.fd_, -1);
     elf_ = std::exchange(other.elf_, nullptr);
+    mini_data_ = std::move(other.mini_data_);
+    mini_ = std::exchange(other.mini_, nullptr);
   }
   return *this;
 }
@@ -184,6 +255,10 @@ ElfFile& ElfFile::operator=(ElfFile&& other) noexcept {
 ElfFile::~ElfFile() { reset(); }
 
 void ElfFile::reset() {
+  // The view of the MiniDebugInfo goes before the bytes it reads.
+  if (mini_ != nullptr) elf_end(mini_);
+  mini_ = nullptr;
+  mini_data_.clear();
   if (elf_ != nullptr) elf_end(elf_);
   if (fd_ >= 0) ::close(fd_);
   elf_ = nullptr;
@@ -207,7 +282,36 @@ bool ElfFile::has_interpreter() const {
 }
 
 bool ElfFile::has_symtab() const {
-  return elf_ != nullptr && find_section(elf_, SHT_SYMTAB) != nullptr;
+  return elf_ != nullptr && (find_section(elf_, SHT_SYMTAB) != nullptr || mini_ != nullptr);
+}
+
+namespace {
+
+// The string values of the .dynamic entries tagged TAG, in order.
+std::vector<std::string> dynamic_strings(Elf* elf, int64_t tag) {
+  std::vector<std::string> out;
+  Elf_Scn* scn = elf ? find_section(elf, SHT_DYNAMIC) : nullptr;
+  GElf_Shdr shdr;
+  if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_entsize == 0) return out;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (data == nullptr) return out;
+  const size_t count = shdr.sh_size / shdr.sh_entsize;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Dyn dyn;
+    if (gelf_getdyn(data, static_cast<int>(i), &dyn) == nullptr || dyn.d_tag == DT_NULL) break;
+    if (dyn.d_tag != tag) continue;
+    if (const char* s = elf_strptr(elf, shdr.sh_link, dyn.d_un.d_val)) out.emplace_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> ElfFile::needed() const { return dynamic_strings(elf_, DT_NEEDED); }
+
+std::string ElfFile::soname() const {
+  auto names = dynamic_strings(elf_, DT_SONAME);
+  return names.empty() ? std::string() : names.front();
 }
 
 std::optional<ElfFile::Symbol> ElfFile::find_function(std::string_view name) const {
@@ -217,6 +321,8 @@ std::optional<ElfFile::Symbol> ElfFile::find_function(std::string_view name) con
     if (scn == nullptr) continue;
     if (auto symbol = search_table(elf_, scn, name)) return symbol;
   }
+  if (mini_ != nullptr)
+    if (Elf_Scn* scn = find_section(mini_, SHT_SYMTAB)) return search_table(mini_, scn, name);
   return std::nullopt;
 }
 

@@ -50,11 +50,19 @@ class ElfFile {
   bool is_dynamic() const;
   // Has a PT_INTERP program header (is started through a dynamic loader).
   bool has_interpreter() const;
-  // Has a .symtab section (not stripped).
+  // Has a .symtab section (not stripped), or one in its .gnu_debugdata.
   bool has_symtab() const;
 
+  // The libraries it needs (DT_NEEDED, in order) and its own DT_SONAME
+  // (empty when it has none), from its .dynamic section.
+  std::vector<std::string> needed() const;
+  std::string soname() const;
+
   // A defined STT_FUNC / STT_GNU_IFUNC symbol named exactly NAME, searched in
-  // .dynsym then .symtab. Names in .dynsym carry no version, so "malloc" finds
+  // .dynsym, then .symtab, then the .symtab of the MiniDebugInfo in
+  // .gnu_debugdata (an xz-compressed ELF file holding the symbols a stripped
+  // file kept for backtraces: Fedora's binaries; its symbols count as
+  // .symtab's). Names in .dynsym carry no version, so "malloc" finds
   // malloc@@GLIBC_2.2.5; a "NAME@@VERSION" entry in .symtab matches too. The
   // default version wins over hidden ones, and global over local bindings.
   std::optional<Symbol> find_function(std::string_view name) const;
@@ -70,10 +78,15 @@ class ElfFile {
  private:
   ElfFile(std::string path, int fd, Elf* elf) : path_(std::move(path)), fd_(fd), elf_(elf) {}
   void reset();
+  void open_debugdata();
 
   std::string path_;
   int fd_ = -1;
   Elf* elf_ = nullptr;
+  // The decompressed .gnu_debugdata and libelf's view of it, when the file
+  // has no .symtab of its own.
+  std::vector<char> mini_data_;
+  Elf* mini_ = nullptr;
 };
 
 // The same readers on an ELF image opened elsewhere (symbols/Module gets its

@@ -135,4 +135,30 @@ Placement place_entry_probe(std::span<const uint8_t> code, const PlacementRules&
   return result;
 }
 
+bool tail_forwards(std::span<const uint8_t> code) {
+  csh cs;
+  if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) return false;
+  cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+  cs_insn* insns = nullptr;
+  size_t n = cs_disasm(cs, code.data(), code.size(), 0, kMaxInstructions, &insns);
+  const std::array<x86_reg, 2> kept = {X86_REG_RDI, X86_REG_RSP};
+  bool forwards = false;
+  for (size_t i = 0; i < n; ++i) {
+    const cs_insn& insn = insns[i];
+    if (insn.id == X86_INS_ENDBR64 || insn.id == X86_INS_NOP) continue;
+    if (insn.id == X86_INS_JMP) {
+      forwards = true;
+      break;
+    }
+    if (is_control_flow(insn) || writes_any(cs, insn, kept)) break;
+    bool memory = false;
+    for (uint8_t k = 0; k < insn.detail->x86.op_count; ++k)
+      memory |= insn.detail->x86.operands[k].type == X86_OP_MEM;
+    if (memory || insn.id != X86_INS_MOV) break;
+  }
+  if (insns) cs_free(insns, n);
+  cs_close(&cs);
+  return forwards;
+}
+
 }  // namespace leakscope

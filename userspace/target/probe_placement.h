@@ -35,4 +35,13 @@ struct PlacementRules {
 // `code`: the function's first bytes (32 are plenty), x86-64.
 Placement place_entry_probe(std::span<const uint8_t> code, const PlacementRules& rules);
 
+// Whether a function taking a block in its first argument only hands it on:
+// its first instructions (after endbr64 and nops) are register moves that
+// leave %rdi and %rsp alone, then an unconditional jmp (libstdc++'s
+// `operator delete(void*, size_t)`: `jmp operator delete(void*)`; mimalloc's
+// mi_free_size: `jmp mi_free`). Then the function jumped to frees the block,
+// and a probe on the forwarder would see the same free twice. Anything else
+// — a branch, a call, a memory operand, an unknown instruction — is not.
+bool tail_forwards(std::span<const uint8_t> code);
+
 }  // namespace leakscope

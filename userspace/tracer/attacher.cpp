@@ -11,6 +11,27 @@
 
 namespace leakscope {
 
+namespace {
+
+// Which allocators a process has and what was probed: the allocators in one
+// line (shown unless --quiet when `announce`, else with -v), the probed
+// functions module by module, those left alone and those that could not be
+// attached with -v.
+void log_plan(const std::string& who, const AllocatorPlan& plan, const AttachResult& res, bool announce) {
+  const std::string line =
+      who + ": allocator " + describe_allocators(plan) + "; " + std::to_string(res.probes) + " probes";
+  if (announce)
+    log_info(line);
+  else
+    log_verbose(line);
+  for (const std::string& probes : describe_probes(plan)) log_verbose("  " + probes);
+  for (const ProbeSite& site : plan.sites)
+    if (!site.placement.empty()) log_verbose("  " + site.symbol + " probed at " + site.placement);
+  for (const std::string& s : res.skipped) log_verbose("  not attached: " + s);
+}
+
+}  // namespace
+
 Attacher::Attacher(const TraceConfig& config, Kernel& kernel, ImageTable& images, AddressSpaces& spaces)
     : config_(config), kernel_(kernel), images_(images), spaces_(spaces) {}
 
@@ -39,11 +60,7 @@ TraceId Attacher::attach(pid_t pid, Origin origin, double t) {
     if (origin != Origin::Host) spaces_.observe(pid);
     if (heap) {
       AttachResult res = kernel_.attach_allocator(pid, plan);
-      for (const auto& s : res.skipped) log_verbose("PID " + std::to_string(pid) + ": not probed: " + s);
-      log_verbose("PID " + std::to_string(pid) + " (" + info.comm + "): " + std::to_string(res.probes) +
-                  " probes on " + plan.allocator_module);
-      for (const ProbeSite& site : plan.sites)
-        if (!site.placement.empty()) log_verbose(site.symbol + " probed at " + site.placement);
+      log_plan("PID " + std::to_string(pid) + " (" + info.comm + ")", plan, res, true);
     }
   } catch (...) {
     kernel_.untrack(pid);
@@ -57,6 +74,7 @@ TraceId Attacher::attach(pid_t pid, Origin origin, double t) {
   image.named = origin != Origin::Host;
   image.heap_probes = heap;
   image.allocator_module = plan.allocator_module;
+  if (heap) image.allocators = describe_allocators(plan);
   image.allocator_code = AllocatorCode::of(plan);
   image.cgroup = process_cgroup(pid);
   image.container_id = container_id_from_cgroup(image.cgroup);
@@ -77,8 +95,7 @@ void Attacher::start_command(const sigset_t& original_mask, double t) {
   TraceId id = images_.new_id();
   kernel_.track(pid, id, config_.follow_children);
   AttachResult res = kernel_.attach_allocator(pid, plan);
-  log_verbose("command PID " + std::to_string(pid) + ": " + std::to_string(res.probes) + " probes on " +
-              plan.allocator_module);
+  log_plan("command PID " + std::to_string(pid), plan, res, false);
   TracedImage image;
   image.id = id;
   image.origin = Origin::Command;
@@ -118,9 +135,12 @@ void Attacher::replan(TracedImage& image, double t, bool quiet_failure) {
     image.code_generation = generation;
     image.allocator_module = plan.allocator_module;
     image.allocator_code = AllocatorCode::of(plan);
-    if (res.probes)
-      log_verbose("PID " + std::to_string(pid) + ": " + std::to_string(res.probes) + " allocator probes on " +
-                  plan.allocator_module);
+    // Announced when what it has changes (a command's own allocator, a
+    // plugin with one of its own); more probes on the same ones with -v.
+    std::string allocators = describe_allocators(plan);
+    if (res.probes || allocators != image.allocators)
+      log_plan("PID " + std::to_string(pid) + " (" + image.info.comm + ")", plan, res, allocators != image.allocators);
+    image.allocators = std::move(allocators);
   } catch (const FatalError& e) {
     // A freshly exec'd command may not have mapped its allocator yet; a
     // child may be gone already.

@@ -37,6 +37,7 @@ Report build_report(const TickView& view, ReportSources& src, double t, bool fin
     p.comm = image.info.comm;
     p.cmdline = image.info.cmdline;
     p.allocator_module = image.allocator_module;
+    p.allocators = image.allocators;
     p.cgroup = image.cgroup;
     p.container_id = image.container_id;
     p.exited = image.exited() && !image.detached();

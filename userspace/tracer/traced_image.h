@@ -40,6 +40,7 @@ struct TracedImage {
   TraceId parent = 0;          // the image that forked it or that it replaced; 0 for none
   pid_t parent_pid = 0;
   std::string allocator_module;
+  std::string allocators;      // which allocators it has (describe_allocators), once planned
   AllocatorCode allocator_code;  // where its probed allocator functions lie (allocator_growth.h)
   std::string cgroup;
   std::string container_id;
