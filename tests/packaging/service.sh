@@ -34,6 +34,9 @@ unit=$root/lib/systemd/system/leakscope.service
 [ -f "$unit" ] || { echo "FAIL: the install puts no leakscope.service in /lib/systemd/system" >&2; exit 1; }
 # The targets and units the unit refers to (multi-user.target, ...).
 cp -an /lib/systemd/system/. "$root/lib/systemd/system/" 2>/dev/null
+# ExecReload= runs the system's kill (procps), there on the host, not in the
+# package.
+install -D -m 0755 /bin/kill "$root/bin/kill"
 
 out=$(MANPATH=$root/usr/share/man systemd-analyze verify --root="$root" leakscope.service 2>&1)
 rc=$?

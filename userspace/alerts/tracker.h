@@ -37,6 +37,8 @@ class AlertTracker {
 
   size_t firing() const;
   size_t pending() const;
+  // New timings (a reloaded config) for alerts pending, firing and resolving now.
+  void set_options(AlertOptions options) { options_ = options; }
 
  private:
   struct Entry;

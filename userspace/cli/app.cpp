@@ -54,6 +54,32 @@ std::string config_error_text(const CLI::App& app, const CLI::ParseError& e) {
   return text + what;
 }
 
+// A parse error as one line: ours for the config file's, CLI11's otherwise.
+std::string parse_error_text(const CLI::App& app, const CLI::ParseError& e) {
+  std::string message = e.what();
+  if (dynamic_cast<const CLI::ConfigError*>(&e) || dynamic_cast<const CLI::FileError*>(&e))
+    message = config_error_text(app, e);
+  for (char& c : message)
+    if (c == '\n') c = ' ';
+  return message;
+}
+
+// trace's config read again as at start (SIGHUP, tracer/config_reload.h): a
+// fresh parser over the same command line, so the file is read anew and the
+// command line still overrides it. A bad file throws FatalError.
+TraceConfig reread_trace_config(int argc, char** argv, bool separator) {
+  CLI::App app;
+  app.require_subcommand(1);
+  TraceCommand trace(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    throw FatalError(ExitCode::Usage, parse_error_text(app, e));
+  }
+  refuse_empty_values(app);
+  return trace.config(separator);
+}
+
 }  // namespace
 
 int run_app(int argc, char** argv) {
@@ -68,12 +94,7 @@ int run_app(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // One line, as every other error: "leakscope: error: ...".
-    std::string message = e.what();
-    if (dynamic_cast<const CLI::ConfigError*>(&e) || dynamic_cast<const CLI::FileError*>(&e))
-      message = config_error_text(app, e);
-    for (char& c : message)
-      if (c == '\n') c = ' ';
-    log_error(message + " (see --help)");
+    log_error(parse_error_text(app, e) + " (see --help)");
     return static_cast<int>(ExitCode::Usage);
   }
 
@@ -81,7 +102,10 @@ int run_app(int argc, char** argv) {
     refuse_empty_values(app);
     if (trace.selected()) {
       const bool separator = std::find(argv + 1, argv + argc, std::string_view("--")) != argv + argc;
-      return trace.run(separator);
+      ConfigReader reread;
+      if (trace.has_config_file())
+        reread = [argc, argv, separator] { return reread_trace_config(argc, argv, separator); };
+      return trace.run(separator, std::move(reread));
     }
     int code = control.run_selected();
     if (code >= 0) return code;

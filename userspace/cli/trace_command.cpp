@@ -405,10 +405,12 @@ const TraceConfig& TraceCommand::config(bool command_after_separator) {
     return f.config;
 }
 
-int TraceCommand::run(bool command_after_separator) {
+bool TraceCommand::has_config_file() const { return !flags_->config_file.empty(); }
+
+int TraceCommand::run(bool command_after_separator, ConfigReader reread) {
   const TraceConfig& checked = config(command_after_separator);
   preflight(checked);
-  return run_trace(checked);
+  return run_trace(checked, std::move(reread));
 }
 
 }  // namespace leakscope

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "tracer/config.h"
+#include "tracer/config_reload.h"
 
 namespace leakscope {
 
@@ -22,8 +23,11 @@ class TraceCommand {
   // TraceConfig; a bad one throws FatalError (ExitCode::Usage).
   // command_after_separator: argv had "--", so a command given is meant as one.
   const TraceConfig& config(bool command_after_separator);
-  // config(), the preflight checks, then the trace itself.
-  int run(bool command_after_separator);
+  // Whether --config named a file (a trace reloads it on SIGHUP).
+  bool has_config_file() const;
+  // config(), the preflight checks, then the trace itself; `reread` reads
+  // the config again on SIGHUP (empty: SIGHUP stops the trace).
+  int run(bool command_after_separator, ConfigReader reread = {});
 
  private:
   CLI::App* sub_;

@@ -28,6 +28,9 @@ class Judge {
   void finish(double seconds);
   // Drops what is kept for an image that is forgotten.
   void forget(TraceId id);
+  // The alerts' timings of a reloaded config (the detector's options are
+  // read from the config each tick).
+  void set_alert_options(const AlertOptions& options) { alerts_.set_options(options); }
 
   size_t alerts_firing() const { return alerts_.firing(); }
   std::vector<SinkHealth> sink_health() const;

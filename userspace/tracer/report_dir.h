@@ -21,6 +21,8 @@ class ReportDir {
 
   // Writes one report in every given format; returns the paths written.
   std::vector<std::string> write(const std::vector<std::pair<Format, std::string>>& parts);
+  // Reports kept from the next write on (a reloaded --report-keep).
+  void set_keep(size_t keep) { keep_ = keep; }
 
  private:
   void prune();

@@ -25,7 +25,10 @@ SignalWatch::Events SignalWatch::wait(double seconds, int extra_fd) {
   if (::poll(p, extra_fd >= 0 ? 2 : 1, ms) > 0) {
     signalfd_siginfo info;
     while (::read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info))
-      events.signals.push_back(static_cast<int>(info.ssi_signo));
+      if (info.ssi_signo == SIGHUP)
+        events.hangup = true;
+      else
+        events.signals.push_back(static_cast<int>(info.ssi_signo));
     events.extra_ready = extra_fd >= 0 && (p[1].revents & POLLIN);
   }
   return events;

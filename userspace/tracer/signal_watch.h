@@ -1,5 +1,6 @@
-// Signals as events: SIGINT/SIGTERM/SIGHUP stop, SIGCHLD wakes, SIGUSR1
-// asks for a report. Blocked and read from a signalfd, polled together with
+// Signals as events: SIGINT/SIGTERM stop, SIGCHLD wakes, SIGUSR1 asks for a
+// report, SIGHUP (an event of its own) reloads the config, or stops a trace
+// started without one. Blocked and read from a signalfd, polled together with
 // other descriptors (the control socket) by the trace loop.
 #pragma once
 
@@ -20,7 +21,8 @@ class SignalWatch {
   const sigset_t& original() const { return original_; }
 
   struct Events {
-    std::vector<int> signals;
+    std::vector<int> signals;  // every one but SIGHUP
+    bool hangup = false;       // SIGHUP came
     bool extra_ready = false;  // `extra_fd` is readable
   };
   // Waits up to `seconds` for a signal or for `extra_fd` (-1: none).

@@ -70,27 +70,28 @@ nlohmann::json enabled_kinds(uint32_t kinds_mask) {
   return kinds;
 }
 
-TraceSession::TraceSession(const TraceConfig& config)
+TraceSession::TraceSession(const TraceConfig& config, ConfigReader reread)
     : config_(config),
+      reread_(std::move(reread)),
       kernel_(open_kernel(config.kernel)),
       symbolizer_(spaces_, kMaxSymbolModules, Naming::Background),
       unwind_(config.unwind_cfi
                   ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path)
                   : nullptr),
       images_(*kernel_, *this, ImagePolicy{config.all, config.keep_exited}),
-      attacher_(config, *kernel_, images_, spaces_),
+      attacher_(config_, *kernel_, images_, spaces_),
       stacks_(*kernel_, symbolizer_, spaces_, config.kernel.sizes.max_stack_traces),
       ledgers_(images_, stacks_, spaces_),
       js_(config.js || config.drill_js ? std::make_unique<JsHeaps>(*kernel_, symbolizer_, stacks_,
                                                  JsHeapOptions{config.js_sampling_interval,
                                                               std::max(config.tick_seconds, config.js_pull_seconds)})
                     : nullptr),
-      judge_(config),
+      judge_(config_),
       clock_(config.tick_seconds),
       heap_sampling_(*kernel_, config.kernel.sizes.max_objects),
       age_scan_(kernel_->object_age_scan()),
       start_(std::chrono::steady_clock::now()) {
-  if (config.all) host_.emplace(config);
+  if (config.all) host_.emplace(config_);
   if (!config.metrics_address.empty()) metrics_ = std::make_unique<MetricsServer>(config.metrics_address);
   if (!config.report_dir.empty())
     report_dir_ = std::make_unique<ReportDir>(config.report_dir, config.report_keep);
@@ -416,6 +417,12 @@ int TraceSession::run() {
         log_info(std::string("stopping on ") + sigabbrev_np(sig));
         stop = true;
       }
+    }
+    if (events.hangup && reread_) {
+      reload_config(now(), next_table, next_report);
+    } else if (events.hangup) {
+      log_info("stopping on HUP (no --config to reload)");
+      stop = true;
     }
     double t = now();
     if (events.extra_ready) {

@@ -4,8 +4,9 @@
 // ledgers kept from events (event_ledgers.h), the kernel's unwind tables
 // (unwind_tables.h), --all (host_watch.h), judging
 // (judge.h) and the view of the last tick (tick_view.h), from which reports,
-// metrics and status are made. Split over trace_session.cpp (the loop) and
-// control_requests.cpp (the control socket and report files).
+// metrics and status are made. Split over trace_session.cpp (the loop),
+// control_requests.cpp (the control socket and report files) and
+// session_reload.cpp (SIGHUP: the config reloaded).
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,7 @@
 #include "timeline/timeline.h"
 #include "tracer/attacher.h"
 #include "tracer/config.h"
+#include "tracer/config_reload.h"
 #include "tracer/event_ledgers.h"
 #include "tracer/age_scan.h"
 #include "tracer/heap_sampling.h"
@@ -40,7 +42,9 @@ namespace leakscope {
 
 class TraceSession final : private ImageObserver {
  public:
-  explicit TraceSession(const TraceConfig& config);
+  // `reread`: how to read the config again on SIGHUP (empty: started
+  // without --config; SIGHUP stops the trace).
+  explicit TraceSession(const TraceConfig& config, ConfigReader reread = {});
   int run();
 
  private:
@@ -67,8 +71,15 @@ class TraceSession final : private ImageObserver {
   ControlReply handle_control(const ControlRequest& request);
   nlohmann::json status_json() const;
   void write_report_files(const char* why);
+  // session_reload.cpp: on SIGHUP, the config read again and what a running
+  // trace can take applied (the loop's next table and report rescheduled
+  // from `t`); the rest logged as needing a restart. A bad file changes nothing.
+  void reload_config(double t, double& next_table, double& next_report);
 
-  const TraceConfig& config_;
+  // The session's own copy, which every part reads: a reload changes the
+  // fields a running trace can take (tracer/config_reload.h).
+  TraceConfig config_;
+  ConfigReader reread_;
   SignalWatch signals_;
   std::unique_ptr<Kernel> kernel_;
   AddressSpaces spaces_;  // before the symbolizer, which reads them

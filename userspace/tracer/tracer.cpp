@@ -4,8 +4,8 @@
 
 namespace leakscope {
 
-int run_trace(const TraceConfig& config) {
-  TraceSession session(config);
+int run_trace(const TraceConfig& config, ConfigReader reread) {
+  TraceSession session(config, std::move(reread));
   return session.run();
 }
 

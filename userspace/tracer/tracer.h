@@ -4,11 +4,13 @@
 #pragma once
 
 #include "tracer/config.h"
+#include "tracer/config_reload.h"
 
 namespace leakscope {
 
 // Runs a whole trace session; returns the process exit code. Fatal user
-// errors are thrown as FatalError.
-int run_trace(const TraceConfig& config);
+// errors are thrown as FatalError. `reread` (started with --config): the
+// config read again on SIGHUP.
+int run_trace(const TraceConfig& config, ConfigReader reread = {});
 
 }  // namespace leakscope
