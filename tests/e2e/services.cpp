@@ -167,13 +167,15 @@ std::unique_ptr<Program> ExpressApp::drive(const std::vector<std::string>& route
   return std::make_unique<Program>(argv);
 }
 
-RedisServer::RedisServer() {
-  if (::access("/usr/bin/redis-server", X_OK) != 0 || ::access("/usr/bin/redis-benchmark", X_OK) != 0)
-    throw std::runtime_error("redis-server or redis-benchmark is not installed: run tools/setup");
+RedisServer::RedisServer(const std::vector<std::string>& config) {
+  if (::access("/usr/bin/redis-server", X_OK) != 0 || ::access("/usr/bin/redis-benchmark", X_OK) != 0 ||
+      ::access("/usr/bin/redis-cli", X_OK) != 0)
+    throw std::runtime_error("redis-server, redis-benchmark or redis-cli is not installed: run tools/setup");
   port_ = free_tcp_port();
-  server_ = std::make_unique<Program>(std::vector<std::string>{
-      "/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-      "--appendonly", "no", "--dir", "/tmp", "--daemonize", "no"});
+  std::vector<std::string> argv{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--dir", "/tmp", "--daemonize", "no"};
+  argv.insert(argv.end(), config.begin(), config.end());
+  server_ = std::make_unique<Program>(argv);
   if (!server_->wait_output("Ready to accept connections", 20))
     throw std::runtime_error("redis-server did not come up: " + server_->output());
 }
@@ -182,6 +184,24 @@ std::unique_ptr<Program> RedisServer::fill(int value_bytes) const {
   return std::make_unique<Program>(std::vector<std::string>{
       "/usr/bin/redis-benchmark", "-h", "127.0.0.1", "-p", std::to_string(port_), "-t", "set", "-r",
       "1000000000", "-d", std::to_string(value_bytes), "-n", "2000000000", "-c", "4", "-P", "8", "-q"});
+}
+
+bool RedisServer::ping() const {
+  auto [status, out] = run_command("timeout 10 /usr/bin/redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " ping");
+  return status == 0 && out.find("PONG") != std::string::npos;
+}
+
+long long RedisServer::info_field(const std::string& field) const {
+  auto [status, out] = run_command("timeout 10 /usr/bin/redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " info");
+  if (status != 0) return -1;
+  const std::string key = "\n" + field + ":";
+  const size_t at = ("\n" + out).find(key);
+  if (at == std::string::npos) return -1;
+  try {
+    return std::stoll(out.substr(at + key.size() - 1));
+  } catch (const std::exception&) {
+    return -1;
+  }
 }
 
 int http_get_status(int port, const std::string& path) {

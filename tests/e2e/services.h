@@ -73,9 +73,18 @@ class ExpressApp {
 // file written), ready to answer; killed when destroyed.
 class RedisServer {
  public:
-  RedisServer();  // throws std::runtime_error when it does not come up
+  // `config`: more of redis-server's options, as on its command line
+  // ({"--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru"}).
+  // Throws std::runtime_error when it does not come up.
+  explicit RedisServer(const std::vector<std::string>& config = {});
   pid_t pid() const { return server_->pid(); }
   int port() const { return port_; }
+  bool running() const { return server_->running(); }
+  // Whether it answers `redis-cli ping` with PONG (within 10 s).
+  bool ping() const;
+  // A field of `redis-cli info` ("used_memory", "evicted_keys"); -1 when
+  // it does not answer or has no such field.
+  long long info_field(const std::string& field) const;
   // redis-benchmark storing new keys (random among 10^9, `value_bytes`
   // each) until destroyed: the server's memory grows for as long as it runs.
   std::unique_ptr<Program> fill(int value_bytes = 100) const;
