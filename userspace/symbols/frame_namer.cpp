@@ -14,7 +14,7 @@ namespace leakscope {
 namespace {
 
 // How long a destroyed FrameNamer waits for the lookup under way.
-constexpr auto kStopWait = std::chrono::seconds(2);
+constexpr auto kStopWait = std::chrono::milliseconds(500);
 
 }  // namespace
 

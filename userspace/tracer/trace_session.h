@@ -106,7 +106,7 @@ class TraceSession final : private ImageObserver {
   // being looked up. With the last tick's drains, SIGINT to final report
   // stays under 5 s. A report on request waits a drain share of the tick
   // for names and a fresh object-age scan.
-  static constexpr double kFinalReportWithin = 3.0;
+  static constexpr double kFinalReportWithin = 2.0;
   static constexpr double kFinalSinkWait = 1.5;
   // Seconds the last tick's rings may take to drain, each.
   static constexpr double kFinalDrainSeconds = 0.5;
