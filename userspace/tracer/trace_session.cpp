@@ -257,10 +257,10 @@ Report TraceSession::report(bool final, bool with_ages) {
   }
   src.allocator_probes = [this](pid_t pid) { return kernel_->has_allocator_probes(pid); };
   // Names and object ages are read off the loop (symbols/frame_namer,
-  // tracer/age_scan): a report waits a moment for them, the final one longer
-  // (the loop is over, nothing comes after it). A frame not named by then
-  // reads module+offset; ages come from the latest scan. The live table
-  // waits for neither.
+  // tracer/age_scan): a report waits a moment for them (at most a drain
+  // share of the tick), the final one longer (the loop is over, nothing
+  // comes after it). A frame not named by then reads module+offset; ages
+  // come from the latest scan. The live table waits for names only.
   const auto seconds = [](double s) {
     return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
   };
@@ -282,7 +282,7 @@ Report TraceSession::report(bool final, bool with_ages) {
   // asks for their names; when some were not named, it is built again once
   // the names asked for are in (or the wait is over).
   Report r = build_report(view_, src, now(), final);
-  if (with_ages && r.health.unknown_frames > 0) {
+  if (r.health.unknown_frames > 0) {
     symbolizer_.wait_named(deadline);
     r = build_report(view_, src, now(), final);
   }
