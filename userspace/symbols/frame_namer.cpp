@@ -1,13 +1,13 @@
 #include "symbols/frame_namer.h"
 
-#include <signal.h>
-
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <utility>
+
+#include "core/worker_thread.h"
 
 namespace leakscope {
 
@@ -36,11 +36,7 @@ struct FrameNamer::State {
 };
 
 FrameNamer::FrameNamer(size_t max_queued) : state_(std::make_shared<State>(max_queued)) {
-  // Signals stay with the loop's thread.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  std::thread([state = state_] {
+  start_detached_worker([state = state_] {
     std::unique_lock lock(state->mutex);
     for (;;) {
       state->wake.wait(lock, [&] { return state->stop || !state->jobs.empty(); });
@@ -61,8 +57,7 @@ FrameNamer::FrameNamer(size_t max_queued) : state_(std::make_shared<State>(max_q
       state->busy = false;
       if (state->jobs.empty()) state->idle.notify_all();
     }
-  }).detach();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  });
 }
 
 FrameNamer::~FrameNamer() {

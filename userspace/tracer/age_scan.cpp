@@ -1,10 +1,10 @@
 #include "tracer/age_scan.h"
 
-#include <signal.h>
-
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include "core/worker_thread.h"
 
 namespace leakscope {
 
@@ -21,11 +21,7 @@ struct AgeScan::State {
 };
 
 AgeScan::AgeScan(ObjectAgeScan scan) : state_(std::make_shared<State>(std::move(scan))) {
-  // Signals stay with the loop's thread.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  std::thread([state = state_] {
+  start_detached_worker([state = state_] {
     std::unique_lock lock(state->mutex);
     for (;;) {
       state->wake.wait(lock, [&] { return state->stop || state->job; });
@@ -44,8 +40,7 @@ AgeScan::AgeScan(ObjectAgeScan scan) : state_(std::make_shared<State>(std::move(
       state->busy = false;
       state->done.notify_all();
     }
-  }).detach();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  });
 }
 
 AgeScan::~AgeScan() {

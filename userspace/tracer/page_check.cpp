@@ -1,12 +1,12 @@
 #include "tracer/page_check.h"
 
-#include <signal.h>
 #include <time.h>
 
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "core/worker_thread.h"
 #include "target/pagemap.h"
 
 namespace leakscope {
@@ -21,11 +21,7 @@ struct PageCheck::State {
 };
 
 PageCheck::PageCheck() : state_(std::make_shared<State>()) {
-  // Signals stay with the loop's thread.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  std::thread([state = state_] {
+  start_detached_worker([state = state_] {
     std::unique_lock lock(state->mutex);
     for (;;) {
       state->wake.wait(lock, [&] { return state->stop || state->job; });
@@ -48,8 +44,7 @@ PageCheck::PageCheck() : state_(std::make_shared<State>()) {
       state->done = std::move(result);
       state->busy = false;
     }
-  }).detach();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  });
 }
 
 PageCheck::~PageCheck() {
