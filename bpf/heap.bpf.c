@@ -211,10 +211,14 @@ int BPF_KPROBE(pvalloc_enter, __u64 size)
  * so one that hands its block on to another probed free (jemalloc's aligned
  * sized delete computes its flags, then tail-jumps to sdallocx) leaves no
  * call in flight to tell the inner free by. The inner call frees the same
- * block on the same thread at or below the outer call's entry sp, with no
- * allocation returned in between (which could have handed the address out
- * again): it is ignored. Per CPU: a thread migrated between the two probes
- * a few instructions apart counts the inner free as unknown, no worse. */
+ * block on the same thread at or below the outer call's entry sp: by then
+ * the outer call released it, and the inner one is not counted as a free
+ * of a block never seen. Only that count is spared: a block found live is
+ * released whatever this CPU saw, because the same thread freeing the same
+ * address from the same call site may be freeing it again (another thread
+ * got the address back from the allocator in between). Per CPU: a thread
+ * migrated between the two probes a few instructions apart counts the
+ * inner free as unknown, no worse. */
 struct ls_last_free {
 	__u64 ptr;
 	__u64 sp;
@@ -228,14 +232,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ls_last_free);
 } last_free SEC(".maps");
-
-static __always_inline void forget_last_free(__u32 tid)
-{
-	__u32 zero = 0;
-	struct ls_last_free *last = bpf_map_lookup_elem(&last_free, &zero);
-	if (last && last->tid == tid)
-		last->ptr = 0;
-}
 
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
@@ -253,8 +249,6 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 		return 0;
 	struct ls_inflight call = *rec;
 	bpf_map_delete_elem(&inflight, &tid);
-	/* What is allocated now may be at an address freed before. */
-	forget_last_free(tid);
 
 	__u64 addr = ret;
 	switch (call.shape) {
@@ -308,14 +302,14 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 		return 0;
 	__u32 zero = 0;
 	struct ls_last_free *last = bpf_map_lookup_elem(&last_free, &zero);
+	int handed_on = 0;
 	if (last) {
-		if (last->tid == tid && last->ptr == ptr && sp <= last->sp)
-			return 0; /* the same free, handed on */
+		handed_on = last->tid == tid && last->ptr == ptr && sp <= last->sp;
 		last->tid = tid;
 		last->ptr = ptr;
 		last->sp = sp;
 	}
-	block_freed(trace_id, ptr, 0);
+	object_died_seen(trace_id, LS_KIND_HEAP, ptr, 0, !handed_on && kept_at(ptr, sample_shift()));
 	return 0;
 }
 
