@@ -247,15 +247,34 @@ void TraceSession::tick(double t, bool last) {
   }
   images_.prune(view_.rows);
   phases_.end("drill");
+  if (!last) name_ahead(t);
+  phases_.end("names");
 }
 
-Report TraceSession::report(bool final, bool with_ages) {
+ReportSources TraceSession::report_sources() {
   ReportSources src{config_, images_, timeline_, stacks_, {}, {}, {}, {}};
   if (host_) {
     src.drilled = [this](TraceId id) { return host_->drilled(id); };
     src.backed_off = [this](TraceId id) { return host_->backed_off(id); };
   }
   src.allocator_probes = [this](pid_t pid) { return kernel_->has_allocator_probes(pid); };
+  return src;
+}
+
+void TraceSession::name_ahead(double t) {
+  if (name_ahead_skip_ > 0) {
+    --name_ahead_skip_;
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  ReportSources src = report_sources();
+  (void)build_report(view_, src, t, false);  // locates its stacks: their names are asked for
+  const double cost = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  name_ahead_skip_ = static_cast<int>(cost / (kNameAheadShare * config_.tick_seconds));
+}
+
+Report TraceSession::report(bool final, bool with_ages) {
+  ReportSources src = report_sources();
   // Names and object ages are read off the loop (symbols/frame_namer,
   // tracer/age_scan): a report waits a moment for them (at most a drain
   // share of the tick), the final one longer (the loop is over, nothing

@@ -64,6 +64,13 @@ class TraceSession final : private ImageObserver {
   void start_js_heaps();
   void resolve_live_stacks(const std::vector<LedgerRow>& rows, const TracedImage& image);
   Report report(bool final, bool with_ages = true);
+  ReportSources report_sources();
+  // Locates the stacks a report built now would carry, so that their names
+  // are looked up ahead of it: a report, the final one above all (due
+  // kFinalReportWithin after the loop), finds them named instead of asking
+  // for every module's first lookup then. Run each tick unless the last run
+  // cost more than kNameAheadShare of the period: then every few ticks.
+  void name_ahead(double t);
   // Reads the tracer's own resident memory; near --max-memory, sheds caches.
   void keep_memory_budget();
   void publish_metrics();
@@ -110,6 +117,9 @@ class TraceSession final : private ImageObserver {
   static constexpr double kFinalSinkWait = 1.5;
   // Seconds the last tick's rings may take to drain, each.
   static constexpr double kFinalDrainSeconds = 0.5;
+  // Share of a tick's period name_ahead may take, over the ticks it skips.
+  static constexpr double kNameAheadShare = 0.02;
+  int name_ahead_skip_ = 0;  // ticks name_ahead still skips
   Counters last_counters_{};  // the kernel's counters at the last tick
   uint64_t drains_cut_ = 0;  // ticks whose rings were left with events in them
   TracerCost own_;           // resident figures kept by keep_memory_budget
