@@ -236,6 +236,9 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
 
   w.family("leakscope_symbol_cache_modules", "gauge", "Modules held in the symbol cache.");
   w.sample("leakscope_symbol_cache_modules", {}, snapshot.symbol_cache_modules);
+  w.family("leakscope_frame_names_pending", "gauge",
+           "Frame names being looked up off the trace loop (a report waits a moment for them).");
+  w.sample("leakscope_frame_names_pending", {}, snapshot.frame_names_pending);
 
   w.family("leakscope_alerts_firing", "gauge", "Leak alerts currently firing.");
   w.sample("leakscope_alerts_firing", {}, snapshot.alerts_firing);

@@ -349,7 +349,9 @@ void TraceSession::publish_metrics() {
   m.last_tick_lag_seconds = loop.last_lag;
   m.map_bytes = kernel_->map_bytes();
   if (auto mem = process_memory(::getpid())) m.tracer_rss_bytes = mem->resident_bytes;
-  m.symbol_cache_modules = symbolizer_.stats().modules_cached;
+  const SymbolizerStats symbols = symbolizer_.stats();
+  m.symbol_cache_modules = symbols.modules_cached;
+  m.frame_names_pending = symbols.names_pending;
   m.alerts_firing = judge_.alerts_firing();
   for (const SinkHealth& h : judge_.sink_health()) {
     SinkMetrics sm;
