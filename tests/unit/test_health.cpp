@@ -109,7 +109,8 @@ TEST(HealthTest, LossesHaveStableNamesAndTexts) {
             (std::vector<std::string>{"objects_map_full", "ledger_map_full", "stack_unreadable",
                                       "stack_id_map_full", "stack_map_full", "calls_missed",
                                       "events_lost", "children_not_followed", "fault_events_lost",
-                                      "fault_stacks_over_budget", "syscall_stacks_shed", "fault_pages_over_limit"}));
+                                      "fault_stacks_over_budget", "syscall_stacks_shed", "fault_pages_over_limit",
+                                      "events_unread_at_exit"}));
 }
 
 // No counter says "stack missed" any more: each way a stack is lost is its

@@ -50,6 +50,7 @@ struct Health {
   uint64_t syscall_stacks_shed = 0;       // syscall events sent without their stack (ring filling)
   // Counted in userspace.
   uint64_t fault_pages_dropped = 0;  // pages not booked: page ledger full
+  uint64_t events_unread_at_exit = 0;  // events the last tick could not take in time
   uint64_t unknown_frames = 0;       // frames left unsymbolized
   uint64_t total_frames = 0;
   // Sizes, not counts: how close the maps are to dropping.
@@ -77,7 +78,7 @@ struct HealthFigureInfo {
 
 // Loss names are the `reason` label of leakscope_dropped_total and the keys
 // of status's "drops": dashboards and scripts match on them, so keep them.
-inline constexpr std::array<HealthFigureInfo, 19> kHealthFigures = {{
+inline constexpr std::array<HealthFigureInfo, 20> kHealthFigures = {{
     {&Health::allocs, "allocs", "", "allocs", true},
     {&Health::frees, "frees", "", "frees", true},
     {&Health::frees_unknown, "frees_unknown", "", "frees of blocks from before attach", true},
@@ -108,6 +109,8 @@ inline constexpr std::array<HealthFigureInfo, 19> kHealthFigures = {{
      "syscall stacks not taken (their ring filling; the objects count under an unknown stack)", true},
     {&Health::fault_pages_dropped, "fault_pages_dropped", "fault_pages_over_limit",
      "pages not booked (page ledger full)", false},
+    {&Health::events_unread_at_exit, "events_unread_at_exit", "events_unread_at_exit",
+     "events left unread in the rings when the trace ended (the last tick's drain ran out of time)", false},
     {&Health::unknown_frames, "unknown_frames", "", "frames unsymbolized", false},
     {&Health::total_frames, "total_frames", "", "frames", false},
 }};

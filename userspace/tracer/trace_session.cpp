@@ -176,6 +176,7 @@ void TraceSession::tick(double t, bool last) {
   Drained faults = kernel_->drain_faults([this](const FaultEvent& e) { ledgers_.apply(e); },
                                          std::chrono::steady_clock::now() + budget);
   phases_.end("faults");
+  rings_left_full_ = events.more || faults.more;
   if (events.more || faults.more) {
     ++drains_cut_;
     log_debug("event rings drained to their deadline: " + std::to_string(events.events) + " events, " +
@@ -259,6 +260,25 @@ ReportSources TraceSession::report_sources() {
   }
   src.allocator_probes = [this](pid_t pid) { return kernel_->has_allocator_probes(pid); };
   return src;
+}
+
+void TraceSession::count_unread_at_exit() {
+  if (!rings_left_full_) return;
+  // What the last tick's drain could not take in time goes with the trace:
+  // counted (a pass that only counts is quick), never dropped unsaid. Each
+  // ring gets its own moment; a target still running writes on meanwhile,
+  // so the count is a floor.
+  uint64_t unread = 0;
+  EventHandlers count;
+  count.syscall = [&unread](const SyscallEvent&) { ++unread; };
+  count.lifecycle = [&unread](const LifecycleEvent&) { ++unread; };
+  const auto moment = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(kUnreadCountSeconds));
+  kernel_->drain_events(count, std::chrono::steady_clock::now() + moment);
+  kernel_->drain_faults([&unread](const FaultEvent&) { ++unread; }, std::chrono::steady_clock::now() + moment);
+  view_.health.events_unread_at_exit = unread;
+  log_warn("at least " + std::to_string(unread) +
+           " events were left unread in the rings when the trace ended (the report counts them as lost)");
 }
 
 void TraceSession::name_ahead(double t) {
@@ -487,6 +507,7 @@ int TraceSession::run() {
   }
 
   stopped_ = std::chrono::steady_clock::now();
+  count_unread_at_exit();
   judge_.finish(kFinalSinkWait);
   Report final_report = report(true);
   std::string text = render_text(final_report, config_.top);

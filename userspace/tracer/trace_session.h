@@ -71,6 +71,9 @@ class TraceSession final : private ImageObserver {
   // for every module's first lookup then. Run each tick unless the last run
   // cost more than kNameAheadShare of the period: then every few ticks.
   void name_ahead(double t);
+  // After the loop: the events the last tick's drain left in the rings,
+  // counted into the final report's health (events_unread_at_exit).
+  void count_unread_at_exit();
   // Reads the tracer's own resident memory; near --max-memory, sheds caches.
   void keep_memory_budget();
   void publish_metrics();
@@ -117,11 +120,14 @@ class TraceSession final : private ImageObserver {
   static constexpr double kFinalSinkWait = 1.5;
   // Seconds the last tick's rings may take to drain, each.
   static constexpr double kFinalDrainSeconds = 0.5;
+  // Seconds each ring may take to count what the last drain left.
+  static constexpr double kUnreadCountSeconds = 0.1;
   // Share of a tick's period name_ahead may take, over the ticks it skips.
   static constexpr double kNameAheadShare = 0.02;
   int name_ahead_skip_ = 0;  // ticks name_ahead still skips
   Counters last_counters_{};  // the kernel's counters at the last tick
   uint64_t drains_cut_ = 0;  // ticks whose rings were left with events in them
+  bool rings_left_full_ = false;  // the last tick's drain ran out of time
   TracerCost own_;           // resident figures kept by keep_memory_budget
   double last_shed_ = -1e9;  // when keep_memory_budget last shed caches
   HeapSampling heap_sampling_;
