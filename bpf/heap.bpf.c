@@ -19,6 +19,12 @@
  */
 #include "ledger.bpf.h"
 
+/* libbpf's USDT argument specs: one per attached probe (two per process
+ * with the otel_memory probes); its default of 256 would stop at 128
+ * processes under --all. */
+#define BPF_USDT_MAX_SPEC_CNT 2048
+#include <bpf/usdt.bpf.h>
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u64 page_size = 4096;
@@ -321,3 +327,67 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 		       #program " is not an entry program");
 LS_ALLOC_SHAPES(LS_CHECK_ENTRY_PROGRAM_)
 #undef LS_CHECK_ENTRY_PROGRAM_
+
+/*
+ * The OpenTelemetry memory-probe contract: an allocator that samples itself
+ * reports the blocks it kept, each standing for `weight` allocations of its
+ * size (0 read as 1), with USDT otel_memory:alloc(ptr, size, weight), and
+ * their frees with otel_memory:free(ptr). In a process that carries them
+ * they replace the allocator uprobes (target/allocator.cpp). The stack is
+ * walked from the probe site, inside the allocator, whose frame is dropped:
+ * it starts at the return into the allocator's caller, as at a return probe.
+ * --sample and the map-full sampling apply on top, as to any block.
+ */
+/* The allocations a reported block stands for: the allocator's weight (0
+ * read as 1) times what --sample and the map-full sampling make of it; 0
+ * when those leave it out. A global function, verified once on its own, as
+ * is the booking below: the USDT program's argument reads and stack walk
+ * times their branches were past the verifier's limit. */
+__noinline __u64 otel_memory_weight(__u64 ptr, __u64 weight)
+{
+	if (!ptr || !sampled(ptr))
+		return 0;
+	__u32 shift = sample_shift();
+	if (!kept_at(ptr, shift))
+		return 0;
+	if (weight < 1)
+		weight = 1;
+	/* Saturated, never shorn of the sampling's factor. */
+	return weight > (LS_MAX_OBJ_WEIGHT >> shift) ? LS_MAX_OBJ_WEIGHT : weight << shift;
+}
+
+/* `site`: the stack id in the low half, the function id above (five
+ * arguments at most). */
+__noinline int otel_memory_book(__u32 trace_id, __u64 ptr, __u64 size, __u64 weight, __u64 site)
+{
+	object_born_counted(trace_id, LS_KIND_HEAP, ptr, size, (__s32)(__u32)site, (__u32)(site >> 32),
+			    bpf_ktime_get_ns(), weight);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(otel_memory_alloc, __u64 ptr, __u64 size, __u64 weight)
+{
+	__u32 trace_id = traced_id(bpf_get_current_pid_tgid() >> 32);
+	if (!trace_id)
+		return 0;
+	weight = otel_memory_weight(ptr, weight);
+	if (!weight)
+		return 0;
+	int fp_walked = 0;
+	__s32 stack_id = user_stack_id(ctx, PT_REGS_IP(ctx), PT_REGS_SP(ctx), PT_REGS_FP(ctx), 0, &fp_walked);
+	const __u32 fn = LS_FN_OTEL_MEMORY | (fp_walked ? LS_FN_FP_WALKED : 0);
+	otel_memory_book(trace_id, ptr, size, weight, (__u64)fn << 32 | (__u32)stack_id);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(otel_memory_free, __u64 ptr)
+{
+	__u32 trace_id = traced_id(bpf_get_current_pid_tgid() >> 32);
+	if (!trace_id || !ptr || !sampled(ptr))
+		return 0;
+	/* The allocator frees blocks it did not report: never unknown. */
+	object_died_seen(trace_id, LS_KIND_HEAP, ptr, 0, 0);
+	return 0;
+}

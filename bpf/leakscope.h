@@ -77,6 +77,10 @@ enum ls_alloc_shape {
  */
 #define LS_FN_ID(family, index) (((family) << 8) | (index))
 #define LS_FN_ID_LIMIT 0x10000u
+/* The function id of blocks an allocator reported itself through the
+ * OpenTelemetry memory-probe contract (USDT otel_memory:alloc): the last
+ * family number, which no table has. */
+#define LS_FN_OTEL_MEMORY LS_FN_ID(0xffu, 0)
 
 /* Set in a heap row's fn (ledger key and live object) when its stack was
  * walked by frame pointer, the process having no unwind space yet (a
@@ -91,6 +95,14 @@ enum ls_alloc_shape {
 #define LS_FN_WEIGHT_SHIFT 24
 #define LS_FN_KEY_MASK 0x00ffffffu
 #define LS_MAX_SAMPLE_SHIFT 16
+
+/* Set in a live object's fn (never a ledger key's) when the allocator gave
+ * its weight (otel_memory:alloc's): the object's size field then holds its
+ * size in the low LS_OBJ_SIZE_BITS and the number of allocations it stands
+ * for above them, so that its free releases exactly what it added. */
+#define LS_FN_WEIGHED 0x20000000u
+#define LS_OBJ_SIZE_BITS 40
+#define LS_MAX_OBJ_WEIGHT ((1ULL << (64 - LS_OBJ_SIZE_BITS)) - 1)
 
 /* Frames kept per user stack. */
 #define LS_MAX_STACK_DEPTH 32
@@ -260,6 +272,9 @@ struct ls_ledger_val {
 LS_STATIC_ASSERT(sizeof(struct ls_image) == 2 * 4, "ls_image has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_obj_key) == 2 * 4 + 8, "ls_obj_key has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_obj_val) == 2 * 8 + 2 * 4, "ls_obj_val has padding");
+LS_STATIC_ASSERT((LS_FN_WEIGHED & LS_FN_KEY_MASK) == 0 && (LS_FN_WEIGHED & (0x1fu << LS_FN_WEIGHT_SHIFT)) == 0,
+		 "LS_FN_WEIGHED is neither a key bit nor a weight-shift bit");
+LS_STATIC_ASSERT(LS_FN_OTEL_MEMORY < LS_FN_FP_WALKED, "LS_FN_OTEL_MEMORY is a function id");
 LS_STATIC_ASSERT(sizeof(struct ls_ledger_key) == 4 * 4, "ls_ledger_key has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_ledger_val) == 7 * 8, "ls_ledger_val has padding");
 LS_STATIC_ASSERT(sizeof(struct ls_stack) == LS_MAX_STACK_DEPTH * 8, "ls_stack has padding");

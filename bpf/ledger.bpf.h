@@ -161,7 +161,8 @@ static __always_inline __s32 stack_id_of(const struct ls_stack *stack, __u32 n)
 /*
  * The id of the current user stack, or LS_STACK_UNKNOWN (counted under its
  * reason). The thread's user registers are pc, sp and bp; pc_is_return
- * when pc is a return address (at an allocator's return). The walk is by
+ * when pc is a return address (at an allocator's return), else pc is a
+ * probe site inside the allocator (a USDT probe), whose frame is dropped. The walk is by
  * CFI where the process has an unwind space (unwind.bpf.h), by the
  * kernel's frame-pointer walk where it has none (*fp_walked is then set).
  * The frames are taken on
@@ -172,12 +173,19 @@ static __always_inline __s32 stack_id_of(const struct ls_stack *stack, __u32 n)
 static __always_inline __s32 user_stack_id(void *ctx, __u64 pc, __u64 sp, __u64 bp, int pc_is_return,
 					   int *fp_walked)
 {
+	/* pc not a return address is a probe site inside the allocator: the
+	 * stack starts at the return into its caller, as one taken at a
+	 * return does. (Walked by frame pointer through an allocator built
+	 * without one, rbp is still its caller's: the first word skipped is
+	 * then the caller's return, and the stack starts one frame out.) */
+	const int skip_site = !pc_is_return;
 	struct ls_walk walk;
-	__u32 n = unwind_user_stack(&walk, bpf_get_current_pid_tgid() >> 32, pc, sp, bp, pc_is_return);
+	__u32 n = unwind_user_stack(&walk, bpf_get_current_pid_tgid() >> 32, pc, sp, bp, pc_is_return,
+				    skip_site);
 	if (!n) {
 		/* Fills the frames walked and zeroes the rest of the buffer. */
 		long len = bpf_get_stack(ctx, walk.stack.frames, sizeof(walk.stack.frames),
-					 BPF_F_USER_STACK);
+					 BPF_F_USER_STACK | (skip_site ? 1 : 0));
 		if (len <= 0) {
 			count(LS_CNT_STACK_UNREADABLE);
 			return LS_STACK_UNKNOWN;
@@ -211,6 +219,27 @@ static __always_inline struct ls_ledger_val *ledger_row(__u32 trace_id, __u32 ki
 	return bpf_map_lookup_elem(&ledger, &key);
 }
 
+/* What a live object adds to its ledger row: the allocations it stands for
+ * and their bytes (LS_FN_WEIGHT_SHIFT, LS_FN_WEIGHED). */
+struct ls_obj_weight {
+	__u64 objects;
+	__u64 bytes;
+};
+
+static __always_inline struct ls_obj_weight obj_weight(const struct ls_obj_val *obj)
+{
+	struct ls_obj_weight w;
+	if (obj->fn & LS_FN_WEIGHED) {
+		w.objects = obj->size >> LS_OBJ_SIZE_BITS;
+		w.bytes = (obj->size & ((1ULL << LS_OBJ_SIZE_BITS) - 1)) * w.objects;
+	} else {
+		__u32 shift = (obj->fn >> LS_FN_WEIGHT_SHIFT) & 0x1f;
+		w.objects = 1ULL << shift;
+		w.bytes = obj->size << shift;
+	}
+	return w;
+}
+
 static __always_inline void ledger_release(__u32 trace_id, __u32 kind,
 					   const struct ls_obj_val *obj)
 {
@@ -222,19 +251,19 @@ static __always_inline void ledger_release(__u32 trace_id, __u32 kind,
 	struct ls_ledger_val *row = bpf_map_lookup_elem(&ledger, &key);
 	if (!row)
 		return;
-	__u32 shift = (obj->fn >> LS_FN_WEIGHT_SHIFT) & 0x1f;
-	__sync_fetch_and_add(&row->live_bytes, -(__s64)(obj->size << shift));
-	__sync_fetch_and_add(&row->live_objects, -(__s64)(1ULL << shift));
-	__sync_fetch_and_add(&row->frees, 1ULL << shift);
+	struct ls_obj_weight w = obj_weight(obj);
+	__sync_fetch_and_add(&row->live_bytes, -(__s64)w.bytes);
+	__sync_fetch_and_add(&row->live_objects, -(__s64)w.objects);
+	__sync_fetch_and_add(&row->frees, w.objects);
 	__sync_fetch_and_add(&row->kept_objects, -1);
 }
 
-/* Records a live object and charges it to its stack, weighted 2^shift (it
- * stands for that many allocations: see LS_FN_WEIGHT_SHIFT). An id that is
- * still live (its release was never seen) is released first, so the ledger
- * never counts one object twice. */
-static __always_inline void object_born_weighted(__u32 trace_id, __u32 kind, __u64 id, __u64 size,
-						 __s32 stack_id, __u32 fn, __u64 now, __u32 shift)
+/* Records live object `val` under `id` and charges it to its stack (its
+ * fn's key bits name the row). An id that is still live (its release was
+ * never seen) is released first, so the ledger never counts one object
+ * twice. */
+static __always_inline void object_born_as(__u32 trace_id, __u32 kind, __u64 id,
+					   const struct ls_obj_val *val)
 {
 	struct ls_obj_key key = { .trace_id = trace_id, .kind = kind, .id = id };
 	struct ls_obj_val *old = bpf_map_lookup_elem(&objects, &key);
@@ -245,25 +274,56 @@ static __always_inline void object_born_weighted(__u32 trace_id, __u32 kind, __u
 			count(LS_CNT_STALE_REPLACED);
 		}
 	}
-	struct ls_ledger_val *row = ledger_row(trace_id, kind, stack_id, fn, now);
+	struct ls_ledger_val *row = ledger_row(trace_id, kind, val->stack_id, val->fn & LS_FN_KEY_MASK,
+					       val->birth_ns);
 	if (!row)
 		return;
-	shift &= 0x1f;
-	struct ls_obj_val val = {
-		.size = size, .birth_ns = now, .stack_id = stack_id,
-		.fn = fn | (shift << LS_FN_WEIGHT_SHIFT),
-	};
-	if (bpf_map_update_elem(&objects, &key, &val, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(&objects, &key, val, BPF_NOEXIST)) {
 		count(LS_CNT_OBJ_MAP_FULL);
 		return;
 	}
+	struct ls_obj_weight w = obj_weight(val);
 	__sync_fetch_and_add(&live_entries, 1);
-	__sync_fetch_and_add(&row->live_bytes, (__s64)(size << shift));
-	__sync_fetch_and_add(&row->live_objects, (__s64)(1ULL << shift));
-	__sync_fetch_and_add(&row->allocs, 1ULL << shift);
-	__sync_fetch_and_add(&row->bytes_allocated, size << shift);
+	__sync_fetch_and_add(&row->live_bytes, (__s64)w.bytes);
+	__sync_fetch_and_add(&row->live_objects, (__s64)w.objects);
+	__sync_fetch_and_add(&row->allocs, w.objects);
+	__sync_fetch_and_add(&row->bytes_allocated, w.bytes);
 	__sync_fetch_and_add(&row->kept_objects, 1);
 	count(LS_CNT_ALLOCS);
+}
+
+/* An object weighted 2^shift: it stands for that many allocations (see
+ * LS_FN_WEIGHT_SHIFT). */
+static __always_inline void object_born_weighted(__u32 trace_id, __u32 kind, __u64 id, __u64 size,
+						 __s32 stack_id, __u32 fn, __u64 now, __u32 shift)
+{
+	struct ls_obj_val val = {
+		.size = size, .birth_ns = now, .stack_id = stack_id,
+		.fn = (fn & LS_FN_KEY_MASK) | ((shift & 0x1f) << LS_FN_WEIGHT_SHIFT),
+	};
+	object_born_as(trace_id, kind, id, &val);
+}
+
+/* An object standing for `weight` allocations of its size, as the allocator
+ * that sampled it says (LS_FN_WEIGHED). */
+static __always_inline void object_born_counted(__u32 trace_id, __u32 kind, __u64 id, __u64 size,
+						__s32 stack_id, __u32 fn, __u64 now, __u64 weight)
+{
+	const __u64 size_mask = (1ULL << LS_OBJ_SIZE_BITS) - 1;
+	if (size > size_mask)
+		size = size_mask;
+	if (weight < 1)
+		weight = 1;
+	if (weight > LS_MAX_OBJ_WEIGHT)
+		weight = LS_MAX_OBJ_WEIGHT;
+	/* Bytes stay a positive __s64 in the ledger. */
+	if (size && weight > (1ULL << 62) / size)
+		weight = (1ULL << 62) / size;
+	struct ls_obj_val val = {
+		.size = size | (weight << LS_OBJ_SIZE_BITS), .birth_ns = now, .stack_id = stack_id,
+		.fn = (fn & LS_FN_KEY_MASK) | LS_FN_WEIGHED,
+	};
+	object_born_as(trace_id, kind, id, &val);
 }
 
 static __always_inline void object_born(__u32 trace_id, __u32 kind, __u64 id, __u64 size,

@@ -104,7 +104,7 @@ static __always_inline void capture_stack(void *ctx, struct ls_sys_event *e)
 	__u64 sp = BPF_CORE_READ(regs, sp);
 	struct ls_walk walk;
 	__u32 n = unwind_user_stack(&walk, e->tgid, BPF_CORE_READ(regs, ip), sp,
-				    BPF_CORE_READ(regs, bp), 0);
+				    BPF_CORE_READ(regs, bp), 0, 0);
 	if (n) {
 		__builtin_memcpy(e->frames, walk.stack.frames, sizeof(e->frames));
 		__builtin_memset(e->stack_top, 0, sizeof(e->stack_top));

@@ -64,6 +64,7 @@ struct ls_walk {
 	__u32 n;         /* frames kept */
 	__u32 pc_is_return; /* pc is a return address: its call is at pc - 1 */
 	__u32 done;      /* LS_WALK_* once the walk has ended */
+	__u32 skip;      /* the first frame is walked through, not kept */
 	struct ls_stack stack;
 };
 
@@ -206,8 +207,10 @@ static long unwind_step(__u64 index, void *ctx)
 	}
 	/* The frame's slot is the loop's index, not a count kept in *w: the
 	 * verifier then sees one state for every iteration. */
-	w->stack.frames[index & (LS_MAX_STACK_DEPTH - 1)] = pc;
-	w->n = index + 1;
+	if (index >= w->skip) {
+		w->stack.frames[(index - w->skip) & (LS_MAX_STACK_DEPTH - 1)] = pc;
+		w->n = index + 1 - w->skip;
+	}
 
 	__u32 rule = LS_CFA_NONE;
 	if (w->mapping.table != LS_UNWIND_NO_TABLE)
@@ -286,10 +289,11 @@ static long unwind_step(__u64 index, void *ctx)
  * of words written (frames, plus the truncation mark), 0 when the process
  * has no unwind space (the caller walks by frame pointer instead) or the
  * walk kept nothing. pc_is_return: pc is a return address (a uretprobe's),
- * not the instruction the thread stopped at.
+ * not the instruction the thread stopped at. skip_first: pc's frame is
+ * walked through but not kept (a probe site inside the allocator).
  */
 static __always_inline __u32 unwind_user_stack(struct ls_walk *w, __u32 tgid, __u64 pc, __u64 sp,
-					       __u64 bp, int pc_is_return)
+					       __u64 bp, int pc_is_return, int skip_first)
 {
 	if (!bpf_map_lookup_elem(&unwind_spaces, &tgid))
 		return 0;
@@ -299,6 +303,7 @@ static __always_inline __u32 unwind_user_stack(struct ls_walk *w, __u32 tgid, __
 	w->tgid = tgid;
 	w->n = 0;
 	w->pc_is_return = pc_is_return;
+	w->skip = skip_first ? 1 : 0;
 	w->done = LS_WALK_GOING;
 	__builtin_memset(&w->mapping, 0, sizeof(w->mapping));
 	w->table = 0;

@@ -28,6 +28,11 @@ function(bpf_object NAME)
   set(include_flags
       -I${PROJECT_SOURCE_DIR}/vmlinux/${BPF_TARGET_ARCH}
       -I${PROJECT_SOURCE_DIR}/bpf)
+  # The multiarch directory last: libbpf's usdt.bpf.h includes
+  # <linux/errno.h>, whose <asm/errno.h> lives there on Debian.
+  if(CMAKE_LIBRARY_ARCHITECTURE)
+    list(APPEND include_flags -idirafter /usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
+  endif()
   foreach(dir IN LISTS ARG_INCLUDES)
     list(APPEND include_flags -I${dir})
   endforeach()

@@ -410,6 +410,8 @@ const std::vector<std::string>& our_bpf_program_names() {
       // bpf/heap.bpf.c: an entry program per allocator shape, the return
       "malloc_enter", "calloc_enter", "realloc_enter", "reallocarray_enter", "posix_memalign_enter",
       "aligned_alloc_enter", "pvalloc_enter", "alloc_return", "free_enter",
+      // ... and the OpenTelemetry memory probes' (USDT)
+      "otel_memory_alloc", "otel_memory_free",
       // bpf/syscalls.bpf.c
       "sys_enter_tp", "sys_exit_tp", "sys_enter_raw", "sys_exit_raw",
       // bpf/lifecycle.bpf.c

@@ -421,6 +421,32 @@ TEST(AllocatorFamilyE2E, EachFamilyInOneProcessGetsItsProbes) {
   EXPECT_NE((*plugin)["frames"][0]["module"].get<std::string>().find("libfamilyplugin.so"), std::string::npos);
 }
 
+// The OpenTelemetry memory-probe contract: a process whose allocator fires
+// USDT otel_memory:alloc(ptr, size, weight) and otel_memory:free(ptr) is
+// traced through them instead of allocator uprobes. The allocator keeps 1
+// allocation in 4, weight 4: the leak reads what leaked, to the byte, as an
+// estimate with error bars; the blocks it allocates and frees leave
+// nothing; a leak through malloc itself goes unseen (malloc is not probed,
+// or the allocator's own blocks would count twice); the process's
+// allocator line says which probes were used.
+TEST(OtelMemoryE2E, AnAllocatorThatSamplesItselfIsTracedThroughItsProbesWithItsWeights) {
+  Traced t = trace_fixture("otel_host");
+  expect_matches(t);
+  const json* leak = find_stack(t.report, "cache_put");
+  ASSERT_NE(leak, nullptr) << t.text;
+  EXPECT_EQ((*leak)["allocator"], "otel_memory:alloc");
+  ASSERT_GE((*leak)["frames"].size(), 2u) << leak->dump();
+  EXPECT_EQ((*leak)["frames"].at(1)["function"], "main") << leak->dump();
+  EXPECT_GT((*leak)["estimate_error"].get<double>(), 0.0) << leak->dump();
+  EXPECT_NE(t.text.find("sampled)"), std::string::npos) << t.text;
+  const std::string allocators = t.report["processes"][0]["allocators"].get<std::string>();
+  EXPECT_TRUE(allocators.starts_with("otel_memory probes in libotelsampler.so")) << allocators;
+  for (const json& s : t.report["stacks"]) {
+    if (s["kind"] != "heap") continue;
+    EXPECT_EQ(s["allocator"], "otel_memory:alloc") << s.dump();
+  }
+}
+
 // The leftover check knows every program in bpf/*.bpf.c: a program added
 // there without its name in the harness would go unchecked.
 TEST(HeapE2E, LeftoverCheckKnowsEveryBpfProgramName) {

@@ -1,5 +1,5 @@
 // target/elf_file: an ELF file of a traced process (build id, program
-// headers, .dynsym and .symtab) read by ElfFile.
+// headers, .dynsym and .symtab, SDT notes) read by ElfFile.
 #include "fuzz_input.h"
 #include "target/elf_file.h"
 
@@ -12,6 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)elf->is_dynamic();
   (void)elf->has_interpreter();
   (void)elf->has_symtab();
+  (void)elf->usdt_probes();
   for (const char* name : {"malloc", "main", "free", "leak"}) {
     if (auto symbol = elf->find_function(name)) {
       if (auto offset = elf->vaddr_to_file_offset(symbol->vaddr)) (void)elf->read_bytes(*offset, 64);

@@ -392,6 +392,33 @@ TEST_F(AllocatorTest, LibraryWithoutFreeIsNotAnAllocator) {
   EXPECT_NE(find_site(plan, "realloc"), nullptr);
 }
 
+// A module with the OpenTelemetry memory probes (the self-sampling fixture
+// allocator): they are planned instead of any uprobe site, and the line
+// for the operator says so before naming what serves malloc.
+TEST_F(AllocatorTest, OtelMemoryProbesReplaceTheUprobes) {
+  const std::string libc = libc_path();
+  const std::string sampler = LEAKSCOPE_FIXTURE_DIR "/libotelsampler.so";
+  AllocatorPlan plan = plan_allocator_in_files({{"/app/otel_host", LEAKSCOPE_FIXTURE_DIR "/fixture_otel_host"},
+                                                {"/opt/libotelsampler.so", sampler},
+                                                {libc, libc}});
+  ASSERT_EQ(plan.otel_memory.size(), 1u);
+  EXPECT_EQ(plan.otel_memory[0].first, "/opt/libotelsampler.so");
+  EXPECT_EQ(plan.otel_memory[0].second, sampler);
+  EXPECT_EQ(plan.allocator_module, libc);
+  const std::string line = describe_allocators(plan);
+  EXPECT_TRUE(line.starts_with("otel_memory probes in libotelsampler.so ")) << line;
+  EXPECT_NE(line.find("malloc in " + file_name(libc) + " serves malloc"), std::string::npos) << line;
+  // -v lists what is attached: the USDT probes alone.
+  EXPECT_EQ(describe_probes(plan),
+            std::vector<std::string>{"USDT in libotelsampler.so: otel_memory:alloc otel_memory:free"});
+
+  // Without it, the same process gets its uprobes.
+  AllocatorPlan without = plan_allocator_in_files({{"/app/otel_host", LEAKSCOPE_FIXTURE_DIR "/fixture_otel_host"},
+                                                   {libc, libc}});
+  EXPECT_TRUE(without.otel_memory.empty());
+  EXPECT_NE(find_site(without, "malloc"), nullptr);
+}
+
 TEST_F(AllocatorTest, FirstModuleIsMainOnlyWhenAsked) {
   // A libc named first is still recognised as libc when nothing is main.
   const std::string libc = libc_path();

@@ -146,5 +146,26 @@ TEST(ElfFileTest, FileTruncatedWhileOpen) {
   std::filesystem::remove_all(dir);
 }
 
+// SDT notes: the self-sampling fixture allocator's two otel_memory probes,
+// each at an address of its code; a file without SDT notes has none.
+TEST(ElfFileTest, UsdtProbesFromSdtNotes) {
+  auto lib = ElfFile::open(LEAKSCOPE_FIXTURE_DIR "/libotelsampler.so", nullptr);
+  ASSERT_TRUE(lib);
+  auto probes = lib->usdt_probes();
+  ASSERT_EQ(probes.size(), 2u);
+  EXPECT_EQ(probes[0].provider, "otel_memory");
+  EXPECT_EQ(probes[0].name, "alloc");
+  EXPECT_EQ(probes[1].provider, "otel_memory");
+  EXPECT_EQ(probes[1].name, "free");
+  for (const auto& probe : probes) {
+    auto offset = lib->vaddr_to_file_offset(probe.pc);
+    ASSERT_TRUE(offset) << probe.name;
+    EXPECT_TRUE(inside_executable_segment(*lib, *offset)) << probe.name;
+  }
+  auto plain = ElfFile::open(LEAKSCOPE_FIXTURE_DIR "/fixture_leaky", nullptr);
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->usdt_probes().empty());
+}
+
 }  // namespace
 }  // namespace leakscope

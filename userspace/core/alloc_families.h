@@ -166,9 +166,9 @@ static_assert(
     [] {
       for (const AllocFamily& f : kAllocFamilies)
         if (f.functions.size() > 0xff) return false;
-      return std::size(kAllocFamilies) <= 0xff;
+      return std::size(kAllocFamilies) < 0xff;
     }(),
-    "function ids are family << 8 | index, below LS_FN_FP_WALKED");
+    "function ids are family << 8 | index, below LS_FN_FP_WALKED; family 0xff is LS_FN_OTEL_MEMORY's");
 
 // The id the BPF side keeps for a family's function (bpf/leakscope.h).
 constexpr uint32_t alloc_fn_id(size_t family, size_t index) {

@@ -37,6 +37,7 @@ std::optional<Kind> parse_kind(std::string_view name) {
 }
 
 std::string_view alloc_fn_name(uint32_t fn) {
+  if (fn == LS_FN_OTEL_MEMORY) return "otel_memory:alloc";
   const AllocFunction* f = alloc_function(fn);
   return f ? f->name : "unknown";
 }

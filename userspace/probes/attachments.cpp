@@ -115,9 +115,74 @@ void Attachments::attach_faults() {
   log_verbose("kind fault: BTF tracepoint exceptions:page_fault_user");
 }
 
+AttachResult Attachments::attach_otel_memory(pid_t pid, const AllocatorPlan& plan) {
+  ProcessProbes& probes = uprobes_[pid];
+  // Attached beside the uprobes placed before, which go only once these
+  // are in: a process whose probes cannot be attached keeps its uprobes.
+  std::vector<Link> links;
+  std::set<std::string> sites = probes.otel_memory ? probes.sites : std::set<std::string>{};
+  AttachResult result;
+  bool have_alloc = false, have_free = false;
+  for (const auto& [module_path, attach_path] : plan.otel_memory) {
+    struct stat st {};
+    if (::stat(attach_path.c_str(), &st) != 0) {
+      result.skipped.push_back("otel_memory probes: " + attach_path + ": " + std::strerror(errno));
+      continue;
+    }
+    for (bool alloc : {true, false}) {
+      const char* name = alloc ? "alloc" : "free";
+      bpf_program* prog = alloc ? object_.skel().progs.otel_memory_alloc : object_.skel().progs.otel_memory_free;
+      std::ostringstream id;
+      id << "usdt:" << st.st_dev << ':' << st.st_ino << ':' << name;
+      bool ok = sites.count(id.str()) != 0;
+      if (!ok) {
+        const std::string provider(kOtelMemoryProvider);
+        bpf_link* link = bpf_program__attach_usdt(prog, pid, attach_path.c_str(), provider.c_str(), name, nullptr);
+        if (link) {
+          links.emplace_back(link);
+          sites.insert(id.str());
+          ++result.probes;
+          ok = true;
+        } else {
+          int err = errno;
+          if (err == ESRCH) {
+            reaper_.reap(std::move(links));
+            throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited while probes were attached");
+          }
+          result.skipped.push_back(module_path + ": USDT otel_memory:" + name + ": " + std::strerror(err));
+        }
+      }
+      (alloc ? have_alloc : have_free) |= ok;
+    }
+  }
+  if (!have_alloc || !have_free) {
+    reaper_.reap(std::move(links));
+    std::string why = result.skipped.empty() ? "otel_memory:alloc/free not found" : result.skipped.front();
+    throw FatalError(ExitCode::KernelUnsupported,
+                     "cannot attach the otel_memory probes of PID " + std::to_string(pid) + ": " + why);
+  }
+  if (!probes.otel_memory) {
+    reaper_.reap(std::move(probes.links));
+    probes.links.clear();
+    probes.otel_memory = true;
+  }
+  for (Link& link : links) probes.links.push_back(std::move(link));
+  probes.sites = std::move(sites);
+  return result;
+}
+
 AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan) {
   if (!object_.kind_enabled(LS_KIND_HEAP)) return {};
+  if (!plan.otel_memory.empty()) return attach_otel_memory(pid, plan);
   ProcessProbes& probes = uprobes_[pid];
+  if (probes.otel_memory) {
+    // The module with the otel_memory probes is gone (an exec, a
+    // dlclose): back to allocator uprobes, from none.
+    reaper_.reap(std::move(probes.links));
+    probes.links.clear();
+    probes.sites.clear();
+    probes.otel_memory = false;
+  }
   AttachResult result;
   bool have_alloc = false, have_free = false;
 

@@ -41,8 +41,15 @@ class Attachments {
  private:
   struct ProcessProbes {
     std::vector<Link> links;
-    std::set<std::string> sites;  // "dev:inode:offset:ret" already attached
+    std::set<std::string> sites;  // "dev:inode:offset:ret" (uprobes) or "usdt:dev:inode:name" already attached
+    bool otel_memory = false;     // the links are the otel_memory USDT probes
   };
+
+  // The plan's otel_memory probes in place of allocator uprobes (those
+  // placed before go once these are in: a command's, planned on leakscope's
+  // own maps before its exec). Throws FatalError(KernelUnsupported) when
+  // alloc or free cannot be attached; the process keeps what it had.
+  AttachResult attach_otel_memory(pid_t pid, const AllocatorPlan& plan);
 
   void attach_lifecycle();
   void attach_syscalls(const std::string& tracefs);

@@ -227,12 +227,29 @@ AllocatorPlan plan_allocator_in_files(const std::vector<std::pair<std::string, s
       }
     }
   }
+  for (const Module& m : opened) {
+    if (!m.elf) continue;
+    bool alloc = false, free = false;
+    for (const ElfFile::UsdtProbe& probe : m.elf->usdt_probes()) {
+      if (probe.provider != kOtelMemoryProvider) continue;
+      alloc |= probe.name == "alloc";
+      free |= probe.name == "free";
+    }
+    if (alloc && free) plan.otel_memory.emplace_back(m.module_path, m.attach_path);
+  }
   return plan;
 }
 
 std::string describe_allocators(const AllocatorPlan& plan) {
-  std::string line = plan.allocator_family + " in " + std::string(base_name(plan.allocator_module)) +
-                     (plan.allocator_in_main ? " (the executable)" : "") + " serves malloc";
+  std::string line;
+  if (!plan.otel_memory.empty()) {
+    line = "otel_memory probes in ";
+    for (size_t i = 0; i < plan.otel_memory.size(); ++i)
+      line += (i ? " and " : "") + std::string(base_name(plan.otel_memory[i].first));
+    line += " report what the allocator samples, sizes weighted by it (no allocator uprobes); ";
+  }
+  line += plan.allocator_family + " in " + std::string(base_name(plan.allocator_module)) +
+          (plan.allocator_in_main ? " (the executable)" : "") + " serves malloc";
   // The other families found, each with its modules: "operator new in
   // libjemalloc.so.2 and libstdc++.so.6".
   std::vector<std::pair<std::string, std::string>> also;  // {family, modules}
@@ -253,6 +270,9 @@ std::string describe_allocators(const AllocatorPlan& plan) {
 
 std::vector<std::string> describe_probes(const AllocatorPlan& plan) {
   std::vector<std::string> lines;
+  for (const auto& [module_path, attach_path] : plan.otel_memory)
+    lines.push_back("USDT in " + std::string(base_name(module_path)) + ": otel_memory:alloc otel_memory:free");
+  if (!plan.otel_memory.empty()) return lines;  // the uprobe sites are not attached
   std::string module;
   for (const ProbeSite& site : plan.sites) {
     if (lines.empty() || site.module_path != module) {

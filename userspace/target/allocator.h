@@ -42,6 +42,11 @@ struct AllocatorPlan {
   // Free-shaped functions found and left alone because they jump to another
   // (tail_forwards): {module path, symbol}.
   std::vector<std::pair<std::string, std::string>> forwarders;
+  // Modules carrying the OpenTelemetry memory probes (USDT otel_memory:alloc
+  // and otel_memory:free): {module path, openable path}. When there are any,
+  // they replace the allocator uprobes: `sites` are planned (they say where
+  // the allocators' code is: tracer/allocator_growth) but not attached.
+  std::vector<std::pair<std::string, std::string>> otel_memory;
 };
 
 // Plans the probes of PID from its maps: the file-backed executable mappings,
@@ -50,6 +55,10 @@ struct AllocatorPlan {
 // LD_PRELOAD and its root's /etc/ld.so.preload. Throws FatalError(NoAllocator) with
 // "PID N (comm): " before the reason when no module defines malloc and free.
 AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps);
+
+// USDT probes an allocator that samples itself fires (the OpenTelemetry
+// memory-probe contract): alloc(ptr, size, weight) and free(ptr).
+inline constexpr std::string_view kOtelMemoryProvider = "otel_memory";
 
 // The core, on files. MODULES are {module path, openable path}; the FIRST one
 // is the main executable when first_is_main (plan_allocator puts it first).
@@ -74,7 +83,10 @@ AllocatorPlan plan_allocator(pid_t pid, const std::vector<MapEntry>& maps);
 // (a static one, or none given), or none in that order: the executable if
 // it defines malloc and free, else the first non-libc library that does,
 // else libc. Throws FatalError(NoAllocator) when no module defines malloc
-// and free.
+// and free. A module whose SDT notes have otel_memory's alloc and free
+// goes into `otel_memory`, and then the uprobe sites are not attached: the
+// allocator reports what it samples, weighted, and a malloc under it would
+// count its blocks again.
 AllocatorPlan plan_allocator_in_files(const std::vector<std::pair<std::string, std::string>>& modules,
                                       bool first_is_main = true, const std::vector<std::string>& preload = {});
 

@@ -75,6 +75,39 @@ std::string build_id_in_notes(Elf_Data* data) {
   return {};
 }
 
+// SystemTap's SDT notes: owner "stapsdt", type 3; the descriptor holds the
+// probe's pc, the SDT base and the semaphore's address (8 bytes each on a
+// 64-bit file), then provider, name and argument spec, each NUL-ended.
+constexpr uint32_t kNtStapsdt = 3;
+
+void usdt_probes_in_notes(Elf_Data* data, std::vector<ElfFile::UsdtProbe>& out) {
+  if (data == nullptr || data->d_buf == nullptr) return;
+  const auto* base = static_cast<const char*>(data->d_buf);
+  size_t offset = 0;
+  GElf_Nhdr nhdr;
+  size_t name_offset = 0;
+  size_t desc_offset = 0;
+  while (offset < data->d_size && out.size() < ElfFile::kMaxUsdtProbes) {
+    size_t next = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset);
+    if (next == 0 || next <= offset) break;
+    offset = next;
+    if (nhdr.n_type != kNtStapsdt || nhdr.n_namesz != 8 || std::memcmp(base + name_offset, "stapsdt", 8) != 0)
+      continue;
+    if (nhdr.n_descsz < 3 * 8 || desc_offset + nhdr.n_descsz > data->d_size) continue;
+    const char* desc = base + desc_offset;
+    std::string_view strings(desc + 3 * 8, nhdr.n_descsz - 3 * 8);
+    const size_t provider_end = strings.find('\0');
+    if (provider_end == std::string_view::npos) continue;
+    const size_t name_end = strings.find('\0', provider_end + 1);
+    if (name_end == std::string_view::npos) continue;
+    ElfFile::UsdtProbe probe;
+    std::memcpy(&probe.pc, desc, sizeof probe.pc);
+    probe.provider = std::string(strings.substr(0, provider_end));
+    probe.name = std::string(strings.substr(provider_end + 1, name_end - provider_end - 1));
+    out.push_back(std::move(probe));
+  }
+}
+
 bool is_function(const GElf_Sym& sym) {
   int type = GELF_ST_TYPE(sym.st_info);
   return (type == STT_FUNC || type == STT_GNU_IFUNC) && sym.st_shndx != SHN_UNDEF &&
@@ -342,6 +375,19 @@ std::vector<uint8_t> ElfFile::read_bytes(uint64_t offset, size_t n) const {
 }
 
 std::vector<ElfFile::Segment> ElfFile::load_segments() const { return elf_load_segments(elf_); }
+
+std::vector<ElfFile::UsdtProbe> ElfFile::usdt_probes() const {
+  std::vector<UsdtProbe> out;
+  if (elf_ == nullptr) return out;
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf_, &ehdr) == nullptr || ehdr.e_ident[EI_CLASS] != ELFCLASS64) return out;
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE) continue;
+    usdt_probes_in_notes(elf_getdata(scn, nullptr), out);
+  }
+  return out;
+}
 
 std::string elf_build_id(Elf* elf) {
   if (elf == nullptr) return {};

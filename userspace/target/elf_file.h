@@ -72,6 +72,17 @@ class ElfFile {
 
   std::vector<Segment> load_segments() const;
 
+  // A USDT probe of its SystemTap SDT notes (.note.stapsdt).
+  struct UsdtProbe {
+    std::string provider;  // "otel_memory"
+    std::string name;      // "alloc"
+    uint64_t pc = 0;       // the probe's address (link-time vaddr)
+  };
+  // Its USDT probes, in note order: at most kMaxUsdtProbes; a note cut short
+  // or whose strings run past it is skipped.
+  static constexpr size_t kMaxUsdtProbes = 4096;
+  std::vector<UsdtProbe> usdt_probes() const;
+
   // Up to `n` bytes of the file at `offset` (fewer at its end).
   std::vector<uint8_t> read_bytes(uint64_t offset, size_t n) const;
 
