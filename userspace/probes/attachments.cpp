@@ -4,7 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <sstream>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/log.h"
@@ -20,6 +20,22 @@ std::string attach_error(const ProbeSite& site, int err) {
     msg += " (another tracer, e.g. a BCC tool, may hold a uprobe at the same place with a "
            "different reference counter; stop it and retry)";
   return msg;
+}
+
+// A file's device and inode, "dev:inode": one probe per place in one file,
+// whatever path it was reached by. Nullopt and "PATH: why" when it cannot be
+// looked at.
+std::optional<std::string> file_identity(const std::string& path, std::string* error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    *error = path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  return std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino);
+}
+
+[[noreturn]] void throw_exited_while_attaching(pid_t pid) {
+  throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited while probes were attached");
 }
 
 }  // namespace
@@ -115,6 +131,12 @@ void Attachments::attach_faults() {
   log_verbose("kind fault: BTF tracepoint exceptions:page_fault_user");
 }
 
+void Attachments::drop_probes(ProcessProbes& probes) {
+  reaper_.reap(std::move(probes.links));
+  probes.links.clear();
+  probes.sites.clear();
+}
+
 AttachResult Attachments::attach_otel_memory(pid_t pid, const AllocatorPlan& plan) {
   ProcessProbes& probes = uprobes_[pid];
   // Attached beside the uprobes placed before, which go only once these
@@ -124,30 +146,30 @@ AttachResult Attachments::attach_otel_memory(pid_t pid, const AllocatorPlan& pla
   AttachResult result;
   bool have_alloc = false, have_free = false;
   for (const auto& [module_path, attach_path] : plan.otel_memory) {
-    struct stat st {};
-    if (::stat(attach_path.c_str(), &st) != 0) {
-      result.skipped.push_back("otel_memory probes: " + attach_path + ": " + std::strerror(errno));
+    std::string error;
+    const std::optional<std::string> file = file_identity(attach_path, &error);
+    if (!file) {
+      result.skipped.push_back("otel_memory probes: " + error);
       continue;
     }
     for (bool alloc : {true, false}) {
       const char* name = alloc ? "alloc" : "free";
       bpf_program* prog = alloc ? object_.skel().progs.otel_memory_alloc : object_.skel().progs.otel_memory_free;
-      std::ostringstream id;
-      id << "usdt:" << st.st_dev << ':' << st.st_ino << ':' << name;
-      bool ok = sites.count(id.str()) != 0;
+      const std::string id = "usdt:" + *file + ':' + name;
+      bool ok = sites.count(id) != 0;
       if (!ok) {
         const std::string provider(kOtelMemoryProvider);
         bpf_link* link = bpf_program__attach_usdt(prog, pid, attach_path.c_str(), provider.c_str(), name, nullptr);
         if (link) {
           links.emplace_back(link);
-          sites.insert(id.str());
+          sites.insert(id);
           ++result.probes;
           ok = true;
         } else {
           int err = errno;
           if (err == ESRCH) {
             reaper_.reap(std::move(links));
-            throw FatalError(ExitCode::NoSuchProcess, "PID " + std::to_string(pid) + " exited while probes were attached");
+            throw_exited_while_attaching(pid);
           }
           result.skipped.push_back(module_path + ": USDT otel_memory:" + name + ": " + std::strerror(err));
         }
@@ -162,8 +184,7 @@ AttachResult Attachments::attach_otel_memory(pid_t pid, const AllocatorPlan& pla
                      "cannot attach the otel_memory probes of PID " + std::to_string(pid) + ": " + why);
   }
   if (!probes.otel_memory) {
-    reaper_.reap(std::move(probes.links));
-    probes.links.clear();
+    drop_probes(probes);
     probes.otel_memory = true;
   }
   for (Link& link : links) probes.links.push_back(std::move(link));
@@ -178,9 +199,7 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
   if (probes.otel_memory) {
     // The module with the otel_memory probes is gone (an exec, a
     // dlclose): back to allocator uprobes, from none.
-    reaper_.reap(std::move(probes.links));
-    probes.links.clear();
-    probes.sites.clear();
+    drop_probes(probes);
     probes.otel_memory = false;
   }
   AttachResult result;
@@ -188,14 +207,14 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
 
   auto attach_one = [&](const ProbeSite& site, bool retprobe) {
     const uint64_t offset = probes_at_entry_ || retprobe ? site.entry_offset : site.file_offset;
-    struct stat st {};
-    if (::stat(site.attach_path.c_str(), &st) != 0) {
-      result.skipped.push_back(site.symbol + ": " + site.attach_path + ": " + std::strerror(errno));
+    std::string error;
+    const std::optional<std::string> file = file_identity(site.attach_path, &error);
+    if (!file) {
+      result.skipped.push_back(site.symbol + ": " + error);
       return false;
     }
-    std::ostringstream id;
-    id << st.st_dev << ':' << st.st_ino << ':' << offset << ':' << retprobe;
-    if (probes.sites.count(id.str())) return true;
+    const std::string id = *file + ':' + std::to_string(offset) + ':' + (retprobe ? "1" : "0");
+    if (probes.sites.count(id)) return true;
     bpf_uprobe_opts opts{};
     opts.sz = sizeof(opts);
     opts.retprobe = retprobe;
@@ -206,14 +225,12 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
     bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, site.attach_path.c_str(), offset, &opts);
     if (!link) {
       int err = errno;
-      if (err == ESRCH)
-        throw FatalError(ExitCode::NoSuchProcess,
-                         "PID " + std::to_string(pid) + " exited while probes were attached");
+      if (err == ESRCH) throw_exited_while_attaching(pid);
       result.skipped.push_back(attach_error(site, err));
       return false;
     }
     probes.links.emplace_back(link);
-    probes.sites.insert(id.str());
+    probes.sites.insert(id);
     ++result.probes;
     return true;
   };

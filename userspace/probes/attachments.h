@@ -50,6 +50,8 @@ class Attachments {
   // own maps before its exec). Throws FatalError(KernelUnsupported) when
   // alloc or free cannot be attached; the process keeps what it had.
   AttachResult attach_otel_memory(pid_t pid, const AllocatorPlan& plan);
+  // Its links go (reaped in the background), and the sites they record.
+  void drop_probes(ProcessProbes& probes);
 
   void attach_lifecycle();
   void attach_syscalls(const std::string& tracefs);
