@@ -95,6 +95,7 @@ MetricsSnapshot sample_snapshot() {
   s.health.stale_replaced = 10;
   s.symbol_cache_modules = 12;
   s.frame_names_pending = 3;
+  s.unwind_tables_compiling = 2;
   s.alerts_firing = 1;
   s.sinks = {{"jsonl", 5, 0, 0, 0}, {"alertmanager", 7, 2, 1, 3}, {"alertmanager", 1, 1, 0, 1}};
   return s;
@@ -122,6 +123,7 @@ TEST(MetricsTest, RendersEveryFamilyWithHelpAndType) {
       {"leakscope_dropped_total", "counter"},
       {"leakscope_symbol_cache_modules", "gauge"},
       {"leakscope_frame_names_pending", "gauge"},
+      {"leakscope_unwind_tables_compiling", "gauge"},
       {"leakscope_alerts_firing", "gauge"},
       {"leakscope_alert_sink_delivered_total", "counter"},
       {"leakscope_alert_sink_failures_total", "counter"},
@@ -173,6 +175,7 @@ TEST(MetricsTest, RendersSamplesAndLabels) {
   EXPECT_EQ(dropped_samples, 13u) << "one sample per loss, no more: " << text;
   EXPECT_TRUE(contains(text, "\nleakscope_symbol_cache_modules 12\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_frame_names_pending 3\n"));
+  EXPECT_TRUE(contains(text, "\nleakscope_unwind_tables_compiling 2\n"));
   EXPECT_TRUE(contains(text, "\nleakscope_alerts_firing 1\n"));
   // Two sinks of one type are summed into one series.
   EXPECT_TRUE(contains(text, "\nleakscope_alert_sink_delivered_total{sink=\"alertmanager\"} 8\n"));

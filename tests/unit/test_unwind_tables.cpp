@@ -227,14 +227,20 @@ TEST(UnwindTablesBackground, CodeIsWalkedByFramePointerUntilItsTableIsReady) {
   maps[11] = map_line(libc, 0x7f2000028000, 200);
   spaces.observe(10);
   spaces.observe(11);
-  ASSERT_TRUE(kernel.unwind_spaces.contains(10));
-  EXPECT_EQ(kernel.unwind_spaces[10].mappings[0].table, LS_UNWIND_NO_TABLE) << "not compiled yet";
+  // No space while its table compiles: the kernel's frame-pointer walk,
+  // whose stacks are marked and fold into the complete ones.
+  EXPECT_FALSE(kernel.unwind_spaces.contains(10)) << "a space was given before its table was ready";
   EXPECT_EQ(tables.stats().pending_modules, 1u);
+  EXPECT_EQ(tables.stats().held_back_processes, 2u);
   EXPECT_EQ(tables.collect(), 0u);
 
   hold.unlock();
-  tables.wait_idle();
+  ASSERT_TRUE(tables.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
   EXPECT_EQ(tables.collect(), 1u);
+  ASSERT_TRUE(kernel.unwind_spaces.contains(10));
+  ASSERT_TRUE(kernel.unwind_spaces.contains(11));
+  EXPECT_EQ(tables.stats().held_back_processes, 0u);
+  EXPECT_EQ(tables.stats().processes, 2u);
   EXPECT_EQ(compiles.load(), 1) << "one module, one compile, for both processes";
   EXPECT_EQ(compiled_path.rfind("/proc/self/fd/", 0), 0u) << "the worker reads a file held open: " << compiled_path;
   EXPECT_NE(kernel.unwind_spaces[10].mappings[0].table, LS_UNWIND_NO_TABLE);
@@ -259,9 +265,68 @@ TEST(UnwindTablesBackground, AModuleWhoseUsersWentBeforeItsTableIsNotLoaded) {
   maps[10] = map_line(text_of(kLibc), 0x7f1000028000, 200);
   spaces.observe(10);
   tables.forget(10);
-  tables.wait_idle();
+  ASSERT_TRUE(tables.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
   EXPECT_EQ(tables.collect(), 0u);
   EXPECT_TRUE(kernel.unwind_tables.empty());
+}
+
+// A dlopen: the new library's table compiles while the process keeps the
+// space it had (old code still walked by its tables); the new space comes
+// whole. A library that cannot be compiled holds nothing back once it failed.
+TEST(UnwindTablesBackground, AProcessKeepsItsSpaceUntilANewLibrarysTableIsReady) {
+  FakeKernel kernel;
+  std::map<pid_t, std::string> maps;
+  AddressSpaces spaces{[&maps](pid_t pid) -> std::optional<std::string> {
+    auto it = maps.find(pid);
+    return it == maps.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }};
+  std::mutex gate;
+  std::unique_lock hold(gate, std::defer_lock);
+  std::atomic<bool> fail = false;
+  UnwindTables tables{kernel, spaces,
+                      [&](const std::string&, std::string* error) -> std::optional<std::vector<uint64_t>> {
+                        std::lock_guard wait(gate);
+                        if (fail) {
+                          *error = "no CFI";
+                          return std::nullopt;
+                        }
+                        return std::vector<uint64_t>{0x1000, 0, 0};
+                      },
+                      [](pid_t, const MapEntry& e) { return e.path; }, UnwindTables::Mode::Background};
+  const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(30); };
+  maps[10] = map_line(text_of(kLibc), 0x7f1000028000, 200);
+  spaces.observe(10);
+  ASSERT_TRUE(tables.wait_idle(soon()));
+  tables.collect();
+  ASSERT_TRUE(kernel.unwind_spaces.contains(10));
+  const uint32_t libc_table = kernel.unwind_spaces[10].mappings[0].table;
+  ASSERT_NE(libc_table, LS_UNWIND_NO_TABLE);
+
+  hold.lock();  // the new library's compile waits
+  maps[10] += map_line(text_of("/proc/self/exe"), 0x7f3000010000, 7);
+  spaces.begin_tick();  // its maps are read again, as on the next tick
+  spaces.observe(10);
+  EXPECT_EQ(kernel.unwind_spaces[10].count, 1u) << "the old space stays while the new table compiles";
+  EXPECT_EQ(kernel.unwind_spaces[10].mappings[0].table, libc_table);
+  EXPECT_EQ(tables.stats().held_back_processes, 1u);
+  hold.unlock();
+  ASSERT_TRUE(tables.wait_idle(soon()));
+  EXPECT_EQ(tables.collect(), 1u);
+  ASSERT_EQ(kernel.unwind_spaces[10].count, 2u);
+  EXPECT_EQ(kernel.unwind_spaces[10].mappings[0].table, libc_table) << "libc's table kept, not compiled again";
+  EXPECT_NE(kernel.unwind_spaces[10].mappings[1].table, LS_UNWIND_NO_TABLE);
+  EXPECT_EQ(tables.stats().held_back_processes, 0u);
+
+  fail = true;  // a third library without usable CFI
+  maps[10] += map_line(text_of("/lib/x86_64-linux-gnu/libm.so.6"), 0x7f5000010000, 300);
+  spaces.begin_tick();
+  spaces.observe(10);
+  EXPECT_EQ(kernel.unwind_spaces[10].count, 2u);
+  ASSERT_TRUE(tables.wait_idle(soon()));
+  EXPECT_EQ(tables.collect(), 0u);
+  ASSERT_EQ(kernel.unwind_spaces[10].count, 3u) << "a failed compile must not hold the space back";
+  EXPECT_EQ(kernel.unwind_spaces[10].mappings[2].table, LS_UNWIND_NO_TABLE);
+  EXPECT_EQ(tables.stats().failed_modules, 1u);
 }
 
 }  // namespace

@@ -49,6 +49,7 @@ struct MetricsSnapshot {
   Health health;                     // its losses are leakscope_dropped_total, by reason
   uint64_t symbol_cache_modules = 0;
   uint64_t frame_names_pending = 0;  // frame names being looked up off the loop
+  uint64_t unwind_tables_compiling = 0;  // modules whose unwind table compiles off the loop
   uint64_t alerts_firing = 0;
   std::vector<SinkMetrics> sinks;
 };

@@ -239,6 +239,10 @@ std::string render_prometheus(const MetricsSnapshot& snapshot) {
   w.family("leakscope_frame_names_pending", "gauge",
            "Frame names being looked up off the trace loop (a report waits a moment for them).");
   w.sample("leakscope_frame_names_pending", {}, snapshot.frame_names_pending);
+  w.family("leakscope_unwind_tables_compiling", "gauge",
+           "Modules whose unwind table is being compiled off the trace loop (their processes are "
+           "walked by frame pointer meanwhile).");
+  w.sample("leakscope_unwind_tables_compiling", {}, snapshot.unwind_tables_compiling);
 
   w.family("leakscope_alerts_firing", "gauge", "Leak alerts currently firing.");
   w.sample("leakscope_alerts_firing", {}, snapshot.alerts_firing);

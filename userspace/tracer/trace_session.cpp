@@ -76,7 +76,8 @@ TraceSession::TraceSession(const TraceConfig& config, ConfigReader reread)
       kernel_(open_kernel(config.kernel)),
       symbolizer_(spaces_, kMaxSymbolModules, Naming::Background),
       unwind_(config.unwind_cfi
-                  ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path)
+                  ? std::make_unique<UnwindTables>(*kernel_, spaces_, compile_unwind_words, openable_path,
+                                                   UnwindTables::Mode::Background)
                   : nullptr),
       images_(*kernel_, *this, ImagePolicy{config.all, config.keep_exited}),
       attacher_(config_, *kernel_, images_, spaces_),
@@ -193,6 +194,10 @@ void TraceSession::tick(double t, bool last) {
     if (!image.exited()) attacher_.refresh(image, t);
   start_js_heaps();
   phases_.end("attach");
+  // Tables compiled off the loop since the last tick: their processes'
+  // spaces go in now, before this tick's stacks are read.
+  if (unwind_) unwind_->collect();
+  phases_.end("unwind");
 
   auto rows = kernel_->read_ledger();
   if (!rows) {
@@ -372,6 +377,7 @@ void TraceSession::publish_metrics() {
   const SymbolizerStats symbols = symbolizer_.stats();
   m.symbol_cache_modules = symbols.modules_cached;
   m.frame_names_pending = symbols.names_pending;
+  if (unwind_) m.unwind_tables_compiling = unwind_->stats().pending_modules;
   m.alerts_firing = judge_.alerts_firing();
   for (const SinkHealth& h : judge_.sink_health()) {
     SinkMetrics sm;
@@ -389,6 +395,15 @@ int TraceSession::run() {
   for (pid_t pid : config_.pids) attacher_.attach(pid, Origin::Pid, now());
   if (!config_.command.empty()) attacher_.start_command(signals_.original(), now());
   if (host_) host_->scan(images_, [this](pid_t pid) { attacher_.attach(pid, Origin::Host, now()); });
+  if (unwind_) {
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(kStartUnwindWait));
+    if (!unwind_->wait_idle(until))
+      log_verbose("unwind tables still compiling after " + format_duration(kStartUnwindWait) +
+                  ": those processes are walked by frame pointer until they are in");
+    unwind_->collect();
+  }
   if (js_ && !config_.all) {
     // -p targets: kind js was asked for them by name; a refusal ends here,
     // before any tracing, with nothing sent to the process.

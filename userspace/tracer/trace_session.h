@@ -122,6 +122,10 @@ class TraceSession final : private ImageObserver {
   static constexpr double kFinalDrainSeconds = 0.5;
   // Seconds each ring may take to count what the last drain left.
   static constexpr double kUnreadCountSeconds = 0.1;
+  // Seconds the start waits for the unwind tables of the processes found
+  // then (node's takes about one), so their first stacks are whole; what
+  // compiles longer is walked by frame pointer until its table is in.
+  static constexpr double kStartUnwindWait = 10.0;
   // Share of a tick's period name_ahead may take, over the ticks it skips.
   static constexpr double kNameAheadShare = 0.02;
   int name_ahead_skip_ = 0;  // ticks name_ahead still skips

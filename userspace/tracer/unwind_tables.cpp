@@ -90,11 +90,6 @@ void UnwindTables::work() {
   }
 }
 
-void UnwindTables::wait_idle() {
-  std::unique_lock lock(mutex_);
-  idle_.wait(lock, [this] { return stopping_ || (jobs_.empty() && !busy_); });
-}
-
 void UnwindTables::load(Module& module, const std::vector<uint64_t>& words) {
   std::string error;
   auto table = kernel_.load_unwind_table(words, &error);
@@ -160,18 +155,24 @@ size_t UnwindTables::collect() {
     Module& module = it->second;
     if (!module.pending) continue;  // a second job for a module that came back
     module.pending = false;
+    // Its users' spaces are made again, table or not: a space held back
+    // for this module may now be complete.
+    renew.insert(module.users.begin(), module.users.end());
     if (!c.words) {
       log_verbose(module.path + ": no unwind table, walked by frame pointer: " + c.error);
       continue;
     }
     load(module, *c.words);
-    if (module.table == LS_UNWIND_NO_TABLE) continue;
-    ++loaded;
-    renew.insert(module.users.begin(), module.users.end());
+    if (module.table != LS_UNWIND_NO_TABLE) ++loaded;
   }
   for (pid_t pid : renew)
     if (auto it = spaces_used_.find(pid); it != spaces_used_.end()) install(pid, it->second);
   return loaded;
+}
+
+bool UnwindTables::wait_idle(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  return idle_.wait_until(lock, deadline, [this] { return stopping_ || (jobs_.empty() && !busy_); });
 }
 
 void UnwindTables::update(pid_t pid, const AddressSpace& space) {
@@ -217,6 +218,19 @@ void UnwindTables::install(pid_t pid, Space& used) {
     std::sort(mappings.begin(), mappings.end(),
               [](const ls_unwind_mapping& a, const ls_unwind_mapping& b) { return a.start < b.start; });
   }
+  // A space with a module still compiling is held back whole: until all
+  // its tables are in, the process keeps the space it had (its new code
+  // ends stacks) or, when it had none, the kernel's frame-pointer walk,
+  // whose stacks are marked as such and folded into the complete ones
+  // (StackStore::fold_frame_pointer_rows). A space with the pending module
+  // walked by frame pointer inside it would make stacks of garbage that
+  // nothing folds. Until then it holds every module either space uses.
+  if (std::any_of(modules.begin(), modules.end(), [this](const std::string& key) { return modules_.at(key).pending; })) {
+    used.modules.insert(modules.begin(), modules.end());
+    used.held_back = true;
+    return;
+  }
+  used.held_back = false;
   ls_unwind_space kernel_space{};
   for (const ls_unwind_mapping& m : mappings) kernel_space.mappings[kernel_space.count++] = m;
   if (!kernel_.set_unwind_space(pid, kernel_space))
@@ -247,7 +261,10 @@ void UnwindTables::forget(pid_t pid) {
 
 UnwindTables::Stats UnwindTables::stats() const {
   Stats s;
-  s.processes = spaces_used_.size();
+  for (const auto& [pid, used] : spaces_used_) {
+    if (used.held_back) ++s.held_back_processes;
+    else ++s.processes;
+  }
   for (const auto& [key, module] : modules_) {
     if (module.pending) {
       ++s.pending_modules;

@@ -12,9 +12,11 @@
 // compiled or loaded is kept as such (walked by frame pointer), said once.
 //
 // Compiling a large module's table takes seconds (node's .eh_frame), so in
-// the background mode a module is compiled on a worker thread: until its
-// table is ready, its code is walked by frame pointer, and collect() (once
-// per tick) loads what is ready and gives its users new spaces.
+// the background mode a module is compiled on a worker thread, off the
+// trace loop. A process's space waits until every module it maps is
+// compiled (or failed): meanwhile it keeps the space it had, or is walked
+// by frame pointer. collect() (once per tick) loads what is ready and gives
+// its users their spaces.
 //
 // Not thread-safe: the trace loop's thread makes every call; the worker
 // only runs the Compiler, on a file descriptor it is handed.
@@ -22,6 +24,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -67,14 +70,16 @@ class UnwindTables {
   // Background mode: loads the tables compiled since the last call and
   // gives the processes that map them new spaces. Returns how many.
   size_t collect();
-  // Background mode: waits until nothing is being compiled (tests).
-  void wait_idle();
+  // Background mode: waits until nothing is being compiled, or the
+  // deadline; false when it passed first.
+  bool wait_idle(std::chrono::steady_clock::time_point deadline);
 
   struct Stats {
     size_t modules = 0;         // tables loaded
     size_t failed_modules = 0;  // modules without a table (walked by frame pointer)
     size_t pending_modules = 0; // being compiled (walked by frame pointer meanwhile)
     size_t processes = 0;       // processes with an unwind space
+    size_t held_back_processes = 0;  // waiting for a pending module's table
     uint64_t table_bytes = 0;   // words of the loaded tables, in bytes
   };
   Stats stats() const;
@@ -92,6 +97,7 @@ class UnwindTables {
     uint64_t signature = 0;  // of the executable mappings it was made from
     std::vector<MapEntry> executable;  // those mappings, to remake the space from
     std::set<std::string> modules;  // keys of modules_
+    bool held_back = false;  // its new space waits for a pending module
   };
   // A module for the worker: the file held open, so the process may exit.
   struct Job {
