@@ -118,9 +118,11 @@ __noinline int fault_walk(struct ls_stack *out, __u32 tgid, __u64 pc, __u64 sp, 
 {
 	if (!out)
 		return 0;
-	struct ls_walk walk;
-	__u32 n = unwind_user_stack(&walk, tgid, pc, sp, bp, 0, 0);
-	__builtin_memcpy(out->frames, walk.stack.frames, sizeof(out->frames));
+	struct ls_walk *walk = unwind_walk_state();
+	if (!walk)
+		return 0;
+	__u32 n = unwind_user_stack(walk, tgid, pc, sp, bp, 0, 0);
+	__builtin_memcpy(out->frames, walk->stack.frames, sizeof(out->frames));
 	return n;
 }
 

@@ -165,10 +165,7 @@ static __always_inline __s32 stack_id_of(const struct ls_stack *stack, __u32 n)
  * probe site inside the allocator (a USDT probe), whose frame is dropped. The walk is by
  * CFI where the process has an unwind space (unwind.bpf.h), by the
  * kernel's frame-pointer walk where it has none (*fp_walked is then set).
- * The frames are taken on
- * the BPF stack, not in per-CPU scratch: uprobe programs run with
- * migration, not preemption, disabled, and on a preemptible kernel another
- * task on this CPU could overwrite scratch between the walk and the hash.
+ * The frames are taken in the thread's walk state (unwind_walks).
  */
 static __always_inline __s32 user_stack_id(void *ctx, __u64 pc, __u64 sp, __u64 bp, int pc_is_return,
 					   int *fp_walked)
@@ -179,12 +176,16 @@ static __always_inline __s32 user_stack_id(void *ctx, __u64 pc, __u64 sp, __u64 
 	 * without one, rbp is still its caller's: the first word skipped is
 	 * then the caller's return, and the stack starts one frame out.) */
 	const int skip_site = !pc_is_return;
-	struct ls_walk walk;
-	__u32 n = unwind_user_stack(&walk, bpf_get_current_pid_tgid() >> 32, pc, sp, bp, pc_is_return,
+	struct ls_walk *walk = unwind_walk_state();
+	if (!walk) {
+		count(LS_CNT_STACK_UNREADABLE);
+		return LS_STACK_UNKNOWN;
+	}
+	__u32 n = unwind_user_stack(walk, bpf_get_current_pid_tgid() >> 32, pc, sp, bp, pc_is_return,
 				    skip_site);
 	if (!n) {
 		/* Fills the frames walked and zeroes the rest of the buffer. */
-		long len = bpf_get_stack(ctx, walk.stack.frames, sizeof(walk.stack.frames),
+		long len = bpf_get_stack(ctx, walk->stack.frames, sizeof(walk->stack.frames),
 					 BPF_F_USER_STACK | (skip_site ? 1 : 0));
 		if (len <= 0) {
 			count(LS_CNT_STACK_UNREADABLE);
@@ -193,7 +194,7 @@ static __always_inline __s32 user_stack_id(void *ctx, __u64 pc, __u64 sp, __u64 
 		n = len / sizeof(__u64);
 		*fp_walked = 1;
 	}
-	return stack_id_of(&walk.stack, n);
+	return stack_id_of(&walk->stack, n);
 }
 
 /* The trace id of a traced tgid's image, or 0 when it is not traced. */

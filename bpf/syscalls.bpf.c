@@ -102,11 +102,12 @@ static __always_inline void capture_stack(void *ctx, struct ls_sys_event *e)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	__u64 sp = BPF_CORE_READ(regs, sp);
-	struct ls_walk walk;
-	__u32 n = unwind_user_stack(&walk, e->tgid, BPF_CORE_READ(regs, ip), sp,
-				    BPF_CORE_READ(regs, bp), 0, 0);
-	if (n) {
-		__builtin_memcpy(e->frames, walk.stack.frames, sizeof(e->frames));
+	struct ls_walk *walk = unwind_walk_state();
+	__u32 n = walk ? unwind_user_stack(walk, e->tgid, BPF_CORE_READ(regs, ip), sp,
+					   BPF_CORE_READ(regs, bp), 0, 0)
+		       : 0;
+	if (n && walk) {
+		__builtin_memcpy(e->frames, walk->stack.frames, sizeof(e->frames));
 		__builtin_memset(e->stack_top, 0, sizeof(e->stack_top));
 		e->nframes = n;
 		e->stack_flags = LS_SYS_STACK_UNWOUND;

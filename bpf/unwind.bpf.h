@@ -48,7 +48,7 @@ struct {
 	__type(value, struct ls_unwind_space);
 } unwind_spaces SEC(".maps") __weak;
 
-/* The state of one walk, on the caller's BPF stack. */
+/* The state of one walk (kept in unwind_walks). */
 struct ls_walk {
 	__u64 pc;
 	__u64 sp;
@@ -66,6 +66,37 @@ struct ls_walk {
 	__u32 done;      /* LS_WALK_* once the walk has ended */
 	__u32 skip;      /* the first frame is walked through, not kept */
 	struct ls_stack stack;
+};
+
+/*
+ * Where a thread's walk is kept: the thread's own storage, not the BPF
+ * stack nor per-CPU scratch. On the stack, the walk (its frames are most of
+ * it) and bpf_loop's callback frame together pass the 512 bytes the
+ * verifier allows a call chain (it counts a callback's frame with its
+ * caller's). Per-CPU scratch is not safe: uprobe programs run with
+ * migration, not preemption, disabled, so another task on this CPU could
+ * overwrite it between the walk and its use. A thread runs one of our
+ * programs at a time, so its own storage is its alone. An entry lives as
+ * long as its thread.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ls_walk);
+} unwind_walks SEC(".maps") __weak;
+
+/* The current thread's walk state; NULL when it cannot be had (no memory,
+ * or the storage busy on this CPU). */
+static __always_inline struct ls_walk *unwind_walk_state(void)
+{
+	return bpf_task_storage_get(&unwind_walks, bpf_get_current_task_btf(), NULL,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+/* bpf_loop's context must lie on the stack: it carries the walk's place. */
+struct ls_walk_ref {
+	struct ls_walk *w;
 };
 
 enum {
@@ -185,7 +216,9 @@ static __always_inline __u64 hijacked_return(struct ls_walk *w, __u64 slot)
 
 static long unwind_step(__u64 index, void *ctx)
 {
-	struct ls_walk *w = ctx;
+	struct ls_walk *w = ((struct ls_walk_ref *)ctx)->w;
+	if (!w)
+		return 1;
 	__u64 pc = w->pc;
 	if (pc == w->trampoline && pc) {
 		/* A return a uretprobe hijacked: the slot it was read from lies
@@ -310,7 +343,8 @@ static __always_inline __u32 unwind_user_stack(struct ls_walk *w, __u32 tgid, __
 	struct task_struct *task = bpf_get_current_task_btf();
 	w->ri = (__u64)BPF_CORE_READ(task, utask, return_instances);
 	w->trampoline = w->ri ? BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr) : 0;
-	bpf_loop(LS_MAX_STACK_DEPTH, unwind_step, w, 0);
+	struct ls_walk_ref ref = { .w = w };
+	bpf_loop(LS_MAX_STACK_DEPTH, unwind_step, &ref, 0);
 	__u32 n = w->n;
 	if (n > LS_MAX_STACK_DEPTH - 1)
 		n = LS_MAX_STACK_DEPTH - 1;
