@@ -329,5 +329,43 @@ TEST(UnwindTablesBackground, AProcessKeepsItsSpaceUntilANewLibrarysTableIsReady)
   EXPECT_EQ(tables.stats().failed_modules, 1u);
 }
 
+// A dlclose, then a dlopen that maps a library where the old one was: the
+// space kept while its table compiles would walk the new code with the old
+// table. It goes instead (frame-pointer walks, marked), until the new one.
+TEST(UnwindTablesBackground, ASpaceThatNoLongerDescribesTheMappingsIsNotKept) {
+  FakeKernel kernel;
+  std::map<pid_t, std::string> maps;
+  AddressSpaces spaces{[&maps](pid_t pid) -> std::optional<std::string> {
+    auto it = maps.find(pid);
+    return it == maps.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }};
+  std::mutex gate;
+  std::unique_lock hold(gate, std::defer_lock);
+  UnwindTables tables{kernel, spaces,
+                      [&](const std::string&, std::string*) -> std::optional<std::vector<uint64_t>> {
+                        std::lock_guard wait(gate);
+                        return std::vector<uint64_t>{0x1000, 0, 0};
+                      },
+                      [](pid_t, const MapEntry& e) { return e.path; }, UnwindTables::Mode::Background};
+  const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(30); };
+  maps[10] = map_line(text_of(kLibc), 0x7f1000028000, 200);
+  spaces.observe(10);
+  ASSERT_TRUE(tables.wait_idle(soon()));
+  tables.collect();
+  ASSERT_TRUE(kernel.unwind_spaces.contains(10));
+
+  hold.lock();
+  maps[10] = map_line(text_of("/proc/self/exe"), 0x7f1000028000, 7);  // where libc was
+  spaces.begin_tick();
+  spaces.observe(10);
+  EXPECT_FALSE(kernel.unwind_spaces.contains(10)) << "a space naming libc's table over other code was kept";
+  hold.unlock();
+  ASSERT_TRUE(tables.wait_idle(soon()));
+  EXPECT_EQ(tables.collect(), 1u);
+  ASSERT_TRUE(kernel.unwind_spaces.contains(10));
+  EXPECT_EQ(kernel.unwind_spaces[10].count, 1u);
+  EXPECT_EQ(tables.stats().modules, 1u) << "libc's table dropped with its last user";
+}
+
 }  // namespace
 }  // namespace leakscope

@@ -195,8 +195,16 @@ void TraceSession::tick(double t, bool last) {
   start_js_heaps();
   phases_.end("attach");
   // Tables compiled off the loop since the last tick: their processes'
-  // spaces go in now, before this tick's stacks are read.
-  if (unwind_) unwind_->collect();
+  // spaces go in now, before this tick's stacks are read. Most modules
+  // take a few tens of milliseconds, so a moment's wait gives a new
+  // process (a command just started) its space on this tick; a module
+  // that takes longer (node's) stays in the background.
+  if (unwind_) {
+    unwind_->wait_idle(std::chrono::steady_clock::now() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(config_.tick_seconds * kUnwindWaitShare)));
+    unwind_->collect();
+  }
   phases_.end("unwind");
 
   auto rows = kernel_->read_ledger();

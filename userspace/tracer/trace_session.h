@@ -126,6 +126,8 @@ class TraceSession final : private ImageObserver {
   // then (node's takes about one), so their first stacks are whole; what
   // compiles longer is walked by frame pointer until its table is in.
   static constexpr double kStartUnwindWait = 10.0;
+  // Share of a tick's period it may wait for unwind tables being compiled.
+  static constexpr double kUnwindWaitShare = 0.1;
   // Share of a tick's period name_ahead may take, over the ticks it skips.
   static constexpr double kNameAheadShare = 0.02;
   int name_ahead_skip_ = 0;  // ticks name_ahead still skips

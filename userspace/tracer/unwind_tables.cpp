@@ -76,7 +76,7 @@ void UnwindTables::work() {
     jobs_.pop_front();
     busy_ = true;
     lock.unlock();
-    Compiled out{job.key, std::nullopt, {}};
+    Compiled out{job.key, job.serial, std::nullopt, {}};
     try {
       out.words = compile_("/proc/self/fd/" + std::to_string(job.file.get()), &out.error);
     } catch (const std::exception& e) {
@@ -125,9 +125,10 @@ UnwindTables::Module& UnwindTables::module_for(pid_t pid, const MapEntry& entry)
       return module;
     }
     module.pending = true;
+    module.serial = next_serial_++;
     {
       std::lock_guard lock(mutex_);
-      jobs_.push_back(Job{key, std::move(file)});
+      jobs_.push_back(Job{key, module.serial, std::move(file)});
     }
     wake_.notify_one();
     return module;
@@ -153,7 +154,9 @@ size_t UnwindTables::collect() {
     auto it = modules_.find(c.key);
     if (it == modules_.end()) continue;  // its last user went meanwhile
     Module& module = it->second;
-    if (!module.pending) continue;  // a second job for a module that came back
+    // The job of a module that went and came back (the same key, maybe
+    // another file now): only the newest job is its.
+    if (!module.pending || module.serial != c.serial) continue;
     module.pending = false;
     // Its users' spaces are made again, table or not: a space held back
     // for this module may now be complete.
@@ -228,13 +231,32 @@ void UnwindTables::install(pid_t pid, Space& used) {
   if (std::any_of(modules.begin(), modules.end(), [this](const std::string& key) { return modules_.at(key).pending; })) {
     used.modules.insert(modules.begin(), modules.end());
     used.held_back = true;
+    // The space kept must still describe what is mapped: after a dlclose,
+    // a library mapped where another was (or an exec) would be walked by
+    // the other's table, into stacks nothing marks. Then no space at all.
+    const auto same = [](const MapEntry& a, const MapEntry& b) {
+      return a.start == b.start && a.end == b.end && a.offset == b.offset && a.dev_major == b.dev_major &&
+             a.dev_minor == b.dev_minor && a.inode == b.inode;
+    };
+    const bool still_mapped = std::all_of(used.installed.begin(), used.installed.end(), [&](const MapEntry& m) {
+      return std::any_of(used.executable.begin(), used.executable.end(),
+                         [&](const MapEntry& e) { return same(m, e); });
+    });
+    if (!still_mapped) {
+      kernel_.clear_unwind_space(pid);
+      used.installed.clear();
+    }
     return;
   }
   used.held_back = false;
   ls_unwind_space kernel_space{};
   for (const ls_unwind_mapping& m : mappings) kernel_space.mappings[kernel_space.count++] = m;
-  if (!kernel_.set_unwind_space(pid, kernel_space))
+  if (kernel_.set_unwind_space(pid, kernel_space)) {
+    used.installed = used.executable;
+  } else {
+    used.installed.clear();
     log_verbose("PID " + std::to_string(pid) + ": no unwind space (map full): walked by frame pointer");
+  }
   // Modules it no longer maps (a dlclose, an exec) go after the new space
   // is in place, so no walk sees a table vanish under a mapping.
   for (const std::string& key : used.modules)

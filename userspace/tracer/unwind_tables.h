@@ -78,8 +78,8 @@ class UnwindTables {
     size_t modules = 0;         // tables loaded
     size_t failed_modules = 0;  // modules without a table (walked by frame pointer)
     size_t pending_modules = 0; // being compiled (walked by frame pointer meanwhile)
-    size_t processes = 0;       // processes with an unwind space
-    size_t held_back_processes = 0;  // waiting for a pending module's table
+    size_t processes = 0;       // processes whose unwind space is up to date
+    size_t held_back_processes = 0;  // whose new space waits for a pending module's table
     uint64_t table_bytes = 0;   // words of the loaded tables, in bytes
   };
   Stats stats() const;
@@ -88,6 +88,7 @@ class UnwindTables {
   struct Module {
     uint32_t table = LS_UNWIND_NO_TABLE;  // its handle; none: the walk uses frame pointers
     bool pending = false;                 // being compiled in the background
+    uint64_t serial = 0;                  // which compile job is its (a key may come back as another file)
     std::string path;                     // as the process maps it, for messages
     std::vector<ElfFile::Segment> segments;
     std::set<pid_t> users;
@@ -98,14 +99,17 @@ class UnwindTables {
     std::vector<MapEntry> executable;  // those mappings, to remake the space from
     std::set<std::string> modules;  // keys of modules_
     bool held_back = false;  // its new space waits for a pending module
+    std::vector<MapEntry> installed;  // the mappings of the space in the kernel
   };
   // A module for the worker: the file held open, so the process may exit.
   struct Job {
     std::string key;
+    uint64_t serial = 0;
     UniqueFd file;
   };
   struct Compiled {
     std::string key;
+    uint64_t serial = 0;
     std::optional<std::vector<uint64_t>> words;
     std::string error;
   };
@@ -135,6 +139,7 @@ class UnwindTables {
   std::deque<Job> jobs_;
   std::vector<Compiled> done_;
   bool busy_ = false;
+  uint64_t next_serial_ = 1;  // the loop's only
   bool stopping_ = false;
   std::thread worker_;
 };
