@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/unique_fd.h"
 
 namespace leakscope {
 
@@ -44,22 +45,18 @@ ClientReply control_request(const std::string& path, const nlohmann::json& reque
   // One deadline for the whole exchange: a tracer that accepts and then
   // says nothing, or dribbles its answer, cannot hold the client longer.
   const auto deadline = ControlClock::now() + std::chrono::seconds(timeout_seconds);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw FatalError(ExitCode::Failure, std::string("socket: ") + std::strerror(errno));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) throw FatalError(ExitCode::Failure, std::string("socket: ") + std::strerror(errno));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    ::close(fd);
-    throw FatalError(ExitCode::Usage, "--control: path too long");
-  }
+  if (path.size() >= sizeof addr.sun_path) throw FatalError(ExitCode::Usage, "--control: path too long");
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   // connect() on a Unix socket waits while the tracer's backlog is full;
   // the send timeout bounds that wait.
   timeval tv{timeout_seconds, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int e = errno;
-    ::close(fd);
     if (e == EACCES || e == EPERM)
       throw FatalError(ExitCode::Permission,
                        "permission denied: " + path + " is root's; run leakscope as root");
@@ -69,33 +66,63 @@ ClientReply control_request(const std::string& path, const nlohmann::json& reque
     throw FatalError(ExitCode::NotRunning,
                      "no running leakscope at " + path + ": " + std::strerror(e));
   }
-  ClientReply reply;
   // A refusing tracer answers without reading the request, so a failed
   // write is not the end: its answer may already be waiting.
-  (void)write_all_until(fd, request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+  (void)write_all_until(fd.get(),
+                        request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
                         deadline, std::chrono::seconds(timeout_seconds));
-  DeadlineReader reader(fd, deadline);
+  DeadlineReader reader(fd.get(), deadline);
+  return read_control_reply(reader, path, timeout_seconds);
+}
+
+namespace {
+
+// The header line as JSON: discarded (not an object) when it is not JSON or
+// nests deeper than kMaxReplyHeaderDepth.
+nlohmann::json parse_reply_header(const std::string& line) {
+  bool too_deep = false;
+  auto header = nlohmann::json::parse(
+      line,
+      [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        if (depth > kMaxReplyHeaderDepth) too_deep = true;
+        return !too_deep;
+      },
+      false);
+  return too_deep ? nlohmann::json() : header;
+}
+
+// Reads the parts `parts` lists into `out`; false for a list that is not
+// one, or a part that is no {"size": unsigned} or did not all come.
+bool read_parts(ByteSource& source, const nlohmann::json& parts, std::vector<ControlPart>* out,
+                IoStatus* status) {
+  if (!parts.is_array() || parts.size() > kMaxReplyParts) return false;
+  for (const nlohmann::json& p : parts) {
+    if (!p.is_object()) return false;
+    auto size = p.find("size");
+    if (size == p.end() || !size->is_number_unsigned()) return false;
+    auto name = p.find("name");
+    ControlPart part{name != p.end() && name->is_string() ? name->get<std::string>() : "", {}};
+    *status = source.exact(size->get<uint64_t>(), &part.bytes);
+    if (*status != IoStatus::Ok) return false;
+    out->push_back(std::move(part));
+  }
+  return true;
+}
+
+}  // namespace
+
+ClientReply read_control_reply(ByteSource& source, const std::string& path, int timeout_seconds) {
+  ClientReply reply;
   std::string line;
-  IoStatus status = reader.line(&line, 16 << 20);
+  IoStatus status = source.line(&line, kMaxReplyHeaderBytes);
   bool ok = status == IoStatus::Ok;
   if (ok) {
-    reply.header = nlohmann::json::parse(line, nullptr, false);
+    reply.header = parse_reply_header(line);
     ok = reply.header.is_object();
   }
-  if (ok && reply.header.contains("parts")) {
-    const nlohmann::json& parts = reply.header["parts"];
-    ok = parts.is_array();
-    for (size_t i = 0; ok && i < parts.size(); ++i) {
-      const nlohmann::json& p = parts[i];
-      ok = p.is_object() && p.contains("size") && p["size"].is_number_unsigned();
-      if (!ok) break;
-      ControlPart part{p.contains("name") && p["name"].is_string() ? p["name"].get<std::string>() : "", {}};
-      status = reader.exact(p["size"].get<size_t>(), &part.bytes);
-      ok = status == IoStatus::Ok;
-      if (ok) reply.parts.push_back(std::move(part));
-    }
-  }
-  ::close(fd);
+  if (ok)
+    if (auto parts = reply.header.find("parts"); parts != reply.header.end())
+      ok = read_parts(source, *parts, &reply.parts, &status);
   if (status == IoStatus::TimedOut)
     throw FatalError(ExitCode::Failure, "the tracer at " + path + " gave no complete answer within " +
                                             std::to_string(timeout_seconds) + " s");
@@ -104,6 +131,10 @@ ClientReply control_request(const std::string& path, const nlohmann::json& reque
   if (ok_field == reply.header.end() || *ok_field != true) {
     auto e = reply.header.find("error");
     std::string error = e != reply.header.end() && e->is_string() ? e->get<std::string>() : "request failed";
+    // Printed as the one line an error is: a newline or a terminal escape
+    // in it is a space.
+    for (char& c : error)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     ExitCode code = error.rfind("permission denied", 0) == 0 ? ExitCode::Permission
                     : error.rfind("no process", 0) == 0      ? ExitCode::NoSuchProcess
                                                              : ExitCode::Failure;

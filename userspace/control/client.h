@@ -17,10 +17,28 @@ struct ClientReply {
   std::vector<ControlPart> parts;
 };
 
-// Sends one request and reads the whole reply. Throws FatalError:
-// NotRunning (nobody listens), Permission (socket refused), Failure.
-// A reply with ok=false becomes FatalError(Failure, its error).
+// Sends one request and reads the whole reply (read_control_reply).
+// Throws FatalError: NotRunning (nobody listens), Permission (socket
+// refused), Failure; and those of read_control_reply.
 ClientReply control_request(const std::string& path, const nlohmann::json& request,
                             int timeout_seconds = 60);
+
+// A reply's header line holds at most this many bytes (its parts follow
+// it), nested at most this deep (a status is four levels; the depth bounds
+// what dumping or walking it later costs in stack).
+inline constexpr size_t kMaxReplyHeaderBytes = 16 << 20;
+inline constexpr int kMaxReplyHeaderDepth = 64;
+// and lists at most this many parts (one per report format asked for; the
+// client asks each format once).
+inline constexpr size_t kMaxReplyParts = 16;
+
+// Decodes one reply as the tracer at `path` sent it into `source`: the
+// header line (a JSON object), then each part it lists, exactly its size
+// (so bounded by the bytes that came), then its verdict. Throws
+// FatalError(Failure) for a reply cut short, overlong or malformed (one
+// that timed out says `timeout_seconds`); a reply with ok other than true
+// becomes FatalError with its error line, Permission for "permission
+// denied...", NoSuchProcess for "no process...", else Failure.
+ClientReply read_control_reply(ByteSource& source, const std::string& path, int timeout_seconds);
 
 }  // namespace leakscope

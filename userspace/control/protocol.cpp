@@ -150,6 +150,22 @@ IoStatus DeadlineReader::exact(size_t n, std::string* out) {
   return IoStatus::Ok;
 }
 
+IoStatus BytesReader::line(std::string* out, size_t limit) {
+  size_t nl = rest_.find('\n');
+  if (nl == std::string_view::npos) return rest_.size() > limit ? IoStatus::TooLong : IoStatus::Closed;
+  if (nl > limit) return IoStatus::TooLong;
+  out->assign(rest_.substr(0, nl));
+  rest_.remove_prefix(nl + 1);
+  return IoStatus::Ok;
+}
+
+IoStatus BytesReader::exact(size_t n, std::string* out) {
+  if (rest_.size() < n) return IoStatus::Closed;
+  out->assign(rest_.substr(0, n));
+  rest_.remove_prefix(n);
+  return IoStatus::Ok;
+}
+
 bool stale_control_socket(const std::string& file_name) {
   constexpr std::string_view prefix = "leakscope-", suffix = ".sock";
   std::string_view name = file_name;

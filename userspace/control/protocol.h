@@ -60,21 +60,46 @@ const char* io_status_name(IoStatus status);
 IoStatus write_all_until(int fd, std::string_view bytes, ControlClock::time_point deadline,
                          std::chrono::milliseconds stall, int stop_fd = -1);
 
+// Where a message's bytes come from, as the decoders of the wire format
+// read them: a connection (DeadlineReader), or bytes already in memory
+// (BytesReader: tests and fuzzers feed a decoder without a socket).
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // One '\n'-terminated line (without it) of at most `limit` bytes;
+  // TooLong as soon as more arrived without a newline, Closed when the
+  // bytes end first.
+  virtual IoStatus line(std::string* out, size_t limit) = 0;
+  // Exactly `n` bytes; Closed when the bytes end first (so `n` is bounded
+  // by what the peer sent, never allocated up front).
+  virtual IoStatus exact(size_t n, std::string* out) = 0;
+};
+
 // Buffered reads from one connection, all by one deadline.
-class DeadlineReader {
+class DeadlineReader final : public ByteSource {
  public:
   DeadlineReader(int fd, ControlClock::time_point deadline, int stop_fd = -1)
       : fd_(fd), stop_fd_(stop_fd), deadline_(deadline) {}
-  // One '\n'-terminated line (without it) of at most `limit` bytes;
-  // TooLong as soon as more arrived without a newline.
-  IoStatus line(std::string* out, size_t limit);
-  IoStatus exact(size_t n, std::string* out);
+  IoStatus line(std::string* out, size_t limit) override;
+  IoStatus exact(size_t n, std::string* out) override;
 
  private:
   IoStatus fill();
   int fd_, stop_fd_;
   ControlClock::time_point deadline_;
   std::string buffer_;
+};
+
+// All the bytes a peer sent, then its hang-up: a DeadlineReader that never
+// waits.
+class BytesReader final : public ByteSource {
+ public:
+  explicit BytesReader(std::string_view bytes) : rest_(bytes) {}
+  IoStatus line(std::string* out, size_t limit) override;
+  IoStatus exact(size_t n, std::string* out) override;
+
+ private:
+  std::string_view rest_;
 };
 
 // The default socket path for a tracer with process id `pid`.
