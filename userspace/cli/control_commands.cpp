@@ -2,15 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "cli/control_replies.h"
 #include "cli/preflight.h"
 #include "control/client.h"
 #include "core/errors.h"
 #include "report/formats.h"
-#include "report/units.h"
 #include "tracer/output.h"
 
 namespace leakscope {
@@ -39,10 +40,15 @@ void write_stdout(const std::string& bytes) {
 
 int run_report(const ControlFlags& f) {
   std::vector<std::string> formats = f.formats.empty() ? std::vector<std::string>{"text"} : f.formats;
-  for (const auto& name : formats)
-    if (!parse_format(name))
+  for (size_t i = 0; i < formats.size(); ++i) {
+    if (!parse_format(formats[i]))
       throw FatalError(ExitCode::Usage,
-                       "--format: '" + name + "' is not one of text, json, folded, pprof, html");
+                       "--format: '" + formats[i] + "' is not one of text, json, folded, pprof, html");
+    // Twice would be one file written twice; and a reply lists at most
+    // kMaxReplyParts parts.
+    if (std::find(formats.begin(), formats.begin() + i, formats[i]) != formats.begin() + i)
+      throw FatalError(ExitCode::Usage, "--format: '" + formats[i] + "' given twice");
+  }
   if (formats.size() > 1 && f.output.empty())
     throw FatalError(ExitCode::Usage, "several formats need -o PREFIX (files PREFIX.<format ext>)");
   if (!f.output.empty())
@@ -52,58 +58,20 @@ int run_report(const ControlFlags& f) {
   std::string path = find_control_socket(f.control);
   ClientReply reply = control_request(
       path, {{"cmd", "report"}, {"formats", formats}, {"top", f.top}, {"weight", f.weight}});
+  const std::vector<ControlPart>& parts = report_parts(reply, formats);
   if (f.output.empty()) {
-    const std::string& bytes = reply.parts.at(0).bytes;
     if (formats[0] == "pprof" && ::isatty(1))
       throw FatalError(ExitCode::Usage, "pprof is binary: give -o FILE");
-    write_stdout(bytes);
+    write_stdout(parts[0].bytes);
     return 0;
   }
-  for (const ControlPart& part : reply.parts) {
+  for (size_t i = 0; i < parts.size(); ++i) {
     std::string file = f.output;
-    if (formats.size() > 1) file += "." + std::string(format_extension(*parse_format(part.name)));
-    write_file_atomic(file, part.bytes);
+    if (formats.size() > 1) file += "." + std::string(format_extension(*parse_format(formats[i])));
+    write_file_atomic(file, parts[i].bytes);
     std::fprintf(stderr, "leakscope: wrote %s\n", file.c_str());
   }
   return 0;
-}
-
-std::string status_text(const nlohmann::json& s) {
-  std::string out;
-  char line[512];
-  std::snprintf(line, sizeof line, "leakscope %s (pid %d), up %.0fs, %llu ticks, control %s\n",
-                s.value("version", "").c_str(), s.value("pid", 0), s.value("uptime_seconds", 0.0),
-                static_cast<unsigned long long>(s.value("ticks", 0ull)),
-                s.value("control", "").c_str());
-  out += line;
-  out += "kinds:";
-  for (const auto& k : s["kinds"]) out += " " + k.get<std::string>();
-  out += "\ntargets:\n";
-  for (const auto& t : s["targets"]) {
-    std::snprintf(line, sizeof line, "  %-8d %-16s %-9s live %s in %lld objects, traced %.0fs\n",
-                  t.value("pid", 0), t.value("comm", "").c_str(), t.value("state", "").c_str(),
-                  format_bytes(t.value("live_bytes", 0.0)).c_str(), t.value("live_objects", 0ll),
-                  t.value("traced_seconds", 0.0));
-    out += line;
-  }
-  const auto& maps = s["maps"];
-  std::snprintf(line, sizeof line, "maps: objects %lld/%lld, ledger %lld/%lld; probes %lld\n",
-                maps["objects"].value("used", 0ll), maps["objects"].value("capacity", 0ll),
-                maps["ledger"].value("used", 0ll), maps["ledger"].value("capacity", 0ll),
-                s.value("probes", 0ll));
-  out += line;
-  out += "drops:";
-  for (const auto& [reason, n] : s["drops"].items()) out += " " + reason + " " + n.dump();
-  out += "\nalerts firing: " + s["alerts_firing"].dump() + "\n";
-  for (const auto& sink : s["sinks"]) {
-    std::snprintf(line, sizeof line, "  sink %s: %lld sent, %lld failed, %lld dropped, %lld queued%s%s\n",
-                  sink.value("name", "").c_str(), sink.value("delivered", 0ll),
-                  sink.value("failures", 0ll), sink.value("dropped", 0ll), sink.value("queued", 0ll),
-                  sink.value("last_error", "").empty() ? "" : "; last error: ",
-                  sink.value("last_error", "").c_str());
-    out += line;
-  }
-  return out;
 }
 
 }  // namespace
@@ -144,12 +112,12 @@ int ControlCommands::run_selected() {
     const char* cmd = attach_->parsed() ? "attach" : "detach";
     const pid_t pid = parse_pid(cmd, f.pid);
     ClientReply reply = control_request(find_control_socket(f.control), {{"cmd", cmd}, {"pid", pid}});
-    std::fprintf(stdout, "%s\n", reply.header.value("message", "done").c_str());
+    std::fprintf(stdout, "%s\n", action_message(reply.header).c_str());
     return 0;
   }
   if (status_->parsed()) {
     ClientReply reply = control_request(find_control_socket(f.control), {{"cmd", "status"}});
-    write_stdout(f.json ? reply.header["status"].dump(2) + "\n" : status_text(reply.header["status"]));
+    write_stdout(f.json ? status_json_text(reply.header) : status_text(reply.header));
     return 0;
   }
   return -1;
