@@ -377,3 +377,61 @@ TEST(ControlE2E, ReportEveryWritesPeriodically) {
   }
   (void)std::system(("rm -rf '" + dir + "'").c_str());
 }
+
+namespace {
+
+// Something that listens on a control socket and answers each connection
+// with `reply`, whatever was asked: a tracer of another version, or no
+// tracer at all.
+class FakeTracer {
+ public:
+  FakeTracer(const std::string& path, std::string reply) : path_(path), reply_(std::move(reply)) {
+    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    ::unlink(path.c_str());
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener_, 4), 0);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int conn = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (conn < 0) return;  // shut down
+        (void)!::send(conn, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+        ::close(conn);
+      }
+    });
+  }
+  ~FakeTracer() {
+    ::shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+    ::unlink(path_.c_str());
+  }
+
+ private:
+  std::string path_, reply_;
+  int listener_ = -1;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST(ControlE2E, AMalformedReplyIsAOneLineErrorNeverACrash) {
+  std::string sock = socket_path("malformed");
+  {
+    FakeTracer tracer(sock, R"({"ok":true,"status":{"ticks":"x"}})" "\n");
+    auto [code, err] = run_leakscope({"status", "--control", sock});
+    EXPECT_EQ(code, 1) << err;
+    EXPECT_EQ(err, "leakscope: error: the tracer's reply is malformed: status.ticks is not an integer in range\n");
+  }
+  {
+    // A part named like a path, for a report asked into a file: nothing written.
+    FakeTracer tracer(sock, R"({"ok":true,"parts":[{"name":"../x","size":2}]})" "\n{}");
+    std::string out = "/tmp/leakscope-e2e-malformed-" + std::to_string(::getpid()) + ".json";
+    auto [code, err] = run_leakscope({"report", "--control", sock, "--format", "json", "-o", out});
+    EXPECT_EQ(code, 1) << err;
+    EXPECT_EQ(err, "leakscope: error: the tracer's reply is malformed: part 1 is \"../x\", not the json asked for\n");
+    EXPECT_NE(::access(out.c_str(), F_OK), 0);
+  }
+}
