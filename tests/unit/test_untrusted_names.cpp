@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "control/protocol.h"
+#include "core/terminal_text.h"
+#include "report/text.h"
 #include "report/json.h"
 #include "report/model.h"
 
@@ -45,6 +47,43 @@ TEST(UntrustedNames, ControlReplyWithNamesThatAreNotUtf8) {
   nlohmann::json header = nlohmann::json::parse(wire.substr(0, wire.find('\n')), nullptr, false);
   ASSERT_FALSE(header.is_discarded());
   EXPECT_EQ(header["ok"], true);
+}
+
+// A process that names itself with an escape sequence (prctl takes any
+// bytes) must not drive the terminal of whoever reads leakscope's text
+// report: its control characters are shown, not sent.
+TEST(UntrustedNames, TextReportShowsATargetsEscapeSequencesInsteadOfSendingThem) {
+  const std::string hostile = "evil\x1b]0;owned\x07\x1b[2J\xc2\x9b" "31m\x7f";
+  Report r;
+  ImageEntry image;
+  image.pid = 42;
+  image.comm = hostile;
+  r.processes.push_back(image);
+  StackEntry s;
+  s.pid = 42;
+  s.comm = hostile;
+  s.live_bytes = 4096;
+  s.live_objects = 1;
+  Frame f;
+  f.function = "leak_" + hostile;
+  s.frames.push_back(f);
+  r.stacks.push_back(s);
+  const std::string text = terminal_safe(render_text(r, 10));
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x07'), std::string::npos);
+  EXPECT_EQ(text.find('\x7f'), std::string::npos);
+  EXPECT_EQ(text.find("\xc2\x9b"), std::string::npos) << "a C1 CSI in UTF-8 passed";
+  EXPECT_NE(text.find("evil\\x1b]0;owned\\x07"), std::string::npos) << "shown escaped: " << text;
+  EXPECT_NE(text.find('\n'), std::string::npos) << "the report's own lines stay";
+}
+
+TEST(UntrustedNames, TerminalSafeKeepsTextAndUtf8) {
+  EXPECT_EQ(terminal_safe("a\tb\nc"), "a\tb\nc");
+  EXPECT_EQ(terminal_safe("caf\xc3\xa9 \xe2\x86\x90"), "caf\xc3\xa9 \xe2\x86\x90");
+  EXPECT_EQ(terminal_safe("\xc3\x80"), "\xc3\x80") << "U+00C0 is a letter, its second byte no control";
+  EXPECT_EQ(terminal_safe(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(terminal_safe("\r"), "\\x0d");
+  EXPECT_EQ(terminal_safe("x\x9by"), "x\\x9by") << "a lone 8-bit CSI";
 }
 
 }  // namespace

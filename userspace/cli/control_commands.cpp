@@ -11,6 +11,7 @@
 #include "cli/preflight.h"
 #include "control/client.h"
 #include "core/errors.h"
+#include "core/terminal_text.h"
 #include "report/formats.h"
 #include "tracer/output.h"
 
@@ -62,7 +63,10 @@ int run_report(const ControlFlags& f) {
   if (f.output.empty()) {
     if (formats[0] == "pprof" && ::isatty(1))
       throw FatalError(ExitCode::Usage, "pprof is binary: give -o FILE");
-    write_stdout(parts[0].bytes);
+    // Text is for a terminal: what the target named (its comm, symbols,
+    // paths) shows its control characters escaped. The other formats are
+    // files' bytes, escaped by their own rules.
+    write_stdout(formats[0] == "text" ? terminal_safe(parts[0].bytes) : parts[0].bytes);
     return 0;
   }
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -117,7 +121,7 @@ int ControlCommands::run_selected() {
   }
   if (status_->parsed()) {
     ClientReply reply = control_request(find_control_socket(f.control), {{"cmd", "status"}});
-    write_stdout(f.json ? status_json_text(reply.header) : status_text(reply.header));
+    write_stdout(f.json ? status_json_text(reply.header) : terminal_safe(status_text(reply.header)));
     return 0;
   }
   return -1;

@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/terminal_text.h"
+
 #include <atomic>
 #include <cstdio>
 #include <string>
@@ -10,9 +12,10 @@ namespace {
 std::atomic<LogLevel> g_level{LogLevel::Info};
 
 void emit(std::string_view prefix, std::string_view message) {
+  // A message may carry what a target named (a process's comm, a path).
   std::string line = "leakscope: ";
   line += prefix;
-  line += message;
+  line += terminal_safe(message);
   if (line.empty() || line.back() != '\n') line += '\n';
   std::fwrite(line.data(), 1, line.size(), stderr);
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/terminal_text.h"
 #include "core/log.h"
 #include "core/service_notify.h"
 #include "report/json.h"
@@ -522,7 +523,7 @@ int TraceSession::run() {
     if (!stop && t >= next_table) {
       while (next_table <= t) next_table += config_.interval_seconds;
       if (!config_.quiet) {
-        std::string table = render_table(report(false, false), config_.top);
+        std::string table = terminal_safe(render_table(report(false, false), config_.top));
         std::fwrite(table.data(), 1, table.size(), stdout);
         std::fflush(stdout);
       }
@@ -533,7 +534,7 @@ int TraceSession::run() {
   count_unread_at_exit();
   judge_.finish(kFinalSinkWait);
   Report final_report = report(true);
-  std::string text = render_text(final_report, config_.top);
+  std::string text = terminal_safe(render_text(final_report, config_.top));
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   if (!config_.json_path.empty()) write_file_atomic(config_.json_path, render_json(final_report));
