@@ -63,6 +63,29 @@ TEST(ControlReply, APartCutShortIsNoCompleteAnswer) {
   EXPECT_EQ(message, std::string("the tracer at ") + kPath + " gave no complete answer");
 }
 
+// Parts that announce more than kMaxReplyPartBytes in all are refused from
+// the header, before the client reads (and holds) a byte of them.
+TEST(ControlReply, PartsAnnouncingMoreThanTheBoundInAllAreRefusedUnread) {
+  const uint64_t half = kMaxReplyPartBytes / 2 + 1;
+  struct Counting : ByteSource {
+    BytesReader inner;
+    uint64_t asked = 0;
+    explicit Counting(std::string_view b) : inner(b) {}
+    IoStatus line(std::string* out, size_t limit) override { return inner.line(out, limit); }
+    IoStatus exact(size_t n, std::string* out) override {
+      asked += n;
+      return inner.exact(n, out);
+    }
+  };
+  const std::string header = R"({"ok":true,"parts":[{"name":"json","size":)" + std::to_string(half) +
+                             R"(},{"name":"html","size":)" + std::to_string(half) + "}]}\nabc";
+  Counting source(header);
+  auto [code, message] = fatal_error_of([&] { read_control_reply(source, kPath, 60); });
+  EXPECT_EQ(code, ExitCode::Failure);
+  EXPECT_EQ(message, std::string("the tracer at ") + kPath + " gave no complete answer");
+  EXPECT_EQ(source.asked, 0u) << "a part was read before the total was checked";
+}
+
 TEST(ControlReply, AHeaderThatIsNoJsonObjectIsNoCompleteAnswer) {
   const std::string headers[] = {
       "[1,2]\n",

@@ -84,6 +84,12 @@ TEST(UntrustedNames, TerminalSafeKeepsTextAndUtf8) {
   EXPECT_EQ(terminal_safe(std::string("a\0b", 3)), "a\\x00b");
   EXPECT_EQ(terminal_safe("\r"), "\\x0d");
   EXPECT_EQ(terminal_safe("x\x9by"), "x\\x9by") << "a lone 8-bit CSI";
+  EXPECT_EQ(terminal_safe("A\x9b\x9b" "2J"), "A\\x9b\\x9b" "2J") << "two in a row";
+  EXPECT_EQ(terminal_safe("\xff\x9b" "2J"), "\xff\\x9b" "2J") << "after a byte that is no UTF-8";
+  EXPECT_EQ(terminal_safe("\xa0\x9b"), "\xa0\\x9b");
+  EXPECT_EQ(terminal_safe("\xc3\x9b \xc3\x80"), "\xc3\x9b \xc3\x80") << "U+00DB and U+00C0 are letters";
+  EXPECT_EQ(terminal_safe("\xc2\x9b"), "\\xc2\\x9b") << "U+009B, the C1 CSI";
+  EXPECT_EQ(terminal_safe("\xe2\x86"), "\xe2\\x86") << "a sequence cut short";
 }
 
 }  // namespace

@@ -65,8 +65,9 @@ int run_report(const ControlFlags& f) {
       throw FatalError(ExitCode::Usage, "pprof is binary: give -o FILE");
     // Text is for a terminal: what the target named (its comm, symbols,
     // paths) shows its control characters escaped. The other formats are
-    // files' bytes, escaped by their own rules.
-    write_stdout(formats[0] == "text" ? terminal_safe(parts[0].bytes) : parts[0].bytes);
+    // files' bytes, escaped by their own rules, unless they are going to a
+    // terminal after all (folded or JSON read on screen).
+    write_stdout(formats[0] == "text" || ::isatty(1) ? terminal_safe(parts[0].bytes) : parts[0].bytes);
     return 0;
   }
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -116,7 +117,8 @@ int ControlCommands::run_selected() {
     const char* cmd = attach_->parsed() ? "attach" : "detach";
     const pid_t pid = parse_pid(cmd, f.pid);
     ClientReply reply = control_request(find_control_socket(f.control), {{"cmd", cmd}, {"pid", pid}});
-    std::fprintf(stdout, "%s\n", action_message(reply.header).c_str());
+    // "tracing PID n (comm)": the comm is the target's.
+    std::fprintf(stdout, "%s\n", terminal_safe(action_message(reply.header)).c_str());
     return 0;
   }
   if (status_->parsed()) {

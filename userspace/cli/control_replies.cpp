@@ -153,7 +153,8 @@ std::string status_text(const json& header) {
 std::string status_json_text(const json& header) {
   // Nesting is bounded by the decoder (kMaxReplyHeaderDepth): the dump's
   // recursion is too. Strings came through the JSON parser: valid UTF-8.
-  return status_of(header).value().dump(2) + "\n";
+  // ASCII only: a C1 control (U+009B) from a target's name stays \u009b.
+  return status_of(header).value().dump(2, ' ', true) + "\n";
 }
 
 std::string action_message(const json& header) { return Fields(header, "reply").text("message", "done"); }

@@ -92,14 +92,22 @@ nlohmann::json parse_reply_header(const std::string& line) {
 }
 
 // Reads the parts `parts` lists into `out`; false for a list that is not
-// one, or a part that is no {"size": unsigned} or did not all come.
+// one, a part that is no {"size": unsigned}, parts past kMaxReplyPartBytes
+// in all, or a part that did not all come.
 bool read_parts(ByteSource& source, const nlohmann::json& parts, std::vector<ControlPart>* out,
                 IoStatus* status) {
   if (!parts.is_array() || parts.size() > kMaxReplyParts) return false;
+  // What the parts may hold in all, checked before a byte of them is read.
+  uint64_t total = 0;
   for (const nlohmann::json& p : parts) {
     if (!p.is_object()) return false;
     auto size = p.find("size");
     if (size == p.end() || !size->is_number_unsigned()) return false;
+    if (size->get<uint64_t>() > kMaxReplyPartBytes - total) return false;
+    total += size->get<uint64_t>();
+  }
+  for (const nlohmann::json& p : parts) {
+    auto size = p.find("size");
     auto name = p.find("name");
     ControlPart part{name != p.end() && name->is_string() ? name->get<std::string>() : "", {}};
     *status = source.exact(size->get<uint64_t>(), &part.bytes);

@@ -31,6 +31,10 @@ inline constexpr int kMaxReplyHeaderDepth = 64;
 // and lists at most this many parts (one per report format asked for; the
 // client asks each format once).
 inline constexpr size_t kMaxReplyParts = 16;
+// and its parts hold at most this many bytes in all (a report of the
+// largest trace is a few hundred MiB as HTML), so a peer that streams
+// cannot grow the client without end.
+inline constexpr uint64_t kMaxReplyPartBytes = uint64_t{1} << 30;
 
 // Decodes one reply as the tracer at `path` sent it into `source`: the
 // header line (a JSON object), then each part it lists, exactly its size

@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/terminal_text.h"
 #include "report/text.h"
 #include "tracer/trace_session.h"
 
@@ -168,7 +169,7 @@ void TraceSession::write_report_files(const char* why) {
   options.weight = config_.folded_weight;
   if (!report_dir_) {
     // No --report-dir: a person asked with kill -USR1; show it here.
-    std::string text = render_text(r, config_.top);
+    std::string text = terminal_safe(render_text(r, config_.top));
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     return;
