@@ -16,22 +16,29 @@ namespace {
 
 const std::string kNotUtf8 = "\xff\xfe\xc3(";
 
-TEST(UntrustedNames, JsonReportWithNamesThatAreNotUtf8) {
+// A report of one process named `name` (its comm and first argument),
+// with one stack whose function is "fn" + name.
+Report report_named(const std::string& name) {
   Report r;
   ImageEntry image;
   image.pid = 42;
-  image.comm = kNotUtf8;
-  image.cmdline = {kNotUtf8, "--flag"};
+  image.comm = name;
+  image.cmdline = {name, "--flag"};
   r.processes.push_back(image);
   StackEntry s;
   s.pid = 42;
-  s.comm = kNotUtf8;
-  s.live_bytes = 10;
+  s.comm = name;
+  s.live_bytes = 4096;
   s.live_objects = 1;
   Frame f;
-  f.function = "fn" + kNotUtf8;
+  f.function = "fn" + name;
   s.frames.push_back(f);
   r.stacks.push_back(s);
+  return r;
+}
+
+TEST(UntrustedNames, JsonReportWithNamesThatAreNotUtf8) {
+  Report r = report_named(kNotUtf8);
   std::string text;
   ASSERT_NO_THROW(text = render_json(r));
   nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
@@ -54,21 +61,7 @@ TEST(UntrustedNames, ControlReplyWithNamesThatAreNotUtf8) {
 // report: its control characters are shown, not sent.
 TEST(UntrustedNames, TextReportShowsATargetsEscapeSequencesInsteadOfSendingThem) {
   const std::string hostile = "evil\x1b]0;owned\x07\x1b[2J\xc2\x9b" "31m\x7f";
-  Report r;
-  ImageEntry image;
-  image.pid = 42;
-  image.comm = hostile;
-  r.processes.push_back(image);
-  StackEntry s;
-  s.pid = 42;
-  s.comm = hostile;
-  s.live_bytes = 4096;
-  s.live_objects = 1;
-  Frame f;
-  f.function = "leak_" + hostile;
-  s.frames.push_back(f);
-  r.stacks.push_back(s);
-  const std::string text = terminal_safe(render_text(r, 10));
+  const std::string text = terminal_safe(render_text(report_named(hostile), 10));
   EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
   EXPECT_EQ(text.find('\x07'), std::string::npos);
   EXPECT_EQ(text.find('\x7f'), std::string::npos);

@@ -50,6 +50,12 @@ std::string map_line(const Text& text, uint64_t start, int inode) {
   return line;
 }
 
+// Reads the maps of `pid` again, as the next tick does.
+void reread(AddressSpaces& spaces, pid_t pid) {
+  spaces.begin_tick();
+  spaces.observe(pid);
+}
+
 struct UnwindTablesTest : ::testing::Test {
   FakeKernel kernel;
   std::map<pid_t, std::string> maps;
@@ -134,14 +140,12 @@ TEST_F(UnwindTablesTest, NewCodeGetsANewSpaceAndUnmappedCodeLosesItsTable) {
   ASSERT_EQ(space(10).count, 1u);
   // A dlopen: the next read of the maps brings the library in.
   maps[10] += map_line(libc, 0x7f1000028000, 200);
-  spaces.begin_tick();
-  spaces.observe(10);
+  reread(spaces, 10);
   ASSERT_EQ(space(10).count, 2u);
   EXPECT_EQ(kernel.unwind_tables.size(), 2u);
   // A dlclose.
   maps[10] = map_line(self, 0x555500010000, 7);
-  spaces.begin_tick();
-  spaces.observe(10);
+  reread(spaces, 10);
   EXPECT_EQ(space(10).count, 1u);
   EXPECT_EQ(kernel.unwind_tables.size(), 1u);
   EXPECT_EQ(compiled[kLibc], 1);
@@ -196,32 +200,54 @@ TEST_F(UnwindTablesTest, NewAnonymousCodeGetsANewSpace) {
   spaces.observe(10);
   ASSERT_EQ(space(10).count, 1u);
   maps[10] += "7f0000400000-7f0000401000 r-xp 00000000 00:00 0 \n";
-  spaces.begin_tick();
-  spaces.observe(10);
+  reread(spaces, 10);
   ASSERT_EQ(space(10).count, 2u);
   EXPECT_EQ(space(10).mappings[1].table, LS_UNWIND_NO_TABLE);
   EXPECT_EQ(compiled["/proc/self/exe"], 1);
 }
 
-TEST(UnwindTablesBackground, CodeIsWalkedByFramePointerUntilItsTableIsReady) {
+// The background mode, with a compiler the test holds back (`gate`) or
+// makes fail (`fail`).
+struct UnwindTablesBackground : ::testing::Test {
   FakeKernel kernel;
   std::map<pid_t, std::string> maps;
-  AddressSpaces spaces{[&maps](pid_t pid) -> std::optional<std::string> {
+  AddressSpaces spaces{[this](pid_t pid) -> std::optional<std::string> {
     auto it = maps.find(pid);
     return it == maps.end() ? std::nullopt : std::optional<std::string>(it->second);
   }};
   std::mutex gate;  // held: the worker cannot finish a compile
-  std::unique_lock hold(gate);
+  std::atomic<bool> fail = false;
   std::atomic<int> compiles = 0;
-  std::string compiled_path;
+  std::string compiled_path;  // the last one (under gate)
   UnwindTables tables{kernel, spaces,
-                      [&](const std::string& path, std::string*) -> std::optional<std::vector<uint64_t>> {
+                      [this](const std::string& path, std::string* error) -> std::optional<std::vector<uint64_t>> {
                         std::lock_guard wait(gate);
                         compiled_path = path;
                         ++compiles;
+                        if (fail) {
+                          *error = "no CFI";
+                          return std::nullopt;
+                        }
                         return std::vector<uint64_t>{0x1000, 0, 0};
                       },
                       [](pid_t, const MapEntry& e) { return e.path; }, UnwindTables::Mode::Background};
+
+  static std::chrono::steady_clock::time_point soon() {
+    return std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  }
+  // `pid` maps libc, its table compiled and in its space: the table.
+  uint32_t libc_in_place(pid_t pid) {
+    maps[pid] = map_line(text_of(kLibc), 0x7f1000028000, 200);
+    spaces.observe(pid);
+    EXPECT_TRUE(tables.wait_idle(soon()));
+    tables.collect();
+    EXPECT_TRUE(kernel.unwind_spaces.contains(pid));
+    return kernel.unwind_spaces[pid].mappings[0].table;
+  }
+};
+
+TEST_F(UnwindTablesBackground, CodeIsWalkedByFramePointerUntilItsTableIsReady) {
+  std::unique_lock hold(gate);
   Text libc = text_of(kLibc);
   maps[10] = map_line(libc, 0x7f1000028000, 200);
   maps[11] = map_line(libc, 0x7f2000028000, 200);
@@ -235,7 +261,7 @@ TEST(UnwindTablesBackground, CodeIsWalkedByFramePointerUntilItsTableIsReady) {
   EXPECT_EQ(tables.collect(), 0u);
 
   hold.unlock();
-  ASSERT_TRUE(tables.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(tables.wait_idle(soon()));
   EXPECT_EQ(tables.collect(), 1u);
   ASSERT_TRUE(kernel.unwind_spaces.contains(10));
   ASSERT_TRUE(kernel.unwind_spaces.contains(11));
@@ -250,22 +276,11 @@ TEST(UnwindTablesBackground, CodeIsWalkedByFramePointerUntilItsTableIsReady) {
   EXPECT_EQ(tables.stats().modules, 1u);
 }
 
-TEST(UnwindTablesBackground, AModuleWhoseUsersWentBeforeItsTableIsNotLoaded) {
-  FakeKernel kernel;
-  std::map<pid_t, std::string> maps;
-  AddressSpaces spaces{[&maps](pid_t pid) -> std::optional<std::string> {
-    auto it = maps.find(pid);
-    return it == maps.end() ? std::nullopt : std::optional<std::string>(it->second);
-  }};
-  UnwindTables tables{kernel, spaces,
-                      [](const std::string&, std::string*) -> std::optional<std::vector<uint64_t>> {
-                        return std::vector<uint64_t>{0x1000, 0, 0};
-                      },
-                      [](pid_t, const MapEntry& e) { return e.path; }, UnwindTables::Mode::Background};
+TEST_F(UnwindTablesBackground, AModuleWhoseUsersWentBeforeItsTableIsNotLoaded) {
   maps[10] = map_line(text_of(kLibc), 0x7f1000028000, 200);
   spaces.observe(10);
   tables.forget(10);
-  ASSERT_TRUE(tables.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(tables.wait_idle(soon()));
   EXPECT_EQ(tables.collect(), 0u);
   EXPECT_TRUE(kernel.unwind_tables.empty());
 }
@@ -273,39 +288,14 @@ TEST(UnwindTablesBackground, AModuleWhoseUsersWentBeforeItsTableIsNotLoaded) {
 // A dlopen: the new library's table compiles while the process keeps the
 // space it had (old code still walked by its tables); the new space comes
 // whole. A library that cannot be compiled holds nothing back once it failed.
-TEST(UnwindTablesBackground, AProcessKeepsItsSpaceUntilANewLibrarysTableIsReady) {
-  FakeKernel kernel;
-  std::map<pid_t, std::string> maps;
-  AddressSpaces spaces{[&maps](pid_t pid) -> std::optional<std::string> {
-    auto it = maps.find(pid);
-    return it == maps.end() ? std::nullopt : std::optional<std::string>(it->second);
-  }};
-  std::mutex gate;
+TEST_F(UnwindTablesBackground, AProcessKeepsItsSpaceUntilANewLibrarysTableIsReady) {
   std::unique_lock hold(gate, std::defer_lock);
-  std::atomic<bool> fail = false;
-  UnwindTables tables{kernel, spaces,
-                      [&](const std::string&, std::string* error) -> std::optional<std::vector<uint64_t>> {
-                        std::lock_guard wait(gate);
-                        if (fail) {
-                          *error = "no CFI";
-                          return std::nullopt;
-                        }
-                        return std::vector<uint64_t>{0x1000, 0, 0};
-                      },
-                      [](pid_t, const MapEntry& e) { return e.path; }, UnwindTables::Mode::Background};
-  const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(30); };
-  maps[10] = map_line(text_of(kLibc), 0x7f1000028000, 200);
-  spaces.observe(10);
-  ASSERT_TRUE(tables.wait_idle(soon()));
-  tables.collect();
-  ASSERT_TRUE(kernel.unwind_spaces.contains(10));
-  const uint32_t libc_table = kernel.unwind_spaces[10].mappings[0].table;
+  const uint32_t libc_table = libc_in_place(10);
   ASSERT_NE(libc_table, LS_UNWIND_NO_TABLE);
 
   hold.lock();  // the new library's compile waits
   maps[10] += map_line(text_of("/proc/self/exe"), 0x7f3000010000, 7);
-  spaces.begin_tick();  // its maps are read again, as on the next tick
-  spaces.observe(10);
+  reread(spaces, 10);
   EXPECT_EQ(kernel.unwind_spaces[10].count, 1u) << "the old space stays while the new table compiles";
   EXPECT_EQ(kernel.unwind_spaces[10].mappings[0].table, libc_table);
   EXPECT_EQ(tables.stats().held_back_processes, 1u);
@@ -319,8 +309,7 @@ TEST(UnwindTablesBackground, AProcessKeepsItsSpaceUntilANewLibrarysTableIsReady)
 
   fail = true;  // a third library without usable CFI
   maps[10] += map_line(text_of("/lib/x86_64-linux-gnu/libm.so.6"), 0x7f5000010000, 300);
-  spaces.begin_tick();
-  spaces.observe(10);
+  reread(spaces, 10);
   EXPECT_EQ(kernel.unwind_spaces[10].count, 2u);
   ASSERT_TRUE(tables.wait_idle(soon()));
   EXPECT_EQ(tables.collect(), 0u);
@@ -332,32 +321,13 @@ TEST(UnwindTablesBackground, AProcessKeepsItsSpaceUntilANewLibrarysTableIsReady)
 // A dlclose, then a dlopen that maps a library where the old one was: the
 // space kept while its table compiles would walk the new code with the old
 // table. It goes instead (frame-pointer walks, marked), until the new one.
-TEST(UnwindTablesBackground, ASpaceThatNoLongerDescribesTheMappingsIsNotKept) {
-  FakeKernel kernel;
-  std::map<pid_t, std::string> maps;
-  AddressSpaces spaces{[&maps](pid_t pid) -> std::optional<std::string> {
-    auto it = maps.find(pid);
-    return it == maps.end() ? std::nullopt : std::optional<std::string>(it->second);
-  }};
-  std::mutex gate;
+TEST_F(UnwindTablesBackground, ASpaceThatNoLongerDescribesTheMappingsIsNotKept) {
   std::unique_lock hold(gate, std::defer_lock);
-  UnwindTables tables{kernel, spaces,
-                      [&](const std::string&, std::string*) -> std::optional<std::vector<uint64_t>> {
-                        std::lock_guard wait(gate);
-                        return std::vector<uint64_t>{0x1000, 0, 0};
-                      },
-                      [](pid_t, const MapEntry& e) { return e.path; }, UnwindTables::Mode::Background};
-  const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(30); };
-  maps[10] = map_line(text_of(kLibc), 0x7f1000028000, 200);
-  spaces.observe(10);
-  ASSERT_TRUE(tables.wait_idle(soon()));
-  tables.collect();
-  ASSERT_TRUE(kernel.unwind_spaces.contains(10));
+  ASSERT_NE(libc_in_place(10), LS_UNWIND_NO_TABLE);
 
   hold.lock();
   maps[10] = map_line(text_of("/proc/self/exe"), 0x7f1000028000, 7);  // where libc was
-  spaces.begin_tick();
-  spaces.observe(10);
+  reread(spaces, 10);
   EXPECT_FALSE(kernel.unwind_spaces.contains(10)) << "a space naming libc's table over other code was kept";
   hold.unlock();
   ASSERT_TRUE(tables.wait_idle(soon()));
