@@ -87,7 +87,7 @@ TEST(ControlAbuseE2E, HostilePeersGetOneLineErrorsAndTheTraceKeepsItsSchedule) {
   const std::string sock = "/tmp/leakscope-e2e-abuse-" + std::to_string(::getpid()) + ".sock";
   const std::string report_path =
       "/tmp/leakscope-e2e-abuse-" + std::to_string(::getpid()) + ".json";
-  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "1s", "-q", "--control", sock,
+  Leakscope ls({"trace", "-p", std::to_string(fx.pid()), "--tick", "1s", "-q", "-v", "--control", sock,
                 "--json", report_path});
   ASSERT_TRUE(ls.wait_tracing()) << ls.err();
   fx.go();
@@ -178,8 +178,11 @@ TEST(ControlAbuseE2E, HostilePeersGetOneLineErrorsAndTheTraceKeepsItsSchedule) {
   const long long before = ticks(sock);
   std::this_thread::sleep_for(std::chrono::seconds(3));
   EXPECT_GE(ticks(sock) - before, 2) << "ticks go on while a peer does not read its report";
+  const auto asked = Clock::now();
   auto [code, err] = run_leakscope({"status", "--control", sock});
-  EXPECT_EQ(code, 0) << err;
+  // -1: no answer within 60 s (seen once in CI, not reproduced): what the
+  // tracer said meanwhile, to tell a stalled loop from a stalled server.
+  EXPECT_EQ(code, 0) << "after " << since(asked) << " s: " << err << "\ntracer:\n" << ls.err();
   int silent = connect_to(sock);
   ASSERT_GE(silent, 0);
 
