@@ -120,6 +120,7 @@ nlohmann::json TraceSession::status_json() const {
                           {"error", h.error}});
   const MapSizes& sizes = kernel_->sizes();
   const LoopTiming loop = clock_.timing();
+  const UnwindTables::Stats unwind = unwind_ ? unwind_->stats() : UnwindTables::Stats{};
   nlohmann::json drops = nlohmann::json::object();
   for (const HealthLoss& loss : view_.health.losses()) drops[std::string(loss.name)] = loss.value;
   return {{"pid", ::getpid()},
@@ -147,8 +148,8 @@ nlohmann::json TraceSession::status_json() const {
             {"tick_duration_max_seconds", loop.duration_max},
             {"ticks_event_rings_left_full", drains_cut_},
             {"frame_names_pending", symbolizer_.stats().names_pending},
-            {"unwind_tables_compiling", unwind_ ? unwind_->stats().pending_modules : 0},
-            {"processes_awaiting_unwind_tables", unwind_ ? unwind_->stats().held_back_processes : 0}}},
+            {"unwind_tables_compiling", unwind.pending_modules},
+            {"processes_awaiting_unwind_tables", unwind.held_back_processes}}},
           {"maps",
            {{"objects", {{"used", kernel_->entries(MapName::Objects)}, {"capacity", sizes.max_objects}}},
             {"ledger", {{"used", kernel_->entries(MapName::Ledger)}, {"capacity", sizes.max_stacks}}},
