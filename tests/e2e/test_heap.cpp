@@ -39,6 +39,7 @@ struct Traced {
   json report;
   std::map<std::string, Expect> expects;
   std::string text;
+  std::string log;                     // leakscope's stderr
   std::vector<std::string> lines;      // the fixture's other lines
   std::vector<std::string> leftovers;  // BPF objects of ours left after leakscope exited
 };
@@ -63,6 +64,7 @@ Traced trace_fixture(const std::string& fixture, const std::vector<std::string>&
   EXPECT_TRUE(fx.running()) << "the traced process must keep running after leakscope exits";
   t.leftovers = ls.leftover_bpf_objects();
   t.text = ls.out();
+  t.log = ls.err();
   t.report = take_json(path);
   EXPECT_TRUE(t.report.is_object()) << "no JSON report; stderr: " << ls.err();
   fx.finish();
@@ -125,6 +127,22 @@ TEST(HeapE2E, BalancedAllocationShowsNoGrowingStack) {
 TEST(HeapE2E, EveryAllocatorFunctionAndReallocSemantics) {
   Traced t = trace_fixture("allocators");
   expect_matches(t);
+}
+
+// Both ways of linking the allocator probes count every allocator function
+// to the byte and leave nothing in the kernel: one uprobe_multi link per
+// program and file (the default on this kernel), and one perf-event link per
+// probe (kernels before 6.6, or --uprobe-links per-probe).
+TEST(HeapE2E, BothWaysOfLinkingTheProbesCountTheSame) {
+  for (const std::string links : {"auto", "per-probe"}) {
+    SCOPED_TRACE("--uprobe-links " + links);
+    Traced t = trace_fixture("allocators", {"--uprobe-links", links, "-v"});
+    expect_matches(t);
+    const std::string said = links == "auto" ? "allocator uprobes: uprobe_multi links, one per program and file"
+                                             : "allocator uprobes: one perf-event link per probe";
+    EXPECT_NE(t.log.find(said), std::string::npos) << t.log;
+    EXPECT_EQ(t.leftovers, std::vector<std::string>{}) << "BPF programs or links left in the kernel";
+  }
 }
 
 TEST(HeapE2E, CxxOperatorNewNamesTheDemangledCaller) {

@@ -36,6 +36,7 @@ struct TraceFlags {
   std::vector<std::string> kinds;
   std::string syscall_probes = "auto";
   std::string probe_placement = "auto";
+  std::string uprobe_links = "auto";
   std::string unwind = "cfi";
   bool follow_children = false, no_follow_children = false;
   std::string drill_rate = "256KiB", drill_for = "60s";
@@ -204,6 +205,12 @@ TraceCommand::TraceCommand(CLI::App& app)
                    "auto: entry probes on an instruction the kernel emulates where that is safe "
                    "(free after its NULL check); entry: at function entries")
       ->check(CLI::IsMember({"auto", "entry"}))
+      ->capture_default_str();
+  sub_->add_option("--uprobe-links", f.uprobe_links,
+                   "auto: one uprobe_multi link per program and file where the kernel has them "
+                   "(Linux 6.6+; detaching takes a fraction of the time), else one link per probe; "
+                   "per-probe: one perf-event link per probe")
+      ->check(CLI::IsMember({"auto", "per-probe"}))
       ->capture_default_str();
   sub_->add_option("--unwind", f.unwind,
                    "cfi: user stacks walked in the kernel by the modules' call-frame information "
@@ -377,6 +384,7 @@ const TraceConfig& TraceCommand::config(bool command_after_separator) {
     if (!f.js_every.empty()) f.config.js_pull_seconds = *parse_duration(f.js_every);
     f.config.kernel.force_raw_syscalls = f.syscall_probes == "raw";
     f.config.kernel.probes_at_entry = f.probe_placement == "entry";
+    f.config.kernel.per_probe_uprobe_links = f.uprobe_links == "per-probe";
     f.config.unwind_cfi = f.unwind == "cfi";
     f.config.folded_weight = f.weight == "growth" ? FoldedWeight::Growth : FoldedWeight::LiveBytes;
     return f.config;

@@ -5,10 +5,12 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <tuple>
 
 #include "core/errors.h"
 #include "core/log.h"
 #include "leakscope_bpf.skel.h"
+#include "probes/uprobe_multi.h"
 
 namespace leakscope {
 
@@ -203,50 +205,40 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
     probes.otel_memory = false;
   }
   AttachResult result;
-  bool have_alloc = false, have_free = false;
 
-  auto attach_one = [&](const ProbeSite& site, bool retprobe) {
-    const uint64_t offset = probes_at_entry_ || retprobe ? site.entry_offset : site.file_offset;
-    std::string error;
-    const std::optional<std::string> file = file_identity(site.attach_path, &error);
-    if (!file) {
-      result.skipped.push_back(site.symbol + ": " + error);
-      return false;
+  // The probes of the plan this process has not got yet. Return probes
+  // before entry probes: an entry that records a call always has its return
+  // probe in place, so per-thread state cannot go stale.
+  std::vector<Probe> wanted;
+  std::set<std::string> wanted_ids;     // a place two symbols name (aliases) is probed once
+  std::set<const ProbeSite*> in_place;  // entries already attached
+  for (bool retprobe : {true, false}) {
+    for (const ProbeSite& site : plan.sites) {
+      if (retprobe && site.shape == AllocShape::Free) continue;
+      std::string error;
+      const std::optional<std::string> file = file_identity(site.attach_path, &error);
+      if (!file) {
+        if (!retprobe) result.skipped.push_back(site.symbol + ": " + error);
+        continue;
+      }
+      Probe probe{&site, retprobe, probes_at_entry_ || retprobe ? site.entry_offset : site.file_offset, {}};
+      probe.id = *file + ':' + std::to_string(probe.offset) + ':' + (retprobe ? "1" : "0");
+      if (probes.sites.count(probe.id)) {
+        if (!retprobe) in_place.insert(&site);
+        continue;
+      }
+      if (wanted_ids.insert(probe.id).second) wanted.push_back(std::move(probe));
     }
-    const std::string id = *file + ':' + std::to_string(offset) + ':' + (retprobe ? "1" : "0");
-    if (probes.sites.count(id)) return true;
-    bpf_uprobe_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.retprobe = retprobe;
-    // The function's id, kept by the entry program of its shape.
-    opts.bpf_cookie = site.fn;
-    bpf_program* prog =
-        retprobe ? object_.skel().progs.alloc_return : entry_programs_[static_cast<size_t>(site.shape)];
-    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, site.attach_path.c_str(), offset, &opts);
-    if (!link) {
-      int err = errno;
-      if (err == ESRCH) throw_exited_while_attaching(pid);
-      result.skipped.push_back(attach_error(site, err));
-      return false;
-    }
-    probes.links.emplace_back(link);
-    probes.sites.insert(id);
-    ++result.probes;
-    return true;
-  };
-
-  // Return probes before entry probes: an entry that records a call always
-  // has its return probe in place, so per-thread state cannot go stale.
-  for (const ProbeSite& site : plan.sites)
-    if (site.shape != AllocShape::Free) attach_one(site, true);
-  for (const ProbeSite& site : plan.sites) {
-    bool ok = attach_one(site, false);
-    if (site.shape == AllocShape::Free)
-      have_free |= ok;
-    else
-      have_alloc |= ok;
   }
-  bool first_time = probes.links.size() == result.probes;
+  const std::vector<Probe> attached = object_.uprobe_links() == UprobeLinks::Multi
+                                          ? attach_multi(pid, wanted, probes, result)
+                                          : attach_per_probe(pid, wanted, probes, result);
+  for (const Probe& probe : attached)
+    if (!probe.retprobe) in_place.insert(probe.site);
+
+  bool have_alloc = false, have_free = false;
+  for (const ProbeSite* site : in_place) (site->shape == AllocShape::Free ? have_free : have_alloc) = true;
+  const bool first_time = probes.sites.size() == result.probes;
   if (first_time && (!have_alloc || !have_free)) {
     std::string why = result.skipped.empty() ? "malloc/free not in plan" : result.skipped.front();
     detach_allocator(pid);
@@ -254,6 +246,88 @@ AttachResult Attachments::attach_allocator(pid_t pid, const AllocatorPlan& plan)
                      "cannot attach allocator probes to PID " + std::to_string(pid) + ": " + why);
   }
   return result;
+}
+
+bpf_program* Attachments::program_for(const Probe& probe) const {
+  return probe.retprobe ? object_.skel().progs.alloc_return
+                        : entry_programs_[static_cast<size_t>(probe.site->shape)];
+}
+
+void Attachments::keep(ProcessProbes& probes, Link link, std::span<const Probe> attached,
+                       AttachResult& result) {
+  probes.links.push_back(std::move(link));
+  for (const Probe& probe : attached) probes.sites.insert(probe.id);
+  result.probes += attached.size();
+}
+
+std::vector<Attachments::Probe> Attachments::attach_per_probe(pid_t pid, std::span<const Probe> wanted,
+                                                              ProcessProbes& probes, AttachResult& result) {
+  std::vector<Probe> attached;
+  for (const Probe& probe : wanted) {
+    bpf_uprobe_opts opts{};
+    opts.sz = sizeof(opts);
+    opts.retprobe = probe.retprobe;
+    // The function's id, kept by the entry program of its shape.
+    opts.bpf_cookie = probe.site->fn;
+    bpf_link* link = bpf_program__attach_uprobe_opts(program_for(probe), pid,
+                                                     probe.site->attach_path.c_str(), probe.offset, &opts);
+    if (!link) {
+      int err = errno;
+      if (err == ESRCH) throw_exited_while_attaching(pid);
+      result.skipped.push_back(attach_error(*probe.site, err));
+      continue;
+    }
+    keep(probes, Link(link), std::span(&probe, 1), result);
+    attached.push_back(probe);
+  }
+  return attached;
+}
+
+std::vector<Attachments::Probe> Attachments::attach_multi(pid_t pid, std::span<const Probe> wanted,
+                                                          ProcessProbes& probes, AttachResult& result) {
+  // One link per program and file: the probes of a group share both, in
+  // the order wanted has them (return probes first).
+  std::vector<std::vector<const Probe*>> groups;
+  std::map<std::tuple<bpf_program*, std::string, bool>, size_t> group_of;
+  for (const Probe& probe : wanted) {
+    auto key = std::make_tuple(program_for(probe), probe.site->attach_path, probe.retprobe);
+    auto [it, added] = group_of.try_emplace(std::move(key), groups.size());
+    if (added) groups.emplace_back();
+    groups[it->second].push_back(&probe);
+  }
+
+  std::vector<Probe> attached;
+  auto link_group = [&](std::span<const Probe* const> group) {
+    std::vector<uint64_t> offsets, cookies;
+    std::vector<Probe> members;
+    for (const Probe* probe : group) {
+      offsets.push_back(probe->offset);
+      cookies.push_back(probe->site->fn);  // the function's id, kept by the entry program
+      members.push_back(*probe);
+    }
+    const int fd = uprobe_multi::attach(bpf_program__fd(program_for(*group.front())), pid,
+                                        group.front()->site->attach_path, offsets, cookies,
+                                        group.front()->retprobe);
+    if (fd == -ESRCH) throw_exited_while_attaching(pid);
+    if (fd < 0) return -fd;
+    keep(probes, Link::from_fd(fd), members, result);
+    attached.insert(attached.end(), members.begin(), members.end());
+    return 0;
+  };
+  for (const std::vector<const Probe*>& group : groups) {
+    const int err = link_group(group);
+    if (err == 0) continue;
+    if (group.size() == 1) {
+      result.skipped.push_back(attach_error(*group.front()->site, err));
+      continue;
+    }
+    // The kernel takes a link whole or not at all: one probe at a time
+    // finds those it refuses, and keeps the others.
+    for (const Probe* probe : group)
+      if (int one = link_group(std::span(&probe, 1)); one != 0)
+        result.skipped.push_back(attach_error(*probe->site, one));
+  }
+  return attached;
 }
 
 void Attachments::detach_allocator(pid_t pid) {
@@ -270,7 +344,7 @@ bool Attachments::has_allocator_probes(pid_t pid) const {
 
 size_t Attachments::probes_attached() const {
   size_t n = 0;
-  for (const auto& [pid, probes] : uprobes_) n += probes.links.size();
+  for (const auto& [pid, probes] : uprobes_) n += probes.sites.size();
   return n;
 }
 

@@ -8,6 +8,7 @@
 #include <array>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,17 @@ class Attachments {
 
  private:
   struct ProcessProbes {
-    std::vector<Link> links;
+    std::vector<Link> links;      // a uprobe_multi link holds several probes
     std::set<std::string> sites;  // "dev:inode:offset:ret" (uprobes) or "usdt:dev:inode:name" already attached
     bool otel_memory = false;     // the links are the otel_memory USDT probes
+  };
+
+  // One allocator uprobe to attach.
+  struct Probe {
+    const ProbeSite* site = nullptr;
+    bool retprobe = false;
+    uint64_t offset = 0;  // in the file
+    std::string id;       // as ProcessProbes::sites has it
   };
 
   // The plan's otel_memory probes in place of allocator uprobes (those
@@ -52,6 +61,17 @@ class Attachments {
   AttachResult attach_otel_memory(pid_t pid, const AllocatorPlan& plan);
   // Its links go (reaped in the background), and the sites they record.
   void drop_probes(ProcessProbes& probes);
+
+  // Attach `wanted` for `pid` into `probes`, one link each or one link per
+  // program and file; the probes attached. A probe the kernel refuses is
+  // left out (an entry probe's reason in result.skipped). Throws FatalError
+  // (NoSuchProcess) when the process is gone.
+  std::vector<Probe> attach_per_probe(pid_t pid, std::span<const Probe> wanted, ProcessProbes& probes,
+                                      AttachResult& result);
+  std::vector<Probe> attach_multi(pid_t pid, std::span<const Probe> wanted, ProcessProbes& probes,
+                                  AttachResult& result);
+  void keep(ProcessProbes& probes, Link link, std::span<const Probe> attached, AttachResult& result);
+  bpf_program* program_for(const Probe& probe) const;
 
   void attach_lifecycle();
   void attach_syscalls(const std::string& tracefs);

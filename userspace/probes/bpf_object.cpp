@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "leakscope_bpf.skel.h"
+#include "probes/uprobe_multi.h"
 
 namespace leakscope {
 
@@ -123,6 +124,21 @@ BpfObject::BpfObject(const KernelOptions& options)
   bpf_program__set_autoload(skel->progs.fault_user, kind_enabled(LS_KIND_FAULT));
   if (!kind_enabled(LS_KIND_FAULT))
     bpf_map__set_max_entries(skel->maps.fault_events, 4096);  // unused: the smallest ring
+
+  // The allocator programs load for the way they will be linked; the
+  // otel_memory USDT programs always go by perf-event links (libbpf's).
+  if (kind_enabled(LS_KIND_HEAP) && !options.per_probe_uprobe_links && uprobe_multi::kernel_supports()) {
+    uprobe_links_ = UprobeLinks::Multi;
+    const auto multi = static_cast<bpf_attach_type>(uprobe_multi::kAttachType);
+    for (const AllocShapeInfo& shape : kAllocShapes)
+      if (bpf_program* prog = bpf_object__find_program_by_name(skel->obj, std::string(shape.program).c_str()))
+        bpf_program__set_expected_attach_type(prog, multi);
+    bpf_program__set_expected_attach_type(skel->progs.alloc_return, multi);
+  }
+  if (kind_enabled(LS_KIND_HEAP))
+    log_verbose(uprobe_links_ == UprobeLinks::Multi
+                    ? "allocator uprobes: uprobe_multi links, one per program and file"
+                    : "allocator uprobes: one perf-event link per probe");
 
   if (int err = leakscope_bpf__load(skel)) {
     int e = -err;

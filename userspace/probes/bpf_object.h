@@ -31,6 +31,7 @@ class BpfObject {
   uint32_t kinds_mask() const { return kinds_mask_; }
   bool kind_enabled(uint32_t ls_kind) const { return kinds_mask_ & LS_KIND_BIT(ls_kind); }
   SyscallProbes syscall_probes() const { return syscall_probes_; }
+  UprobeLinks uprobe_links() const { return uprobe_links_; }
 
  private:
   struct SkelDeleter {
@@ -40,6 +41,7 @@ class BpfObject {
   MapSizes sizes_;
   uint32_t kinds_mask_ = ~0u;
   SyscallProbes syscall_probes_ = SyscallProbes::None;
+  UprobeLinks uprobe_links_ = UprobeLinks::PerProbe;
 };
 
 }  // namespace leakscope

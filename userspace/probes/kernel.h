@@ -51,6 +51,7 @@ struct KernelOptions {
   std::string tracefs = "/sys/kernel/tracing";
   bool force_raw_syscalls = false;      // skip tracefs even when it is there
   bool probes_at_entry = false;         // never move an entry probe (see probe_placement.h)
+  bool per_probe_uprobe_links = false;  // one perf-event link a probe even where uprobe_multi exists
   uint32_t sample_every = 1;            // heap: account 1 block in N, chosen by address
   uint32_t fault_stacks_per_sec = 256;  // fault: stacks each image may send a second
 };
@@ -69,6 +70,10 @@ struct MapMemory {
 
 // How the syscall kinds reach the kernel's syscalls.
 enum class SyscallProbes { None, Tracepoints, RawTracepoints };
+
+// How allocator uprobes are linked: one uprobe_multi link per program and
+// file (Linux 6.6+), or one perf-event link per probe (see uprobe_multi.h).
+enum class UprobeLinks { Multi, PerProbe };
 
 // What could be attached for one process.
 struct AttachResult {
