@@ -15,6 +15,8 @@ namespace {
 constexpr int64_t KiB = 1024;
 constexpr int64_t MiB = 1024 * KiB;
 constexpr double kTicks[] = {1.0, 0.5, 0.2};
+// History below which a series is early: half of the default min_span.
+const double kTrendSpan = DetectorOptions{}.min_span_seconds / 2;
 
 // Live bytes and objects of one stack at time t (called with increasing t).
 using Pattern = std::function<Sample(double t)>;
@@ -199,6 +201,7 @@ TEST(DetectorTest, VerdictNames) {
   EXPECT_EQ(verdict_name(Verdict::Growing), "growing");
   EXPECT_EQ(verdict_name(Verdict::Leak), "leak");
   EXPECT_EQ(verdict_name(Verdict::Shrinking), "shrinking");
+  EXPECT_EQ(verdict_name(Verdict::Early), "early");
 }
 
 TEST(DetectorTest, ThresholdsPerKind) {
@@ -215,18 +218,51 @@ TEST(DetectorTest, ThresholdsPerKind) {
   EXPECT_EQ(o.for_kind(Kind::Epoll).min_rate, 5);
 }
 
-TEST(DetectorTest, EmptyAndTinySeriesAreStableWithNoConfidence) {
+TEST(DetectorTest, EmptyAndTinySeriesAreEarlyWithNoConfidence) {
   Series s(10);
   Assessment a = assess(s, Kind::Heap, {});
-  EXPECT_EQ(a.verdict, Verdict::Stable);
+  EXPECT_EQ(a.verdict, Verdict::Early);
   EXPECT_EQ(a.confidence, 0);
   EXPECT_EQ(a.evidence.unit, "bytes/s");
   s.add(Sample{0, 0, 0});
   s.add(Sample{1, 10 * MiB, 10});
   a = assess(s, Kind::Heap, {});
-  EXPECT_EQ(a.verdict, Verdict::Stable);
+  EXPECT_EQ(a.verdict, Verdict::Early);
   EXPECT_EQ(a.confidence, 0);
   EXPECT_EQ(a.evidence.samples, 2u);
+  EXPECT_EQ(a.evidence.needed_seconds, kTrendSpan);
+}
+
+TEST(DetectorTest, AYoungSeriesIsEarlyWhateverItsRateThenJudged) {
+  // A fast steady leak and a flat series: neither is judged before a
+  // trend's worth of history (not "stable" at 15 MiB/s after 9 s), both
+  // are at once after it. The rate so far is in the evidence.
+  for (double tick : kTicks) {
+    SCOPED_TRACE(testing::Message() << "tick " << tick);
+    auto leak = simulate(steady_leak(15.0 * MiB, 3), tick, 40);
+    auto flat = simulate([](double t) { return Sample{t, 4 * MiB, 40}; }, tick, 40);
+    for (const auto* ticks : {&leak, &flat})
+      for (const Tick& k : *ticks) {
+        if (k.t < kTrendSpan) {
+          ASSERT_EQ(k.a.verdict, Verdict::Early) << "at t=" << k.t;
+          EXPECT_EQ(k.a.confidence, 0);
+          EXPECT_EQ(k.a.evidence.needed_seconds, kTrendSpan);
+        } else {
+          ASSERT_NE(k.a.verdict, Verdict::Early) << "at t=" << k.t;
+          EXPECT_EQ(k.a.evidence.needed_seconds, 0);
+        }
+      }
+    EXPECT_NEAR(at(leak, kTrendSpan - 1).a.evidence.rate, 15.0 * MiB, 5.0 * MiB);
+    EXPECT_EQ(at(leak, kTrendSpan).a.verdict, Verdict::Growing);
+    EXPECT_EQ(at(flat, kTrendSpan).a.verdict, Verdict::Stable);
+  }
+  // A shorter window shortens the wait with min_span (half the window).
+  DetectorOptions short_window;
+  short_window.window_seconds = 8;
+  short_window.min_span_seconds = 4;
+  auto ticks = simulate(steady_leak(1.0 * MiB, 4), 1.0, 10, Kind::Heap, short_window);
+  EXPECT_EQ(at(ticks, 1).a.verdict, Verdict::Early);
+  EXPECT_NE(at(ticks, 2).a.verdict, Verdict::Early);
 }
 
 TEST(DetectorTest, ASeriesWhoseSamplesStoppedIsSparseNotStable) {
@@ -476,7 +512,7 @@ TEST(DetectorTest, FlatSeriesIsStable) {
     SCOPED_TRACE(testing::Message() << "tick " << tick);
     auto ticks = simulate([](double t) { return Sample{t, 4 * MiB, 40}; }, tick, 150);
     for (const Tick& k : ticks) {
-      ASSERT_EQ(k.a.verdict, Verdict::Stable) << "at t=" << k.t;
+      ASSERT_EQ(k.a.verdict, k.t < kTrendSpan ? Verdict::Early : Verdict::Stable) << "at t=" << k.t;
     }
     const Tick& k = ticks.back();
     EXPECT_EQ(k.a.evidence.rate, 0);
@@ -496,7 +532,7 @@ TEST(DetectorTest, NoiseAroundAFlatLevelIsStable) {
                      << "tick " << tick << " sigma " << sigma << " seed " << seed);
         auto ticks = simulate(noisy_flat(8 * MiB, sigma, seed), tick, 150);
         for (const Tick& k : ticks) {
-          ASSERT_EQ(k.a.verdict, Verdict::Stable)
+          ASSERT_EQ(k.a.verdict, k.t < kTrendSpan ? Verdict::Early : Verdict::Stable)
               << "at t=" << k.t << " rate " << k.a.evidence.rate << " trend " << k.a.evidence.trend;
         }
         EXPECT_LT(std::fabs(ticks.back().a.evidence.rate), 1024);

@@ -230,3 +230,41 @@ TEST(ReportTest, JsonCarriesTheLeakSiteAndColumns) {
   r.stacks[0].leak_site = 9;
   EXPECT_EQ(nlohmann::json::parse(render_json(r))["stacks"][0]["leak_site"], 0);
 }
+
+TEST(ReportTest, AnEarlyStackSaysItIsNotJudgedYetAndRanksBetweenTheRisingAndTheQuiet) {
+  Report r = sample_report();
+  auto judged = [&](const std::string& site, Verdict v, double rate) -> StackEntry& {
+    for (StackEntry& s : r.stacks)
+      if (s.frames[0].function == site) {
+        s.assessment.verdict = v;
+        s.assessment.evidence.rate = rate;
+        s.assessment.evidence.unit = "bytes/s";
+        s.assessment.evidence.window_seconds = 6;
+        if (v == Verdict::Early) s.assessment.evidence.needed_seconds = 10;
+        return s;
+      }
+    throw std::runtime_error("no stack " + site);
+  };
+  judged("load_table", Verdict::Stable, 0);
+  judged("remember", Verdict::Early, 2 << 20);  // fastest so far, but young
+  judged("cache_put", Verdict::Growing, 4096);
+  rank_stacks(r.stacks);
+  ASSERT_EQ(r.stacks.size(), 3u);
+  EXPECT_EQ(r.stacks[0].frames[0].function, "cache_put");
+  EXPECT_EQ(r.stacks[1].frames[0].function, "remember");
+  EXPECT_EQ(r.stacks[2].frames[0].function, "load_table");
+
+  const std::string text = render_text(r, 10);
+  EXPECT_NE(text.find("#2  EARLY"), std::string::npos) << text;
+  EXPECT_NE(text.find("+2.00 MiB/s over 6s so far, too little history to judge (a trend needs 10s)"),
+            std::string::npos)
+      << text;
+  const size_t early_at = text.find("#2  EARLY");
+  const std::string early_block = text.substr(early_at, text.find("#3  ") - early_at);
+  EXPECT_EQ(early_block.find("confidence"), std::string::npos) << "no confidence in no verdict\n" << early_block;
+
+  auto j = nlohmann::json::parse(render_json(r));
+  EXPECT_EQ(j["stacks"][1]["verdict"], "early");
+  EXPECT_EQ(j["stacks"][1]["evidence"]["needed_seconds"], 10);
+  EXPECT_FALSE(j["stacks"][2]["evidence"].contains("needed_seconds"));
+}

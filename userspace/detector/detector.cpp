@@ -14,7 +14,10 @@
 //            of min_rate * span / 4, largest jump <= 75%, still rising.
 // shrinking: half the history, slope <= -min_rate, tau <= -0.6, a fall of
 //            min_rate * span / 2 above the noise, largest drop <= 75%.
-// stable:    anything else, including too little history.
+// early:     a series with less than half of min_span of history, none of
+//            it before the window (a new stack, a new trace): too young for
+//            any trend, whatever its rate so far.
+// stable:    anything else.
 #include "detector/detector.h"
 
 #include <algorithm>
@@ -206,6 +209,8 @@ std::string_view verdict_name(Verdict verdict) {
       return "leak";
     case Verdict::Shrinking:
       return "shrinking";
+    case Verdict::Early:
+      return "early";
   }
   return "unknown";
 }
@@ -237,7 +242,11 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
   const bool objects = counts_objects(kind);
   a.evidence.unit = objects ? "objects/s" : "bytes/s";
   const std::deque<Sample>& all = series.samples();
-  if (all.empty()) return a;
+  if (all.empty()) {
+    a.verdict = Verdict::Early;  // no history at all
+    a.evidence.needed_seconds = options.min_span_seconds / 2;
+    return a;
+  }
   // A new stack's series starts with the timeline's zero sample ("did not
   // exist yet"). It is kept: a burst leak's first burst is its first step.
   // A stack that appears big and then stays flat is still no leak, since no
@@ -263,9 +272,15 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
   // of a young series needs min_span_seconds of history): a stopped series
   // whose samples are coming back, not a new one.
   const bool history_before = all.front().t < now - window;
+  const double trend_span = options.min_span_seconds / 2;
+  const bool young = !history_before && span < trend_span;
+  if (young) {
+    a.verdict = Verdict::Early;
+    e.needed_seconds = trend_span;
+  }
   if (floors.size() < kMinBuckets || span <= 0 || (history_before && span < options.min_span_seconds)) {
     e.sparse = history_before;
-    return a;  // stable, no confidence
+    return a;  // early or stable, no confidence
   }
 
   const double slope = theil_sen(floors);
@@ -291,7 +306,7 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
   const double coverage = clamp01(span / window);
   const double strength = clamp01(std::fabs(slope) / (4 * min_rate));
   const bool enough_for_leak = span >= options.min_span_seconds;
-  const bool enough_for_trend = span >= options.min_span_seconds / 2;
+  const bool enough_for_trend = span >= trend_span;
 
   const bool leak = enough_for_leak && slope >= min_rate && tau >= kLeakTau &&
                     rise >= min_rate * span / 2 && above_noise && max_up <= kLeakStepShare * rise &&
@@ -304,7 +319,9 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
                          drop >= min_rate * span / 2 && above_noise &&
                          max_down <= kTrendStepShare * drop;
 
-  if (leak) {
+  if (young) {
+    // The rate so far is in the evidence; no verdict, no confidence.
+  } else if (leak) {
     a.verdict = Verdict::Leak;
     a.confidence = clamp01(0.5 * tau + 0.25 * coverage + 0.25 * strength);
   } else if (growing) {

@@ -10,8 +10,10 @@
 
 namespace leakscope {
 
-enum class Verdict { Stable, Growing, Leak, Shrinking };
-std::string_view verdict_name(Verdict verdict);  // "stable", "growing", "leak", "shrinking"
+// Early: a series younger than a trend needs (half of min_span_seconds),
+// so nothing can be said of it yet, however fast it moves.
+enum class Verdict { Stable, Growing, Leak, Shrinking, Early };
+std::string_view verdict_name(Verdict verdict);  // "stable", "growing", "leak", "shrinking", "early"
 
 // Per-kind thresholds. Heap and mmap are judged in bytes/s; timerfd and
 // epoll in objects/s (live count is their natural unit).
@@ -50,6 +52,8 @@ struct Evidence {
   // to judge (its samples stopped coming: a loop held up, a row gone quiet).
   // Such an assessment says nothing: the judge keeps the previous verdict.
   bool sparse = false;
+  // History a trend needs (an early verdict: more than window_seconds).
+  double needed_seconds = 0;
 };
 
 struct Assessment {

@@ -115,10 +115,10 @@ std::string trust_line(const Health& h) {
 }
 
 std::string header_section(const Report& r) {
-  size_t by_verdict[4] = {0, 0, 0, 0};
+  size_t by_verdict[5] = {0, 0, 0, 0, 0};
   int64_t live = 0;
   for (const StackEntry& s : r.stacks) {
-    ++by_verdict[std::min<size_t>(static_cast<size_t>(s.assessment.verdict), 3)];
+    ++by_verdict[std::min<size_t>(static_cast<size_t>(s.assessment.verdict), 4)];
     live += s.live_bytes;
   }
   std::string out = "<section class=\"card\" id=\"summary\">\n<h1>" +
@@ -141,7 +141,8 @@ std::string header_section(const Report& r) {
   item("Live in stacks", escape(format_bytes(double(live))) + " <span class=\"muted\" style=\"font-weight:400\">in " +
                              std::to_string(r.stacks.size()) + " stacks</span>");
   std::string verdicts;
-  const Verdict order[] = {Verdict::Leak, Verdict::Growing, Verdict::Stable, Verdict::Shrinking};
+  const Verdict order[] = {Verdict::Leak, Verdict::Growing, Verdict::Early, Verdict::Stable,
+                           Verdict::Shrinking};
   for (Verdict v : order) {
     size_t n = by_verdict[static_cast<size_t>(v)];
     if (n) verdicts += "<span class=\"badge " + verdict_class(v) + "\">" + std::to_string(n) + " " +

@@ -8,6 +8,7 @@ const std::string_view kStyle = R"CSS(
   --border: #dfe4ea; --accent: #2457a6;
   --leak: #c0262d; --leak-bg: #fdeceb; --growing: #9a5200; --growing-bg: #fdf0d8;
   --stable: #2f6340; --stable-bg: #e4f1e7; --shrinking: #1d4f8c; --shrinking-bg: #e2ecf8;
+  --early: #4d5766; --early-bg: #eceff3;
   --ok: #1f6b3a; --ok-bg: #e6f4ea; --warn: #8a4b00; --warn-bg: #fff4dc;
   --sans: system-ui, -apple-system, "Segoe UI", "Liberation Sans", "DejaVu Sans", Arial, sans-serif;
   --mono: "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace;
@@ -55,6 +56,7 @@ dl.meta dd .badge { margin-right: 4px; }
 .badge.growing { background: var(--growing-bg); color: var(--growing); border: 1px solid #f0cf95; line-height: 16px; }
 .badge.stable { background: var(--stable-bg); color: var(--stable); }
 .badge.shrinking { background: var(--shrinking-bg); color: var(--shrinking); }
+.badge.early { background: var(--early-bg); color: var(--early); }
 .badge.exited { background: #eceff3; color: var(--muted); }
 
 /* Flame graph */
@@ -106,6 +108,7 @@ svg.chart.leak { --c: #c0262d; }
 svg.chart.growing { --c: #d17a00; }
 svg.chart.stable { --c: #3f7d56; }
 svg.chart.shrinking { --c: #2563b0; }
+svg.chart.early { --c: #6b7686; }
 .nochart { font-size: 13px; margin: 20px 0; }
 
 /* Ranked table */

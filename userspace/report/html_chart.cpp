@@ -49,6 +49,7 @@ const char* verdict_class(Verdict v) {
     case Verdict::Growing: return "growing";
     case Verdict::Stable: return "stable";
     case Verdict::Shrinking: return "shrinking";
+    case Verdict::Early: return "early";
   }
   return "stable";
 }

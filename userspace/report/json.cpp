@@ -119,6 +119,7 @@ std::string render_json(const Report& r) {
     ev["samples"] = a.evidence.samples;
     ev["oldest_age_seconds"] = s.oldest_age_seconds;
     ev["median_age_seconds"] = s.median_age_seconds;
+    if (a.verdict == Verdict::Early) ev["needed_seconds"] = a.evidence.needed_seconds;
     sj["evidence"] = std::move(ev);
     ordered_json frames = ordered_json::array();
     for (const Frame& f : s.frames) frames.push_back(frame_json(f));

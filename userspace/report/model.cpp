@@ -9,10 +9,11 @@ int verdict_rank(Verdict v) {
   switch (v) {
     case Verdict::Leak: return 0;
     case Verdict::Growing: return 1;
-    case Verdict::Stable: return 2;
-    case Verdict::Shrinking: return 3;
+    case Verdict::Early: return 2;  // by its rate so far, before what has been judged quiet
+    case Verdict::Stable: return 3;
+    case Verdict::Shrinking: return 4;
   }
-  return 4;
+  return 5;
 }
 }  // namespace
 

@@ -43,10 +43,15 @@ std::string evidence_line(const StackEntry& s) {
     std::snprintf(rate, sizeof rate, "%+.2f objects/s", e.rate);
   std::string floor_start = bytes ? format_bytes(double(e.floor_start)) : std::to_string(e.floor_start);
   std::string floor_end = bytes ? format_bytes(double(e.floor_end)) : std::to_string(e.floor_end);
-  std::snprintf(buf, sizeof buf,
-                "%s over %.0fs (trend %.2f, confidence %.2f), floor %s -> %s, growing for %.0fs",
-                rate, e.window_seconds, e.trend, a.confidence, floor_start.c_str(),
-                floor_end.c_str(), e.growing_for_seconds);
+  if (a.verdict == Verdict::Early)
+    std::snprintf(buf, sizeof buf,
+                  "%s over %.0fs so far, too little history to judge (a trend needs %.0fs), floor %s -> %s",
+                  rate, e.window_seconds, e.needed_seconds, floor_start.c_str(), floor_end.c_str());
+  else
+    std::snprintf(buf, sizeof buf,
+                  "%s over %.0fs (trend %.2f, confidence %.2f), floor %s -> %s, growing for %.0fs",
+                  rate, e.window_seconds, e.trend, a.confidence, floor_start.c_str(),
+                  floor_end.c_str(), e.growing_for_seconds);
   std::string out = buf;
   if (s.kind == Kind::Heap) {
     std::snprintf(buf, sizeof buf, "; live objects: oldest %.0fs, median %.0fs", s.oldest_age_seconds,
