@@ -284,6 +284,25 @@ TEST(HtmlTest, ReportIsSelfContainedAndEscaped) {
   EXPECT_NE(page.find("libworker.so+0xbeef"), std::string::npos);  // unsymbolized frame
 }
 
+TEST(HtmlTest, AnEarlyStackIsBadgedAndSaysWhatHistoryItNeeds) {
+  Report r = synthetic_report();
+  Evidence& e = r.stacks[1].assessment.evidence;
+  r.stacks[1].assessment.verdict = Verdict::Early;
+  r.stacks[1].assessment.confidence = 0;
+  e.window_seconds = 6;
+  e.needed_seconds = 10;
+  const std::string page = render_html(r);
+  EXPECT_NE(page.find("<span class=\"badge early\">1 early</span>"), std::string::npos);
+  const size_t row = page.find("id=\"stack-2\"");
+  ASSERT_NE(row, std::string::npos);
+  const std::string early_row = page.substr(row, page.find("id=\"stack-3\"") - row);
+  EXPECT_NE(early_row.find("over 6.0s so far<br>too little history to judge (a trend needs 10s)"),
+            std::string::npos)
+      << early_row;
+  EXPECT_EQ(early_row.find("trend 0."), std::string::npos) << "no trend read off a series this young";
+  EXPECT_EQ(count(page, "<svg class=\"chart early\""), 1u);
+}
+
 TEST(HtmlTest, LossyAndEmptyReports) {
   Report lossy = synthetic_report();
   lossy.health.dropped_objects = 17;

@@ -224,8 +224,13 @@ std::string charts_section(const Report& r) {
 std::string evidence_cell(const StackEntry& s) {
   const Evidence& e = s.assessment.evidence;
   std::string out = "<b>" + escape(rate_text(e.rate, e.unit)) + "</b> over " +
-                    escape(html::format_duration(e.window_seconds)) + "<br>trend " + fmt("%.2f", e.trend) +
-                    " &middot; growing for " + escape(html::format_duration(e.growing_for_seconds));
+                    escape(html::format_duration(e.window_seconds));
+  if (s.assessment.verdict == Verdict::Early)
+    out += " so far<br>too little history to judge (a trend needs " +
+           escape(html::format_duration(e.needed_seconds)) + ")";
+  else
+    out += "<br>trend " + fmt("%.2f", e.trend) + " &middot; growing for " +
+           escape(html::format_duration(e.growing_for_seconds));
   if (html::kind_in_bytes(s.kind) && e.samples > 0)
     out += "<br>floor " + escape(html::compact_bytes(double(e.floor_start))) + " &rarr; " +
            escape(html::compact_bytes(double(e.floor_end)));
