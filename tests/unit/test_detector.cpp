@@ -231,6 +231,8 @@ TEST(DetectorTest, EmptyAndTinySeriesAreEarlyWithNoConfidence) {
   EXPECT_EQ(a.confidence, 0);
   EXPECT_EQ(a.evidence.samples, 2u);
   EXPECT_EQ(a.evidence.needed_seconds, kTrendSpan);
+  // Its rate so far, from two samples: not shown as flat.
+  EXPECT_GT(a.evidence.rate, 5.0 * MiB);
 }
 
 TEST(DetectorTest, AYoungSeriesIsEarlyWhateverItsRateThenJudged) {

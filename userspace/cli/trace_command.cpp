@@ -208,7 +208,7 @@ TraceCommand::TraceCommand(CLI::App& app)
       ->capture_default_str();
   sub_->add_option("--uprobe-links", f.uprobe_links,
                    "auto: one uprobe_multi link per program and file where the kernel has them "
-                   "(Linux 6.6+; detaching takes a fraction of the time), else one link per probe; "
+                   "(Linux 6.10+; detaching takes a fraction of the time), else one link per probe; "
                    "per-probe: one perf-event link per probe")
       ->check(CLI::IsMember({"auto", "per-probe"}))
       ->capture_default_str();

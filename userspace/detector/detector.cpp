@@ -280,6 +280,9 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
   }
   if (floors.size() < kMinBuckets || span <= 0 || (history_before && span < options.min_span_seconds)) {
     e.sparse = history_before;
+    // A young series' rate so far, from what floors it has (a stack born
+    // a tick or two before the final report is not shown as flat).
+    if (young) e.rate = theil_sen(floors);
     return a;  // early or stable, no confidence
   }
 

@@ -72,7 +72,7 @@ struct MapMemory {
 enum class SyscallProbes { None, Tracepoints, RawTracepoints };
 
 // How allocator uprobes are linked: one uprobe_multi link per program and
-// file (Linux 6.6+), or one perf-event link per probe (see uprobe_multi.h).
+// file (Linux 6.10+), or one perf-event link per probe (see uprobe_multi.h).
 enum class UprobeLinks { Multi, PerProbe };
 
 // What could be attached for one process.

@@ -3,10 +3,12 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/unique_fd.h"
@@ -42,7 +44,15 @@ int link_create(const LinkCreateAttr& attr) {
 
 }  // namespace
 
+bool release_at_least(const char* release, int major, int minor) {
+  int have_major = 0, have_minor = 0;
+  if (std::sscanf(release, "%d.%d", &have_major, &have_minor) != 2) return false;
+  return have_major > major || (have_major == major && have_minor >= minor);
+}
+
 bool kernel_supports() {
+  utsname uts{};
+  if (::uname(&uts) != 0 || !release_at_least(uts.release, 6, 10)) return false;
   // r0 = 0; exit
   const std::array<bpf_insn, 2> insns{{
       {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0},

@@ -1,4 +1,4 @@
-// uprobe_multi links (Linux 6.6 and later): one BPF link puts one program
+// uprobe_multi links (Linux 6.10 and later): one BPF link puts one program
 // on many offsets of one file, in one process. Debian's libbpf 1.1 has no
 // API for them, so they are made here with the raw BPF_LINK_CREATE.
 //
@@ -22,11 +22,18 @@ namespace leakscope::uprobe_multi {
 // the headers Debian 12 builds with).
 inline constexpr uint32_t kAttachType = 48;
 
-// Whether this kernel makes uprobe_multi links: a trivial program of the
-// kind is loaded and a link to a path that cannot be probed ("/") is asked
-// for. A kernel that knows the attach type refuses the path (EBADF); one
-// that does not refuses the program or the attach type (EINVAL).
+// Whether this kernel makes uprobe_multi links that serve every thread of
+// the process: Linux 6.10 or later (before it, a link with a pid ran its
+// program only for calls on that very thread, the main one: allocations of
+// other threads were missed, their frees of the main thread's blocks too),
+// and a trivial program of the kind loads and a link to a path that cannot
+// be probed ("/") is refused for the path (EBADF), not for its attach type
+// (EINVAL).
 bool kernel_supports();
+
+// Whether the kernel release `release` (as uname -r gives it, "6.18.44")
+// is at least major.minor; false when it cannot be read.
+bool release_at_least(const char* release, int major, int minor);
 
 // Attaches `prog_fd` (loaded with expected attach type kAttachType) at the
 // file offsets `offsets` of `path`, in process `pid` only, each with the BPF

@@ -321,8 +321,11 @@ std::string table_section(const Report& r) {
     out += "<td class=\"num\">" + escape(format_bytes(double(s.live_bytes))) + "</td>";
     out += "<td class=\"num\">" + with_commas(s.live_objects) + "</td>";
     out += "<td class=\"num\">" + escape(growth_text(s)) + "</td>";
-    out += "<td class=\"num\"><span class=\"conf\"><span style=\"width:" + fmt("%.0f", conf * 100) +
-           "%\"></span></span>" + fmt("%.2f", conf) + "</td>";
+    if (s.assessment.verdict == Verdict::Early)
+      out += "<td class=\"num muted\">&mdash;</td>";  // no verdict, no confidence in one
+    else
+      out += "<td class=\"num\"><span class=\"conf\"><span style=\"width:" + fmt("%.0f", conf * 100) +
+             "%\"></span></span>" + fmt("%.2f", conf) + "</td>";
     out += "<td class=\"evidence\">" + evidence_cell(s) + "</td>";
     out += "<td class=\"site\">" + site_cell(s) + "</td>";
     out += "</tr>\n";

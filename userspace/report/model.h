@@ -171,7 +171,7 @@ struct Report {
   size_t input_limits_total = 0;
 };
 
-// Orders stacks by verdict (leak, growing, stable, shrinking), then by the
+// Orders stacks by verdict (leak, growing, early, stable, shrinking), then by the
 // detector's growth rate, then growth over the run, live bytes, stack id.
 void rank_stacks(std::vector<StackEntry>& stacks);
 

@@ -62,6 +62,7 @@ const Field kFields[] = {
     field<[](auto& c) -> auto& { return c.kernel.tracefs; }>("tracefs", kRestart),  // no flag sets it
     field<[](auto& c) -> auto& { return c.kernel.force_raw_syscalls; }>("--syscall-probes", kRestart),
     field<[](auto& c) -> auto& { return c.kernel.probes_at_entry; }>("--probe-placement", kRestart),
+    field<[](auto& c) -> auto& { return c.kernel.per_probe_uprobe_links; }>("--uprobe-links", kRestart),
     field<[](auto& c) -> auto& { return c.kernel.sample_every; }>("--sample", kRestart),
     field<[](auto& c) -> auto& { return c.kernel.fault_stacks_per_sec; }>("--fault-stacks", kRestart),
     field<[](auto& c) -> auto& { return c.detector.window_seconds; }>("--window", kApply),
