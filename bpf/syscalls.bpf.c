@@ -227,5 +227,9 @@ int BPF_PROG(sys_enter_raw, struct pt_regs *regs, long nr)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
 {
+	/* The number first, as at the entry: a call we do not account costs
+	 * no map lookup on its way out. */
+	if (!op_of(BPF_CORE_READ(regs, orig_ax)))
+		return 0;
 	return on_exit(ctx, ret);
 }
