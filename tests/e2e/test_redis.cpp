@@ -113,6 +113,40 @@ TEST(RedisE2E, NewKeysWithoutEndAreAHeapLeakThroughSetKey) {
   std::printf("redis leak: %s\n", chain_text(*keyspace).c_str());
 }
 
+// jemalloc maps new extents as the keys grow (1 KiB values: tens of MiB in
+// seconds). Those mmaps are made by libjemalloc's own code, reached through
+// a malloc that tail-jumps to its slow path, in a stripped library: with
+// the mmap kind on as well, they are the heap leak's allocator footprint,
+// never a leak of their own.
+TEST(RedisE2E, JemallocsOwnMappingsAreTheHeapStacksFootprintNotAStackOfTheirOwn) {
+  RedisServer redis;
+  std::unique_ptr<Program> fill = redis.fill(1024);
+  const std::string json_path = "/tmp/leakscope-e2e-redis-mmap-" + std::to_string(::getpid()) + ".json";
+  std::remove(json_path.c_str());
+  Leakscope ls({"trace", "-p", std::to_string(redis.pid()), "--kinds", "heap,mmap", "--tick", "1s",
+                "--window", "30s", "--interval", "10s", "--json", json_path});
+  ASSERT_TRUE(ls.wait_tracing(60)) << ls.err();
+  std::this_thread::sleep_for(std::chrono::seconds(12));
+  EXPECT_TRUE(fill->running()) << "redis-benchmark stopped: " << fill->output();
+  ASSERT_EQ(ls.stop(60), 0) << ls.err();
+  EXPECT_TRUE(redis.ping()) << "redis does not answer after leakscope exited";
+  const json report = take_json(json_path);
+  ASSERT_TRUE(report.is_object());
+  long long footprint = 0;
+  for (const json& s : report["stacks"]) {
+    if (s["pid"] != redis.pid()) continue;
+    if (s["kind"] == "mmap" && !s["frames"].empty()) {
+      EXPECT_EQ(s["frames"][0].value("module", "").find("libjemalloc"), std::string::npos)
+          << "jemalloc's own mapping judged as a stack: " << s["verdict"] << " " << chain_text(s);
+    }
+    if (s["kind"] == "heap" && s.contains("allocator_footprint"))
+      footprint += s["allocator_footprint"]["held_bytes"].get<long long>();
+  }
+  EXPECT_GT(footprint, 4ll << 20) << "jemalloc's extents were not put under the heap stacks they serve:\n"
+                                  << all_heap_stacks(report, redis.pid());
+  std::printf("jemalloc extents under redis's heap stacks: %lld bytes\n", footprint);
+}
+
 // The same load under maxmemory 8mb with allkeys-lru: redis evicts old keys
 // as new ones come, its memory stays at the cap, and none of its heap stacks
 // is called a leak. The cap is reached before the trace starts (redis

@@ -33,6 +33,7 @@ Frame frame(const char* module, uint64_t offset, const char* function = "") {
 AllocatorCode glibc() {
   AllocatorPlan plan;
   plan.allocator_module = kLibc;
+  plan.allocator_family = "malloc";
   ProbeSite malloc_site;
   malloc_site.shape = AllocShape::Malloc;
   malloc_site.module_path = kLibc;
@@ -115,6 +116,42 @@ TEST(AllocatorGrowth, AWalkThatStoppedInTheAllocatorsLibraryIsGrowthOfAnUnknownC
   EXPECT_EQ(growth->caller_from, sbrk_only.size()) << "the caller is unknown";
   std::vector<Frame> left_libc = {frame(kLibc, 0x9010, "__sbrk"), frame(kProgram, 0x800, "grow")};
   EXPECT_FALSE(allocator_growth(Kind::Brk, left_libc, &code)) << "a program's own frame: its growth";
+}
+
+TEST(AllocatorGrowth, AnAllocatorLibrarysOwnSyscallIsGrowthWithTheCallerAfterIt) {
+  // Debian's jemalloc: stripped, and its malloc tail-jumps to its slow path,
+  // so the mmap of a new extent shows unnamed offsets of the library, none
+  // in malloc's range, then the program (redis: zmalloc_usable <- ...).
+  constexpr const char* kJemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+  AllocatorPlan plan;
+  plan.allocator_module = kJemalloc;
+  plan.allocator_family = "jemalloc";
+  ProbeSite site;
+  site.module_path = kJemalloc;
+  site.entry_offset = site.file_offset = 0x22000;
+  site.entry_size = 0x100;
+  plan.sites = {site};
+  AllocatorCode code = AllocatorCode::of(plan);
+  std::vector<Frame> extent = {frame(kJemalloc, 0x94b5a), frame(kJemalloc, 0x89994), frame(kJemalloc, 0x22612),
+                               frame(kProgram, 0x7bc1a, "zmalloc_usable"), frame(kProgram, 0x100, "main")};
+  auto growth = allocator_growth(Kind::Mmap, extent, &code);
+  ASSERT_TRUE(growth);
+  EXPECT_EQ(growth->caller_from, 3u) << "zmalloc_usable, the first frame after the library's";
+  // A thread of the library's own (a background purge): its caller is libc's
+  // thread start, which no heap stack has.
+  std::vector<Frame> background = {frame(kJemalloc, 0x94b5a), frame(kLibc, 0x89000, "start_thread")};
+  growth = allocator_growth(Kind::Mmap, background, &code);
+  ASSERT_TRUE(growth);
+  EXPECT_EQ(growth->caller_from, 1u);
+  // libc's own mappings under jemalloc are not the allocator's, nor the program's.
+  std::vector<Frame> thread_stack = {frame(kLibc, 0xa000, "allocate_stack"), frame(kLibc, 0xb000, "pthread_create"),
+                                     frame(kProgram, 0x700, "spawn")};
+  EXPECT_FALSE(allocator_growth(Kind::Mmap, thread_stack, &code));
+  std::vector<Frame> direct = {frame(kProgram, 0x600, "map_arena"), frame(kProgram, 0x100, "main")};
+  EXPECT_FALSE(allocator_growth(Kind::Mmap, direct, &code));
+  // The same shape with glibc serving malloc: libc maps more than its heap.
+  AllocatorCode libc_code = glibc();
+  EXPECT_FALSE(allocator_growth(Kind::Mmap, thread_stack, &libc_code));
 }
 
 TEST(AllocatorGrowth, AnAllocatorInTheProgramNeedsAnAllocatorFrame) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/alloc_families.h"
 #include "target/allocator.h"
 #include "tracer/stack_store.h"
 #include "tracer/traced_image.h"
@@ -12,6 +13,8 @@ AllocatorCode AllocatorCode::of(const AllocatorPlan& plan) {
   AllocatorCode code;
   code.module = plan.allocator_module;
   code.module_is_program = plan.allocator_in_main;
+  // kAllocFamilies[0] is malloc itself: an allocator with no API of its own (glibc's).
+  code.module_is_own_family = !plan.allocator_family.empty() && plan.allocator_family != kAllocFamilies[0].name;
   for (const ProbeSite& site : plan.sites)
     if (site.entry_size > 0)
       code.functions.push_back({site.module_path, site.entry_offset, site.entry_offset + site.entry_size});
@@ -36,6 +39,12 @@ std::optional<AllocatorGrowth> allocator_growth(Kind kind, const std::vector<Fra
   // Rule 2: a walk that stopped before it left the allocator's library.
   if (std::all_of(frames.begin(), frames.end(), [&](const Frame& f) { return heap_allocator->in_library(f); }))
     return AllocatorGrowth{frames.size()};
+  // Rule 3: the syscall of an allocator library that maps only for its heap.
+  if (heap_allocator->in_own_library(frames.front())) {
+    size_t run = 1;
+    while (run < frames.size() && heap_allocator->in_own_library(frames[run])) ++run;
+    return AllocatorGrowth{run};
+  }
   return std::nullopt;
 }
 

@@ -18,7 +18,16 @@
 //      frame; or
 //   2. none of its frames lies outside the C allocator's module, and that
 //      module is a library (libc for glibc, libjemalloc), not the program.
-//      Its caller is unknown.
+//      Its caller is unknown; or
+//   3. the C allocator is a library of its own family (jemalloc, tcmalloc,
+//      mimalloc: one that maps memory for nothing but its heap) and the
+//      stack begins in it: the syscall is that library's own. The caller's
+//      stack is the frames after that first run. This is what meets
+//      jemalloc's growth: its malloc tail-jumps to its slow path, which
+//      leaves no return address in malloc (rule 1's gap below), and Debian's
+//      libjemalloc is stripped, so the run is unnamed offsets. Not for
+//      glibc: libc maps memory for more than its heap (pthread_create's
+//      thread stacks), and those stacks begin in libc too.
 //   A known gap of rule 1: an entry point that tail-calls its worker
 //   leaves no return address of its own. glibc's memalign/aligned_alloc
 //   end in `jmp _mid_memalign`, so on a complete stack their growth shows
@@ -70,6 +79,7 @@ struct AllocatorCode {
   };
   std::string module;  // the C allocator's module
   bool module_is_program = false;  // it is the main executable
+  bool module_is_own_family = false;  // ... a library of a family with an API of its own (jemalloc, not glibc)
   std::vector<Function> functions;
 
   static AllocatorCode of(const AllocatorPlan& plan);
@@ -81,6 +91,8 @@ struct AllocatorCode {
   bool in_library(const Frame& frame) const {
     return !module_is_program && !module.empty() && frame.module == module;
   }
+  // The same, for an allocator library that maps memory only for its heap.
+  bool in_own_library(const Frame& frame) const { return module_is_own_family && in_library(frame); }
 };
 
 // A brk/mmap stack that is the allocator's growth.
