@@ -460,8 +460,11 @@ OurObjects list_our_objects() {
   }
   for (const auto& link : bpftool_json("link")) {
     unsigned prog_id = link.value("prog_id", 0u);
-    if (o.progs.count(prog_id))
-      o.links[link.value("id", 0u)] = {link.value("type", std::string("?")), prog_id};
+    if (!o.progs.count(prog_id)) continue;
+    // A bpftool older than the kernel gives a link type it has no name for
+    // as its number (Debian 12's, for uprobe_multi: 12).
+    const nlohmann::json type = link.value("type", nlohmann::json("?"));
+    o.links[link.value("id", 0u)] = {type.is_string() ? type.get<std::string>() : "type " + type.dump(), prog_id};
   }
   return o;
 }
