@@ -488,6 +488,7 @@ TEST_F(DebianAllocatorTest, JemallocsOwnApiAndSizedDeletesAreProbed) {
   if (skipped_) GTEST_SKIP() << "libjemalloc2 is not installed (tools/setup)";
   EXPECT_EQ(file_name(plan.allocator_module), "libjemalloc.so.2");
   EXPECT_EQ(plan.allocator_family, "jemalloc");
+  EXPECT_FALSE(plan.allocator_wraps_os_memory_calls);
   for (const char* symbol : {"malloc", "free", "mallocx", "rallocx", "sdallocx", "dallocx", "_Znwm"})
     ASSERT_NE(find_site(plan, symbol), nullptr) << symbol;
   EXPECT_EQ(file_name(find_site(plan, "malloc")->module_path), "libjemalloc.so.2");
@@ -506,6 +507,8 @@ TEST_F(DebianAllocatorTest, TcmallocsAliasesAreProbedOnceAndItsSizedFreeToo) {
   AllocatorPlan plan = plan_with("libtcmalloc_minimal.so.4");
   if (skipped_) GTEST_SKIP() << "libtcmalloc-minimal4 is not installed (tools/setup)";
   EXPECT_EQ(plan.allocator_family, "tcmalloc");
+  // It wraps mmap, mremap and sbrk (its hooks): anybody's mmap begins in it.
+  EXPECT_TRUE(plan.allocator_wraps_os_memory_calls);
   // tc_malloc is malloc, tc_free free, tc_delete too: one probe each.
   EXPECT_NE(find_site(plan, "malloc"), nullptr);
   EXPECT_EQ(find_site(plan, "tc_malloc"), nullptr);

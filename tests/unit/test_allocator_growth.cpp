@@ -152,6 +152,18 @@ TEST(AllocatorGrowth, AnAllocatorLibrarysOwnSyscallIsGrowthWithTheCallerAfterIt)
   // The same shape with glibc serving malloc: libc maps more than its heap.
   AllocatorCode libc_code = glibc();
   EXPECT_FALSE(allocator_growth(Kind::Mmap, thread_stack, &libc_code));
+  // tcmalloc defines mmap itself (its hooks): a program's mmap begins in
+  // its library, and is the program's.
+  constexpr const char* kTcmalloc = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+  AllocatorPlan tc_plan = plan;
+  tc_plan.allocator_module = kTcmalloc;
+  tc_plan.allocator_family = "tcmalloc";
+  tc_plan.allocator_wraps_os_memory_calls = true;
+  tc_plan.sites[0].module_path = kTcmalloc;
+  AllocatorCode tc_code = AllocatorCode::of(tc_plan);
+  std::vector<Frame> program_mmap = {frame(kTcmalloc, 0x5100, "mmap"), frame(kProgram, 0x600, "map_arena"),
+                                     frame(kProgram, 0x100, "main")};
+  EXPECT_FALSE(allocator_growth(Kind::Mmap, program_mmap, &tc_code));
 }
 
 TEST(AllocatorGrowth, AnAllocatorInTheProgramNeedsAnAllocatorFrame) {

@@ -181,6 +181,8 @@ AllocatorPlan plan_allocator_in_files(const std::vector<std::pair<std::string, s
   plan.allocator_module = allocator->module_path;
   plan.allocator_in_main = allocator->main;
   plan.allocator_family = std::string(malloc_family().name);
+  for (const char* os_call : {"mmap", "mmap64", "mremap", "munmap", "sbrk", "brk"})
+    plan.allocator_wraps_os_memory_calls |= site_offset(*allocator, os_call).has_value();
   std::set<std::pair<const Module*, uint64_t>> probed;  // one probe per address
   auto add_site = [&](const Module& m, uint32_t fn, AllocShape shape, const std::string& symbol,
                       bool may_forward) {

@@ -37,6 +37,10 @@ struct AllocatorPlan {
   std::string allocator_module;  // module path (as in maps) of the allocator that serves malloc
   bool allocator_in_main = false; // ... which is the main executable (a static allocator)
   std::string allocator_family;  // its family: "jemalloc", or "malloc" for one with no API of its own
+  // Its module defines the OS's memory calls (mmap, mremap, sbrk...) itself,
+  // as gperftools' tcmalloc does to run its hooks: the program's own mmap
+  // then goes through the allocator's module (tracer/allocator_growth).
+  bool allocator_wraps_os_memory_calls = false;
   std::vector<FamilyFound> families;  // every family found, module by module
   std::vector<ProbeSite> sites;  // module by module, each the families' functions in table order
   // Free-shaped functions found and left alone because they jump to another

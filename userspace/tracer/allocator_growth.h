@@ -19,9 +19,12 @@
 //   2. none of its frames lies outside the C allocator's module, and that
 //      module is a library (libc for glibc, libjemalloc), not the program.
 //      Its caller is unknown; or
-//   3. the C allocator is a library of its own family (jemalloc, tcmalloc,
-//      mimalloc: one that maps memory for nothing but its heap) and the
-//      stack begins in it: the syscall is that library's own. The caller's
+//   3. the C allocator is a library of its own family (jemalloc, mimalloc:
+//      one that maps memory for nothing but its heap) that does not define
+//      the OS's memory calls itself, and the stack begins in it: the
+//      syscall is that library's own. (gperftools' tcmalloc defines mmap,
+//      mremap and sbrk to run its hooks, so every mmap of its process
+//      begins in it: rule 3 is not for it.) The caller's
 //      stack is the frames after that first run. This is what meets
 //      jemalloc's growth: its malloc tail-jumps to its slow path, which
 //      leaves no return address in malloc (rule 1's gap below), and Debian's
@@ -79,7 +82,9 @@ struct AllocatorCode {
   };
   std::string module;  // the C allocator's module
   bool module_is_program = false;  // it is the main executable
-  bool module_is_own_family = false;  // ... a library of a family with an API of its own (jemalloc, not glibc)
+  // ... a library of a family with an API of its own (jemalloc, not glibc)
+  // that leaves the OS's memory calls to libc (not tcmalloc)
+  bool module_is_own_family = false;
   std::vector<Function> functions;
 
   static AllocatorCode of(const AllocatorPlan& plan);
