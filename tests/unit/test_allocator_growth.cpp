@@ -47,6 +47,18 @@ AllocatorCode glibc() {
   return AllocatorCode::of(plan);
 }
 
+// An allocator in `module` with one probed function of 0x100 bytes at `entry`.
+AllocatorPlan one_function_plan(const char* module, uint64_t entry) {
+  AllocatorPlan plan;
+  plan.allocator_module = module;
+  ProbeSite site;
+  site.module_path = module;
+  site.entry_offset = site.file_offset = entry;
+  site.entry_size = 0x100;
+  plan.sites = {site};
+  return plan;
+}
+
 // __brk <- __sbrk <- sysmalloc <- _int_malloc <- malloc <- remember <- main,
 // as a CFI unwinder reads it.
 std::vector<Frame> full_brk_stack() {
@@ -123,14 +135,8 @@ TEST(AllocatorGrowth, AnAllocatorLibrarysOwnSyscallIsGrowthWithTheCallerAfterIt)
   // so the mmap of a new extent shows unnamed offsets of the library, none
   // in malloc's range, then the program (redis: zmalloc_usable <- ...).
   constexpr const char* kJemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
-  AllocatorPlan plan;
-  plan.allocator_module = kJemalloc;
+  AllocatorPlan plan = one_function_plan(kJemalloc, 0x22000);
   plan.allocator_family = "jemalloc";
-  ProbeSite site;
-  site.module_path = kJemalloc;
-  site.entry_offset = site.file_offset = 0x22000;
-  site.entry_size = 0x100;
-  plan.sites = {site};
   AllocatorCode code = AllocatorCode::of(plan);
   std::vector<Frame> extent = {frame(kJemalloc, 0x94b5a), frame(kJemalloc, 0x89994), frame(kJemalloc, 0x22612),
                                frame(kProgram, 0x7bc1a, "zmalloc_usable"), frame(kProgram, 0x100, "main")};
@@ -168,14 +174,8 @@ TEST(AllocatorGrowth, AnAllocatorLibrarysOwnSyscallIsGrowthWithTheCallerAfterIt)
 
 TEST(AllocatorGrowth, AnAllocatorInTheProgramNeedsAnAllocatorFrame) {
   // A static allocator: every frame of the program is in its module.
-  AllocatorPlan plan;
-  plan.allocator_module = kProgram;
+  AllocatorPlan plan = one_function_plan(kProgram, 0x2000);
   plan.allocator_in_main = true;
-  ProbeSite site;
-  site.module_path = kProgram;
-  site.entry_offset = site.file_offset = 0x2000;
-  site.entry_size = 0x100;
-  plan.sites = {site};
   AllocatorCode code = AllocatorCode::of(plan);
   std::vector<Frame> direct = {frame(kProgram, 0x600, "map_arena"), frame(kProgram, 0x100, "main")};
   EXPECT_FALSE(allocator_growth(Kind::Mmap, direct, &code));
