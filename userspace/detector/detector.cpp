@@ -242,9 +242,11 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
   const bool objects = counts_objects(kind);
   a.evidence.unit = objects ? "objects/s" : "bytes/s";
   const std::deque<Sample>& all = series.samples();
+  // History a trend needs: less of it, with none before, is early.
+  const double trend_span = options.min_span_seconds / 2;
   if (all.empty()) {
     a.verdict = Verdict::Early;  // no history at all
-    a.evidence.needed_seconds = options.min_span_seconds / 2;
+    a.evidence.needed_seconds = trend_span;
     return a;
   }
   // A new stack's series starts with the timeline's zero sample ("did not
@@ -272,7 +274,6 @@ Assessment assess(const Series& series, Kind kind, const DetectorOptions& option
   // of a young series needs min_span_seconds of history): a stopped series
   // whose samples are coming back, not a new one.
   const bool history_before = all.front().t < now - window;
-  const double trend_span = options.min_span_seconds / 2;
   const bool young = !history_before && span < trend_span;
   if (young) {
     a.verdict = Verdict::Early;

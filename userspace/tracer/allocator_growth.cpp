@@ -14,7 +14,7 @@ AllocatorCode AllocatorCode::of(const AllocatorPlan& plan) {
   code.module = plan.allocator_module;
   code.module_is_program = plan.allocator_in_main;
   // kAllocFamilies[0] is malloc itself: an allocator with no API of its own (glibc's).
-  code.module_is_own_family = !plan.allocator_family.empty() && plan.allocator_family != kAllocFamilies[0].name &&
+  code.module_maps_only_for_its_heap = !plan.allocator_family.empty() && plan.allocator_family != kAllocFamilies[0].name &&
                               !plan.allocator_wraps_os_memory_calls;
   for (const ProbeSite& site : plan.sites)
     if (site.entry_size > 0)

@@ -84,7 +84,7 @@ struct AllocatorCode {
   bool module_is_program = false;  // it is the main executable
   // ... a library of a family with an API of its own (jemalloc, not glibc)
   // that leaves the OS's memory calls to libc (not tcmalloc)
-  bool module_is_own_family = false;
+  bool module_maps_only_for_its_heap = false;
   std::vector<Function> functions;
 
   static AllocatorCode of(const AllocatorPlan& plan);
@@ -97,7 +97,7 @@ struct AllocatorCode {
     return !module_is_program && !module.empty() && frame.module == module;
   }
   // The same, for an allocator library that maps memory only for its heap.
-  bool in_own_library(const Frame& frame) const { return module_is_own_family && in_library(frame); }
+  bool in_own_library(const Frame& frame) const { return module_maps_only_for_its_heap && in_library(frame); }
 };
 
 // A brk/mmap stack that is the allocator's growth.
